@@ -1,0 +1,46 @@
+# Set-up and everyday commands. Each target creates .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: run test check pytest bench bench-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[lab]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.run-installed
+
+## run: install Junction with JupyterLab and ipykernel, then serve the current directory
+run: $(VENV)/.run-installed
+	$(BIN)/junction $(ARGS)
+
+## check: ruff and mypy, as CI runs them
+check: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+## pytest: the test suite alone
+pytest: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest $(ARGS)
+
+## test: install the dev extras and run the whole suite (lint, types, tests)
+test: check pytest
+
+## bench: the full benchmark against jupyter_server and jupyverse; bench-quick: under 2 minutes
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench $(ARGS)
+
+bench-quick: $(VENV)/.dev-installed
+	$(BIN)/python -m bench --quick $(ARGS)
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,224 @@
+"""The app factory: plugins in, one ASGI application out.
+
+:func:`create_app` loads the enabled plugins, checks their composition and settings (nothing
+runs if that fails), includes their routers under the base URL, wraps everything in the
+security middleware, and builds a lifespan that starts the plugins in dependency order and
+stops them in reverse, each within ``shutdown_timeout``.
+
+Middleware, outermost first::
+
+    CORS (only when configured) -> HostGuard (loopback only) -> SecurityHeaders -> Auth -> routes
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+
+from junction._version import __version__
+from junction.auth.identity import Authenticator, load_cookie_secret
+from junction.auth.middleware import AuthMiddleware
+from junction.auth.routes import router as auth_router
+from junction.errors import ConfigError, HTTPError
+from junction.middleware import HostGuardMiddleware, SecurityHeadersMiddleware
+from junction.plugin import Plugin, PluginContext, PluginSettings
+from junction.registry import Composition, compose, discover, enabled_names
+from junction.server_routes import router as server_router
+from junction.services import AUTH, SERVER, ServerState, ServiceRegistry
+from junction.settings import ServerSettings
+
+__all__ = ["create_app", "error_body"]
+
+log = logging.getLogger("junction")
+
+_PHRASES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+}
+
+
+def error_body(message: str, reason: str | None) -> dict[str, Any]:
+    """The Jupyter error body."""
+    return {"message": message, "reason": reason}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def on_junction_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPError)
+        return JSONResponse(error_body(exc.message, exc.reason), status_code=exc.status_code)
+
+    async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        reason = _PHRASES.get(exc.status_code, "Error")
+        message = exc.detail if isinstance(exc.detail, str) else reason
+        return JSONResponse(
+            error_body(message, reason), status_code=exc.status_code, headers=exc.headers
+        )
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
+            problems.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        message = "; ".join(problems) or "invalid request"
+        return JSONResponse(error_body(message, "Bad Request"), status_code=400)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = error_body("Unhandled error", "Internal Server Error")
+        body["traceback"] = ""
+        return JSONResponse(body, status_code=500)
+
+    app.add_exception_handler(HTTPError, on_junction_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_exception)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+@asynccontextmanager
+async def _bounded_stop(
+    plugin: Plugin, context: PluginContext[Any], grace: float
+) -> AsyncIterator[None]:
+    """Run a plugin's lifespan; give its shutdown ``grace`` seconds, shielded."""
+    assert plugin.lifespan is not None
+    manager = plugin.lifespan(context)
+    await manager.__aenter__()
+    log.debug("started plugin %s", plugin.name)
+    try:
+        yield
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(grace) as scope:
+            try:
+                await manager.__aexit__(None, None, None)
+            except Exception:
+                log.exception("plugin %s failed while stopping", plugin.name)
+        if scope.cancelled_caught:
+            log.warning("plugin %s did not stop within %.0f s", plugin.name, grace)
+        else:
+            log.debug("stopped plugin %s", plugin.name)
+
+
+def create_app(
+    settings: ServerSettings,
+    *,
+    plugins: Sequence[Plugin] = (),
+    authenticator: Authenticator | None = None,
+) -> FastAPI:
+    """Build the server from ``settings``.
+
+    ``plugins`` are ready-made plugins enabled in addition to those the settings select
+    (tests define small plugins inline). Raises :class:`~junction.errors.ConfigError` when
+    plugins do not compose or their settings are invalid.
+    """
+    names = enabled_names(settings.profile, settings.enable, settings.disable)
+    composition = compose(names, extra=plugins)
+    plugin_settings = _validate_plugin_settings(settings, composition)
+    auth = authenticator or Authenticator(settings, cookie_secret=load_cookie_secret(settings))
+    state = ServerState(settings=settings)
+    services = ServiceRegistry()
+    services.provide(SERVER, state)
+    services.provide(AUTH, auth)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tg, AsyncExitStack() as stack:
+            for plugin in composition.order:
+                if plugin.lifespan is None:
+                    continue
+                context = PluginContext(
+                    plugin, plugin_settings[plugin.name], settings, services, tg
+                )
+                await stack.enter_async_context(
+                    _bounded_stop(plugin, context, settings.shutdown_timeout)
+                )
+            log.info("started plugins: %s", ", ".join(p.name for p in composition.order))
+            try:
+                yield
+            finally:
+                await stack.aclose()
+                tg.cancel_scope.cancel()
+
+    base = settings.base_url.rstrip("/")
+    app = FastAPI(
+        title="Junction",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=f"{base}/api/openapi.json",
+        docs_url=f"{base}/api/docs",
+        redoc_url=None,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    app.state.services = services
+    app.state.composition = composition
+    app.state.plugin_settings = plugin_settings
+    app.state.request_shutdown = _no_shutdown_hook
+    app.state.landing_page = settings.base_url + _landing_page(composition)
+
+    _install_error_handlers(app)
+    app.include_router(server_router, prefix=base)
+    app.include_router(auth_router, prefix=base)
+    for plugin in composition.order:
+        for router in plugin.routers:
+            app.include_router(router, prefix=base)
+
+    public = [path for plugin in composition.order for path in plugin.public_paths]
+    app.add_middleware(AuthMiddleware, auth=auth, state=state, public_paths=public)
+    app.add_middleware(SecurityHeadersMiddleware, base_url=settings.base_url)
+    if settings.is_loopback and not settings.allow_remote_access:
+        app.add_middleware(HostGuardMiddleware, local_hostnames=settings.local_hostnames)
+    if settings.allow_origin or settings.allow_origin_pat:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[settings.allow_origin] if settings.allow_origin else [],
+            allow_origin_regex=settings.allow_origin_pat or None,
+            allow_credentials=settings.allow_credentials,
+            allow_headers=settings.allow_headers,
+            allow_methods=settings.allow_methods,
+            expose_headers=settings.expose_headers,
+            max_age=settings.max_age,
+        )
+    if settings.no_auth:
+        log.warning("AUTHENTICATION IS OFF: anyone who can reach this server can run code as you")
+    return app
+
+
+def _no_shutdown_hook() -> None:
+    log.warning("shutdown requested, but this app is not run by 'junction'")
+
+
+def _landing_page(composition: Composition) -> str:
+    for plugin in composition.order:
+        if plugin.landing_page is not None:
+            return plugin.landing_page.lstrip("/")
+    return "api"
+
+
+def _validate_plugin_settings(
+    settings: ServerSettings, composition: Composition
+) -> dict[str, PluginSettings]:
+    enabled = {plugin.name: plugin for plugin in composition.order}
+    installed = set(discover())
+    for section in settings.plugins:
+        if section not in enabled and section not in installed:
+            raise ConfigError(f"settings section [{section}] names no installed plugin")
+    return {
+        name: plugin.load_settings(dict(settings.plugins.get(name, {})))
+        for name, plugin in enabled.items()
+    }

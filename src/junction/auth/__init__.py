@@ -1,0 +1,1 @@
+"""Authentication: identities, credentials, the request gate and the login pages."""

@@ -1,0 +1,172 @@
+"""Who is asking: tokens, passwords, signed login cookies, and the user they stand for.
+
+Credentials are checked in the order jupyter_server uses, so existing clients work unchanged:
+``?token=`` in the query, an ``Authorization: token|bearer <t>`` header, then the login cookie.
+The cookie is signed with the cookie secret and carries a fingerprint of the current token and
+password hash, so changing either logs every browser out.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from jupyter_core.paths import jupyter_runtime_dir
+
+from junction.auth.passwords import verify_password
+from junction.settings import ServerSettings
+
+__all__ = ["AuthMethod", "Authenticator", "User", "load_cookie_secret"]
+
+log = logging.getLogger("junction.auth")
+
+AuthMethod = Literal["token", "cookie", "none"]
+_AUTH_HEADER = re.compile(r"^(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)
+_COLORS = ("#1976d2", "#388e3c", "#d32f2f", "#7b1fa2", "#f57c00", "#0097a7", "#5d4037")
+
+
+@dataclass(frozen=True)
+class User:
+    """An identity, with the fields ``/api/me`` reports as jupyter_server does."""
+
+    username: str
+    name: str
+    display_name: str
+    initials: str | None = None
+    avatar_url: str | None = None
+    color: str | None = None
+
+    @classmethod
+    def named(cls, username: str) -> User:
+        """Make a user whose display fields derive from the username."""
+        initials = "".join(part[0] for part in re.split(r"[\W_]+", username) if part)[:2]
+        digest = hashlib.sha256(username.encode()).digest()
+        return cls(
+            username=username,
+            name=username,
+            display_name=username,
+            initials=initials.upper() or None,
+            color=_COLORS[digest[0] % len(_COLORS)],
+        )
+
+    def identity(self) -> dict[str, Any]:
+        """The ``identity`` object of ``/api/me``."""
+        return asdict(self)
+
+
+def load_cookie_secret(settings: ServerSettings) -> bytes:
+    """Return the configured cookie secret, or the one kept in the runtime directory.
+
+    A kept secret lets logins survive a restart; it is created with mode 0600 on first use.
+    """
+    if settings.cookie_secret is not None:
+        return settings.cookie_secret.get_secret_value().encode()
+    path = Path(jupyter_runtime_dir()) / "junction_cookie_secret"
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(32).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secret)
+    return secret
+
+
+class Authenticator:
+    """Checks credentials and issues login cookies for one server.
+
+    ``token`` is the shared secret ("" only with ``no_auth``). Created once by the app factory
+    and provided to plugins as the core service ``AUTH``.
+    """
+
+    def __init__(self, settings: ServerSettings, *, cookie_secret: bytes) -> None:
+        self.settings = settings
+        self.no_auth = settings.no_auth
+        if settings.token is not None:
+            self.token = settings.token.get_secret_value()
+        else:
+            self.token = "" if settings.no_auth else secrets.token_hex(24)
+        self.token_generated = settings.token is None and not settings.no_auth
+        self._password_hash = (
+            settings.password.get_secret_value() if settings.password is not None else None
+        )
+        self.user = User.named(_os_username())
+        self._serializer = URLSafeTimedSerializer(cookie_secret, salt="junction-login")
+        suffix = hashlib.sha256(cookie_secret).hexdigest()[:8]
+        self.cookie_name = f"junction-auth-{suffix}"
+        fingerprint = f"{self.token}\0{self._password_hash or ''}".encode()
+        self._fingerprint = hashlib.sha256(cookie_secret + fingerprint).hexdigest()[:16]
+        self.cookie_max_age = int(settings.cookie_max_age_days * 86400)
+
+    @property
+    def password_enabled(self) -> bool:
+        """Whether a login password is configured."""
+        return self._password_hash is not None
+
+    def check_token(self, candidate: str) -> bool:
+        """Whether ``candidate`` is the server's token (never true for an empty token)."""
+        if not self.token or not candidate:
+            return False
+        return hmac.compare_digest(candidate.encode(), self.token.encode())
+
+    def check_login(self, candidate: str) -> bool:
+        """Whether a login form's secret is the token or the password."""
+        if self.check_token(candidate):
+            return True
+        return self._password_hash is not None and verify_password(self._password_hash, candidate)
+
+    def token_from_header(self, header: str | None) -> str | None:
+        """Extract the token from an ``Authorization`` header value."""
+        if not header:
+            return None
+        match = _AUTH_HEADER.match(header)
+        return match.group(1) if match else None
+
+    def make_cookie(self, user: User) -> str:
+        """A signed login cookie value for ``user``."""
+        return self._serializer.dumps({"u": user.username, "f": self._fingerprint})
+
+    def read_cookie(self, value: str) -> User | None:
+        """The user a login cookie stands for, or None when it is forged, stale or expired."""
+        try:
+            data = self._serializer.loads(value, max_age=self.cookie_max_age)
+        except BadSignature:
+            return None
+        if not isinstance(data, dict) or data.get("f") != self._fingerprint:
+            return None
+        return self.user if data.get("u") == self.user.username else None
+
+    def authenticate(
+        self, *, query_token: str | None, header: str | None, cookie: str | None
+    ) -> tuple[User | None, AuthMethod | None]:
+        """Check every credential a request carries; return the user and how they proved it."""
+        if self.no_auth:
+            return self.user, "none"
+        if query_token is not None and self.check_token(query_token):
+            return self.user, "token"
+        header_token = self.token_from_header(header)
+        if header_token is not None and self.check_token(header_token):
+            return self.user, "token"
+        if cookie:
+            user = self.read_cookie(cookie)
+            if user is not None:
+                return user, "cookie"
+        return None, None
+
+
+def _os_username() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers with arbitrary uids)
+        return "jovyan"

@@ -1,0 +1,236 @@
+"""The gate every request passes: authentication, XSRF, WebSocket origin, token exchange.
+
+Runs as plain ASGI middleware (no per-request Request objects on the hot path). Outcomes:
+
+- public paths (login, logout, plugin-declared static prefixes) pass untouched;
+- a valid credential stores the user in ``scope["state"]["user"]`` and passes;
+- a page ``GET`` with a valid ``?token=`` is redirected to the same URL without the token,
+  with a login cookie set, so the token does not stay in the address bar or history;
+- a cookie-authenticated unsafe request without the matching ``X-XSRFToken`` header gets 403;
+- a WebSocket from a foreign ``Origin`` is refused with 403;
+- anything else: pages redirect to ``/login?next=...``, API calls get 403 (or 401) JSON.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from collections.abc import Sequence
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from junction.auth.identity import Authenticator, User
+from junction.services import ServerState
+
+__all__ = ["XSRF_COOKIE", "AuthMiddleware", "current_user", "deny", "origin_allowed"]
+
+XSRF_COOKIE = "_xsrf"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_CORE_PUBLIC = ("login", "logout", "static/", "favicon.ico", "api/security/csp-report")
+
+
+def current_user(scope: Scope) -> User:
+    """The user the gate stored for this request (routes use the ``CurrentUser`` dependency)."""
+    user: User = scope["state"]["user"]
+    return user
+
+
+def origin_allowed(origin: str, host: str | None, allow_origin: str, pattern: str) -> bool:
+    """Whether a browser ``Origin`` may talk to this server: same host, or configured CORS."""
+    netloc = urlsplit(origin).netloc
+    if host is not None and netloc == host:
+        return True
+    if allow_origin == "*" or (allow_origin and origin == allow_origin):
+        return True
+    return bool(pattern) and re.fullmatch(pattern, origin) is not None
+
+
+async def deny(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
+    """Refuse an HTTP request or a WebSocket handshake with a JSON error body."""
+    body = {"message": message, "reason": _REASONS.get(status, "Forbidden")}
+    response = JSONResponse(body, status_code=status)
+    if scope["type"] == "websocket":
+        if "websocket.http.response" in scope.get("extensions", {}):
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": status,
+                    "headers": response.raw_headers,
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": response.body})
+        else:  # pragma: no cover - every server we run supports denial responses
+            await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+        return
+    await response(scope, receive, send)
+
+
+_REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
+
+
+class AuthMiddleware:
+    """Authenticate every request under the base URL; see the module docstring."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        auth: Authenticator,
+        state: ServerState,
+        public_paths: Sequence[str] = (),
+    ) -> None:
+        self.app = app
+        self.auth = auth
+        self.state = state
+        self.settings = auth.settings
+        self.base = self.settings.base_url
+        self.public = tuple(_CORE_PUBLIC) + tuple(public_paths)
+        secure = "; Secure" if self.settings.certfile else ""
+        self._cookie_attrs = f"; Path={self.base}; SameSite=Lax{secure}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        local = path[len(self.base) :] if path.startswith(self.base) else None
+        if local is None or local.startswith(self.public) or local in ("login", "logout"):
+            await self.app(scope, receive, send)
+            return
+
+        headers = Headers(scope=scope)
+        cookies = _cookies(headers.get("cookie"))
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        user, method = self.auth.authenticate(
+            query_token=query.get("token"),
+            header=headers.get("authorization"),
+            cookie=cookies.get(self.auth.cookie_name),
+        )
+        is_ws = scope["type"] == "websocket"
+        http_method = "WEBSOCKET" if is_ws else scope["method"]
+
+        if is_ws:
+            origin = headers.get("origin")
+            if origin and not origin_allowed(
+                origin,
+                headers.get("host"),
+                self.settings.allow_origin,
+                self.settings.allow_origin_pat,
+            ):
+                await deny(scope, receive, send, 403, f"WebSocket origin {origin} is not allowed")
+                return
+
+        if user is None:
+            if http_method == "OPTIONS":
+                await self.app(scope, receive, send)
+                return
+            if not is_ws and self._is_page(local, http_method, headers):
+                target = quote(path + ("?" + _without_token(scope) if query else ""), safe="/?=&")
+                location = f"{self.base}login?next={quote(target, safe='')}"
+                await RedirectResponse(location, status_code=302)(scope, receive, send)
+                return
+            status = self.settings.unauthenticated_status
+            await deny(scope, receive, send, status, "Invalid or missing authentication token")
+            return
+
+        if (
+            method == "cookie"
+            and http_method not in SAFE_METHODS
+            and not is_ws
+            and not self.settings.disable_check_xsrf
+        ):
+            problem = _xsrf_problem(cookies.get(XSRF_COOKIE), headers, query, http_method)
+            if problem:
+                await deny(scope, receive, send, 403, problem)
+                return
+
+        if (
+            "token" in query
+            and method == "token"
+            and not is_ws
+            and self._is_page(local, http_method, headers)
+        ):
+            await self._exchange_token(scope, receive, send, user)
+            return
+
+        scope.setdefault("state", {})["user"] = user
+        if not local.startswith("api/status") and "no_track_activity" not in query:
+            self.state.touch()
+        if is_ws or XSRF_COOKIE in cookies or http_method != "GET":
+            await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, self._with_xsrf_cookie(send))
+
+    def _is_page(self, local: str, method: str, headers: Headers) -> bool:
+        if method not in ("GET", "HEAD") or local.startswith("api/") or local == "api":
+            return False
+        return local == "" or "text/html" in headers.get("accept", "")
+
+    async def _exchange_token(self, scope: Scope, receive: Receive, send: Send, user: User) -> None:
+        location = scope["path"]
+        rest = _without_token(scope)
+        if rest:
+            location += "?" + rest
+        response = RedirectResponse(location, status_code=302)
+        self._set_login_cookie(response, user)
+        response.raw_headers.append(
+            (
+                b"set-cookie",
+                f"{XSRF_COOKIE}={secrets.token_urlsafe(32)}{self._cookie_attrs}".encode(),
+            )
+        )
+        await response(scope, receive, send)
+
+    def _set_login_cookie(self, response: Response, user: User) -> None:
+        value = self.auth.make_cookie(user)
+        cookie = (
+            f"{self.auth.cookie_name}={value}{self._cookie_attrs}; HttpOnly; "
+            f"Max-Age={self.auth.cookie_max_age}"
+        )
+        response.raw_headers.append((b"set-cookie", cookie.encode()))
+
+    def _with_xsrf_cookie(self, send: Send) -> Send:
+        """Give browsers an ``_xsrf`` cookie on their first successful HTML page."""
+
+        async def sender(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                headers = Headers(raw=message["headers"])
+                if headers.get("content-type", "").startswith("text/html"):
+                    cookie = f"{XSRF_COOKIE}={secrets.token_urlsafe(32)}{self._cookie_attrs}"
+                    message["headers"] = [*message["headers"], (b"set-cookie", cookie.encode())]
+            await send(message)
+
+        return sender
+
+
+def _cookies(header: str | None) -> dict[str, str]:
+    if not header:
+        return {}
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except Exception:  # malformed cookie headers are ignored, as browsers send junk sometimes
+        return {}
+    return {key: morsel.value for key, morsel in jar.items()}
+
+
+def _without_token(scope: Scope) -> str:
+    pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return urlencode([(k, v) for k, v in pairs if k != "token"])
+
+
+def _xsrf_problem(
+    cookie: str | None, headers: Headers, query: dict[str, Any], method: str
+) -> str | None:
+    supplied = headers.get("x-xsrftoken") or headers.get("x-csrftoken") or query.get("_xsrf")
+    if not supplied:
+        return f"'_xsrf' argument missing from {method}"
+    if not cookie or not hmac.compare_digest(supplied.encode(), cookie.encode()):
+        return f"XSRF cookie does not match {method} argument"
+    return None

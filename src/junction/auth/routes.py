@@ -1,0 +1,163 @@
+"""Login, logout and ``/api/me``."""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from junction.auth.identity import Authenticator, User
+from junction.auth.middleware import XSRF_COOKIE, current_user
+from junction.errors import BadRequest
+from junction.plugin import use
+from junction.services import AUTH
+
+__all__ = ["CurrentUser", "router"]
+
+router = APIRouter()
+
+CurrentUser = Annotated[User, Depends(lambda request: current_user(request.scope))]
+"""Route parameter type for the authenticated user."""
+
+ACTIONS = ("read", "write", "execute")
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} · Junction</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{{font-family:system-ui,sans-serif;background:#f5f5f5;display:flex;justify-content:center;
+padding-top:12vh;margin:0}}
+main{{background:#fff;padding:2rem 2.5rem;border-radius:8px;box-shadow:0 1px 4px #0002;
+min-width:20rem}}
+h1{{font-size:1.3rem;margin-top:0}} label{{display:block;margin:.8rem 0 .3rem}}
+input[type=password]{{width:100%;padding:.5rem;box-sizing:border-box}}
+button{{margin-top:1rem;padding:.5rem 1.2rem}} .error{{color:#b00020}}
+</style></head><body><main>{body}</main></body></html>"""
+
+
+def safe_next(next_url: str | None, base_url: str) -> str:
+    """Return ``next_url`` if it stays on this server under the base URL, else the base URL.
+
+    Refuses absolute URLs, scheme-relative ``//host`` URLs and backslash tricks that browsers
+    normalise into another host.
+    """
+    if not next_url:
+        return base_url
+    candidate = next_url.replace("\\", "/")
+    parts = urlsplit(candidate)
+    if parts.scheme or parts.netloc or candidate.startswith("//"):
+        return base_url
+    if not candidate.startswith(base_url):
+        return base_url
+    return candidate
+
+
+def _login_page(request: Request, *, next_url: str, error: str = "", status: int = 200) -> Response:
+    auth: Authenticator = request.app.state.services.get(AUTH)
+    xsrf = request.cookies.get(XSRF_COOKIE) or secrets.token_urlsafe(32)
+    what = "password or token" if auth.password_enabled else "token"
+    error_html = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+    body = (
+        f"<h1>Log in to Junction</h1>{error_html}"
+        f'<form method="post" action="{html.escape(auth.settings.base_url)}login">'
+        f'<label for="password">Enter your {what}</label>'
+        '<input type="password" id="password" name="password" autofocus '
+        'autocomplete="current-password">'
+        f'<input type="hidden" name="_xsrf" value="{html.escape(xsrf)}">'
+        f'<input type="hidden" name="next" value="{html.escape(next_url)}">'
+        '<button type="submit">Log in</button></form>'
+    )
+    response = HTMLResponse(_PAGE.format(title="Log in", body=body), status_code=status)
+    if XSRF_COOKIE not in request.cookies:
+        response.set_cookie(
+            XSRF_COOKIE,
+            xsrf,
+            path=auth.settings.base_url,
+            samesite="lax",
+            secure=auth.settings.certfile is not None,
+        )
+    return response
+
+
+@router.get("/login", include_in_schema=False)
+async def login_form(request: Request, next: str | None = None) -> Response:
+    """The login page; its form posts the token or password back here."""
+    auth: Authenticator = request.app.state.services.get(AUTH)
+    return _login_page(request, next_url=safe_next(next, auth.settings.base_url))
+
+
+@router.post("/login", include_in_schema=False)
+async def login(
+    request: Request,
+    password: Annotated[str, Form()] = "",
+    xsrf: Annotated[str, Form(alias="_xsrf")] = "",
+    next_url: Annotated[str, Form(alias="next")] = "",
+) -> Response:
+    """Check the secret; on success set the login cookie and go to ``next``."""
+    auth: Authenticator = request.app.state.services.get(AUTH)
+    target = safe_next(next_url, auth.settings.base_url)
+    cookie_xsrf = request.cookies.get(XSRF_COOKIE, "")
+    if not xsrf or not secrets.compare_digest(xsrf, cookie_xsrf):
+        return _login_page(
+            request, next_url=target, error="Your form expired; try again.", status=403
+        )
+    if not auth.check_login(password):
+        return _login_page(request, next_url=target, error="Invalid credentials.", status=401)
+    response = RedirectResponse(target, status_code=302)
+    response.set_cookie(
+        auth.cookie_name,
+        auth.make_cookie(auth.user),
+        max_age=auth.cookie_max_age,
+        path=auth.settings.base_url,
+        httponly=True,
+        samesite="lax",
+        secure=auth.settings.certfile is not None,
+    )
+    return response
+
+
+@router.get("/logout", include_in_schema=False)
+async def logout(request: Request) -> Response:
+    """Forget the login cookie."""
+    auth: Authenticator = request.app.state.services.get(AUTH)
+    base = html.escape(auth.settings.base_url)
+    body = f'<h1>Logged out</h1><p><a href="{base}login">Log in again</a></p>'
+    response = HTMLResponse(_PAGE.format(title="Logged out", body=body))
+    response.delete_cookie(auth.cookie_name, path=auth.settings.base_url)
+    return response
+
+
+def _parse_permissions(raw: str | None) -> dict[str, list[str]]:
+    if not raw:
+        return {}
+    try:
+        requested = json.loads(raw)
+    except ValueError:
+        raise BadRequest("permissions should be a JSON dict of {resource: [actions]}") from None
+    valid = isinstance(requested, dict) and all(
+        isinstance(actions, list) and all(isinstance(a, str) for a in actions)
+        for actions in requested.values()
+    )
+    if not valid:
+        raise BadRequest("permissions should be a JSON dict of {resource: [actions]}")
+    return dict(requested)
+
+
+@router.get("/api/me", tags=["auth"])
+async def me(
+    user: CurrentUser,
+    auth: Annotated[Authenticator, use(AUTH)],
+    permissions: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    """The current identity and, for each requested resource, the actions it may take."""
+    requested = _parse_permissions(permissions)
+    granted = {
+        resource: [action for action in actions if action in ACTIONS]
+        for resource, actions in requested.items()
+    }
+    return {"identity": user.identity(), "permissions": granted}

@@ -1,0 +1,217 @@
+"""The ``junction`` command.
+
+``junction`` serves; ``junction plugins`` prints the plugin graph and start order;
+``junction config show`` prints the effective configuration (secrets masked);
+``junction password`` stores an argon2 hash of a login password in the config file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+from junction._version import __version__
+from junction.auth.passwords import hash_password
+from junction.config import default_config_file, load_settings, merge, parse_assignment
+from junction.errors import ConfigError
+from junction.registry import PROFILES, compose, discover, enabled_names, load
+from junction.settings import ServerSettings
+
+__all__ = ["main"]
+
+_FLAGS: dict[str, str] = {
+    "ip": "ip",
+    "port": "port",
+    "root_dir": "root_dir",
+    "base_url": "base_url",
+    "token": "token",
+    "password": "password",
+    "profile": "profile",
+    "log_level": "log_level",
+    "certfile": "certfile",
+    "keyfile": "keyfile",
+}
+
+
+def _describe_model(prefix: str, model: type[BaseModel]) -> list[str]:
+    lines = []
+    for name, field in model.model_fields.items():
+        if name == "plugins":
+            continue
+        default = field.get_default(call_default_factory=True)
+        secret = default is None or isinstance(default, SecretStr) or name == "root_dir"
+        shown = "" if secret else f" (default: {default})"
+        lines.append(f"  {prefix}{name}{shown}\n      {field.description or ''}")
+    return lines
+
+
+def settings_help() -> str:
+    """Every setting, server and plugin, with its description: the ``--help`` epilog."""
+    lines = [
+        "settings (config file key; env JUNCTION_<KEY>; --set key=value):",
+        *_describe_model("", ServerSettings),
+    ]
+    available = discover()
+    for name in sorted(available):
+        try:
+            plugin = load(name, available)
+        except ConfigError:
+            continue
+        fields = _describe_model(f"{name}.", plugin.settings)
+        if fields:
+            lines.append(f"\n[{name}] {plugin.description}")
+            lines.extend(fields)
+    profiles = ", ".join(f"{n} ({' '.join(p) or 'no plugins'})" for n, p in PROFILES.items())
+    lines.append(f"\nprofiles: {profiles}")
+    return "\n".join(lines)
+
+
+def _options() -> argparse.ArgumentParser:
+    """Options shared by every subcommand; SUPPRESS keeps a subcommand from resetting them."""
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    add = common.add_argument
+    add("--config", type=Path, help=f"TOML config file (default: {default_config_file()})")
+    add("--ip", help="address to listen on")
+    add("--port", type=int, help="port to listen on; 0 picks a free one")
+    add("--root-dir", dest="root_dir", help="directory served by contents")
+    add("--base-url", dest="base_url", help="URL prefix of every route")
+    add("--token", help="shared secret for API access")
+    add("--password", help="argon2 hash of the login password")
+    add("--no-auth", dest="no_auth", action="store_true", help="serve WITHOUT authentication")
+    add("--no-browser", dest="open_browser", action="store_false", help="do not open a browser")
+    add("--profile", help="named plugin set: " + ", ".join(PROFILES))
+    add("--enable", action="append", metavar="PLUGIN", help="run this plugin too")
+    add("--disable", action="append", metavar="PLUGIN", help="skip this plugin of the profile")
+    add(
+        "--set",
+        dest="assignments",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any setting, e.g. kernels.cull_idle_timeout=600",
+    )
+    add("--log-level", dest="log_level", choices=["debug", "info", "warning", "error"])
+    add("--certfile", help="TLS certificate (PEM)")
+    add("--keyfile", help="TLS private key (PEM)")
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _options()
+    parser = argparse.ArgumentParser(
+        prog="junction",
+        description="A Jupyter server on ASGI. Runs JupyterLab, a kernel gateway, or parts of "
+        "either, as plugins.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=settings_help(),
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"junction {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("serve", parents=[common], help="run the server (the default)")
+    commands.add_parser("plugins", parents=[common], help="print the plugin graph, start order")
+    config = commands.add_parser("config", parents=[common], help="inspect the configuration")
+    config.add_argument("action", choices=["show"], help="show: print the effective settings")
+    commands.add_parser("password", parents=[common], help="set the login password (hashed)")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    given = vars(args)
+    for attr, key in _FLAGS.items():
+        if attr in given:
+            layer[key] = given[attr]
+    for flag in ("no_auth", "open_browser"):
+        if flag in given:
+            layer[flag] = given[flag]
+    for assignment in given.get("assignments", []):
+        layer = merge(layer, parse_assignment(assignment))
+    for flag in ("enable", "disable"):
+        if flag in given:
+            layer[flag] = [*layer.get(flag, []), *given[flag]]
+    return layer
+
+
+def _masked(settings: ServerSettings) -> dict[str, Any]:
+    data = settings.model_dump(mode="json")
+    for key in ("token", "password", "cookie_secret"):
+        if data.get(key) is not None:
+            data[key] = "********"
+    return data
+
+
+def _print_plugins(settings: ServerSettings) -> None:
+    names = enabled_names(settings.profile, settings.enable, settings.disable)
+    composition = compose(names)
+    print(f"profile: {settings.profile}")
+    print("start order: " + " -> ".join(p.name for p in composition.order))
+    print("graph (plugin -> provider [service]):")
+    edges = composition.edges()
+    for user, provider, service, required in edges:
+        kind = "requires" if required else "uses"
+        print(f"  {user} {kind} {service} from {provider}")
+    if not edges:
+        print("  (no dependencies)")
+    print("services:")
+    for plugin in composition.order:
+        provided = ", ".join(k.name for k in plugin.provides) or "-"
+        print(f"  {plugin.name}: provides {provided}")
+    others = sorted(set(discover()) - {p.name for p in composition.order})
+    if others:
+        print("installed, not enabled: " + ", ".join(others))
+
+
+def _set_password(config_file: Path | None) -> None:
+    path = config_file or default_config_file()
+    first = getpass.getpass("New password: ")
+    if not first or first != getpass.getpass("Verify password: "):
+        raise ConfigError("passwords were empty or did not match; nothing changed")
+    digest = hash_password(first)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = path.read_text().splitlines() if path.exists() else []
+    kept = [line for line in lines if not line.strip().startswith("password")]
+    # Top-level keys must come before the first [table] in TOML.
+    kept.insert(0, f"password = {json.dumps(digest)}")
+    path.write_text("\n".join(kept) + "\n")
+    path.chmod(0o600)
+    print(f"password hash written to {path}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``junction`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "password":
+            _set_password(getattr(args, "config", None))
+            return 0
+        settings = load_settings(
+            config_file=getattr(args, "config", None), overrides=_overrides(args)
+        )
+        if args.command == "plugins":
+            _print_plugins(settings)
+            return 0
+        if args.command == "config":
+            print(json.dumps(_masked(settings), indent=2, sort_keys=True))
+            return 0
+        from junction.app import create_app
+        from junction.logs import configure_logging
+        from junction.server import run
+
+        configure_logging(settings.log_level)
+        app = create_app(settings)
+        run(app, settings)
+    except ConfigError as exc:
+        print(f"junction: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

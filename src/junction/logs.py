@@ -1,0 +1,53 @@
+"""Logging setup for the ``junction`` command, with secrets scrubbed from every line.
+
+Tokens travel in query strings (``?token=``) that uvicorn's access log and error messages
+would print; :class:`SecretScrubber` rewrites them before any handler sees the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+__all__ = ["SecretScrubber", "configure_logging", "scrub"]
+
+_SECRET_QUERY = re.compile(r"((?:^|[?&;\s\"'])(?:token|_xsrf|password)=)[^&\s\"';]+", re.IGNORECASE)
+_SECRET_HEADER = re.compile(r"((?:token|bearer)\s+)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+
+
+def scrub(text: str) -> str:
+    """Replace secret values in query strings and auth headers with ``[secret]``."""
+    return _SECRET_HEADER.sub(r"\1[secret]", _SECRET_QUERY.sub(r"\1[secret]", text))
+
+
+class SecretScrubber(logging.Filter):
+    """A filter that formats each record's message once and scrubs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Scrub the message in place; never drops a record."""
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        cleaned = scrub(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """Send junction's and uvicorn's logs to stderr, scrubbed, at ``level``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("[%(levelname).1s %(asctime)s %(name)s] %(message)s", "%H:%M:%S")
+    )
+    handler.addFilter(SecretScrubber())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    for name in ("junction", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+        logger.setLevel(level.upper())

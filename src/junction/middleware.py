@@ -1,0 +1,92 @@
+"""Request guards that are not about identity: Host checking and security headers."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from junction.auth.middleware import deny
+from junction.settings import LOOPBACK_NAMES
+
+__all__ = ["HostGuardMiddleware", "SecurityHeadersMiddleware", "host_is_local"]
+
+
+def host_is_local(host_header: str, extra: Iterable[str]) -> bool:
+    """Whether a ``Host`` header names this machine (loopback or a configured local name)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host[1:]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    if host in LOOPBACK_NAMES or host in {name.lower() for name in extra}:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class HostGuardMiddleware:
+    """Refuse requests whose ``Host`` is not local while the server listens on loopback.
+
+    A web page on another origin can resolve its own name to 127.0.0.1 (DNS rebinding) and so
+    reach a local server with its own ``Host``; refusing unknown hosts closes that door.
+    """
+
+    def __init__(self, app: ASGIApp, *, local_hostnames: Iterable[str]) -> None:
+        self.app = app
+        self.local_hostnames = tuple(local_hostnames)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = Headers(scope=scope).get("host", "")
+            if not host_is_local(host, self.local_hostnames):
+                await deny(
+                    scope,
+                    receive,
+                    send,
+                    403,
+                    "Host header is not allowed; set "
+                    "allow_remote_access or local_hostnames to accept it",
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+class SecurityHeadersMiddleware:
+    """Add the headers every response should carry.
+
+    ``frame-ancestors 'self'`` stops other sites framing the UI; API responses also get
+    ``default-src 'none'`` since they are never documents. Routes that set their own
+    Content-Security-Policy (raw files are sandboxed) keep theirs.
+    """
+
+    def __init__(self, app: ASGIApp, *, base_url: str) -> None:
+        self.app = app
+        self.api_prefix = base_url + "api"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_api = scope["path"].startswith(self.api_prefix)
+        policy = (
+            b"frame-ancestors 'self'; default-src 'none'" if is_api else b"frame-ancestors 'self'"
+        )
+
+        async def sender(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message["headers"]}
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                ]
+                if b"content-security-policy" not in present:
+                    extra.append((b"content-security-policy", policy))
+                message["headers"] = [*message["headers"], *extra]
+            await send(message)
+
+        await self.app(scope, receive, sender)

@@ -1,0 +1,82 @@
+"""The kernels service contract, used by the kernels routes and by other plugins (sessions).
+
+Implementations live elsewhere in this package; this module holds only the Protocol, its key
+and the errors it raises.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from junction.errors import NotFound, ServiceUnavailable
+from junction.plugin import ServiceKey
+from junction.plugins.kernels.models import Kernel
+
+__all__ = ["KERNELS", "KernelNotFound", "KernelService", "KernelSpecNotFound", "KernelStartFailed"]
+
+
+class KernelNotFound(NotFound):
+    """No running kernel has this id."""
+
+    def __init__(self, kernel_id: str) -> None:
+        super().__init__(f"Kernel does not exist: {kernel_id}")
+        self.kernel_id = kernel_id
+
+
+class KernelSpecNotFound(NotFound):
+    """No installed kernel spec has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No such kernel named {name}", reason="No such kernel")
+        self.spec_name = name
+
+
+class KernelStartFailed(ServiceUnavailable):
+    """The kernel process could not be started or did not answer in time."""
+
+
+class KernelService(Protocol):
+    """Starts, tracks and stops kernels. Provided by the kernels plugin as :data:`KERNELS`."""
+
+    async def start(
+        self,
+        *,
+        name: str | None = None,
+        path: str | None = None,
+        env: dict[str, str] | None = None,
+        kernel_id: str | None = None,
+    ) -> Kernel:
+        """Start a kernel of spec ``name`` (the default spec when None) and return its model.
+
+        ``path`` is the API path of the document the kernel serves; its directory under the
+        root becomes the kernel's working directory. Raises :class:`KernelSpecNotFound` or
+        :class:`KernelStartFailed`.
+        """
+        ...
+
+    async def get(self, kernel_id: str) -> Kernel:
+        """Return the model of a running kernel; raises :class:`KernelNotFound`."""
+        ...
+
+    async def list(self) -> list[Kernel]:
+        """Return every running kernel."""
+        ...
+
+    def exists(self, kernel_id: str) -> bool:
+        """Whether a kernel with this id is running (or restarting)."""
+        ...
+
+    async def shutdown(self, kernel_id: str) -> None:
+        """Stop a kernel and forget it; raises :class:`KernelNotFound`."""
+        ...
+
+    async def interrupt(self, kernel_id: str) -> None:
+        """Interrupt a kernel per its spec's interrupt mode; raises :class:`KernelNotFound`."""
+        ...
+
+    async def restart(self, kernel_id: str) -> Kernel:
+        """Restart a kernel in place, keeping its id and WebSockets; returns the new model."""
+        ...
+
+
+KERNELS: ServiceKey[KernelService] = ServiceKey("kernels")

@@ -1,0 +1,120 @@
+"""Running the app on uvicorn: binding, the startup banner, graceful shutdown.
+
+uvicorn handles SIGINT and SIGTERM: it stops accepting connections, then runs the app's
+lifespan shutdown, where every plugin gets ``shutdown_timeout`` seconds to stop.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import sys
+import webbrowser
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from junction.auth.identity import Authenticator
+from junction.errors import ConfigError
+from junction.services import AUTH
+from junction.settings import ServerSettings
+
+__all__ = ["JunctionServer", "bind", "server_urls"]
+
+log = logging.getLogger("junction")
+
+
+def bind(settings: ServerSettings) -> socket.socket:
+    """Open the listening socket: the configured port, the next free one, or any if 0."""
+    host = "127.0.0.1" if settings.ip == "localhost" else settings.ip
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    ports = (
+        [0]
+        if settings.port == 0
+        else range(settings.port, settings.port + settings.port_retries + 1)
+    )
+    for port in ports:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                continue
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        sock.listen(2048)
+        sock.set_inheritable(True)
+        return sock
+    raise ConfigError(
+        f"ports {settings.port}-{settings.port + settings.port_retries} are all taken; "
+        "pick another with --port (0 picks a free one)"
+    )
+
+
+def server_urls(settings: ServerSettings, port: int, path: str, token: str) -> list[str]:
+    """The URLs to print at startup, with the token like ``jupyter lab`` prints them."""
+    query = f"?token={token}" if token else ""
+    hosts = (
+        ["localhost", "127.0.0.1"] if settings.ip in ("localhost", "127.0.0.1") else [settings.ip]
+    )
+    if ":" in hosts[0]:
+        hosts = [f"[{hosts[0]}]"]
+    if settings.ip in ("0.0.0.0", "::"):  # noqa: S104 - describing, not binding
+        hosts = [socket.gethostname(), "127.0.0.1"]
+    return [f"{settings.scheme}://{host}:{port}{path}{query}" for host in hosts]
+
+
+class JunctionServer(uvicorn.Server):
+    """uvicorn's server, plus the banner and browser once every plugin has started."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI, port: int) -> None:
+        super().__init__(config)
+        self.app = app
+        self.port = port
+        app.state.request_shutdown = self.request_shutdown
+
+    def request_shutdown(self) -> None:
+        """Begin a graceful shutdown, as SIGTERM does."""
+        self.should_exit = True
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start serving, then print where to connect."""
+        await super().startup(sockets=sockets)
+        if self.should_exit:
+            return
+        settings: ServerSettings = self.app.state.settings
+        auth: Authenticator = self.app.state.services.get(AUTH)
+        urls = server_urls(settings, self.port, self.app.state.landing_page, auth.token)
+        lines = ["", "    To access the server, open this URL in a browser:"]
+        lines += [f"        {url}" for url in urls]
+        print("\n".join(lines) + "\n", file=sys.stderr, flush=True)
+        if settings.open_browser:
+            webbrowser.open(urls[0], new=2)
+
+
+def uvicorn_config(app: FastAPI, settings: ServerSettings, **extra: Any) -> uvicorn.Config:
+    """The uvicorn configuration for ``settings``."""
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        lifespan="on",
+        ws_max_size=settings.websocket_max_message_size,
+        ws_per_message_deflate=False,
+        timeout_keep_alive=int(settings.keep_alive_timeout),
+        timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        ssl_certfile=str(settings.certfile) if settings.certfile else None,
+        ssl_keyfile=str(settings.keyfile) if settings.keyfile else None,
+        server_header=False,
+        **extra,
+    )
+
+
+def run(app: FastAPI, settings: ServerSettings) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM."""
+    sock = bind(settings)
+    port = sock.getsockname()[1]
+    server = JunctionServer(uvicorn_config(app, settings), app, port)
+    server.run(sockets=[sock])

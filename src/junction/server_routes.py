@@ -1,0 +1,48 @@
+"""Routes of the core itself: ``/``, ``/api``, ``/api/status``, ``/api/shutdown``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from junction._version import __version__
+from junction.plugin import use
+from junction.services import SERVER, ServerState, isoformat
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+async def root(request: Request) -> RedirectResponse:
+    """Send browsers to the landing page of the enabled plugins (the UI, or the API)."""
+    target = request.app.state.landing_page
+    query = request.url.query
+    return RedirectResponse(target + ("?" + query if query else ""), status_code=302)
+
+
+@router.get("/api", tags=["server"])
+async def api_version() -> dict[str, str]:
+    """The server's version."""
+    return {"version": __version__}
+
+
+@router.get("/api/status", tags=["server"])
+async def status(state: Annotated[ServerState, use(SERVER)]) -> dict[str, Any]:
+    """When the server started, when it was last used, and how busy it is."""
+    return {
+        "connections": state.gauge("connections"),
+        "kernels": state.gauge("kernels"),
+        "last_activity": isoformat(state.last_activity),
+        "started": isoformat(state.started),
+    }
+
+
+@router.post("/api/shutdown", tags=["server"], status_code=200)
+async def shutdown(request: Request) -> Response:
+    """Stop the server gracefully: every plugin's shutdown runs, then the process exits."""
+    request.app.state.request_shutdown()
+    return Response(status_code=200)
