@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal
 import socket
 import sys
 import webbrowser
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 
 from junction.auth.identity import Authenticator
 from junction.errors import ConfigError
+from junction.http_protocol import protocol_with_header_timeout
 from junction.services import AUTH
 from junction.settings import ServerSettings
 
@@ -80,6 +82,13 @@ class JunctionServer(uvicorn.Server):
         """Begin a graceful shutdown, as SIGTERM does."""
         self.should_exit = True
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Stop gracefully; a signal that asked for it then counts as a clean exit (status 0)."""
+        await super().shutdown(sockets=sockets)
+        if self._captured_signals:
+            log.info("stopped by %s", signal.Signals(self._captured_signals[-1]).name)
+            self._captured_signals.clear()
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """Start serving, then print where to connect."""
         await super().startup(sockets=sockets)
@@ -108,6 +117,7 @@ def uvicorn_config(app: FastAPI, settings: ServerSettings, **extra: Any) -> uvic
         ssl_certfile=str(settings.certfile) if settings.certfile else None,
         ssl_keyfile=str(settings.keyfile) if settings.keyfile else None,
         server_header=False,
+        http=protocol_with_header_timeout(settings.header_timeout),
         **extra,
     )
 

@@ -1,7 +1,8 @@
 """Helpers for testing Junction and its plugins in-process.
 
 ``app_client`` runs the whole app (lifespans included) behind an ``httpx.AsyncClient`` that
-carries the token, so a test reads as a client session::
+carries the token; ``serve_in_thread`` runs it on real uvicorn; ``ServerProcess`` runs the
+``junction`` command itself. An in-process test reads as a client session::
 
     async with app_client(root_dir=tmp_path, enable=["contents"]) as client:
         response = await client.get("/api/contents")
@@ -9,15 +10,33 @@ carries the token, so a test reads as a client session::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
+
+from fastapi import FastAPI
 
 from junction.app import create_app
 from junction.plugin import Plugin
 from junction.settings import ServerSettings
 
-__all__ = ["TEST_TOKEN", "app_client", "make_settings"]
+__all__ = [
+    "TEST_TOKEN",
+    "ServerProcess",
+    "app_client",
+    "free_port",
+    "make_settings",
+    "serve_in_thread",
+]
 
 TEST_TOKEN = "junction-test-token"  # noqa: S105 - a fixture, not a secret
 
@@ -54,3 +73,117 @@ async def app_client(
         ) as client:
             client.app = app  # type: ignore[attr-defined]  # handy for tests reaching services
             yield client
+
+
+class ServerProcess:
+    """A ``junction`` command running in a subprocess, for tests that cross the real wire.
+
+    Its stderr (logs and the startup banner) goes to ``log_path``; ``url`` is the base URL
+    parsed from the banner, so ``--port 0`` works.
+    """
+
+    def __init__(self, args: Sequence[str], *, log_path: Path, token: str = TEST_TOKEN) -> None:
+        self.args = list(args)
+        self.log_path = log_path
+        self.token = token
+        self.url = ""
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        """Start the server and wait until it answers ``/api``; raises RuntimeError if not."""
+        command = [
+            sys.executable,
+            "-m",
+            "junction.cli",
+            "--no-browser",
+            "--token",
+            self.token,
+            *self.args,
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"junction exited early:\n{self.log()}")
+            match = _BANNER_URL.search(self.log())
+            if match:
+                self.url = match.group(1) + "/"
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"junction did not start within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        """Everything the server has written so far."""
+        return self.log_path.read_text(errors="replace")
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Send ``sig`` and wait for the exit; returns the exit status (kills after timeout)."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+_BANNER_URL = re.compile(r"(https?://127\.0\.0\.1:\d+)\S*")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve_in_thread(
+    *, plugins: Sequence[Plugin] = (), **overrides: Any
+) -> Iterator[tuple[str, FastAPI]]:
+    """Run an app built from ``overrides`` on real uvicorn in a thread; yield its base URL.
+
+    For wire tests that need inline plugins, which a subprocess cannot be given.
+    """
+    import uvicorn
+
+    from junction.server import uvicorn_config
+
+    settings = make_settings(**{"ip": "127.0.0.1", **overrides})
+    app = create_app(settings, plugins=plugins)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn_config(app, settings))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("in-thread server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}{settings.base_url}", app
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()

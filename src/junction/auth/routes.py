@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.requests import HTTPConnection
 
 from junction.auth.identity import Authenticator, User
 from junction.auth.middleware import XSRF_COOKIE, current_user
@@ -21,8 +22,13 @@ __all__ = ["CurrentUser", "router"]
 
 router = APIRouter()
 
-CurrentUser = Annotated[User, Depends(lambda request: current_user(request.scope))]
-"""Route parameter type for the authenticated user."""
+
+def _user_of(connection: HTTPConnection) -> User:
+    return current_user(connection.scope)
+
+
+CurrentUser = Annotated[User, Depends(_user_of)]
+"""Route parameter type for the authenticated user (HTTP and WebSocket routes)."""
 
 ACTIONS = ("read", "write", "execute")
 
