@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from websockets.typing import Origin
 from fastapi import APIRouter, WebSocket
+from websockets.typing import Origin
 
 from junction import Plugin
 from junction.testing import TEST_TOKEN, ServerProcess, serve_in_thread
