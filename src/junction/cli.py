@@ -20,6 +20,7 @@ from pydantic import BaseModel, SecretStr
 from junction._version import __version__
 from junction.auth.passwords import hash_password
 from junction.config import default_config_file, load_settings, merge, parse_assignment
+from junction.deploy import NginxLayout, nginx_config
 from junction.errors import ConfigError
 from junction.registry import PROFILES, compose, discover, enabled_names, load
 from junction.settings import ServerSettings
@@ -119,6 +120,20 @@ def _parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", parents=[common], help="inspect the configuration")
     config.add_argument("action", choices=["show"], help="show: print the effective settings")
     commands.add_parser("password", parents=[common], help="set the login password (hashed)")
+    deploy = commands.add_parser("deploy", help="write reverse-proxy configuration")
+    deploy.add_argument("target", choices=["nginx"], help="the proxy to configure")
+    deploy.add_argument("--listen", default="8080", help="address nginx listens on")
+    deploy.add_argument("--ui", required=True, help="host:port of the ui process")
+    deploy.add_argument("--kernels", required=True, help="host:port of the kernels process")
+    deploy.add_argument(
+        "--proxy-base-url", dest="proxy_base_url", default="/", help="base URL both processes use"
+    )
+    deploy.add_argument(
+        "--standalone",
+        type=Path,
+        metavar="DIR",
+        help="write a complete nginx.conf keeping its files in DIR",
+    )
     return parser
 
 
@@ -168,6 +183,17 @@ def _print_plugins(settings: ServerSettings) -> None:
         print("installed, not enabled: " + ", ".join(others))
 
 
+def _print_nginx(args: argparse.Namespace) -> None:
+    try:
+        layout = NginxLayout(
+            listen=args.listen, ui=args.ui, kernels=args.kernels, base_url=args.proxy_base_url
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    standalone = args.standalone.resolve() if args.standalone else None
+    print(nginx_config(layout, standalone=standalone), end="")
+
+
 def _set_password(config_file: Path | None) -> None:
     path = config_file or default_config_file()
     first = getpass.getpass("New password: ")
@@ -188,6 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``junction`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "deploy":
+            _print_nginx(args)
+            return 0
         if args.command == "password":
             _set_password(getattr(args, "config", None))
             return 0
