@@ -94,6 +94,8 @@ def test_jupyterlab_services_drives_kernels_and_sessions(
     assert steps["execute"]["stdout"] == "42\n"
     assert steps["interrupt"]["error"] == "KeyboardInterrupt"
     assert steps["restart"]["stdout"] == "False 42\n"
+    # The kernel knows its document: JPY_SESSION_NAME reached ipykernel as __session__.
+    assert steps["session_create"]["session_name"] == str(tmp_path / "root/clients/node.ipynb")
     assert steps["session_patch"]["path"] == "clients/renamed.ipynb"
     assert steps["session_patch"]["name"] == "renamed.ipynb"
 

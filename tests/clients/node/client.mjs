@@ -160,9 +160,10 @@ try {
       kernel: { name: specName },
     });
     check(session.kernel, 'session has no kernel');
-    const result = await execute(session.kernel, 'print(6*7)');
-    check(result.stdout === '42\n', `session kernel printed ${JSON.stringify(result.stdout)}`);
-    return { id: session.id, kernel: session.kernel.id };
+    const result = await execute(session.kernel, 'print(6*7); print(__session__)');
+    const [answer, sessionName] = result.stdout.split('\n');
+    check(answer === '42', `session kernel printed ${JSON.stringify(result.stdout)}`);
+    return { id: session.id, kernel: session.kernel.id, session_name: sessionName };
   });
 
   await step('session_list', async () => {
