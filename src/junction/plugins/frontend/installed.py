@@ -94,7 +94,7 @@ class InstalledLab:
         merge(config, static)
         apply_extensions(config, await self.federated_extensions())
         for provider in self._providers:
-            merge(config, normalize(provider()))
+            merge(config, normalize(await provider()))
         switched_off = dict.fromkeys(self._settings.disabled_extensions, True)
         merge(config, {"disabledExtensions": switched_off})
         merge(config, normalize(self._settings.page_config))

@@ -4,13 +4,15 @@ Other plugins use it through :data:`FRONTEND`: the lab plugin finds schemas, the
 prebuilt extensions here, and any plugin can add keys to the page config the HTML shell
 carries (a terminals plugin would set ``terminalsAvailable``)::
 
-    frontend = ctx.get(FRONTEND)
-    frontend.add_page_config(lambda: {"terminalsAvailable": True})
+    async def terminals_page_config() -> dict[str, Any]:
+        return {"terminalsAvailable": True}
+
+    ctx.get(FRONTEND).add_page_config(terminals_page_config)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,8 +21,8 @@ from junction.plugins.frontend.models import FederatedExtension, LabLayout, Page
 
 __all__ = ["FRONTEND", "FrontendService", "PageConfigProvider"]
 
-PageConfigProvider = Callable[[], Mapping[str, Any]]
-"""Returns page config keys to merge into every page; called on each page load."""
+PageConfigProvider = Callable[[], Awaitable[Mapping[str, Any]]]
+"""Returns page config keys to merge into every page; awaited on each page load."""
 
 
 class FrontendService(Protocol):
@@ -53,7 +55,7 @@ class FrontendService(Protocol):
         ...
 
     def add_page_config(self, provider: PageConfigProvider) -> None:
-        """Merge ``provider()``'s keys into the page config of every page from now on.
+        """Merge the keys ``provider()`` returns into every page config from now on.
 
         Called by plugins in their lifespan; providers run after the on-disk page config
         files and before the ``frontend.page_config`` setting, which always wins.

@@ -1,0 +1,129 @@
+"""Third-party license reports (Help > Licenses) for the core bundle and each extension.
+
+Each bundle ships ``third-party-licenses.json`` (``{"packages": [{name, versionInfo,
+licenseId, extractedText}]}``) in its ``static/`` directory. The report is JSON, CSV or
+Markdown. Functions here read the disk: run them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from junction.errors import BadRequest
+from junction.plugins.frontend.models import FederatedExtension, LabLayout
+
+__all__ = ["LICENSES_FILE", "ReportFormat", "license_bundles", "render_report"]
+
+log = logging.getLogger("junction.lab")
+
+LICENSES_FILE = "third-party-licenses.json"
+ReportFormat = Literal["json", "csv", "markdown"]
+_FIELDS = ("name", "versionInfo", "licenseId", "extractedText")
+_MEDIA_TYPES: dict[str, str] = {
+    "json": "application/json",
+    "csv": "text/csv",
+    "markdown": "text/markdown",
+}
+
+
+def _packages(directory: Path) -> list[dict[str, Any]]:
+    for candidate in (directory / LICENSES_FILE, directory / "static" / LICENSES_FILE):
+        try:
+            data = json.loads(candidate.read_text("utf-8"))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring license report %s: %s", candidate, exc)
+            continue
+        packages = data.get("packages") if isinstance(data, dict) else None
+        if isinstance(packages, list):
+            return [p for p in packages if isinstance(p, dict)]
+    return []
+
+
+def license_bundles(
+    layout: LabLayout, extensions: Sequence[FederatedExtension], pattern: str = ".*"
+) -> dict[str, dict[str, Any]]:
+    """Bundle name -> ``{"packages": [...]}`` for every bundle whose name matches ``pattern``.
+
+    The core bundle is named after the app's ``static/package.json`` (e.g.
+    ``@jupyterlab/application-top``); extensions by their package name. Raises
+    :class:`BadRequest` for an invalid regular expression.
+    """
+    try:
+        matcher = re.compile(pattern)
+    except re.error as exc:
+        raise BadRequest(f"bundles is not a valid regular expression: {exc}") from None
+    bundles: dict[str, dict[str, Any]] = {}
+    for extension in extensions:
+        if matcher.match(extension.name):
+            bundles[extension.name] = {"packages": _packages(extension.path)}
+    core = _core_name(layout.static_dir)
+    if core is not None and matcher.match(core):
+        bundles[core] = {"packages": _packages(layout.static_dir)}
+    return bundles
+
+
+def render_report(
+    bundles: dict[str, dict[str, Any]], report_format: ReportFormat, *, full_text: bool
+) -> tuple[str, str]:
+    """The report text and its media type."""
+    if not full_text:
+        bundles = {
+            name: {"packages": [_without_text(p) for p in bundle["packages"]]}
+            for name, bundle in bundles.items()
+        }
+    if report_format == "csv":
+        text = _csv(bundles)
+    elif report_format == "markdown":
+        text = _markdown(bundles, full_text=full_text)
+    else:
+        text = json.dumps({"bundles": bundles}, indent=2, sort_keys=True)
+    return text, _MEDIA_TYPES[report_format]
+
+
+def _without_text(package: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in package.items() if key != "extractedText"}
+
+
+def _csv(bundles: dict[str, dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["bundle", *_FIELDS], extrasaction="ignore")
+    writer.writeheader()
+    for name, bundle in bundles.items():
+        for package in bundle["packages"]:
+            writer.writerow({"bundle": name, **{f: package.get(f, "") for f in _FIELDS}})
+    return out.getvalue()
+
+
+def _markdown(bundles: dict[str, dict[str, Any]], *, full_text: bool) -> str:
+    lines: list[str] = []
+    for name, bundle in bundles.items():
+        lines += [f"# {name}", ""]
+        if not bundle["packages"]:
+            lines += ["> No licenses found", ""]
+        for package in bundle["packages"]:
+            title = package.get("name", "<unknown>")
+            version = package.get("versionInfo", "")
+            license_id = package.get("licenseId", "")
+            lines += [f"## **{title}** `{version}` {license_id}", ""]
+            if full_text:
+                text = package.get("extractedText") or "> No license text available"
+                lines += [text, ""]
+    return "\n".join(lines)
+
+
+def _core_name(static_dir: Path) -> str | None:
+    try:
+        package = json.loads((static_dir / "package.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = package.get("name") if isinstance(package, dict) else None
+    return str(name) if name else None

@@ -1,0 +1,152 @@
+"""Jupyter server routes the UI needs besides contents and kernels: config sections, events,
+notebook export.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import anyio
+from fastapi import APIRouter, Body, WebSocket
+from fastapi.responses import RedirectResponse, Response
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from junction.errors import BadRequest
+from junction.plugin import use
+from junction.plugins.lab.models import EventPost
+from junction.plugins.lab.nbconvert import Converted, Nbconvert
+from junction.plugins.lab.service import CONFIG, EVENTS, NBCONVERT, ConfigStore, EventBus
+
+__all__ = ["router"]
+
+log = logging.getLogger("junction.lab")
+
+router = APIRouter()
+
+Config = Annotated[ConfigStore, use(CONFIG)]
+Events = Annotated[EventBus, use(EVENTS)]
+Export = Annotated[Nbconvert, use(NBCONVERT)]
+
+# --- config sections --------------------------------------------------------------------
+
+
+@router.get("/api/config/{section}", tags=["config"])
+async def get_config(config: Config, section: str) -> dict[str, Any]:
+    """A config section (``{}`` if never written)."""
+    return await config.get(section)
+
+
+@router.patch("/api/config/{section}", tags=["config"])
+async def patch_config(
+    config: Config, section: str, patch: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    """Deep-merge into a config section (``null`` removes a key); returns the result."""
+    return await config.update(section, patch)
+
+
+@router.put("/api/config/{section}", tags=["config"], status_code=204)
+async def put_config(
+    config: Config, section: str, data: Annotated[dict[str, Any], Body()]
+) -> Response:
+    """Replace a config section."""
+    await config.replace(section, data)
+    return Response(status_code=204)
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+@router.post("/api/events", tags=["events"], status_code=204)
+async def post_event(events: Events, event: EventPost) -> Response:
+    """Validate an event against its registered schema and deliver it to subscribers."""
+    events.emit(event.schema_id, event.data, version=str(event.version))
+    return Response(status_code=204)
+
+
+@router.websocket("/api/events/subscribe")
+async def subscribe_events(websocket: WebSocket, events: Events) -> None:
+    """Stream every event as a JSON text frame until either side goes away.
+
+    Nothing is expected from the client; its frames are read only to notice it leaving.
+    """
+    await websocket.accept()
+    async with events.subscribe() as stream, anyio.create_task_group() as tg:
+
+        async def forward() -> None:
+            try:
+                async for event in stream:
+                    await websocket.send_text(json.dumps(event))
+            finally:
+                tg.cancel_scope.cancel()  # the bus closed: the server is stopping
+
+        tg.start_soon(forward)
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+        except WebSocketDisconnect:
+            pass
+        tg.cancel_scope.cancel()
+    if websocket.application_state == WebSocketState.CONNECTED:
+        try:
+            await websocket.close(code=1001)
+        except RuntimeError:  # the client left while we were closing
+            log.debug("event subscriber left during close")
+
+
+# --- nbconvert --------------------------------------------------------------------------
+
+
+@router.get("/api/nbconvert", tags=["nbconvert"])
+async def list_exporters(export: Export) -> dict[str, dict[str, str]]:
+    """The export formats (nbconvert exporters) and their media types."""
+    return await export.formats()
+
+
+def _export_response(result: Converted, *, download: bool) -> Response:
+    headers = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0"}
+    if download or result.media_type == "application/zip":
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(result.filename)}"
+    else:
+        # Shown in the browser, an export runs the notebook's HTML and scripts: sandbox them
+        # in an opaque origin so they cannot use the user's session.
+        headers["Content-Security-Policy"] = "frame-ancestors 'self'; sandbox allow-scripts"
+    media_type = result.media_type
+    if media_type.startswith("text/") or media_type == "application/json":
+        media_type += "; charset=utf-8"
+    return Response(result.body, media_type=media_type, headers=headers)
+
+
+@router.get("/nbconvert/{format_name}/{path:path}", tags=["nbconvert"])
+async def export_notebook(
+    export: Export, format_name: str, path: str, download: str = "false"
+) -> Response:
+    """A notebook converted to ``format_name``; ``?download=true`` makes it an attachment.
+
+    A path that is not a notebook redirects to its raw file.
+    """
+    result = await export.export(format_name, path.strip("/"))
+    if result is None:
+        return RedirectResponse(_files_url(path), status_code=302)
+    return _export_response(result, download=download.lower() in ("1", "true"))
+
+
+@router.post("/nbconvert/{format_name}", tags=["nbconvert"])
+async def export_posted(
+    export: Export, format_name: str, model: Annotated[dict[str, Any], Body()]
+) -> Response:
+    """Convert a notebook sent in the body as ``{"name", "content"}``."""
+    content = model.get("content")
+    if not isinstance(content, dict):
+        raise BadRequest('the body must be {"name": ..., "content": <notebook JSON>}')
+    name = str(model.get("name") or "notebook.ipynb")
+    result = await export.convert(format_name, content, name=name)
+    return _export_response(result, download=False)
+
+
+def _files_url(path: str) -> str:
+    return "../" * (path.count("/") + 2) + "files/" + quote(path.strip("/"))
