@@ -4,18 +4,20 @@ notebook export.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, Body, WebSocket
+from fastapi import APIRouter, WebSocket
 from fastapi.responses import RedirectResponse, Response
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketDisconnect
 
 from junction.errors import BadRequest
 from junction.plugin import use
+from junction.plugins.lab.jsonbody import json_body, json_object
 from junction.plugins.lab.models import EventPost
 from junction.plugins.lab.nbconvert import Converted, Nbconvert
 from junction.plugins.lab.service import CONFIG, EVENTS, NBCONVERT, ConfigStore, EventBus
@@ -41,7 +43,7 @@ async def get_config(config: Config, section: str) -> dict[str, Any]:
 
 @router.patch("/api/config/{section}", tags=["config"])
 async def patch_config(
-    config: Config, section: str, patch: Annotated[dict[str, Any], Body()]
+    config: Config, section: str, patch: Annotated[dict[str, Any], json_object()]
 ) -> dict[str, Any]:
     """Deep-merge into a config section (``null`` removes a key); returns the result."""
     return await config.update(section, patch)
@@ -49,7 +51,7 @@ async def patch_config(
 
 @router.put("/api/config/{section}", tags=["config"], status_code=204)
 async def put_config(
-    config: Config, section: str, data: Annotated[dict[str, Any], Body()]
+    config: Config, section: str, data: Annotated[dict[str, Any], json_object()]
 ) -> Response:
     """Replace a config section."""
     await config.replace(section, data)
@@ -60,7 +62,7 @@ async def put_config(
 
 
 @router.post("/api/events", tags=["events"], status_code=204)
-async def post_event(events: Events, event: EventPost) -> Response:
+async def post_event(events: Events, event: Annotated[EventPost, json_body(EventPost)]) -> Response:
     """Validate an event against its registered schema and deliver it to subscribers."""
     events.emit(event.schema_id, event.data, version=str(event.version))
     return Response(status_code=204)
@@ -73,6 +75,7 @@ async def subscribe_events(websocket: WebSocket, events: Events) -> None:
     Nothing is expected from the client; its frames are read only to notice it leaving.
     """
     await websocket.accept()
+    client_left = False
     async with events.subscribe() as stream, anyio.create_task_group() as tg:
 
         async def forward() -> None:
@@ -84,18 +87,21 @@ async def subscribe_events(websocket: WebSocket, events: Events) -> None:
 
         tg.start_soon(forward)
         try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
         except WebSocketDisconnect:
             pass
+        client_left = True
         tg.cancel_scope.cancel()
-    if websocket.application_state == WebSocketState.CONNECTED:
-        try:
+    if not client_left:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # it may leave meanwhile
             await websocket.close(code=1001)
-        except RuntimeError:  # the client left while we were closing
-            log.debug("event subscriber left during close")
+
+
+@router.get("/lsp/status", tags=["lab"])
+async def language_servers() -> dict[str, Any]:
+    """No language servers: JupyterLab's LSP plugin asks at every start, even when off."""
+    return {"version": 2, "sessions": {}, "specs": {}}
 
 
 # --- nbconvert --------------------------------------------------------------------------
@@ -137,7 +143,7 @@ async def export_notebook(
 
 @router.post("/nbconvert/{format_name}", tags=["nbconvert"])
 async def export_posted(
-    export: Export, format_name: str, model: Annotated[dict[str, Any], Body()]
+    export: Export, format_name: str, model: Annotated[dict[str, Any], json_object()]
 ) -> Response:
     """Convert a notebook sent in the body as ``{"name", "content"}``."""
     content = model.get("content")
