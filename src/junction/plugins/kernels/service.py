@@ -11,6 +11,7 @@ from typing import Protocol
 from junction.errors import NotFound, ServiceUnavailable
 from junction.plugin import ServiceKey
 from junction.plugins.kernels.models import Kernel
+from junction.plugins.kernelspecs.service import KernelSpecNotFound
 
 __all__ = ["KERNELS", "KernelNotFound", "KernelService", "KernelSpecNotFound", "KernelStartFailed"]
 
@@ -21,14 +22,6 @@ class KernelNotFound(NotFound):
     def __init__(self, kernel_id: str) -> None:
         super().__init__(f"Kernel does not exist: {kernel_id}")
         self.kernel_id = kernel_id
-
-
-class KernelSpecNotFound(NotFound):
-    """No installed kernel spec has this name."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"No such kernel named {name}", reason="No such kernel")
-        self.spec_name = name
 
 
 class KernelStartFailed(ServiceUnavailable):

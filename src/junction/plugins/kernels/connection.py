@@ -1,0 +1,221 @@
+"""One kernel WebSocket (``/api/kernels/{id}/channels``): its two loops and why it closes.
+
+The protocol is chosen at the handshake: ``v1.kernel.websocket.jupyter.org`` when the client
+offers it, else the JSON protocol (see :mod:`junction.plugins.kernels.wire`). A reader loop
+parses client frames and hands them to the kernel's hub; a writer loop drains the client's
+slot. Nothing is dropped silently: every server-initiated close carries a code and a reason.
+
+Close codes:
+
+====  =============================================================================
+1000  the kernel was shut down or culled; or a newer connection took this session_id
+1001  the server is stopping
+1003  a text frame on the binary v1 protocol
+1007  a malformed message: not JSON, truncated or inconsistent frame, unknown channel
+1009  a message larger than ``kernels.max_message_size``
+1011  an unexpected server error
+1013  the client fell more than ``kernels.client_queue_bytes`` behind (may reconnect)
+====  =============================================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+
+import anyio
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from junction.plugins.kernels.hub import KernelHub
+from junction.plugins.kernels.slots import ClientSlot
+from junction.plugins.kernels.wire import (
+    V1_SUBPROTOCOL,
+    Message,
+    ProtocolError,
+    parse_json_binary,
+    parse_json_text,
+    parse_v1,
+)
+
+__all__ = [
+    "GOING_AWAY",
+    "INTERNAL_ERROR",
+    "MESSAGE_TOO_BIG",
+    "NORMAL",
+    "Connection",
+    "serve_channels",
+]
+
+log = logging.getLogger("junction.kernels")
+
+NORMAL = 1000
+GOING_AWAY = 1001
+MESSAGE_TOO_BIG = 1009
+INTERNAL_ERROR = 1011
+_CLEAN_CLOSES = frozenset({NORMAL, GOING_AWAY})
+_STOP_WAIT = 5.0
+
+
+class Connection:
+    """One attached WebSocket; implements :class:`~junction.plugins.kernels.slots.SlotOwner`."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        hub: KernelHub,
+        slot: ClientSlot,
+        *,
+        binary: bool,
+        max_message_size: int,
+        keep_for_reconnect: bool,
+    ) -> None:
+        self.websocket = websocket
+        self.hub = hub
+        self.slot = slot
+        self.binary = binary
+        self.max_message_size = max_message_size
+        self.keep_for_reconnect = keep_for_reconnect
+        self._done = anyio.Event()
+        self._stopped = anyio.Event()
+        self._close: tuple[int, str] | None = None
+        self._peer_code: int | None = None
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Close with ``code`` and ``reason`` as soon as the loops stop; returns at once."""
+        if self._close is None and self._peer_code is None:
+            self._close = (code, reason)
+            if code != NORMAL:
+                log.info(
+                    "kernel %s: closing a WebSocket (%d): %s", self.hub.kernel_id, code, reason
+                )
+        self._done.set()
+
+    async def wait_stopped(self) -> None:
+        """Return once this connection no longer sends anything."""
+        await self._stopped.wait()
+
+    async def run(self) -> None:
+        """Serve the socket until either side closes it."""
+        previous = self.slot.owner
+        if previous is not None:
+            previous.close_soon(NORMAL, "replaced by a newer connection with the same session_id")
+            with anyio.move_on_after(_STOP_WAIT):
+                await previous.wait_stopped()
+        self.hub.attach(self.slot, self)
+        try:
+            await self.hub.nudge()
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._write)
+                group.start_soon(self._read)
+                await self._done.wait()
+                group.cancel_scope.cancel()
+        finally:
+            self._stopped.set()
+            keep = self.keep_for_reconnect and self._peer_code not in _CLEAN_CLOSES
+            self.hub.detach(self.slot, self, keep=keep)
+        if self._close is not None and self._peer_code is None:
+            code, reason = self._close
+            with anyio.move_on_after(_STOP_WAIT, shield=True):
+                with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+                    await self.websocket.close(code, _truncate(reason))
+
+    async def _read(self) -> None:
+        receive = self.websocket.receive
+        limit = self.max_message_size
+        try:
+            while True:
+                event = await receive()
+                if event["type"] == "websocket.disconnect":
+                    self._peer_code = int(event.get("code", 1005))
+                    break
+                data: bytes | None = event.get("bytes")
+                text: str | None = event.get("text")
+                size = len(data) if data is not None else _text_size(text or "", limit)
+                if size > limit:
+                    self.close_soon(
+                        MESSAGE_TOO_BIG,
+                        f"message of {size} bytes exceeds the limit of {limit} bytes "
+                        "(kernels.max_message_size)",
+                    )
+                    break
+                try:
+                    message = self._parse(data, text)
+                except ProtocolError as exc:
+                    self.close_soon(exc.code, f"invalid kernel message: {exc}")
+                    break
+                await self.hub.send(self.slot, message)
+        except (WebSocketDisconnect, OSError):
+            self._peer_code = self._peer_code or 1006
+        except Exception:
+            log.exception("kernel %s: WebSocket reader failed", self.hub.kernel_id)
+            self.close_soon(INTERNAL_ERROR, "internal server error; see the server log")
+        self._done.set()
+
+    def _parse(self, data: bytes | None, text: str | None) -> Message:
+        if self.binary:
+            if data is None:
+                raise ProtocolError(f"{V1_SUBPROTOCOL} expects binary frames", code=1003)
+            return parse_v1(data)
+        if data is not None:
+            return parse_json_binary(data)
+        return parse_json_text(text or "")
+
+    async def _write(self) -> None:
+        send = self.websocket.send
+        slot = self.slot
+        try:
+            while True:
+                message = await slot.wait_message(self)
+                if message is None:
+                    break
+                if self.binary:
+                    await send({"type": "websocket.send", "bytes": message.v1_frame()})
+                else:
+                    frame = message.json_frame()
+                    if isinstance(frame, str):
+                        await send({"type": "websocket.send", "text": frame})
+                    else:
+                        await send({"type": "websocket.send", "bytes": frame})
+                slot.sent(message)
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            self._peer_code = self._peer_code or 1006
+        finally:
+            self._stopped.set()
+            self._done.set()
+
+
+async def serve_channels(
+    websocket: WebSocket,
+    hub: KernelHub,
+    *,
+    session_id: str | None,
+    max_message_size: int,
+    keep_for_reconnect: bool,
+) -> None:
+    """Accept a kernel WebSocket (v1 when offered) and serve it until it closes."""
+    binary = V1_SUBPROTOCOL in websocket.scope.get("subprotocols", ())
+    await websocket.accept(subprotocol=V1_SUBPROTOCOL if binary else None)
+    slot = hub.slot(session_id or uuid.uuid4().hex)
+    connection = Connection(
+        websocket,
+        hub,
+        slot,
+        binary=binary,
+        max_message_size=max_message_size,
+        keep_for_reconnect=keep_for_reconnect,
+    )
+    await connection.run()
+
+
+def _text_size(text: str, limit: int) -> int:
+    """Size in bytes of a text frame; exact only when the character count could exceed."""
+    return len(text.encode()) if 4 * len(text) > limit else len(text)
+
+
+def _truncate(reason: str) -> str:
+    """A close reason fits in 123 bytes of UTF-8 (RFC 6455 §5.5)."""
+    encoded = reason.encode()
+    if len(encoded) <= 123:
+        return reason
+    return encoded[:120].decode(errors="ignore") + "..."

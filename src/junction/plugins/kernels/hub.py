@@ -1,0 +1,377 @@
+"""The ZeroMQ side of one kernel, shared by all of its WebSocket clients.
+
+One :class:`KernelHub` per kernel holds one socket per channel (shell, control and stdin
+DEALERs sharing one identity, as the kernel sends ``input_request`` to the shell identity;
+an iopub SUB), however many clients are attached. Routing:
+
+- iopub messages go to every client slot (attached, or detached within the window);
+- a client's ``*_request`` is remembered by ``msg_id``; the reply, and any ``input_request``
+  on stdin, goes to that client only (found through the parent header's ``msg_id``);
+- requests the hub sends itself (``kernel_info_request`` nudges) are answered to the hub.
+
+The hub also tracks the kernel's ``execution_state`` and ``last_activity`` from iopub status
+messages, ignoring statuses caused by the untracked message types below (a nudge must not
+make a kernel look active, nor idle while it runs a cell).
+
+When the kernel goes away (restart, death, shutdown), :meth:`fail_pending` answers every
+request still in flight with an error reply and an idle status, so no client waits forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import zmq
+import zmq.asyncio
+
+from junction.plugins.kernels.slots import ClientSlot, SlotLimits, SlotOwner
+from junction.plugins.kernels.wire import (
+    Message,
+    Signer,
+    from_zmq,
+    make_message,
+    to_zmq,
+)
+
+__all__ = ["UNTRACKED_MESSAGE_TYPES", "KernelHub"]
+
+log = logging.getLogger("junction.kernels")
+
+UNTRACKED_MESSAGE_TYPES = frozenset(
+    {
+        "comm_info_request",
+        "kernel_info_request",
+        "shutdown_request",
+        "interrupt_request",
+        "debug_request",
+        "usage_request",
+    }
+)
+"""Requests whose busy/idle statuses say nothing about user activity (clients and the hub
+send them on their own). JupyterLab reads the same list from the page config."""
+
+_SOCKET_TYPES = {
+    "shell": zmq.DEALER,
+    "control": zmq.DEALER,
+    "stdin": zmq.DEALER,
+    "iopub": zmq.SUB,
+}
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A client request awaiting its reply."""
+
+    slot: ClientSlot
+    channel: str
+    msg_type: str
+    header: bytes
+
+
+class KernelHub:
+    """Connects one kernel's channels to its clients. See the module docstring."""
+
+    def __init__(self, kernel_id: str, context: zmq.asyncio.Context, limits: SlotLimits) -> None:
+        self.kernel_id = kernel_id
+        self.limits = limits
+        self.slots: dict[str, ClientSlot] = {}
+        self.execution_state = "starting"
+        self.last_activity = time.time()
+        self.kernel_session = uuid.uuid4().hex
+        self.kernel_info: dict[str, Any] | None = None
+        self._context = context
+        self._identity = uuid.uuid4().hex.encode()
+        self._session = uuid.uuid4().hex
+        self._sockets: dict[str, zmq.asyncio.Socket] = {}
+        self._signer = Signer(b"")
+        self._pending: dict[str, _Pending] = {}
+        self._internal: dict[str, anyio.Event] = {}
+        self._held: list[Message] = []
+        self._holding = False
+        self._iopub_seen = anyio.Event()
+        self._readers: anyio.CancelScope | None = None
+        self._readers_done = anyio.Event()
+        self._nudging = False
+
+    # -- connecting ---------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether the sockets are connected to a running kernel."""
+        return bool(self._sockets)
+
+    @property
+    def connections(self) -> int:
+        """How many WebSockets are attached."""
+        return sum(1 for slot in self.slots.values() if slot.attached)
+
+    async def connect(self, info: dict[str, Any], task_group: anyio.abc.TaskGroup) -> None:
+        """Open the channel sockets to a kernel described by its connection ``info``.
+
+        Called after every (re)start; messages clients sent meanwhile go out now.
+        """
+        key = info.get("key", b"")
+        self._signer = Signer(
+            key.encode() if isinstance(key, str) else key,
+            info.get("signature_scheme", "hmac-sha256"),
+        )
+        for channel, kind in _SOCKET_TYPES.items():
+            sock = self._context.socket(kind)
+            sock.setsockopt(zmq.LINGER, 0)
+            if channel in ("shell", "stdin"):
+                sock.setsockopt(zmq.IDENTITY, self._identity)
+            if kind == zmq.SUB:
+                sock.setsockopt(zmq.SUBSCRIBE, b"")
+            sock.connect(_url(info, channel))
+            self._sockets[channel] = sock
+        self._iopub_seen = anyio.Event()
+        self._readers_done = anyio.Event()
+        await task_group.start(self._read_all)
+        self._holding = False
+        held, self._held = self._held, []
+        for message in held:
+            await self._send(message)
+
+    def hold(self) -> None:
+        """Keep client messages back until the next :meth:`connect` (a restart begins)."""
+        self._holding = True
+
+    async def disconnect(self) -> None:
+        """Stop reading and close the sockets; slots stay, new client messages are held."""
+        if self._readers is not None:
+            self._readers.cancel()
+            await self._readers_done.wait()
+            self._readers = None
+        for sock in self._sockets.values():
+            sock.close(linger=0)
+        self._sockets = {}
+        self._internal.clear()
+        self._nudging = False
+
+    async def wait_ready(self, timeout: float) -> bool:  # noqa: ASYNC109 - returns, not raises
+        """Nudge the kernel with ``kernel_info_request`` until it replies and iopub flows.
+
+        ZeroMQ subscriptions take a moment to reach the kernel; until an iopub message
+        arrives, output could be lost. Returns False if that takes over ``timeout`` seconds.
+        """
+        replied = anyio.Event()
+        delay = 0.05
+        with anyio.move_on_after(timeout):
+            while True:
+                await self._request("kernel_info_request", replied)
+                with anyio.move_on_after(delay):
+                    await replied.wait()
+                    await self._iopub_seen.wait()
+                if replied.is_set() and self._iopub_seen.is_set():
+                    return True
+                delay = min(delay * 2, 1.0)
+        return False
+
+    async def nudge(self) -> None:
+        """Ask for kernel_info so a newly attached client sees fresh status messages."""
+        if self.connected and not self._nudging:
+            self._nudging = True
+            await self._request("kernel_info_request", anyio.Event())
+
+    async def _request(self, msg_type: str, replied: anyio.Event) -> None:
+        message = make_message("shell", msg_type, {}, session=self._session)
+        self._internal[message.msg_id] = replied
+        await self._send(message)
+
+    # -- clients ------------------------------------------------------------------------------
+
+    def slot(self, session_id: str) -> ClientSlot:
+        """The slot of ``session_id``, made if new."""
+        slot = self.slots.get(session_id)
+        if slot is None:
+            slot = self.slots[session_id] = ClientSlot(session_id, self.limits)
+        return slot
+
+    def attach(self, slot: ClientSlot, owner: SlotOwner) -> None:
+        """Attach a connection; it first gets missed messages, then the current status."""
+        slot.attach(owner, self.kernel_session)
+        if self.execution_state in ("idle", "busy", "starting", "dead"):
+            slot.push(self._status(self.execution_state))
+
+    def detach(self, slot: ClientSlot, owner: SlotOwner, *, keep: bool) -> None:
+        """A connection closed; keep its slot for a reconnect only if ``keep``."""
+        slot.detach(owner)
+        if not keep and not slot.attached:
+            self.discard(slot)
+
+    def discard(self, slot: ClientSlot) -> None:
+        """Forget a slot, its buffer and its requests in flight."""
+        if self.slots.get(slot.session_id) is slot:
+            del self.slots[slot.session_id]
+        for msg_id in [key for key, pending in self._pending.items() if pending.slot is slot]:
+            del self._pending[msg_id]
+
+    def expire(self, window: float) -> None:
+        """Discard slots detached for longer than ``window`` seconds."""
+        now = time.monotonic()
+        for slot in list(self.slots.values()):
+            if slot.detached_at is not None and now - slot.detached_at >= window:
+                self.discard(slot)
+
+    def close_all(self, code: int, reason: str) -> None:
+        """Ask every attached connection to close (kernel gone, server stopping)."""
+        for slot in list(self.slots.values()):
+            if slot.owner is not None:
+                slot.owner.close_soon(code, reason)
+
+    async def send(self, slot: ClientSlot, message: Message) -> None:
+        """Forward a client's message to the kernel, remembering requests for the reply."""
+        if message.msg_type.endswith("_request"):
+            self._pending[message.msg_id] = _Pending(
+                slot, message.channel, message.msg_type, bytes(message.parts[0])
+            )
+        if self._holding or not self._sockets:
+            self._held.append(message)
+            return
+        await self._send(message)
+
+    async def _send(self, message: Message) -> None:
+        sock = self._sockets.get(message.channel)
+        if sock is None:
+            self._held.append(message)
+            return
+        await sock.send_multipart(to_zmq(message, self._signer), copy=False)
+
+    # -- the kernel going away ----------------------------------------------------------------
+
+    def fail_pending(self, reason: str) -> None:
+        """Answer every request in flight with an error reply (and an idle status)."""
+        held_ids = {message.msg_id for message in self._held}
+        for msg_id, pending in list(self._pending.items()):
+            if msg_id in held_ids:
+                continue  # not sent yet: it will reach the next kernel
+            del self._pending[msg_id]
+            reply_type = pending.msg_type.removesuffix("_request") + "_reply"
+            content: dict[str, Any] = {
+                "status": "error",
+                "ename": "KernelDied",
+                "evalue": reason,
+                "traceback": [],
+            }
+            if reply_type == "execute_reply":
+                content["execution_count"] = None
+            reply = make_message(
+                pending.channel,
+                reply_type,
+                content,
+                session=self.kernel_session,
+                parent=pending.header,
+            )
+            pending.slot.push(reply)
+            if pending.channel == "shell":
+                idle = make_message(
+                    "iopub",
+                    "status",
+                    {"execution_state": "idle"},
+                    session=self.kernel_session,
+                    parent=pending.header,
+                )
+                pending.slot.push(idle)
+
+    def broadcast_status(self, state: str) -> None:
+        """Tell every client the kernel is ``restarting``, ``starting`` or ``dead``."""
+        self.execution_state = state
+        message = self._status(state)
+        for slot in self.slots.values():
+            slot.push(message)
+
+    def _status(self, state: str) -> Message:
+        return make_message(
+            "iopub", "status", {"execution_state": state}, session=self.kernel_session
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def _read_all(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        try:
+            with anyio.CancelScope() as scope:
+                self._readers = scope
+                async with anyio.create_task_group() as group:
+                    for channel, sock in self._sockets.items():
+                        group.start_soon(self._read, channel, sock)
+                    task_status.started()
+        finally:
+            self._readers_done.set()
+
+    async def _read(self, channel: str, sock: zmq.asyncio.Socket) -> None:
+        while True:
+            try:
+                frames = await sock.recv_multipart()
+            except zmq.ZMQError as exc:  # the socket or context closed under us
+                log.debug("kernel %s: %s socket closed: %s", self.kernel_id, channel, exc)
+                return
+            try:
+                message = from_zmq(channel, frames, self._signer)
+            except ValueError as exc:
+                log.warning("kernel %s: dropped a %s message: %s", self.kernel_id, channel, exc)
+                continue
+            try:
+                self._dispatch(message)
+            except Exception:
+                log.exception("kernel %s: failed to route a %s message", self.kernel_id, channel)
+
+    def _dispatch(self, message: Message) -> None:
+        session = message.header.get("session")
+        if isinstance(session, str):
+            self.kernel_session = session
+        if message.channel == "iopub":
+            self._iopub_seen.set()
+            if message.msg_type == "status":
+                self._track_status(message)
+            else:
+                self.last_activity = time.time()
+            for slot in self.slots.values():
+                slot.push(message)
+            return
+        parent_id = message.parent.get("msg_id")
+        replied = self._internal.pop(parent_id, None) if parent_id else None
+        if replied is not None:
+            self._on_internal_reply(message)
+            replied.set()
+            return
+        if message.channel == "stdin":
+            pending = self._pending.get(parent_id) if parent_id else None
+        else:
+            pending = self._pending.pop(parent_id, None) if parent_id else None
+        if pending is None or self.slots.get(pending.slot.session_id) is not pending.slot:
+            log.debug("kernel %s: no client for %s", self.kernel_id, message.msg_type)
+            return
+        pending.slot.push(message)
+
+    def _on_internal_reply(self, message: Message) -> None:
+        if message.msg_type == "kernel_info_reply":
+            self._nudging = False
+            content = message.content()
+            if isinstance(content, dict):
+                self.kernel_info = content
+
+    def _track_status(self, message: Message) -> None:
+        try:
+            state = message.content().get("execution_state")
+        except (ValueError, AttributeError):
+            return
+        if not isinstance(state, str):
+            return
+        if message.parent.get("msg_type") in UNTRACKED_MESSAGE_TYPES:
+            if self.execution_state == "starting" and state != "starting":
+                self.execution_state = "idle"
+            return
+        self.execution_state = state
+        self.last_activity = time.time()
+
+
+def _url(info: dict[str, Any], channel: str) -> str:
+    port = info[f"{channel}_port"]
+    if info.get("transport", "tcp") == "ipc":
+        return f"ipc://{info['ip']}-{port}"
+    return f"tcp://{info['ip']}:{port}"

@@ -1,0 +1,286 @@
+"""``JupyterClientKernels``: the kernels service over jupyter_client, and its housekeeping.
+
+It keeps the running kernels by id, starts them from specs the kernelspecs service resolves,
+enforces ``max_kernels``, and runs two background loops in the server's task group:
+
+- the monitor, every ``monitor_interval``: restarts kernels whose process died and forgets
+  WebSocket clients whose reconnect window passed;
+- the culler, every ``cull_interval`` when ``cull_idle_timeout`` is set: shuts down kernels
+  idle for longer (unless connected or busy, per ``cull_connected`` and ``cull_busy``).
+
+At server exit every kernel is shut down (concurrently, each bounded by
+``shutdown_wait_time``); a reaper process kills any the server could not stop (see
+:mod:`junction.plugins.kernels.reaper`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+
+import anyio
+import anyio.abc
+import zmq.asyncio
+from jupyter_core.paths import jupyter_runtime_dir
+
+from junction.errors import BadRequest, Forbidden
+from junction.plugins.kernels.connection import GOING_AWAY, NORMAL
+from junction.plugins.kernels.kernel import KernelRuntime, ManagedKernel
+from junction.plugins.kernels.models import Kernel
+from junction.plugins.kernels.reaper import Reaper
+from junction.plugins.kernels.service import KernelNotFound
+from junction.plugins.kernels.settings import KernelsSettings
+from junction.plugins.kernelspecs.service import KernelSpecService
+
+__all__ = ["JupyterClientKernels"]
+
+log = logging.getLogger("junction.kernels")
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+class JupyterClientKernels:
+    """Implements :class:`~junction.plugins.kernels.service.KernelService`.
+
+    An async context manager: entering starts the reaper and the background loops in
+    ``task_group``; exiting shuts every kernel down.
+    """
+
+    def __init__(
+        self,
+        settings: KernelsSettings,
+        *,
+        specs: KernelSpecService,
+        root_dir: Path,
+        base_url: str,
+        task_group: anyio.abc.TaskGroup,
+        max_message_size: int,
+    ) -> None:
+        self.settings = settings
+        self.specs = specs
+        self.root_dir = root_dir
+        self.base_url = base_url
+        self.max_message_size = settings.max_message_size or max_message_size
+        self._task_group = task_group
+        self._kernels: dict[str, ManagedKernel] = {}
+        self._context = zmq.asyncio.Context()
+        self._reaper = Reaper()
+        self._runtime: KernelRuntime | None = None
+        self._loops = anyio.CancelScope()
+
+    async def __aenter__(self) -> JupyterClientKernels:
+        connection_dir = Path(await anyio.to_thread.run_sync(_runtime_dir))
+        self._reaper.start()
+        self._runtime = KernelRuntime(
+            settings=self.settings,
+            context=self._context,
+            task_group=self._task_group,
+            reaper=self._reaper,
+            connection_dir=connection_dir,
+        )
+        self._task_group.start_soon(self._run_loops)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._loops.cancel()
+        try:
+            async with anyio.create_task_group() as group:
+                for kernel in list(self._kernels.values()):
+                    group.start_soon(self._stop, kernel, GOING_AWAY, "the server is stopping")
+        finally:
+            self._reaper.close()
+            self._context.destroy(linger=0)
+
+    # -- the KernelService Protocol -----------------------------------------------------------
+
+    async def start(
+        self,
+        *,
+        name: str | None = None,
+        path: str | None = None,
+        env: dict[str, str] | None = None,
+        kernel_id: str | None = None,
+    ) -> Kernel:
+        """Start a kernel and wait until it answers; see the Protocol.
+
+        A ``kernel_id`` that is already running returns that kernel. Raises
+        ``KernelSpecNotFound``, ``KernelStartFailed``, ``BadRequest`` (bad id or path) or
+        ``Forbidden`` (``max_kernels`` reached).
+        """
+        if kernel_id is not None:
+            kernel_id = _check_kernel_id(kernel_id)
+            existing = self._kernels.get(kernel_id)
+            if existing is not None:
+                return existing.model()
+        spec = await self.specs.find(name or self.settings.default_kernel_name)
+        limit = self.settings.max_kernels
+        if limit is not None and len(self._kernels) >= limit:
+            raise Forbidden(
+                f"Resource Limit: {limit} kernels are running, the most allowed "
+                "(kernels.max_kernels); shut one down first",
+                reason="Resource Limit",
+            )
+        cwd = await self._cwd_for(path)
+        assert self._runtime is not None, "start() before the plugin started"
+        kernel = ManagedKernel(kernel_id or str(uuid.uuid4()), spec, self._runtime)
+        self._kernels[kernel.id] = kernel
+        try:
+            await kernel.start(cwd=cwd, env={**os.environ, **(env or {})})
+        except BaseException:
+            self._kernels.pop(kernel.id, None)
+            raise
+        return kernel.model()
+
+    async def get(self, kernel_id: str) -> Kernel:
+        """The model of a kernel; raises :class:`KernelNotFound`."""
+        return self.kernel(kernel_id).model()
+
+    async def list(self) -> list[Kernel]:
+        """Every kernel, in start order."""
+        return [kernel.model() for kernel in self._kernels.values()]
+
+    def exists(self, kernel_id: str) -> bool:
+        """Whether the kernel is known (starting, running, restarting or dead)."""
+        return kernel_id in self._kernels
+
+    async def shutdown(self, kernel_id: str) -> None:
+        """Shut a kernel down and forget it; its WebSockets close with 1000."""
+        await self._stop(self.kernel(kernel_id), NORMAL, "the kernel was shut down")
+
+    async def interrupt(self, kernel_id: str) -> None:
+        """Interrupt per the spec's interrupt mode (signal or interrupt_request)."""
+        await self.kernel(kernel_id).interrupt()
+
+    async def restart(self, kernel_id: str) -> Kernel:
+        """Restart in place and wait until the new process answers."""
+        kernel = self.kernel(kernel_id)
+        await kernel.restart()
+        return kernel.model()
+
+    # -- for the routes and the core ----------------------------------------------------------
+
+    def kernel(self, kernel_id: str) -> ManagedKernel:
+        """The managed kernel; raises :class:`KernelNotFound`."""
+        try:
+            return self._kernels[kernel_id]
+        except KeyError:
+            raise KernelNotFound(kernel_id) from None
+
+    def check_env(self, env: dict[str, str] | None) -> None:
+        """Refuse client-supplied environment variables outside ``allowed_env`` (400)."""
+        if not env:
+            return
+        patterns = self.settings.allowed_env
+        refused = sorted(
+            key for key in env if not any(fnmatch.fnmatchcase(key, p) for p in patterns)
+        )
+        if refused:
+            allowed = ", ".join(patterns) or "none"
+            raise BadRequest(
+                f"environment variable {refused[0]} may not be set by clients; "
+                f"kernels.allowed_env allows: {allowed}",
+                reason="Environment not allowed",
+            )
+
+    def kernel_count(self) -> int:
+        """Gauge ``kernels``."""
+        return len(self._kernels)
+
+    def connection_count(self) -> int:
+        """Gauge ``connections``: WebSockets attached to any kernel."""
+        return sum(kernel.hub.connections for kernel in self._kernels.values())
+
+    def last_activity(self) -> datetime | None:
+        """The latest kernel activity (output, execution), for ``/api/status`` and culling."""
+        if not self._kernels:
+            return None
+        latest = max(kernel.hub.last_activity for kernel in self._kernels.values())
+        return datetime.fromtimestamp(latest, UTC)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    async def _stop(self, kernel: ManagedKernel, code: int, reason: str) -> None:
+        try:
+            await kernel.shutdown(code=code, reason=reason)
+        finally:
+            if self._kernels.get(kernel.id) is kernel:
+                del self._kernels[kernel.id]
+
+    async def _cwd_for(self, path: str | None) -> Path:
+        """The directory of ``path`` under the root (the nearest one that exists)."""
+        if not path:
+            return self.root_dir
+        relative = PurePosixPath(path.strip("/"))
+        if ".." in relative.parts or "\\" in path:
+            raise BadRequest(f"path {path!r} is outside the served directory")
+        candidate = self.root_dir.joinpath(*relative.parts)
+        return await anyio.to_thread.run_sync(_nearest_directory, candidate, self.root_dir)
+
+    async def _run_loops(self) -> None:
+        with self._loops:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._monitor)
+                if self.settings.cull_idle_timeout > 0:
+                    group.start_soon(self._cull)
+
+    async def _monitor(self) -> None:
+        while True:
+            await anyio.sleep(self.settings.monitor_interval)
+            for kernel in list(self._kernels.values()):
+                try:
+                    if kernel.phase == "running" and not await kernel.is_alive():
+                        self._task_group.start_soon(kernel.recover)
+                    kernel.hub.expire(self.settings.reconnect_window)
+                except Exception:
+                    log.exception("kernel %s: monitor check failed", kernel.id)
+
+    async def _cull(self) -> None:
+        timeout = self.settings.cull_idle_timeout
+        while True:
+            await anyio.sleep(self.settings.cull_interval)
+            now = time.time()
+            for kernel in list(self._kernels.values()):
+                idle = now - kernel.hub.last_activity
+                if kernel.phase != "running" or idle < timeout:
+                    continue
+                if kernel.hub.connections and not self.settings.cull_connected:
+                    continue
+                if kernel.hub.execution_state == "busy" and not self.settings.cull_busy:
+                    continue
+                log.info("culling kernel %s, idle for %.0f s", kernel.id, idle)
+                try:
+                    await self._stop(
+                        kernel, NORMAL, f"the kernel was culled after {idle:.0f} s without activity"
+                    )
+                except Exception:
+                    log.exception("kernel %s: culling failed", kernel.id)
+
+
+def _check_kernel_id(kernel_id: str) -> str:
+    if not _UUID.fullmatch(kernel_id):
+        raise BadRequest(f"kernel_id {kernel_id!r} is not a UUID")
+    return kernel_id
+
+
+def _nearest_directory(candidate: Path, root: Path) -> Path:
+    while candidate != root and not candidate.is_dir():
+        candidate = candidate.parent
+    return candidate
+
+
+def _runtime_dir() -> str:
+    path = jupyter_runtime_dir()
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path

@@ -1,0 +1,115 @@
+"""HTTP and WebSocket routes of the kernels API: validate, call the service, return models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Response, WebSocket
+from fastapi.responses import JSONResponse
+
+from junction.app import error_body
+from junction.errors import ServiceUnavailable
+from junction.plugin import use
+from junction.plugins.kernels.connection import serve_channels
+from junction.plugins.kernels.manager import JupyterClientKernels
+from junction.plugins.kernels.models import Kernel, StartKernel
+from junction.plugins.kernels.service import KERNELS, KernelNotFound, KernelService
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["kernels"])
+
+Kernels = Annotated[KernelService, use(KERNELS)]
+
+
+def _runtime(kernels: Kernels) -> JupyterClientKernels:
+    """The kernels plugin's own implementation, which its routes are written for."""
+    if not isinstance(kernels, JupyterClientKernels):
+        raise ServiceUnavailable("the kernels routes need the kernels plugin's own service")
+    return kernels
+
+
+Runtime = Annotated[JupyterClientKernels, Depends(_runtime)]
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such kernel"}}
+
+
+@router.get("/api/kernels", response_model_exclude_none=True)
+async def list_kernels(kernels: Kernels) -> list[Kernel]:
+    """Every running kernel."""
+    return await kernels.list()
+
+
+@router.post(
+    "/api/kernels",
+    status_code=201,
+    response_model_exclude_none=True,
+    responses={
+        400: {"description": "Bad kernel_id, path, or env outside kernels.allowed_env"},
+        403: {"description": "kernels.max_kernels reached"},
+        404: {"description": "No such kernel spec"},
+        503: {"description": "The kernel failed to start"},
+    },
+)
+async def start_kernel(
+    runtime: Runtime,
+    response: Response,
+    body: Annotated[StartKernel | None, Body()] = None,
+) -> Kernel:
+    """Start a kernel (the default spec unless ``name`` is given); 201 with ``Location``."""
+    request = body or StartKernel()
+    runtime.check_env(request.env)
+    kernel = await runtime.start(
+        name=request.name, path=request.path, env=request.env, kernel_id=request.kernel_id
+    )
+    response.headers["Location"] = f"{runtime.base_url}api/kernels/{kernel.id}"
+    return kernel
+
+
+@router.get("/api/kernels/{kernel_id}", response_model_exclude_none=True, responses=_NOT_FOUND)
+async def get_kernel(kernel_id: str, kernels: Kernels) -> Kernel:
+    """One kernel's model."""
+    return await kernels.get(kernel_id)
+
+
+@router.delete("/api/kernels/{kernel_id}", status_code=204, responses=_NOT_FOUND)
+async def shutdown_kernel(kernel_id: str, kernels: Kernels) -> Response:
+    """Shut a kernel down; its WebSockets close with code 1000."""
+    await kernels.shutdown(kernel_id)
+    return Response(status_code=204)
+
+
+@router.post("/api/kernels/{kernel_id}/interrupt", status_code=204, responses=_NOT_FOUND)
+async def interrupt_kernel(kernel_id: str, kernels: Kernels) -> Response:
+    """Interrupt what the kernel runs (SIGINT or ``interrupt_request``, per its spec)."""
+    await kernels.interrupt(kernel_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/api/kernels/{kernel_id}/restart", response_model_exclude_none=True, responses=_NOT_FOUND
+)
+async def restart_kernel(kernel_id: str, kernels: Kernels) -> Kernel:
+    """Restart a kernel in place; attached WebSockets stay attached."""
+    return await kernels.restart(kernel_id)
+
+
+@router.websocket("/api/kernels/{kernel_id}/channels")
+async def kernel_channels(
+    websocket: WebSocket, kernel_id: str, runtime: Runtime, session_id: str | None = None
+) -> None:
+    """The kernel's messages: JSON, or ``v1.kernel.websocket.jupyter.org`` when offered."""
+    try:
+        kernel = runtime.kernel(kernel_id)
+    except KernelNotFound as exc:
+        await websocket.send_denial_response(
+            JSONResponse(error_body(exc.message, exc.reason), status_code=exc.status_code)
+        )
+        return
+    await serve_channels(
+        websocket,
+        kernel.hub,
+        session_id=session_id,
+        max_message_size=runtime.max_message_size,
+        keep_for_reconnect=runtime.settings.reconnect_window > 0,
+    )

@@ -1,0 +1,148 @@
+"""A kernel's clients as the hub sees them: one :class:`ClientSlot` per ``session_id``.
+
+A slot outlives the WebSocket that filled it, so a client that reconnects with the same
+``session_id`` gets what it missed. States::
+
+    attached  --WebSocket closes-->  detached  --reconnect within the window-->  attached
+                                         |
+                                         +--window passes / clean close--> discarded
+
+The slot's outbox is the only queue between the hub and a client. While attached, the
+connection's writer drains it; if more than ``client_queue_bytes`` wait behind the message
+being sent, the client is too slow and is closed (it may reconnect and resume). While
+detached, the outbox is the replay buffer: past ``replay_buffer_bytes`` the oldest messages
+are dropped and counted, and the client is told how many on reconnect.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+import anyio
+
+from junction.plugins.kernels.wire import Message, make_message
+
+__all__ = ["SLOW_CLIENT", "ClientSlot", "SlotLimits", "SlotOwner"]
+
+SLOW_CLIENT = 1013
+"""Close code for a client that fell too far behind (RFC 6455: try again later)."""
+
+
+class SlotOwner(Protocol):
+    """What a slot needs from the connection attached to it."""
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Ask the connection to close with ``code`` and ``reason``; returns at once."""
+        ...
+
+    async def wait_stopped(self) -> None:
+        """Return once the connection no longer takes messages from the slot."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SlotLimits:
+    """Bounds on what one client may hold in memory."""
+
+    client_queue_bytes: int
+    replay_buffer_bytes: int
+
+
+class ClientSlot:
+    """One client of one kernel: its current connection (if any) and its outbox."""
+
+    def __init__(self, session_id: str, limits: SlotLimits) -> None:
+        self.session_id = session_id
+        self.limits = limits
+        self.owner: SlotOwner | None = None
+        self.outbox: deque[Message] = deque()
+        self.outbox_bytes = 0
+        self.detached_at: float | None = time.monotonic()
+        self.dropped = 0
+        self._dropped_parent = b"{}"
+        self._wakeup = anyio.Event()
+        self._slow = False
+
+    @property
+    def attached(self) -> bool:
+        """Whether a WebSocket is attached."""
+        return self.owner is not None
+
+    def push(self, message: Message) -> None:
+        """Queue a message for this client; never blocks, never grows without bound."""
+        self.outbox.append(message)
+        self.outbox_bytes += message.size
+        owner = self.owner
+        if owner is None:
+            self._trim()
+            return
+        self._wakeup.set()
+        waiting = self.outbox_bytes - self.outbox[0].size
+        if waiting > self.limits.client_queue_bytes and not self._slow:
+            self._slow = True
+            owner.close_soon(
+                SLOW_CLIENT,
+                f"client too slow: {waiting} bytes of kernel output waiting; reconnect "
+                "with the same session_id to resume",
+            )
+
+    def attach(self, owner: SlotOwner, kernel_session: str) -> None:
+        """Give the slot to a new connection; a note about dropped messages goes first."""
+        self.owner = owner
+        self.detached_at = None
+        self._slow = False
+        if self.dropped:
+            notice = make_message(
+                "iopub",
+                "stream",
+                {
+                    "name": "stderr",
+                    "text": f"[junction] {self.dropped} kernel messages for this client were "
+                    "dropped while it was disconnected (the replay buffer, "
+                    f"kernels.replay_buffer_bytes = {self.limits.replay_buffer_bytes}, "
+                    "was full).\n",
+                },
+                session=kernel_session,
+                parent=self._dropped_parent,
+            )
+            self.outbox.appendleft(notice)
+            self.outbox_bytes += notice.size
+            self.dropped = 0
+        self._wakeup.set()
+
+    def detach(self, owner: SlotOwner) -> None:
+        """The connection ``owner`` is gone; keep the outbox as the replay buffer."""
+        if self.owner is owner:
+            self.owner = None
+            self.detached_at = time.monotonic()
+            self._trim()
+            self._wakeup.set()
+
+    async def wait_message(self, owner: SlotOwner) -> Message | None:
+        """The next message for ``owner`` to send, once there is one; None if it lost the slot.
+
+        The message stays queued until :meth:`sent` confirms it, so a connection that drops
+        mid-send leaves it for the next one.
+        """
+        while not self.outbox or self.owner is not owner:
+            if self.owner is not owner:
+                return None
+            self._wakeup = anyio.Event()
+            await self._wakeup.wait()
+        return self.outbox[0]
+
+    def sent(self, message: Message) -> None:
+        """``message`` (the head of the outbox) reached the client."""
+        if self.outbox and self.outbox[0] is message:
+            self.outbox.popleft()
+            self.outbox_bytes -= message.size
+
+    def _trim(self) -> None:
+        while self.outbox and self.outbox_bytes > self.limits.replay_buffer_bytes:
+            oldest = self.outbox.popleft()
+            self.outbox_bytes -= oldest.size
+            self.dropped += 1
+            self._dropped_parent = bytes(oldest.parts[1])
