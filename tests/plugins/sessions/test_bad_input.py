@@ -96,19 +96,6 @@ async def test_create_refuses_bad_bodies_with_400(
     assert (await client.get("/api/sessions")).json() == []
 
 
-async def test_create_refuses_a_non_json_content_type(client: Any, kernels: FakeKernels) -> None:
-    response = await client.post(
-        "/api/sessions",
-        content=b'{"path": "a.ipynb", "type": "notebook"}',
-        headers={"Content-Type": "text/plain"},
-    )
-    assert response.status_code == 400
-    assert response.json() == _bad(
-        "Input should be a valid dictionary or object to extract fields from"
-    )
-    assert kernels.starts == []
-
-
 async def test_create_with_an_unknown_kernel_spec_answers_501_with_short_message(
     client: Any, kernels: FakeKernels
 ) -> None:

@@ -103,6 +103,27 @@ async def test_legacy_notebook_body_is_accepted(client: Any) -> None:
     assert session["notebook"] == {"path": "old.ipynb", "name": None}
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain;charset=UTF-8", "application/x-www-form-urlencoded"],
+    ids=["none", "text-plain", "form"],
+)
+async def test_bodies_are_read_as_json_whatever_their_content_type(
+    client: Any, content_type: str | None
+) -> None:
+    # fetch(url, {body: JSON.stringify(...)}) labels the body text/plain, as JupyterLab sends it.
+    headers = {"Content-Type": content_type} if content_type else {}
+    created = await client.post(
+        "/api/sessions", content=b'{"path": "a.ipynb", "type": "notebook"}', headers=headers
+    )
+    assert created.status_code == 201, created.text
+    patched = await client.patch(
+        f"/api/sessions/{created.json()['id']}", content=b'{"name": "b"}', headers=headers
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["name"] == "b"
+
+
 async def test_list_and_get_show_the_live_kernel_model(client: Any, kernels: FakeKernels) -> None:
     first = await _create(client, path="a.ipynb")
     second = await _create(client, path="b.ipynb")

@@ -18,19 +18,25 @@ __all__ = ["router"]
 
 
 class SessionsRoute(APIRoute):
-    """Adds ``short_message`` to the error body of :class:`KernelUnavailable` (501).
+    """The sessions routes' wire quirks, in one place.
 
-    Jupyter clients read ``{"message", "short_message"}`` when a session's kernel cannot be
-    had (wire contract §5); every other error keeps the core's ``{"message", "reason"}``.
+    - Bodies are JSON whatever their ``Content-Type`` says. JupyterLab posts
+      ``JSON.stringify(...)`` strings, which ``fetch`` labels ``text/plain;charset=UTF-8``,
+      and FastAPI parses only JSON-typed bodies. Reading them as JSON is safe: a
+      cookie-authenticated unsafe request must also carry ``X-XSRFToken`` (the core checks it
+      before any route runs), which a cross-site form or a simple ``fetch`` cannot set.
+    - :class:`KernelUnavailable` (501) gets a ``short_message`` beside ``message``, as Jupyter
+      clients expect when a session's kernel cannot be had (wire contract §5); every other
+      error keeps the core's ``{"message", "reason"}``.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """Wrap FastAPI's handler so that :class:`KernelUnavailable` gets its wire body."""
+        """Wrap FastAPI's handler with the two adjustments above."""
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
             try:
-                return await handler(request)
+                return await handler(_as_json(request))
             except KernelUnavailable as exc:
                 body = {
                     "message": exc.message,
@@ -40,6 +46,16 @@ class SessionsRoute(APIRoute):
                 return JSONResponse(body, status_code=exc.status_code)
 
         return handle
+
+
+def _as_json(request: Request) -> Request:
+    """The same request, its body labelled ``application/json`` when it says otherwise."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json") or request.method in ("GET", "HEAD"):
+        return request
+    headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+    headers.append((b"content-type", b"application/json"))
+    return Request({**request.scope, "headers": headers}, request.receive)
 
 
 router = APIRouter(tags=["sessions"], route_class=SessionsRoute)
