@@ -50,7 +50,7 @@ def display_name(locale: str, in_locale: str) -> str:
         name = Locale.parse(locale).get_display_name(Locale.parse(in_locale))
     except Exception:  # unknown locale or no Babel: fall back to the code itself
         return locale
-    return str(name).capitalize() if name else locale
+    return str(name)[:1].upper() + str(name)[1:] if name else locale
 
 
 def _entry_point_dirs(group: str) -> dict[str, Path]:

@@ -1,0 +1,167 @@
+"""Fixtures for the lab tests: isolated Jupyter dirs, a small app dir, a prebuilt extension
+with a settings schema and a theme, and an in-process app with plugin settings.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from junction.app import create_app
+from junction.plugins.frontend.appdir import find_app_dir
+from junction.server import uvicorn_config
+from junction.settings import ServerSettings
+from junction.testing import TEST_TOKEN, make_settings
+
+Serve = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+THEMES = "@jupyterlab/apputils-extension:themes"
+EXT_PLUGIN = "@acme/hello:plugin"
+
+
+@pytest.fixture(autouse=True)
+def jupyter_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh Jupyter config dir: labconfig files and the lab plugin's default data dir."""
+    path = tmp_path / "jupyter-config"
+    path.mkdir()
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(path))
+    monkeypatch.delenv("JUPYTERLAB_DIR", raising=False)
+    return path
+
+
+@pytest.fixture
+def root_dir(tmp_path: Path) -> Path:
+    """The server's root directory."""
+    path = tmp_path / "root"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def small_app_dir(tmp_path: Path) -> Path:
+    """An app dir with the real shell and two real core schema packages, so admin files
+    (``settings/overrides.json``) can be written without touching the installed JupyterLab.
+    """
+    real = find_app_dir(None)
+    app = tmp_path / "app"
+    (app / "static").mkdir(parents=True)
+    for name in ("index.html", "package.json", "third-party-licenses.json"):
+        shutil.copy(real / "static" / name, app / "static" / name)
+    for package in ("apputils-extension", "translation-extension"):
+        shutil.copytree(
+            real / "schemas" / "@jupyterlab" / package, app / "schemas" / "@jupyterlab" / package
+        )
+    shutil.copytree(real / "themes", app / "themes")
+    (app / "settings").mkdir()
+    return app
+
+
+@pytest.fixture
+def labextensions(tmp_path: Path) -> Path:
+    """``@acme/hello``: a prebuilt extension with a settings schema, a theme, licenses."""
+    root = tmp_path / "labextensions"
+    ext = root / "@acme" / "hello"
+    (ext / "static").mkdir(parents=True)
+    package = {
+        "name": "@acme/hello",
+        "version": "0.4.0",
+        "description": "hello",
+        "license": "MIT",
+        "jupyterlab": {"_build": {"load": "static/remoteEntry.0123456789abcdef0123.js"}},
+    }
+    (ext / "package.json").write_text(json.dumps(package))
+    (ext / "static" / "remoteEntry.0123456789abcdef0123.js").write_text("/* */")
+    schemas = ext / "schemas" / "@acme" / "hello"
+    schemas.mkdir(parents=True)
+    schema = {
+        "title": "Hello",
+        "type": "object",
+        "properties": {
+            "greeting": {"type": "string", "default": "hi"},
+            "colors": {"type": "object", "default": {"fg": "black", "bg": "white"}},
+        },
+        "additionalProperties": False,
+    }
+    (schemas / "plugin.json").write_text(json.dumps(schema))
+    (schemas / "package.json.orig").write_text(json.dumps({"version": "0.4.0"}))
+    theme = ext / "themes" / "@acme" / "hello"
+    theme.mkdir(parents=True)
+    (theme / "index.css").write_text(":root { --acme: 1; }")
+    licenses = {"packages": [{"name": "left-pad", "versionInfo": "1.3.0", "licenseId": "WTFPL",
+                              "extractedText": "do what you want"}]}  # fmt: skip
+    (ext / "static" / "third-party-licenses.json").write_text(json.dumps(licenses))
+    return root
+
+
+@pytest.fixture
+def serve(root_dir: Path, labextensions: Path, tmp_path: Path) -> Serve:
+    """Start frontend + lab (+ ``enable``) in-process; lab data goes to ``tmp/lab-data``."""
+
+    @asynccontextmanager
+    async def start(
+        *,
+        enable: Sequence[str] = (),
+        frontend: dict[str, Any] | None = None,
+        lab: dict[str, Any] | None = None,
+        authenticated: bool = True,
+        **server: Any,
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        sections = {
+            "frontend": {"extra_labextensions_path": [str(labextensions)], **(frontend or {})},
+            "lab": {"data_dir": str(tmp_path / "lab-data"), **(lab or {})},
+        }
+        settings = lab_settings(
+            enable=["frontend", "lab", *enable], root_dir=root_dir, plugins=sections, **server
+        )
+        app = create_app(settings)
+        headers = {"Authorization": f"token {TEST_TOKEN}"} if authenticated else {}
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://localhost:8888", headers=headers
+            ) as client:
+                client.app = app  # type: ignore[attr-defined]  # tests reach services
+                yield client
+
+    return start
+
+
+def lab_settings(**values: Any) -> ServerSettings:
+    """Test settings (fixed token, no browser) with ``values`` on top."""
+    return make_settings(**values)
+
+
+@contextmanager
+def run_server(settings: ServerSettings) -> Iterator[tuple[str, FastAPI]]:
+    """Run the app on real uvicorn in a thread (for WebSocket tests); yield its base URL."""
+    app = create_app(settings)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn_config(app, settings))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("in-thread server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"127.0.0.1:{port}{settings.base_url}", app
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()

@@ -1,0 +1,140 @@
+"""The smaller lab APIs: themes, licenses, extensions, plugins, build, news, listings, LSP."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+import pytest
+
+from .conftest import Serve
+
+pytestmark = pytest.mark.anyio
+
+HTML = {"Accept": "text/html"}
+
+
+def page_config(html: str) -> dict[str, Any]:
+    """The page config embedded in a lab page."""
+    match = re.search(r'id="jupyter-config-data" type="application/json">(.*?)</script>', html)
+    assert match
+    config: dict[str, Any] = json.loads(match.group(1))
+    return config
+
+
+async def test_core_and_extension_themes_are_public(serve: Serve) -> None:
+    async with serve(authenticated=False) as client:
+        light = await client.get("/lab/api/themes/@jupyterlab/theme-light-extension/index.css")
+        acme = await client.get("/lab/api/themes/@acme/hello/index.css")
+        missing = await client.get("/lab/api/themes/@acme/hello/nope.css")
+        escape = await client.get("/lab/api/themes/@acme/hello/..%2F..%2F..%2Fpackage.json")
+    assert light.status_code == 200
+    assert light.headers["content-type"].startswith("text/css")
+    assert "--jp-" in light.text
+    assert acme.text == ":root { --acme: 1; }"
+    assert missing.status_code == 404
+    assert escape.status_code == 404
+
+
+async def test_lab_page_config_names_the_lab_directories(serve: Serve, tmp_path: Any) -> None:
+    async with serve() as client:
+        config = page_config((await client.get("/lab", headers=HTML)).text)
+    assert config["userSettingsDir"] == (tmp_path / "lab-data" / "user-settings").as_posix()
+    assert config["workspacesDir"] == (tmp_path / "lab-data" / "workspaces").as_posix()
+
+
+async def test_licenses_as_json_csv_and_markdown(serve: Serve) -> None:
+    async with serve() as client:
+        full = (await client.get("/lab/api/licenses/")).json()["bundles"]
+        short = await client.get("/lab/api/licenses?full_text=false&bundles=@acme.*")
+        table = await client.get("/lab/api/licenses/?format=csv&bundles=@acme")
+        markdown = await client.get("/lab/api/licenses/?format=markdown&download=1&bundles=@acme")
+        bad_regex = await client.get("/lab/api/licenses/?bundles=(")
+        bad_format = await client.get("/lab/api/licenses/?format=pdf")
+    assert "@jupyterlab/application-top" in full
+    assert len(full["@jupyterlab/application-top"]["packages"]) > 50
+    assert full["@acme/hello"]["packages"][0]["extractedText"] == "do what you want"
+    assert list(short.json()["bundles"]) == ["@acme/hello"]
+    assert "extractedText" not in short.json()["bundles"]["@acme/hello"]["packages"][0]
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert table.headers["content-type"].startswith("text/csv")
+    assert rows == [
+        {"bundle": "@acme/hello", "name": "left-pad", "versionInfo": "1.3.0",
+         "licenseId": "WTFPL", "extractedText": "do what you want"}
+    ]  # fmt: skip
+    assert "# @acme/hello" in markdown.text
+    assert "attachment" in markdown.headers["content-disposition"]
+    assert markdown.headers["content-disposition"].endswith('licenses.md"')
+    assert bad_regex.status_code == 400
+    assert bad_format.status_code == 400
+
+
+async def test_extensions_are_listed_read_only(serve: Serve) -> None:
+    async with serve() as client:
+        listing = (await client.get("/lab/api/extensions")).json()
+        install = await client.post(
+            "/lab/api/extensions", json={"cmd": "install", "extension_name": "x"}
+        )
+    hello = next(ext for ext in listing if ext["name"] == "@acme/hello")
+    assert hello["installed_version"] == "0.4.0"
+    assert hello["enabled"] is True
+    assert hello["pkg_type"] == "prebuilt"
+    assert install.status_code == 400
+    assert "pip" in install.json()["message"]
+
+
+async def test_disabling_a_plugin_reaches_the_page_config_and_persists(serve: Serve) -> None:
+    plugin = "@jupyterlab/apputils-extension:announcements"
+    async with serve() as client:
+        locks = (await client.get("/lab/api/plugins")).json()
+        response = await client.post(
+            "/lab/api/plugins", json={"cmd": "disable", "plugin_name": plugin}
+        )
+        disabled_ext = await client.post(
+            "/lab/api/extensions", json={"cmd": "disable", "extension_name": "@acme/hello"}
+        )
+        listing = (await client.get("/lab/api/extensions")).json()
+    assert locks == {"lockRules": [], "allLocked": False}
+    assert response.status_code == 201
+    assert response.json() == {"status": "ok", "message": None, "needs_restart": ["frontend"]}
+    assert disabled_ext.status_code == 201
+    assert next(e for e in listing if e["name"] == "@acme/hello")["enabled"] is False
+    async with serve() as client:
+        config = page_config((await client.get("/lab", headers=HTML)).text)
+        await client.post("/lab/api/plugins", json={"cmd": "enable", "plugin_name": plugin})
+        again = page_config((await client.get("/lab", headers=HTML)).text)
+    assert {plugin, "@acme/hello"} <= set(config["disabledExtensions"])
+    assert plugin not in again["disabledExtensions"]
+
+
+async def test_locked_plugins_cannot_be_switched(serve: Serve) -> None:
+    lab = {"locked_plugins": ["@jupyterlab/apputils-extension"]}
+    async with serve(lab=lab) as client:
+        locks = (await client.get("/lab/api/plugins")).json()
+        refused = await client.post(
+            "/lab/api/plugins",
+            json={"cmd": "disable", "plugin_name": "@jupyterlab/apputils-extension:themes"},
+        )
+        invalid = await client.post("/lab/api/plugins", json={"cmd": "explode"})
+    assert locks["lockRules"] == ["@jupyterlab/apputils-extension"]
+    assert refused.status_code == 403
+    assert invalid.status_code == 400
+
+
+async def test_fixed_answers(serve: Serve) -> None:
+    async with serve() as client:
+        build = (await client.get("/lab/api/build")).json()
+        news = (await client.get("/lab/api/news")).json()
+        update = (await client.get("/lab/api/update")).json()
+        listings = await client.get(
+            "/lab/api/listings/@jupyterlab/extensionmanager-extension/listings.json"
+        )
+        lsp = (await client.get("/lsp/status")).json()
+    assert build == {"status": "stable", "message": ""}
+    assert news == {"news": []}
+    assert update == {"notification": None}
+    assert listings.json()["blocked_extensions_uris"] == []
+    assert lsp == {"version": 2, "sessions": {}, "specs": {}}

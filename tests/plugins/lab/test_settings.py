@@ -1,0 +1,149 @@
+"""``/lab/api/settings``: schemas from the app and extensions, admin defaults, user values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import EXT_PLUGIN, THEMES, Serve
+
+pytestmark = pytest.mark.anyio
+
+
+def _default(entry: dict[str, object], key: str) -> object:
+    schema = entry["schema"]
+    assert isinstance(schema, dict)
+    return schema["properties"][key]["default"]
+
+
+async def test_ids_only_lists_core_and_extension_plugins(serve: Serve) -> None:
+    async with serve() as client:
+        response = await client.get("/lab/api/settings?ids_only=true")
+    assert response.status_code == 200
+    ids = [item["id"] for item in response.json()["settings"]]
+    assert THEMES in ids
+    assert EXT_PLUGIN in ids
+    assert "@jupyterlab/notebook-extension:tracker" in ids
+    assert all(set(item) == {"id"} for item in response.json()["settings"])
+
+
+async def test_full_list_carries_schema_version_and_empty_user_values(serve: Serve) -> None:
+    async with serve() as client:
+        response = await client.get("/lab/api/settings")
+    entries = {entry["id"]: entry for entry in response.json()["settings"]}
+    hello = entries[EXT_PLUGIN]
+    assert hello["version"] == "0.4.0"
+    assert hello["raw"] == "{}"
+    assert hello["settings"] == {}
+    assert hello["last_modified"] is None
+    assert entries[THEMES]["schema"]["title"] == "Theme"
+
+
+async def test_saved_json5_is_kept_verbatim_and_parsed(serve: Serve, tmp_path: Path) -> None:
+    raw = '{\n  // my theme\n  "theme": "JupyterLab Dark",\n}'
+    async with serve() as client:
+        saved = await client.put(f"/lab/api/settings/{THEMES}", json={"raw": raw})
+        entry = (await client.get(f"/lab/api/settings/{THEMES}")).json()
+    assert saved.status_code == 204
+    assert entry["raw"] == raw
+    assert entry["settings"] == {"theme": "JupyterLab Dark"}
+    assert entry["last_modified"].endswith("Z")
+    stored = tmp_path / "lab-data" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    assert (stored / "themes.jupyterlab-settings").read_text() == raw
+
+
+async def test_settings_survive_a_restart(serve: Serve) -> None:
+    async with serve() as client:
+        await client.put(f"/lab/api/settings/{EXT_PLUGIN}", json={"raw": '{"greeting": "yo"}'})
+    async with serve() as client:
+        entry = (await client.get(f"/lab/api/settings/{EXT_PLUGIN}")).json()
+    assert entry["settings"] == {"greeting": "yo"}
+
+
+async def test_settings_sent_as_text_plain_are_accepted(serve: Serve) -> None:
+    """JupyterLab's fetch labels JSON bodies text/plain; they must still be read."""
+    body = json.dumps({"raw": '{"greeting": "plain"}'})
+    async with serve() as client:
+        response = await client.put(
+            f"/lab/api/settings/{EXT_PLUGIN}",
+            content=body,
+            headers={"Content-Type": "text/plain;charset=UTF-8"},
+        )
+        entry = (await client.get(f"/lab/api/settings/{EXT_PLUGIN}")).json()
+    assert response.status_code == 204
+    assert entry["settings"] == {"greeting": "plain"}
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"raw": '{"greeting": 5}'}, "greeting"),
+        ({"raw": '{"unknown": true}'}, "Additional properties"),
+        ({"raw": "{greeting: "}, "not valid JSON5"),
+        ({"raw": "[1, 2]"}, "must be a JSON object"),
+        ({"rawr": "{}"}, "raw"),
+    ],
+)
+async def test_invalid_settings_are_refused_and_not_saved(
+    serve: Serve, body: dict[str, str], fragment: str
+) -> None:
+    async with serve() as client:
+        response = await client.put(f"/lab/api/settings/{EXT_PLUGIN}", json=body)
+        entry = (await client.get(f"/lab/api/settings/{EXT_PLUGIN}")).json()
+    assert response.status_code == 400
+    assert fragment in response.json()["message"]
+    assert entry["raw"] == "{}"
+
+
+@pytest.mark.parametrize("plugin_id", ["@acme/nothing:plugin", "no-colon", "@acme/../x:y"])
+async def test_unknown_or_malformed_ids_are_not_found(serve: Serve, plugin_id: str) -> None:
+    async with serve() as client:
+        got = await client.get(f"/lab/api/settings/{plugin_id}")
+        put = await client.put(f"/lab/api/settings/{plugin_id}", json={"raw": "{}"})
+    assert got.status_code == 404
+    assert put.status_code == 404
+
+
+async def test_stored_settings_failing_the_schema_are_ignored_with_a_warning(
+    serve: Serve, tmp_path: Path
+) -> None:
+    stored = tmp_path / "lab-data" / "user-settings" / "@acme" / "hello"
+    stored.mkdir(parents=True)
+    (stored / "plugin.jupyterlab-settings").write_text('{"greeting": 42}')
+    async with serve() as client:
+        entry = (await client.get(f"/lab/api/settings/{EXT_PLUGIN}")).json()
+    assert entry["settings"] == {}
+    assert entry["raw"] == "{}"
+    assert "greeting" in entry["warning"] or "42" in entry["warning"]
+
+
+async def test_admin_defaults_layer_over_schema_defaults(
+    serve: Serve, small_app_dir: Path, jupyter_config_dir: Path
+) -> None:
+    (small_app_dir / "settings" / "overrides.json").write_text(
+        json.dumps({THEMES: {"theme": "JupyterLab Dark"}, EXT_PLUGIN: {"greeting": "admin"}})
+    )
+    dropins = small_app_dir / "settings" / "overrides.d"
+    dropins.mkdir()
+    (dropins / "10-pkg.json5").write_text("{'@acme/hello:plugin': {colors: {fg: 'red'}}}")
+    labconfig = jupyter_config_dir / "labconfig"
+    labconfig.mkdir()
+    (labconfig / "default_setting_overrides.json").write_text(
+        json.dumps({EXT_PLUGIN: {"greeting": "labconfig"}})
+    )
+    lab = {"default_settings": {THEMES: {"theme-scrollbars": True}}}
+    async with serve(frontend={"app_dir": str(small_app_dir)}, lab=lab) as client:
+        themes = (await client.get(f"/lab/api/settings/{THEMES}")).json()
+        hello = (await client.get(f"/lab/api/settings/{EXT_PLUGIN}")).json()
+    assert _default(themes, "theme") == "JupyterLab Dark"
+    assert _default(themes, "theme-scrollbars") is True
+    assert _default(hello, "greeting") == "labconfig"  # labconfig comes after overrides.json
+    assert _default(hello, "colors") == {"fg": "red", "bg": "white"}  # objects merge
+
+
+async def test_settings_need_a_login(serve: Serve) -> None:
+    async with serve(authenticated=False) as client:
+        response = await client.get("/lab/api/settings")
+    assert response.status_code == 403
