@@ -11,8 +11,18 @@ from junction.testing import ServerProcess
 
 
 @pytest.fixture
-def junction_gateway(tmp_path: Path) -> Iterator[ServerProcess]:
+def gateway_env() -> dict[str, str]:
+    """Extra environment for the Junction process; modules override it."""
+    return {}
+
+
+@pytest.fixture
+def junction_gateway(
+    tmp_path: Path, gateway_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ServerProcess]:
     """``junction --profile gateway`` (kernelspecs, kernels, sessions) on a free port."""
+    for name, value in gateway_env.items():
+        monkeypatch.setenv(name, value)  # ServerProcess passes os.environ on
     root = tmp_path / "root"
     root.mkdir()
     server = ServerProcess(

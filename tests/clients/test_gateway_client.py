@@ -3,7 +3,9 @@
 The Jupyter server keeps sessions itself and forwards kernel specs, kernels and the kernel
 WebSocket to Junction, authenticating with ``GatewayClient.auth_token``. The test runs a
 notebook cell through the Jupyter server's own REST API and WebSocket and checks that the
-specs came from Junction and that the kernel ran in Junction.
+specs came from Junction and that the kernel ran in Junction. Junction alone sees a kernel
+spec named ``junction-probe`` (through ``JUPYTER_PATH``), so finding it on the Jupyter server
+proves where its specs come from.
 """
 
 from __future__ import annotations
@@ -28,6 +30,21 @@ from junction.testing import ServerProcess, free_port
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
 JUPYTER_TOKEN = "jupyter-server-token"
+PROBE_SPEC = "junction-probe"
+
+
+@pytest.fixture
+def gateway_env(tmp_path: Path) -> dict[str, str]:
+    """Give Junction (only) an extra kernel spec, ``junction-probe``."""
+    spec_dir = tmp_path / "junction-data" / "kernels" / PROBE_SPEC
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Junction probe",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return {"JUPYTER_PATH": str(tmp_path / "junction-data")}
 
 
 class JupyterServer:
@@ -47,6 +64,7 @@ class JupyterServer:
             "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
             "JUPYTER_PLATFORM_DIRS": "1",
         }
+        self.env.pop("JUPYTER_PATH", None)
         self.command = [
             sys.executable,
             "-m",
@@ -172,10 +190,12 @@ async def test_jupyter_server_runs_a_cell_in_a_junction_kernel(
     async with junction, jupyter:
         ours = (await junction.get("api/kernelspecs")).json()
         theirs = (await jupyter.get("api/kernelspecs")).json()
+        assert PROBE_SPEC in ours["kernelspecs"]
         assert theirs["default"] == ours["default"]
         assert sorted(theirs["kernelspecs"]) == sorted(ours["kernelspecs"])
-        default = ours["default"]
-        assert theirs["kernelspecs"][default]["spec"] == ours["kernelspecs"][default]["spec"]
+        probe = theirs["kernelspecs"][PROBE_SPEC]["spec"]
+        assert probe == ours["kernelspecs"][PROBE_SPEC]["spec"]
+        assert probe["display_name"] == "Junction probe"
 
         created = await jupyter.post(
             "api/sessions",
@@ -183,14 +203,14 @@ async def test_jupyter_server_runs_a_cell_in_a_junction_kernel(
                 "path": "gateway.ipynb",
                 "type": "notebook",
                 "name": "gateway.ipynb",
-                "kernel": {"name": default},
+                "kernel": {"name": PROBE_SPEC},
             },
         )
         assert created.status_code == 201, created.text
         session = created.json()
         kernel_id = session["kernel"]["id"]
-        in_junction = [k["id"] for k in (await junction.get("api/kernels")).json()]
-        assert in_junction == [kernel_id]
+        in_junction = [(k["id"], k["name"]) for k in (await junction.get("api/kernels")).json()]
+        assert in_junction == [(kernel_id, PROBE_SPEC)]
         # Sessions stay in the Jupyter server; Junction only sees the kernel.
         assert (await junction.get("api/sessions")).json() == []
 
