@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from .fakes import FakeKernels
+from junction.testing import app_client
+
+from .fakes import FakeKernels, fake_kernels_plugin
 
 pytestmark = pytest.mark.anyio
 
@@ -289,3 +291,17 @@ async def test_sessions_routes_are_tagged_in_openapi(client: Any) -> None:
     ]
     assert len(operations) == 5
     assert all(op["tags"] == ["sessions"] for op in operations)
+
+
+async def test_location_carries_the_base_url(kernels: FakeKernels, tmp_path: Path) -> None:
+    async with app_client(
+        plugins=[fake_kernels_plugin(kernels)],
+        enable=["sessions"],
+        root_dir=tmp_path,
+        base_url="/user/ana/",
+    ) as client:
+        response = await client.post(
+            "/user/ana/api/sessions?1795301084793", json={"path": "a.ipynb", "type": "notebook"}
+        )
+    assert response.status_code == 201
+    assert response.headers["location"] == f"/user/ana/api/sessions/{response.json()['id']}"
