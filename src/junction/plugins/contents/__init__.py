@@ -1,0 +1,67 @@
+"""The contents plugin: files, notebooks and directories under ``root_dir``.
+
+Serves ``/api/contents`` (Jupyter's contents API, checkpoints included) and ``/files``.
+
+Map of the package:
+
+- ``service.py``: the :class:`ContentsService` Protocol, the :data:`CONTENTS` key, errors.
+- ``models.py``: wire models (the contents model, request bodies).
+- ``routes.py``: the HTTP routes; ``files.py``: the streamed ``/files`` response.
+- ``settings.py``: :class:`ContentsSettings`.
+- ``filesystem.py``: :class:`LocalContents`, the service over the local disk, built from:
+  ``paths.py`` (API path to disk path, never outside the root), ``entries.py`` (models from
+  ``stat``), ``listing.py`` (fast, paginated listings), ``reading.py`` (bytes, ranges,
+  hashes), ``notebooks.py`` (nbformat checks), ``atomic.py`` (atomic writes, path locks),
+  ``uploads.py`` (chunked uploads), ``creating.py`` (untitled items, copies),
+  ``checkpoints.py``, and ``oserrors.py`` (OS errors to contents errors).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from junction.plugin import Plugin, PluginContext
+from junction.plugins.contents.filesystem import LocalContents, Trash
+from junction.plugins.contents.routes import router
+from junction.plugins.contents.service import CONTENTS, ContentsService
+from junction.plugins.contents.settings import ContentsSettings
+
+__all__ = ["CONTENTS", "ContentsService", "ContentsSettings", "LocalContents", "plugin"]
+
+log = logging.getLogger("junction.contents")
+
+
+def find_trash() -> Trash | None:
+    """``send2trash`` when it is installed, else None (deletes are then permanent)."""
+    try:
+        from send2trash import send2trash  # type: ignore[import-untyped]  # no type hints
+    except ImportError:
+        return None
+    trash: Trash = send2trash
+    return trash
+
+
+@asynccontextmanager
+async def lifespan(ctx: PluginContext[ContentsSettings]) -> AsyncIterator[None]:
+    """Provide :data:`CONTENTS` over ``root_dir``; discard unfinished uploads at shutdown."""
+    trash = find_trash() if ctx.settings.delete_to_trash else None
+    if ctx.settings.delete_to_trash and trash is None:
+        log.warning("delete_to_trash is on but send2trash is not installed: deletes are final")
+    contents = LocalContents(ctx.server.root_dir, ctx.settings, trash=trash)
+    ctx.provide(CONTENTS, contents)
+    try:
+        yield
+    finally:
+        await contents.aclose()
+
+
+plugin = Plugin(
+    name="contents",
+    description="Files, notebooks and directories under root_dir (/api/contents, /files).",
+    settings=ContentsSettings,
+    routers=[router],
+    lifespan=lifespan,
+    provides=[CONTENTS],
+)

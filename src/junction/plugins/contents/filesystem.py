@@ -1,0 +1,515 @@
+"""``LocalContents``: the contents service over a directory of the local filesystem.
+
+Each public method resolves its paths (``paths.py``), takes the per-path lock when it
+writes, and runs its filesystem work in a worker thread, so the event loop never waits on
+the disk. Operating-system errors are translated into the errors of ``service.py`` by
+:func:`translate`, with messages naming API paths only.
+
+Creating (untitled items, copies) lives in ``creating.py``; reads of file bytes in
+``reading.py``; listings in ``listing.py``; atomic writes in ``atomic.py``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+
+from junction.errors import BadRequest
+from junction.plugins.contents.atomic import (
+    AtomicFile,
+    PathLocks,
+    WriteBlock,
+    rename_noreplace,
+)
+from junction.plugins.contents.checkpoints import CHECKPOINT_DIR, FileCheckpoints
+from junction.plugins.contents.creating import Creator
+from junction.plugins.contents.entries import ModelFactory
+from junction.plugins.contents.listing import DirectoryLister, NameFilter
+from junction.plugins.contents.models import Model, SaveRequest
+from junction.plugins.contents.notebooks import notebook_bytes, notebook_from_bytes
+from junction.plugins.contents.oserrors import file_bytes, os_errors, translate
+from junction.plugins.contents.paths import Access, ResolvedPath, RootPaths
+from junction.plugins.contents.reading import HASH_ALGORITHM, decode, hash_file, read_bytes
+from junction.plugins.contents.service import (
+    BadType,
+    DirectoryNotEmpty,
+    FileExists,
+    FileNotFound,
+    InvalidContent,
+    InvalidPath,
+    OpenedFile,
+    SaveResult,
+    TrashFailed,
+    UploadOutOfOrder,
+)
+from junction.plugins.contents.settings import ContentsSettings
+from junction.plugins.contents.uploads import Upload, Uploads
+
+__all__ = ["LocalContents", "Trash"]
+
+log = logging.getLogger("junction.contents")
+
+T = TypeVar("T")
+Trash = Callable[[str], None]
+"""Moves a file or directory (absolute path) to the trash."""
+
+MIB = 1 << 20
+FILE_TYPES = frozenset({"file", "notebook", "directory"})
+
+
+class LocalContents:
+    """Files, notebooks and directories under ``root``; implements ``ContentsService``.
+
+    ``write_block`` is the single function through which saved bytes reach the disk
+    (``os.write`` by default). It is a documented test hook: replace it on the instance to
+    simulate a full disk (a short write, then ``OSError(ENOSPC)``), as the kernel does.
+    """
+
+    def __init__(
+        self, root: str | Path, settings: ContentsSettings, *, trash: Trash | None = None
+    ) -> None:
+        self.settings = settings
+        self.paths = RootPaths(str(root), allow_hidden=settings.allow_hidden)
+        self.factory = ModelFactory()
+        self.names = NameFilter(allow_hidden=settings.allow_hidden, hide_globs=settings.hide_globs)
+        self.lister = DirectoryLister(
+            self.paths, self.factory, self.names, settings.listing_cache_dirs
+        )
+        self.locks = PathLocks()
+        self.uploads = Uploads(settings.upload_idle_timeout)
+        self.trash = trash if settings.delete_to_trash else None
+        self.max_read = settings.max_read_mb * MIB
+        self.write_block: WriteBlock = os.write
+        self.checkpoints = FileCheckpoints(write_block=self._write, durable=settings.fsync)
+        self.creator = Creator(self)
+
+    def _write(self, fd: int, data: memoryview) -> int:
+        return self.write_block(fd, data)
+
+    def atomic_file(self, directory: str) -> AtomicFile:
+        """A new atomic file in ``directory`` that writes through :attr:`write_block`."""
+        return AtomicFile(directory, write_block=self._write, durable=self.settings.fsync)
+
+    def model(self, resolved: ResolvedPath, st: os.stat_result) -> Model:
+        """The model without content of a resolved item (``st`` follows links)."""
+        model = self.factory.model(resolved.api, resolved.name, st)
+        if model is None:
+            raise BadType(f"{resolved.api!r} is not a regular file or directory")
+        return model
+
+    async def aclose(self) -> None:
+        """Discard unfinished uploads; called when the plugin stops."""
+        self.uploads.close()
+
+    @staticmethod
+    async def _run(func: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(func, *args)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def get(
+        self,
+        path: str,
+        *,
+        type: str | None = None,
+        format: str | None = None,
+        content: bool = True,
+        hash: bool = False,
+        offset: int | None = None,
+        length: int | None = None,
+    ) -> Model:
+        """See ``ContentsService.get``."""
+        return await self._run(self._get, path, type, format, content, hash, offset, length)
+
+    def _get(
+        self,
+        path: str,
+        kind: str | None,
+        format: str | None,
+        content: bool,
+        want_hash: bool,
+        offset: int | None,
+        length: int | None,
+    ) -> Model:
+        resolved = self.paths.resolve(path, Access.READ)
+        api = resolved.api
+        with os_errors(api, "read"):
+            st = os.stat(resolved.os_path)
+            ranged = offset is not None or length is not None
+            if stat.S_ISDIR(st.st_mode):
+                if kind not in (None, "directory"):
+                    raise BadType(f"{api} is a directory, not a {kind}")
+                if ranged:
+                    raise BadRequest("offset and length apply to files only")
+                model = self.model(resolved, st)
+                if content:
+                    model["content"] = self.lister.listing(resolved.os_path, api)
+                    model["format"] = "json"
+                return model
+            if not stat.S_ISREG(st.st_mode):
+                raise BadType(f"{api!r} is not a regular file or directory")
+            if kind == "directory":
+                raise BadType(f"{api} is not a directory")
+            notebook = kind == "notebook" or (kind is None and api.endswith(".ipynb"))
+            if notebook and ranged:
+                raise BadRequest("offset and length apply to files, not notebooks; use type=file")
+            return self._file_model(resolved, notebook, format, content, want_hash, offset, length)
+
+    def _file_model(
+        self,
+        resolved: ResolvedPath,
+        notebook: bool,
+        format: str | None,
+        content: bool,
+        want_hash: bool,
+        offset: int | None,
+        length: int | None,
+    ) -> Model:
+        api = resolved.api
+        with open(resolved.os_path, "rb") as handle:
+            fd = handle.fileno()
+            st = os.fstat(fd)
+            model = self.model(resolved, st)
+            model["type"] = "notebook" if notebook else "file"
+            model["mimetype"] = None if notebook else self.factory.mimetype(resolved.name)
+            data = None
+            if content:
+                data = read_bytes(
+                    fd, st.st_size, offset=offset, length=length, max_bytes=self.max_read, api=api
+                )
+                if notebook:
+                    model["content"] = notebook_from_bytes(data.data, api)
+                    model["format"] = "json"
+                else:
+                    ranged = offset is not None or length is not None
+                    text, used, start, count = decode(data, st.st_size, format, api, ranged=ranged)
+                    model["content"] = text
+                    model["format"] = used
+                    if model["mimetype"] is None:
+                        model["mimetype"] = (
+                            "text/plain" if used == "text" else ("application/octet-stream")
+                        )
+                    if ranged:
+                        model["range"] = {"offset": start, "length": count}
+            if want_hash:
+                model["hash"] = hash_file(fd, data)
+                model["hash_algorithm"] = HASH_ALGORITHM
+        return model
+
+    async def list_directory(self, path: str, *, limit: int, after: str | None = None) -> Model:
+        """See ``ContentsService.list_directory``."""
+        return await self._run(self._list_directory, path, limit, after)
+
+    def _list_directory(self, path: str, limit: int, after: str | None) -> Model:
+        resolved = self.paths.resolve(path, Access.READ)
+        with os_errors(resolved.api, "list"):
+            st = os.stat(resolved.os_path)
+            if not stat.S_ISDIR(st.st_mode):
+                raise BadType(f"{resolved.api} is not a directory")
+            model = self.model(resolved, st)
+            page = self.lister.page(resolved.os_path, resolved.api, limit, after)
+        model["content"] = page.entries
+        model["format"] = "json"
+        model["pagination"] = {
+            "limit": limit,
+            "after": after,
+            "next": page.next,
+            "total": page.total,
+        }
+        return model
+
+    async def open_file(self, path: str) -> OpenedFile:
+        """See ``ContentsService.open_file``."""
+        return await self._run(self._open_file, path)
+
+    def _open_file(self, path: str) -> OpenedFile:
+        resolved = self.paths.resolve(path, Access.READ)
+        with os_errors(resolved.api, "read"):
+            handle = open(resolved.os_path, "rb")  # noqa: SIM115 - the response closes it
+            st = os.fstat(handle.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            handle.close()
+            raise BadType(f"{resolved.api!r} is not a file")
+        return OpenedFile(file=handle, stat=st, name=resolved.name, path=resolved.api)
+
+    async def os_path(self, path: str) -> Path:
+        """See ``ContentsService.os_path``."""
+        resolved = await self._run(self.paths.resolve, path, Access.READ)
+        return Path(resolved.os_path)
+
+    # -- creating --------------------------------------------------------------------------
+
+    async def new_untitled(self, path: str, *, type: str = "", ext: str = "") -> Model:
+        """See ``ContentsService.new_untitled``."""
+        return await self._run(self.creator.new_untitled, path, type, ext)
+
+    async def copy(self, from_path: str, to_dir: str) -> Model:
+        """See ``ContentsService.copy``."""
+        return await self._run(self.creator.copy, from_path, to_dir)
+
+    # -- saving ----------------------------------------------------------------------------
+
+    async def save(self, path: str, request: SaveRequest) -> SaveResult:
+        """See ``ContentsService.save``."""
+        if request.copy_from:
+            raise BadRequest("Cannot copy with PUT, only POST")
+        if request.path:
+            self.paths.check_hidden(request.path, Access.WRITE, "save")
+        resolved = await self._run(self.paths.resolve, path, Access.WRITE, "save")
+        if resolved.is_root:
+            raise BadRequest("cannot save over the root directory")
+        if request.type is None:
+            raise InvalidContent("No file type provided")
+        kind = request.type if request.type in FILE_TYPES else "file"
+        self._expire_uploads()
+        async with self.locks.hold(resolved.os_path):
+            if request.chunk is not None:
+                return await self._save_chunk(resolved, kind, request)
+            return await self._run(self._save_whole, resolved, kind, request)
+
+    def _save_whole(self, resolved: ResolvedPath, kind: str, request: SaveRequest) -> SaveResult:
+        api = resolved.api
+        with os_errors(api, "save"):
+            if kind == "directory":
+                try:
+                    os.mkdir(resolved.os_path)
+                    created = True
+                except FileExistsError:
+                    if not os.path.isdir(resolved.os_path):
+                        raise BadType(f"{api!r} exists and is not a directory") from None
+                    created = False
+                return SaveResult(self.model(resolved, os.stat(resolved.os_path)), created)
+            if request.content is None:
+                raise InvalidContent("No file content provided")
+            if kind == "notebook":
+                data = notebook_bytes(request.content, api)
+            else:
+                data = file_bytes(request.format, request.content, api)
+            directory, mode, created = self._prepare_target(resolved)
+            with self.atomic_file(directory) as target:
+                target.write(data)
+                target.commit(os.path.basename(resolved.os_path), mode=mode)
+            return SaveResult(self.model(resolved, os.stat(resolved.os_path)), created)
+
+    def _prepare_target(self, resolved: ResolvedPath) -> tuple[str, int | None, bool]:
+        """The directory of a file about to be written, the mode to keep, whether it is new."""
+        directory = os.path.dirname(resolved.os_path)
+        if not os.path.isdir(directory):
+            parent = resolved.api.rpartition("/")[0]
+            raise FileNotFound(f"directory {parent!r} does not exist")
+        try:
+            st = os.stat(resolved.os_path)
+        except FileNotFoundError:
+            return directory, None, True
+        if stat.S_ISDIR(st.st_mode):
+            raise BadType(f"{resolved.api!r} is a directory")
+        return directory, stat.S_IMODE(st.st_mode), False
+
+    async def _save_chunk(
+        self, resolved: ResolvedPath, kind: str, request: SaveRequest
+    ) -> SaveResult:
+        api, key, chunk = resolved.api, resolved.os_path, request.chunk
+        assert chunk is not None
+        if kind != "file":
+            raise InvalidContent(f'File type "{kind}" is not supported for large file transfer')
+        if request.content is None:
+            raise InvalidContent("No file content provided")
+        if chunk == 0 or chunk < -1:
+            raise UploadOutOfOrder("chunk must be 1, 2, 3, ... or -1 for the last one")
+        data = await self._run(file_bytes, request.format, request.content, api)
+        upload = self.uploads.get(key)
+        if chunk == 1:
+            upload = await self._run(self._begin_upload, resolved)
+            self.uploads.start(key, upload)
+        elif upload is None:
+            raise UploadOutOfOrder(f"no upload of {api!r} is in progress; send chunk 1 first")
+        elif chunk not in (-1, upload.next_chunk):
+            raise UploadOutOfOrder(
+                f"chunk {chunk} of {api!r} does not follow chunk {upload.next_chunk - 1}; "
+                "start again with chunk 1"
+            )
+        try:
+            with os_errors(api, "save"):
+                await self._run(upload.file.write, data)
+                if chunk == -1:
+                    self.uploads.finish(key)
+                    await self._run(self._commit_upload, resolved, upload)
+                    return SaveResult(
+                        self.model(resolved, await self._run(os.stat, key)), upload.created
+                    )
+        except BaseException:
+            self.uploads.discard(key)
+            upload.file.discard()
+            raise
+        upload.next_chunk = chunk + 1
+        upload.touched = time.monotonic()
+        partial = self.model(resolved, await self._run(os.fstat, upload.file.fd))
+        partial["type"] = "file"
+        return SaveResult(partial, created=False)
+
+    def _begin_upload(self, resolved: ResolvedPath) -> Upload:
+        with os_errors(resolved.api, "save"):
+            directory, mode, created = self._prepare_target(resolved)
+            return Upload(file=self.atomic_file(directory), created=created, mode=mode)
+
+    def _commit_upload(self, resolved: ResolvedPath, upload: Upload) -> None:
+        try:
+            upload.file.commit(os.path.basename(resolved.os_path), mode=upload.mode)
+        finally:
+            upload.file.discard()
+
+    def _expire_uploads(self) -> None:
+        for key in self.uploads.expired():
+            if not self.locks.busy(key):
+                log.info("discarding an upload idle for %.0f s", self.uploads.idle_timeout)
+                self.uploads.discard(key)
+
+    # -- moving and deleting ---------------------------------------------------------------
+
+    async def rename(self, path: str, new_path: str) -> Model:
+        """See ``ContentsService.rename``."""
+        source = await self._run(self.paths.resolve_entry, path, Access.WRITE, "rename")
+        target = await self._run(self.paths.resolve_entry, new_path, Access.WRITE, "rename to")
+        if source.is_root:
+            raise BadRequest("cannot rename the root directory")
+        if target.is_root:
+            raise FileExists("the root directory already exists")
+        async with self.locks.hold(source.os_path, target.os_path):
+            return await self._run(self._rename, source, target)
+
+    def _rename(self, source: ResolvedPath, target: ResolvedPath) -> Model:
+        with os_errors(source.api, "rename"):
+            st = os.lstat(source.os_path)
+        if source.api != target.api:
+            parent = os.path.dirname(target.os_path)
+            if not os.path.isdir(parent):
+                parent_api = target.api.rpartition("/")[0]
+                raise FileNotFound(f"directory {parent_api!r} does not exist")
+            with os_errors(source.api, "rename"):
+                try:
+                    if os.path.lexists(target.os_path) and os.path.samefile(
+                        source.os_path, target.os_path
+                    ):  # the same file under another spelling (case-insensitive disks)
+                        os.rename(source.os_path, target.os_path)
+                    else:
+                        rename_noreplace(source.os_path, target.os_path)
+                except FileExistsError:
+                    raise FileExists(f"File already exists: {target.api!r}") from None
+                except OSError as exc:
+                    if exc.errno == errno.EINVAL:
+                        raise InvalidPath(
+                            f"cannot move {source.api!r} into itself ({target.api!r})"
+                        ) from None
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    shutil.move(source.os_path, target.os_path)  # another mount under root
+            if stat.S_ISREG(st.st_mode):
+                try:
+                    self.checkpoints.rename_all(source.os_path, target.os_path)
+                except OSError as exc:  # the file moved; a stale checkpoint is not fatal
+                    log.warning("could not move the checkpoint of %r: %s", source.api, exc)
+        with os_errors(target.api, "read"):
+            return self.model(target, os.stat(target.os_path))
+
+    async def delete(self, path: str) -> None:
+        """See ``ContentsService.delete``."""
+        resolved = await self._run(self.paths.resolve_entry, path, Access.WRITE, "delete")
+        if resolved.is_root:
+            raise BadRequest("cannot delete the root directory")
+        async with self.locks.hold(resolved.os_path):
+            await self._run(self._delete, resolved)
+
+    def _delete(self, resolved: ResolvedPath) -> None:
+        api, os_path = resolved.api, resolved.os_path
+        with os_errors(api, "delete"):
+            st = os.lstat(os_path)
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if self.trash is not None:
+                self._to_trash(resolved)
+            elif is_dir:
+                non_empty = any(name != CHECKPOINT_DIR for name in os.listdir(os_path))
+                if non_empty and not self.settings.always_delete_dir:
+                    raise DirectoryNotEmpty(
+                        f"directory {api!r} is not empty; turn on always_delete_dir (or "
+                        "delete_to_trash) to delete it with its contents"
+                    )
+                shutil.rmtree(os_path)
+            else:
+                os.unlink(os_path)
+        if stat.S_ISREG(st.st_mode):
+            try:
+                self.checkpoints.delete_all(os_path)
+            except OSError as exc:  # the file is gone; a stale checkpoint is not fatal
+                log.warning("could not delete the checkpoint of %r: %s", api, exc)
+
+    def _to_trash(self, resolved: ResolvedPath) -> None:
+        assert self.trash is not None
+        try:
+            self.trash(resolved.os_path)
+        except OSError as exc:
+            translated = translate(exc, resolved.api, "move to the trash")
+            if translated is not None and not isinstance(translated, FileNotFound):
+                raise translated from None
+            # send2trash puts absolute paths in some messages: report only the reason
+            why = exc.strerror or "the trash is not available for this location"
+            raise TrashFailed(
+                f"could not move {resolved.api!r} to the trash: {why}; set "
+                "delete_to_trash = false to delete permanently"
+            ) from None
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    async def create_checkpoint(self, path: str) -> Model:
+        """See ``ContentsService.create_checkpoint``."""
+        resolved = await self._run(self.paths.resolve, path, Access.READ)
+        async with self.locks.hold(resolved.os_path):
+            return await self._run(self._create_checkpoint, resolved)
+
+    def _create_checkpoint(self, resolved: ResolvedPath) -> Model:
+        with os_errors(resolved.api, "checkpoint"):
+            self._require_file(resolved)
+            return self.checkpoints.create(resolved.os_path)
+
+    async def list_checkpoints(self, path: str) -> list[Model]:
+        """See ``ContentsService.list_checkpoints``."""
+        resolved = await self._run(self.paths.resolve, path, Access.READ)
+        return await self._run(self._list_checkpoints, resolved)
+
+    def _list_checkpoints(self, resolved: ResolvedPath) -> list[Model]:
+        with os_errors(resolved.api, "read"):
+            self._require_file(resolved)
+            return self.checkpoints.list(resolved.os_path)
+
+    async def restore_checkpoint(self, path: str, checkpoint_id: str) -> None:
+        """See ``ContentsService.restore_checkpoint``."""
+        resolved = await self._run(self.paths.resolve, path, Access.READ)
+        async with self.locks.hold(resolved.os_path):
+            await self._run(self._restore_checkpoint, resolved, checkpoint_id)
+
+    def _restore_checkpoint(self, resolved: ResolvedPath, checkpoint_id: str) -> None:
+        with os_errors(resolved.api, "restore"):
+            self.checkpoints.restore(resolved.os_path, checkpoint_id, resolved.api)
+
+    async def delete_checkpoint(self, path: str, checkpoint_id: str) -> None:
+        """See ``ContentsService.delete_checkpoint``."""
+        resolved = await self._run(self.paths.resolve, path, Access.READ)
+        async with self.locks.hold(resolved.os_path):
+            await self._run(self._delete_checkpoint, resolved, checkpoint_id)
+
+    def _delete_checkpoint(self, resolved: ResolvedPath, checkpoint_id: str) -> None:
+        with os_errors(resolved.api, "delete the checkpoint of"):
+            self.checkpoints.delete(resolved.os_path, checkpoint_id, resolved.api)
+
+    def _require_file(self, resolved: ResolvedPath) -> None:
+        st = os.stat(resolved.os_path)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadType(f"{resolved.api!r} is not a file; only files have checkpoints")

@@ -1,0 +1,278 @@
+"""Directory listings: whole, or one page at a time, fast on 100,000 entries.
+
+Everything here blocks and runs in a worker thread. A listing is built in two passes:
+
+1. *names*: ``os.listdir`` (no per-entry objects), minus hidden names, names matching
+   ``hide_globs`` and names that are not valid UTF-8 (they cannot be sent as JSON);
+2. *entries*: one ``lstat`` per name relative to an open directory descriptor (a second
+   ``stat`` only for links, which must lead inside the root or are left out) and one dict.
+
+Pages are sorted by name (code point order) and addressed by a cursor: ``after=<name>``
+returns the names that sort after it, so a page stays correct while files come and go.
+The first page of a cold directory does not sort everything: it picks the smallest names
+with a heap. Large directories (1000+ names) keep their name list in a small LRU cache,
+sorted on the second use, so later pages cost one ``bisect`` plus one ``stat`` per entry.
+A cached list is trusted only while the directory's ``(st_dev, st_ino, st_mtime_ns)`` is
+unchanged, and only directories last modified more than two seconds ago are cached: the
+kernel's coarse timestamp clock could otherwise give two changes within one tick the
+same ``mtime``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import fnmatch
+import heapq
+import os
+import re
+import stat
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from junction.plugins.contents.entries import NOTEBOOK_SUFFIX, ModelFactory
+from junction.plugins.contents.models import Model
+from junction.plugins.contents.paths import RootPaths
+
+__all__ = ["DirectoryLister", "NameFilter", "Page"]
+
+CACHE_MIN_NAMES = 1000
+CACHE_MIN_AGE_NS = 2_000_000_000
+
+
+class NameFilter:
+    """Decides which names a listing shows: ``allow_hidden`` and ``hide_globs``.
+
+    Globs are split by shape so the common ones cost a C-level call per name: exact names
+    go to a set, ``*suffix`` patterns to one ``str.endswith`` tuple, the rest to one regex.
+    """
+
+    def __init__(self, *, allow_hidden: bool, hide_globs: Sequence[str]) -> None:
+        self.allow_hidden = allow_hidden
+        exact: set[str] = set()
+        suffixes: list[str] = []
+        others: list[str] = []
+        for glob in hide_globs:
+            if not any(char in glob for char in "*?["):
+                exact.add(glob)
+            elif glob.startswith("*") and not any(char in glob[1:] for char in "*?["):
+                suffixes.append(glob[1:])
+            else:
+                others.append(fnmatch.translate(glob))
+        self.exact = frozenset(exact)
+        self.suffixes = tuple(suffixes)
+        self.pattern = re.compile("|".join(others)) if others else None
+
+    def shown(self, name: str) -> bool:
+        """Whether one name appears in listings."""
+        return bool(self.visible([name]))
+
+    def visible(self, names: Iterable[str]) -> list[str]:
+        """The names that appear in listings, in the order given (one pass per check kind
+        that is configured; the common configuration is a single comprehension)."""
+        exact, suffixes, utf8 = self.exact, self.suffixes, _is_utf8
+        if not self.allow_hidden:
+            shown = [
+                name
+                for name in names
+                if name[0] != "."
+                and name not in exact
+                and not name.endswith(suffixes)
+                and (name.isascii() or utf8(name))
+            ]
+        else:
+            shown = [
+                name
+                for name in names
+                if name not in exact
+                and not name.endswith(suffixes)
+                and (name.isascii() or utf8(name))
+            ]
+        if self.pattern is not None:
+            match = self.pattern.match
+            shown = [name for name in shown if match(name) is None]
+        return shown
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:  # undecodable bytes from the disk (surrogate escapes)
+        return False
+    return True
+
+
+@dataclass(slots=True)
+class _Cached:
+    key: tuple[int, int, int]
+    names: list[str]
+    sorted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing: its entries, the cursor of the next page, the name count."""
+
+    entries: list[Model]
+    next: str | None
+    total: int
+
+
+class DirectoryLister:
+    """Lists directories under one root; see the module docstring."""
+
+    def __init__(
+        self, paths: RootPaths, factory: ModelFactory, names: NameFilter, cache_dirs: int
+    ) -> None:
+        self.paths = paths
+        self.factory = factory
+        self.filter = names
+        self.cache_dirs = cache_dirs
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def listing(self, os_dir: str, api_dir: str) -> list[Model]:
+        """Every visible entry of a directory, sorted by name."""
+        names, is_sorted = self._names(os_dir)
+        if not is_sorted:
+            names = sorted(names)
+        return self._entries(os_dir, api_dir, names)
+
+    def page(self, os_dir: str, api_dir: str, limit: int, after: str | None) -> Page:
+        """Up to ``limit`` entries whose names sort after ``after``."""
+        names, is_sorted = self._names(os_dir)
+        if is_sorted:
+            return self._page_sorted(os_dir, api_dir, names, limit, after)
+        return self._page_unsorted(os_dir, api_dir, names, limit, after)
+
+    def _page_sorted(
+        self, os_dir: str, api_dir: str, names: list[str], limit: int, after: str | None
+    ) -> Page:
+        index = bisect.bisect_right(names, after) if after is not None else 0
+        entries: list[Model] = []
+        while len(entries) < limit and index < len(names):
+            batch = names[index : index + limit - len(entries)]
+            index += len(batch)
+            entries.extend(self._entries(os_dir, api_dir, batch))
+        more = index < len(names)
+        return Page(entries, entries[-1]["name"] if more and entries else None, len(names))
+
+    def _page_unsorted(
+        self, os_dir: str, api_dir: str, names: list[str], limit: int, after: str | None
+    ) -> Page:
+        pool = names if after is None else [name for name in names if name > after]
+        entries: list[Model] = []
+        taken = 0
+        while len(entries) < limit and taken < len(pool):
+            batch = heapq.nsmallest(limit - len(entries), pool)
+            taken += len(batch)
+            entries.extend(self._entries(os_dir, api_dir, batch))
+            if len(entries) < limit and taken < len(pool):
+                last = batch[-1]
+                pool = [name for name in pool if name > last]
+                taken = 0
+        more = taken < len(pool)
+        return Page(entries, entries[-1]["name"] if more and entries else None, len(names))
+
+    def _names(self, os_dir: str) -> tuple[list[str], bool]:
+        """Visible names of a directory and whether they are sorted (from the cache)."""
+        st = os.stat(os_dir)
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns)
+        names: list[str]
+        if self.cache_dirs:
+            with self._lock:
+                cached = self._cache.get(os_dir)
+                if cached is not None and cached.key == key:
+                    self._cache.move_to_end(os_dir)
+                    if cached.sorted:
+                        return cached.names, True
+                else:
+                    cached = None
+            if cached is not None:  # second use: sort once, outside the lock
+                ordered = sorted(cached.names)
+                with self._lock:
+                    cached.names, cached.sorted = ordered, True
+                return ordered, True
+        names = self.filter.visible(os.listdir(os_dir))
+        if (
+            self.cache_dirs
+            and len(names) >= CACHE_MIN_NAMES
+            and time.time_ns() - st.st_mtime_ns > CACHE_MIN_AGE_NS
+        ):
+            with self._lock:
+                self._cache[os_dir] = _Cached(key, names, sorted=False)
+                self._cache.move_to_end(os_dir)
+                while len(self._cache) > self.cache_dirs:
+                    self._cache.popitem(last=False)
+        return names, False
+
+    def _entries(self, os_dir: str, api_dir: str, names: Iterable[str]) -> list[Model]:
+        """Models of the named entries, skipping vanished ones and links leaving the root.
+
+        The hot loop of a listing: the model is built inline with locals bound up front
+        (the same model as :meth:`ModelFactory.model`, at about half the cost).
+        """
+        prefix = api_dir + "/" if api_dir else ""
+        factory = self.factory
+        iso, mimetype = factory.iso, factory.mimetype
+        seconds, second = factory._seconds, factory.second
+        writable = (lambda st: True) if factory.euid == 0 else factory.writable
+        lstat, stat_at = os.lstat, os.stat
+        is_link, is_dir, is_reg = stat.S_ISLNK, stat.S_ISDIR, stat.S_ISREG
+        entries: list[Model] = []
+        append = entries.append
+        fd = os.open(os_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for name in names:
+                try:
+                    st = lstat(name, dir_fd=fd)
+                    mode = st.st_mode
+                    if is_link(mode):
+                        if not self.paths.link_target_allowed(os.path.join(os_dir, name)):
+                            continue
+                        st = stat_at(name, dir_fd=fd)
+                        mode = st.st_mode
+                except OSError:  # removed meanwhile, a broken link, a loop: not listed
+                    continue
+                if is_reg(mode):
+                    size = st.st_size
+                    if name.endswith(NOTEBOOK_SUFFIX):
+                        kind, mime = "notebook", None
+                    else:
+                        kind, mime = "file", mimetype(name)
+                elif is_dir(mode):
+                    kind, size, mime = "directory", None, None
+                else:
+                    continue  # sockets, pipes, devices
+                # ModelFactory.iso, inlined: two calls per entry add up on 100,000 entries
+                changed, modified = st.st_ctime_ns, st.st_mtime_ns
+                if changed >= 1_000_000_000 and modified >= 1_000_000_000:
+                    digits = str(changed)
+                    stamp = seconds.get(digits[:-9]) or second(digits[:-9])
+                    created = stamp + digits[-9:-3] + "Z"
+                    digits = str(modified)
+                    stamp = seconds.get(digits[:-9]) or second(digits[:-9])
+                    last_modified = stamp + digits[-9:-3] + "Z"
+                else:
+                    created, last_modified = iso(changed), iso(modified)
+                append(
+                    {
+                        "name": name,
+                        "path": prefix + name,
+                        "type": kind,
+                        "writable": writable(st),
+                        "created": created,
+                        "last_modified": last_modified,
+                        "size": size,
+                        "mimetype": mime,
+                        "format": None,
+                        "content": None,
+                        "hash": None,
+                        "hash_algorithm": None,
+                    }
+                )
+        finally:
+            os.close(fd)
+        return entries

@@ -1,0 +1,255 @@
+"""The contents contract: the service routes and other plugins call, its key, its errors.
+
+Paths are *API paths*: relative to the server's ``root_dir``, ``/``-separated, no leading
+slash ('' is the root). Every method checks its paths (no ``..``, no NUL or backslash, no
+link leading outside the root, hidden names per ``allow_hidden``) before touching the disk.
+
+Errors, all mapped to HTTP by the core::
+
+    InvalidPath (BadRequest)          400  malformed path: '..', NUL, backslash
+    HiddenPathRefused (BadRequest)    400  writing a hidden path while allow_hidden is off
+    BadType / BadFormat (BadRequest)  400  reasons "bad type" / "bad format", as Jupyter
+    InvalidContent (BadRequest)       400  body that cannot be saved (bad base64, wrong shape)
+    InvalidNotebook (BadRequest)      400  notebook failing nbformat validation
+    DirectoryNotEmpty (BadRequest)    400  deleting a non-empty directory without permission
+    UploadOutOfOrder (BadRequest)     400  chunk n without chunks 1..n-1
+    FileTooLarge (BadRequest)         400  whole-file read above max_read_mb, copy too big
+    TrashFailed (BadRequest)          400  the trash refused; nothing was deleted
+    OutsideRoot (Forbidden)           403  a link leading outside the root
+    PermissionDenied (Forbidden)      403  the OS refused
+    FileNotFound (NotFound)           404  missing (or hidden, on read)
+    CheckpointNotFound (NotFound)     404
+    FileExists (Conflict)             409  rename onto an existing path
+    DiskFull (InsufficientStorage)    507  ENOSPC, EDQUOT, EFBIG: nothing was changed
+
+Messages name API paths only, never the server's absolute paths.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from junction.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InsufficientStorage,
+    NotFound,
+)
+from junction.plugin import ServiceKey
+from junction.plugins.contents.models import Model, SaveRequest
+from junction.plugins.contents.settings import ContentsSettings
+
+__all__ = [
+    "CONTENTS",
+    "BadFormat",
+    "BadType",
+    "CheckpointNotFound",
+    "ContentsService",
+    "DirectoryNotEmpty",
+    "DiskFull",
+    "FileExists",
+    "FileNotFound",
+    "FileTooLarge",
+    "HiddenPathRefused",
+    "InvalidContent",
+    "InvalidNotebook",
+    "InvalidPath",
+    "OpenedFile",
+    "OutsideRoot",
+    "PermissionDenied",
+    "SaveResult",
+    "TrashFailed",
+    "UploadOutOfOrder",
+]
+
+
+class InvalidPath(BadRequest):
+    """The path is malformed: a '.' or '..' segment, a NUL byte, a backslash."""
+
+    default_reason = "bad path"
+
+
+class HiddenPathRefused(BadRequest):
+    """A write names a hidden file or directory while ``allow_hidden`` is off."""
+
+
+class BadType(BadRequest):
+    """The item is not of the type asked for (a directory read as a file, ...)."""
+
+    default_reason = "bad type"
+
+
+class BadFormat(BadRequest):
+    """The format asked for does not fit (binary file read as text, unknown format)."""
+
+    default_reason = "bad format"
+
+
+class InvalidContent(BadRequest):
+    """A save body cannot be turned into bytes: missing fields, wrong types, bad base64."""
+
+
+class InvalidNotebook(BadRequest):
+    """A notebook failed nbformat validation; nothing was written."""
+
+
+class DirectoryNotEmpty(BadRequest):
+    """Deleting a non-empty directory needs the trash or ``always_delete_dir``."""
+
+
+class UploadOutOfOrder(BadRequest):
+    """A chunk arrived that does not continue the upload in progress."""
+
+
+class TrashFailed(BadRequest):
+    """Moving to the trash failed; nothing was deleted."""
+
+
+class FileTooLarge(BadRequest):
+    """The file or folder is above a configured size limit for this operation."""
+
+
+class OutsideRoot(Forbidden):
+    """The path goes through a link that leads outside the root directory."""
+
+
+class PermissionDenied(Forbidden):
+    """The operating system refused the operation (permissions, read-only filesystem)."""
+
+
+class FileNotFound(NotFound):
+    """Nothing exists at the path (hidden items look missing too)."""
+
+
+class CheckpointNotFound(NotFound):
+    """The file has no checkpoint with that id."""
+
+
+class FileExists(Conflict):
+    """The target of a rename or move already exists."""
+
+
+class DiskFull(InsufficientStorage):
+    """The disk is full, a quota or the file size limit was hit; the old file is intact."""
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    """What a save did: the saved item's model (without content) and whether it is new."""
+
+    model: Model
+    created: bool
+
+
+@dataclass(slots=True)
+class OpenedFile:
+    """A regular file opened for streaming by ``/files``; the receiver must close ``file``."""
+
+    file: BinaryIO
+    stat: os.stat_result
+    name: str
+    path: str
+
+
+class ContentsService(Protocol):
+    """Files, notebooks and directories under the server's root directory.
+
+    Every method is async and never blocks the event loop; filesystem work runs in worker
+    threads. Writers of one path are serialised; saves are atomic (readers see the old or
+    the new file, never a mix, and a failed save leaves the old file as it was).
+    """
+
+    @property
+    def settings(self) -> ContentsSettings:
+        """The plugin's settings (routes read the request size limit from them)."""
+        ...
+
+    async def get(
+        self,
+        path: str,
+        *,
+        type: str | None = None,
+        format: str | None = None,
+        content: bool = True,
+        hash: bool = False,
+        offset: int | None = None,
+        length: int | None = None,
+    ) -> Model:
+        """Return the model of the item at ``path``; called for ``GET /api/contents``.
+
+        ``type`` (None, 'file', 'notebook', 'directory') and ``format`` (None, 'text',
+        'base64') say how to read it; ``offset``/``length`` read a byte range of a file.
+        Directories list every visible entry. Raises FileNotFound, BadType, BadFormat,
+        FileTooLarge, OutsideRoot.
+        """
+        ...
+
+    async def list_directory(self, path: str, *, limit: int, after: str | None = None) -> Model:
+        """Return a directory model whose content is one page of entries sorted by name.
+
+        The page holds up to ``limit`` entries whose names sort after ``after``; the model's
+        ``pagination`` says how to get the next page. Raises FileNotFound, BadType.
+        """
+        ...
+
+    async def new_untitled(self, path: str, *, type: str = "", ext: str = "") -> Model:
+        """Create an untitled file, notebook or directory in directory ``path``.
+
+        Names follow Jupyter: ``untitled.txt``, ``Untitled.ipynb``, ``Untitled Folder``, then
+        ``untitled1.txt``... Raises FileNotFound when ``path`` is not a directory.
+        """
+        ...
+
+    async def copy(self, from_path: str, to_dir: str) -> Model:
+        """Copy a file or folder into directory ``to_dir`` (``name-Copy1.ext`` if taken)."""
+        ...
+
+    async def save(self, path: str, request: SaveRequest) -> SaveResult:
+        """Save a model or one upload chunk at ``path``; called for ``PUT``.
+
+        Raises InvalidContent, InvalidNotebook, UploadOutOfOrder, DiskFull; on any error the
+        previous file is unchanged.
+        """
+        ...
+
+    async def rename(self, path: str, new_path: str) -> Model:
+        """Move ``path`` to ``new_path`` (checkpoints follow). Raises FileExists."""
+        ...
+
+    async def delete(self, path: str) -> None:
+        """Delete ``path`` (to the trash when configured). Raises DirectoryNotEmpty."""
+        ...
+
+    async def create_checkpoint(self, path: str) -> Model:
+        """Save a copy of the file as its checkpoint; returns ``{"id", "last_modified"}``."""
+        ...
+
+    async def list_checkpoints(self, path: str) -> list[Model]:
+        """The file's checkpoints (zero or one)."""
+        ...
+
+    async def restore_checkpoint(self, path: str, checkpoint_id: str) -> None:
+        """Replace the file by its checkpoint, atomically. Raises CheckpointNotFound."""
+        ...
+
+    async def delete_checkpoint(self, path: str, checkpoint_id: str) -> None:
+        """Remove a checkpoint. Raises CheckpointNotFound."""
+        ...
+
+    async def open_file(self, path: str) -> OpenedFile:
+        """Open a regular file for raw streaming (``/files``). Raises FileNotFound, BadType."""
+        ...
+
+    async def os_path(self, path: str) -> Path:
+        """The absolute filesystem path of ``path``, checked to stay inside the root.
+
+        For plugins that hand paths to other programs (a kernel's working directory).
+        """
+        ...
+
+
+CONTENTS: ServiceKey[ContentsService] = ServiceKey("contents")

@@ -1,0 +1,800 @@
+"""The /api/contents routes: models, status codes, headers and error bodies."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import stat
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from junction.plugins.contents.settings import ContentsSettings
+
+from .conftest import contents_client
+
+pytestmark = pytest.mark.anyio
+
+MODEL_KEYS = {
+    "name",
+    "path",
+    "type",
+    "writable",
+    "created",
+    "last_modified",
+    "size",
+    "mimetype",
+    "format",
+    "content",
+    "hash",
+    "hash_algorithm",
+}
+ISO_Z = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$"
+
+
+def notebook(*sources: str) -> dict[str, Any]:
+    """A valid nbformat 4.5 notebook with one code cell per source."""
+    return {
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": f"cell-{index}",
+                "source": source,
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+            }
+            for index, source in enumerate(sources)
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def error(message: str, reason: str) -> dict[str, str]:
+    """The Jupyter error body."""
+    return {"message": message, "reason": reason}
+
+
+# -- GET ---------------------------------------------------------------------------------
+
+
+async def test_get_root_lists_visible_entries_sorted_with_every_key(
+    client: Any, root: Path
+) -> None:
+    (root / "b.txt").write_text("bee")
+    (root / "a.ipynb").write_text(json.dumps(notebook("1")))
+    (root / "sub").mkdir()
+    (root / ".hidden").write_text("x")
+    (root / "__pycache__").mkdir()
+    (root / "mod.pyc").write_bytes(b"\0")
+    response = await client.get("/api/contents")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    model = response.json()
+    assert set(model) == MODEL_KEYS
+    assert (model["name"], model["path"], model["type"]) == ("", "", "directory")
+    assert (model["format"], model["size"], model["mimetype"]) == ("json", None, None)
+    assert [entry["name"] for entry in model["content"]] == ["a.ipynb", "b.txt", "sub"]
+    by_name = {entry["name"]: entry for entry in model["content"]}
+    assert by_name["a.ipynb"]["type"] == "notebook"
+    assert by_name["a.ipynb"]["mimetype"] is None
+    assert by_name["b.txt"] | {"created": "", "last_modified": ""} == {
+        "name": "b.txt",
+        "path": "b.txt",
+        "type": "file",
+        "writable": True,
+        "created": "",
+        "last_modified": "",
+        "size": 3,
+        "mimetype": "text/plain",
+        "format": None,
+        "content": None,
+        "hash": None,
+        "hash_algorithm": None,
+    }
+    assert by_name["sub"]["size"] is None
+    for entry in model["content"]:
+        assert set(entry) == MODEL_KEYS
+        assert entry["created"].endswith("Z")
+
+
+async def test_get_file_has_text_content_and_an_http_date_last_modified(
+    client: Any, root: Path
+) -> None:
+    path = root / "dir" / "notes.md"
+    path.parent.mkdir()
+    path.write_text("# Title\n")
+    response = await client.get("/api/contents/dir/notes.md")
+    assert response.status_code == 200
+    model = response.json()
+    assert model["content"] == "# Title\n"
+    assert (model["format"], model["type"], model["path"]) == ("text", "file", "dir/notes.md")
+    assert model["mimetype"] == "text/markdown"
+    assert model["hash"] is None
+    import re
+
+    assert re.match(ISO_Z, model["last_modified"])
+    header = parsedate_to_datetime(response.headers["last-modified"])
+    assert abs(header.timestamp() - path.stat().st_mtime) < 1
+    assert "location" not in response.headers
+
+
+async def test_get_binary_file_falls_back_to_base64_and_text_format_is_refused(
+    client: Any, root: Path
+) -> None:
+    data = bytes(range(256))
+    (root / "blob.bin").write_bytes(data)
+    model = (await client.get("/api/contents/blob.bin")).json()
+    assert model["format"] == "base64"
+    assert base64.b64decode(model["content"]) == data
+    assert model["mimetype"] == "application/octet-stream"
+    response = await client.get("/api/contents/blob.bin", params={"format": "text"})
+    assert response.status_code == 400
+    assert response.json() == error("'blob.bin' is not UTF-8 encoded", "bad format")
+
+
+async def test_get_text_file_as_base64_when_asked(client: Any, root: Path) -> None:
+    (root / "a.txt").write_text("hello")
+    model = (await client.get("/api/contents/a.txt", params={"format": "base64"})).json()
+    assert (model["format"], base64.b64decode(model["content"])) == ("base64", b"hello")
+
+
+async def test_get_with_hash_gives_the_sha256_of_the_file(client: Any, root: Path) -> None:
+    (root / "a.txt").write_bytes(b"hash me")
+    for content in ("1", "0"):
+        model = (
+            await client.get("/api/contents/a.txt", params={"hash": "1", "content": content})
+        ).json()
+        assert model["hash"] == hashlib.sha256(b"hash me").hexdigest()
+        assert model["hash_algorithm"] == "sha256"
+    notebook_path = root / "n.ipynb"
+    notebook_path.write_text(json.dumps(notebook("x")))
+    model = (await client.get("/api/contents/n.ipynb", params={"hash": "1"})).json()
+    assert model["hash"] == hashlib.sha256(notebook_path.read_bytes()).hexdigest()
+
+
+async def test_get_without_content_leaves_content_and_format_null(client: Any, root: Path) -> None:
+    (root / "a.txt").write_text("hello")
+    (root / "d").mkdir()
+    for path in ("a.txt", "d", ""):
+        model = (await client.get(f"/api/contents/{path}", params={"content": "0"})).json()
+        assert (model["content"], model["format"]) == (None, None)
+    assert (await client.get("/api/contents/a.txt?content=0")).json()["size"] == 5
+
+
+@pytest.mark.parametrize(
+    ("query", "body"),
+    [
+        ("format=html", error("Format 'html' is invalid", "bad format")),
+        ("content=2", error("Content '2' is invalid", "Bad Request")),
+        (
+            "hash=yes",
+            error("Hash argument 'yes' is invalid. It must be '0' or '1'.", "Bad Request"),
+        ),
+        ("offset=-1", error("offset must be an integer of at least 0, got '-1'", "Bad Request")),
+        ("length=x", error("length must be an integer of at least 0, got 'x'", "Bad Request")),
+    ],
+)
+async def test_get_refuses_bad_query_values(
+    client: Any, root: Path, query: str, body: dict[str, str]
+) -> None:
+    (root / "a.txt").write_text("hello")
+    response = await client.get(f"/api/contents/a.txt?{query}")
+    assert response.status_code == 400
+    assert response.json() == body
+
+
+async def test_get_unknown_type_reads_as_a_file_and_unknown_params_are_ignored(
+    client: Any, root: Path
+) -> None:
+    (root / "a.ipynb").write_text(json.dumps(notebook("x")))
+    response = await client.get("/api/contents/a.ipynb?type=weird&1795301084793")
+    assert response.status_code == 200
+    model = response.json()
+    assert (model["type"], model["format"]) == ("file", "text")
+    assert json.loads(model["content"])["nbformat"] == 4
+
+
+async def test_get_with_the_wrong_type_is_a_bad_type(client: Any, root: Path) -> None:
+    (root / "d").mkdir()
+    (root / "f.txt").write_text("x")
+    response = await client.get("/api/contents/d?type=file")
+    assert response.status_code == 400
+    assert response.json() == error("d is a directory, not a file", "bad type")
+    response = await client.get("/api/contents/f.txt?type=directory")
+    assert response.status_code == 400
+    assert response.json() == error("f.txt is not a directory", "bad type")
+
+
+async def test_get_missing_is_404_with_the_jupyter_message(client: Any) -> None:
+    response = await client.get("/api/contents/nope/none.txt")
+    assert response.status_code == 404
+    assert response.json() == error("file or directory 'nope/none.txt' does not exist", "Not Found")
+
+
+async def test_get_notebook_joins_multiline_sources_and_outputs(client: Any, root: Path) -> None:
+    stored = notebook("ignored")
+    stored["cells"][0]["source"] = ["a = 1\n", "b = 2"]
+    stored["cells"][0]["outputs"] = [
+        {"output_type": "stream", "name": "stdout", "text": ["x\n", "y"]},
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"text/plain": ["p\n", "q"], "application/json": {"k": ["v"]}},
+        },
+    ]
+    (root / "n.ipynb").write_text(json.dumps(stored))
+    response = await client.get("/api/contents/n.ipynb", params={"type": "notebook"})
+    assert response.status_code == 200
+    model = response.json()
+    assert (model["type"], model["format"], model["mimetype"]) == ("notebook", "json", None)
+    cell = model["content"]["cells"][0]
+    assert cell["source"] == "a = 1\nb = 2"
+    assert cell["outputs"][0]["text"] == "x\ny"
+    assert cell["outputs"][1]["data"] == {"text/plain": "p\nq", "application/json": {"k": ["v"]}}
+
+
+async def test_get_unreadable_notebook_is_a_400(client: Any, root: Path) -> None:
+    (root / "broken.ipynb").write_text("{not json")
+    response = await client.get("/api/contents/broken.ipynb")
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("unreadable notebook 'broken.ipynb': ")
+
+
+async def test_get_whole_file_above_max_read_is_refused_but_ranges_work(
+    root: Path,
+) -> None:
+    (root / "big.txt").write_bytes(b"a" * (2 * 1024 * 1024 + 1))
+    async with contents_client(root, max_read_mb=1) as client:
+        response = await client.get("/api/contents/big.txt")
+        assert response.status_code == 400
+        assert response.json()["message"] == (
+            "'big.txt' is 2.0 MiB, above the 1 MiB limit for whole-file reads; "
+            "read it in ranges (offset, length) or from /files"
+        )
+        ranged = await client.get("/api/contents/big.txt?offset=5&length=10")
+        assert ranged.status_code == 200
+        assert ranged.json()["content"] == "a" * 10
+        too_long = await client.get("/api/contents/big.txt?offset=0&length=2000000")
+        assert too_long.status_code == 400
+
+
+# -- POST --------------------------------------------------------------------------------
+
+
+async def test_post_creates_untitled_items_with_jupyter_names(client: Any, root: Path) -> None:
+    (root / "d").mkdir()
+    names = []
+    for body in (
+        {"type": "file", "ext": ".txt"},
+        {"type": "file", "ext": ".txt"},
+        {"type": "notebook"},
+        {"type": "notebook"},
+        {"type": "directory"},
+        {"type": "directory"},
+        {"ext": ".ipynb"},
+        None,
+        {"type": "strange"},
+    ):
+        response = await client.post("/api/contents/d", json=body)
+        assert response.status_code == 201, response.text
+        model = response.json()
+        assert response.headers["location"] == "/api/contents/" + model["path"].replace(" ", "%20")
+        assert model["content"] is None
+        names.append(model["name"])
+    assert names == [
+        "untitled.txt",
+        "untitled1.txt",
+        "Untitled.ipynb",
+        "Untitled1.ipynb",
+        "Untitled Folder",
+        "Untitled Folder 1",
+        "Untitled2.ipynb",
+        "untitled",
+        "untitled1",
+    ]
+    created = json.loads((root / "d" / "Untitled.ipynb").read_text())
+    assert (created["nbformat"], created["cells"]) == (4, [])
+    assert (root / "d" / "Untitled Folder").is_dir()
+    assert (root / "d" / "untitled.txt").read_bytes() == b""
+
+
+async def test_post_in_the_root_and_to_missing_or_file_targets(client: Any, root: Path) -> None:
+    response = await client.post("/api/contents", json={"type": "notebook"})
+    assert response.status_code == 201
+    assert response.json()["path"] == "Untitled.ipynb"
+    response = await client.post("/api/contents/missing", json={"type": "file"})
+    assert response.status_code == 404
+    assert response.json() == error("directory 'missing' does not exist", "Not Found")
+    response = await client.post("/api/contents/Untitled.ipynb", json={"type": "file"})
+    assert response.status_code == 400
+    assert response.json() == error("Cannot POST to files, use PUT instead.", "Bad Request")
+
+
+async def test_post_copy_from_adds_copy_suffixes(client: Any, root: Path) -> None:
+    (root / "a.tar.gz").write_bytes(b"tgz")
+    (root / "n.ipynb").write_text(json.dumps(notebook("x")))
+    (root / "other").mkdir()
+    names = []
+    for source, target in (
+        ("a.tar.gz", ""),
+        ("a.tar.gz", ""),
+        ("a-Copy1.tar.gz", ""),
+        ("n.ipynb", ""),
+        ("n.ipynb", "other"),
+    ):
+        response = await client.post(f"/api/contents/{target}", json={"copy_from": source})
+        assert response.status_code == 201, response.text
+        names.append(response.json()["path"])
+    assert names == [
+        "a-Copy1.tar.gz",
+        "a-Copy2.tar.gz",
+        "a-Copy3.tar.gz",
+        "n-Copy1.ipynb",
+        "other/n.ipynb",
+    ]
+    assert (root / "a-Copy2.tar.gz").read_bytes() == b"tgz"
+    assert (root / "other" / "n.ipynb").read_bytes() == (root / "n.ipynb").read_bytes()
+
+
+async def test_post_copy_of_a_folder_copies_everything_and_keeps_links(
+    client: Any, root: Path
+) -> None:
+    folder = root / "proj"
+    (folder / "deep").mkdir(parents=True)
+    (folder / "deep" / "x.py").write_text("print(1)")
+    (folder / ".env").write_text("SECRET=1")
+    os.symlink("deep/x.py", folder / "link.py")
+    response = await client.post("/api/contents", json={"copy_from": "proj"})
+    assert response.status_code == 201
+    model = response.json()
+    assert (model["path"], model["type"]) == ("proj-Copy1", "directory")
+    copy = root / "proj-Copy1"
+    assert (copy / "deep" / "x.py").read_text() == "print(1)"
+    assert (copy / ".env").read_text() == "SECRET=1"
+    assert os.readlink(copy / "link.py") == "deep/x.py"
+    assert not [name for name in os.listdir(root) if name.startswith(".~junction")]
+
+
+async def test_post_copy_refusals(client: Any, root: Path) -> None:
+    (root / "proj").mkdir()
+    (root / ".secret").write_text("x")
+    response = await client.post("/api/contents/proj", json={"copy_from": "proj"})
+    assert response.status_code == 400
+    assert response.json() == error("cannot copy 'proj' into itself", "Bad Request")
+    response = await client.post("/api/contents", json={"copy_from": "missing.txt"})
+    assert response.status_code == 404
+    assert response.json() == error("file or directory 'missing.txt' does not exist", "Not Found")
+    response = await client.post("/api/contents", json={"copy_from": ".secret"})
+    assert response.status_code == 400
+    assert response.json() == error("cannot copy hidden file or directory '.secret'", "Bad Request")
+
+
+async def test_post_copy_of_a_folder_above_the_size_limit_is_refused(root: Path) -> None:
+    (root / "proj").mkdir()
+    (root / "proj" / "data.bin").write_bytes(b"\0" * (1024 * 1024 + 1))
+    async with contents_client(root, max_copy_folder_size_mb=1) as client:
+        response = await client.post("/api/contents", json={"copy_from": "proj"})
+    assert response.status_code == 400
+    assert response.json() == error(
+        "cannot copy folders larger than 1 MB; 'proj' is larger", "Bad Request"
+    )
+    assert sorted(os.listdir(root)) == ["proj"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{", "request body is not valid JSON: "),
+        (b"[1, 2]", "request body must be a JSON object"),
+        (b'{"type": 5}', "type: Input should be a valid string"),
+        (b'{"copy_from": ["a"]}', "copy_from: Input should be a valid string"),
+    ],
+)
+async def test_post_refuses_malformed_bodies(client: Any, body: bytes, message: str) -> None:
+    response = await client.post(
+        "/api/contents", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["reason"] == "Bad Request"
+    assert response.json()["message"].startswith(message)
+
+
+# -- PUT ---------------------------------------------------------------------------------
+
+
+async def test_put_creates_then_saves_keeping_the_file_mode(client: Any, root: Path) -> None:
+    body = {"type": "file", "format": "text", "content": "one"}
+    response = await client.put("/api/contents/a.txt", json=body)
+    assert response.status_code == 201
+    assert response.headers["location"] == "/api/contents/a.txt"
+    model = response.json()
+    assert (model["content"], model["format"], model["size"]) == (None, None, 3)
+    os.chmod(root / "a.txt", 0o600)
+    response = await client.put("/api/contents/a.txt", json=body | {"content": "two!"})
+    assert response.status_code == 200
+    assert (root / "a.txt").read_text() == "two!"
+    assert stat.S_IMODE((root / "a.txt").stat().st_mode) == 0o600
+    assert response.json()["size"] == 4
+
+
+async def test_put_base64_accepts_line_breaks_and_refuses_garbage(client: Any, root: Path) -> None:
+    data = os.urandom(300)
+    wrapped = base64.encodebytes(data).decode()
+    assert "\n" in wrapped
+    body = {"type": "file", "format": "base64", "content": wrapped}
+    assert (await client.put("/api/contents/b.bin", json=body)).status_code == 201
+    assert (root / "b.bin").read_bytes() == data
+    response = await client.put("/api/contents/b.bin", json=body | {"content": "@@not base64"})
+    assert response.status_code == 400
+    assert response.json() == error(
+        "content of 'b.bin' is not valid base64: Only base64 data is allowed", "Bad Request"
+    )
+    assert (root / "b.bin").read_bytes() == data
+    response = await client.put("/api/contents/new.bin", json=body | {"content": "abc"})
+    assert response.status_code == 400
+    assert not (root / "new.bin").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"format": "text", "content": "x"}, 400, "No file type provided"),
+        ({"type": "file", "format": "text"}, 400, "No file content provided"),
+        (
+            {"type": "file", "content": "x"},
+            400,
+            "Must specify format of file contents as 'text' or 'base64'",
+        ),
+        (
+            {"type": "file", "format": "text", "content": 5},
+            400,
+            "content of 'a.txt' must be a string for format 'text'",
+        ),
+        (
+            {"type": 5, "format": "text", "content": "x"},
+            400,
+            "type: Input should be a valid string",
+        ),
+        ({"type": "file", "chunk": "1", "format": "text", "content": "x"}, 400, "chunk: Input "),
+        ({"copy_from": "b.txt", "type": "file"}, 400, "Cannot copy with PUT, only POST"),
+    ],
+)
+async def test_put_refuses_incomplete_or_mistyped_models(
+    client: Any, root: Path, body: dict[str, Any], status: int, message: str
+) -> None:
+    (root / "a.txt").write_text("keep")
+    response = await client.put("/api/contents/a.txt", json=body)
+    assert response.status_code == status
+    assert response.json()["message"].startswith(message)
+    assert (root / "a.txt").read_text() == "keep"
+
+
+async def test_put_malformed_json_is_400_and_changes_nothing(client: Any, root: Path) -> None:
+    (root / "a.txt").write_text("keep")
+    response = await client.put(
+        "/api/contents/a.txt", content=b'{"type": "file",', headers={"content-type": "text/plain"}
+    )
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("request body is not valid JSON: ")
+    assert (root / "a.txt").read_text() == "keep"
+
+
+async def test_put_notebook_is_written_as_jupyter_writes_it(client: Any, root: Path) -> None:
+    content = notebook("a = 1\nb = 2")
+    content["cells"][0]["metadata"]["trusted"] = True
+    response = await client.put(
+        "/api/contents/n.ipynb", json={"type": "notebook", "content": content}
+    )
+    assert response.status_code == 201
+    assert response.json()["type"] == "notebook"
+    text = (root / "n.ipynb").read_text()
+    assert text.startswith('{\n "cells": [\n  {\n')
+    assert text.endswith("}\n")
+    on_disk = json.loads(text)
+    assert on_disk["cells"][0]["source"] == ["a = 1\n", "b = 2"]
+    assert on_disk["cells"][0]["metadata"] == {}
+
+
+async def test_put_invalid_notebook_is_400_with_the_reason_and_writes_nothing(
+    client: Any, root: Path
+) -> None:
+    original = json.dumps(notebook("ok"))
+    (root / "n.ipynb").write_text(original)
+    bad = notebook("x")
+    bad["cells"][0]["source"] = 5
+    response = await client.put("/api/contents/n.ipynb", json={"type": "notebook", "content": bad})
+    assert response.status_code == 400
+    assert response.json() == error(
+        "notebook 'n.ipynb' failed validation: 5 is not valid under any of the given "
+        "schemas (at cells/0/source)",
+        "Bad Request",
+    )
+    assert (root / "n.ipynb").read_text() == original
+    for content, message in (
+        ([], "notebook 'n.ipynb': content must be a JSON object"),
+        ({"nbformat": 3}, "notebook 'n.ipynb': only nbformat 4 can be saved, got nbformat 3"),
+        ({"nbformat": 4, "nbformat_minor": 5}, "notebook 'n.ipynb' failed validation: "),
+    ):
+        response = await client.put(
+            "/api/contents/n.ipynb", json={"type": "notebook", "content": content}
+        )
+        assert response.status_code == 400
+        assert response.json()["message"].startswith(message)
+    assert (root / "n.ipynb").read_text() == original
+
+
+async def test_put_notebook_without_cell_ids_gets_ids(client: Any, root: Path) -> None:
+    content = notebook("x")
+    del content["cells"][0]["id"]
+    response = await client.put(
+        "/api/contents/n.ipynb", json={"type": "notebook", "content": content}
+    )
+    assert response.status_code == 201
+    assert json.loads((root / "n.ipynb").read_text())["cells"][0]["id"]
+
+
+async def test_put_directory_creates_it_once(client: Any, root: Path) -> None:
+    response = await client.put("/api/contents/newdir", json={"type": "directory"})
+    assert response.status_code == 201
+    assert response.json()["type"] == "directory"
+    assert (await client.put("/api/contents/newdir", json={"type": "directory"})).status_code == 200
+    (root / "f").write_text("x")
+    response = await client.put("/api/contents/f", json={"type": "directory"})
+    assert response.status_code == 400
+    assert response.json() == error("'f' exists and is not a directory", "bad type")
+
+
+async def test_put_targets_that_cannot_hold_a_file(client: Any, root: Path) -> None:
+    (root / "d").mkdir()
+    body = {"type": "file", "format": "text", "content": "x"}
+    response = await client.put("/api/contents/missing/a.txt", json=body)
+    assert response.status_code == 404
+    assert response.json() == error("directory 'missing' does not exist", "Not Found")
+    response = await client.put("/api/contents/d", json=body)
+    assert response.status_code == 400
+    assert response.json() == error("'d' is a directory", "bad type")
+    response = await client.put("/api/contents", json=body)
+    assert response.status_code == 400
+    assert response.json() == error("cannot save over the root directory", "Bad Request")
+
+
+async def test_put_without_body_creates_an_untitled_file_in_that_directory(
+    client: Any, root: Path
+) -> None:
+    (root / "d").mkdir()
+    response = await client.put("/api/contents/d")
+    assert response.status_code == 201
+    assert response.json()["path"] == "d/untitled"
+
+
+async def test_put_body_above_the_limit_is_413(root: Path) -> None:
+    async with contents_client(root, max_body_mb=1) as client:
+        body = {"type": "file", "format": "text", "content": "x" * (1024 * 1024)}
+        response = await client.put("/api/contents/big.txt", json=body)
+    assert response.status_code == 413
+    assert response.json() == error(
+        "request body is larger than 1 MiB (max_body_mb)", "Payload Too Large"
+    )
+    assert not (root / "big.txt").exists()
+
+
+# -- PATCH -------------------------------------------------------------------------------
+
+
+async def test_patch_renames_and_moves(client: Any, root: Path) -> None:
+    (root / "a.txt").write_text("x")
+    (root / "sub").mkdir()
+    response = await client.patch("/api/contents/a.txt", json={"path": "sub/b.txt"})
+    assert response.status_code == 200
+    assert response.headers["location"] == "/api/contents/sub/b.txt"
+    model = response.json()
+    assert (model["path"], model["name"], model["type"]) == ("sub/b.txt", "b.txt", "file")
+    assert not (root / "a.txt").exists()
+    assert (root / "sub" / "b.txt").read_text() == "x"
+    response = await client.patch("/api/contents/sub", json={"path": "renamed"})
+    assert response.status_code == 200
+    assert (root / "renamed" / "b.txt").exists()
+
+
+async def test_patch_onto_an_existing_path_is_409(client: Any, root: Path) -> None:
+    (root / "a.txt").write_text("a")
+    (root / "b.txt").write_text("b")
+    response = await client.patch("/api/contents/a.txt", json={"path": "b.txt"})
+    assert response.status_code == 409
+    assert response.json() == error("File already exists: 'b.txt'", "Conflict")
+    assert (root / "a.txt").read_text() == "a"
+    assert (root / "b.txt").read_text() == "b"
+
+
+@pytest.mark.parametrize(
+    ("source", "body", "status", "message"),
+    [
+        ("missing.txt", {"path": "x.txt"}, 404, "file or directory 'missing.txt' does not exist"),
+        ("a.txt", None, 400, "JSON body missing"),
+        ("a.txt", {"name": "x"}, 400, "path: Field required"),
+        ("a.txt", {"path": 7}, 400, "path: Input should be a valid string"),
+        ("a.txt", {"path": ".a.txt"}, 400, "cannot rename to hidden file or directory '.a.txt'"),
+        (".h", {"path": "h"}, 400, "cannot rename hidden file or directory '.h'"),
+        ("d", {"path": "d/inner"}, 400, "cannot move 'd' into itself ('d/inner')"),
+        ("a.txt", {"path": "nowhere/a.txt"}, 404, "directory 'nowhere' does not exist"),
+        ("", {"path": "x"}, 400, "cannot rename the root directory"),
+    ],
+)
+async def test_patch_refusals(
+    client: Any,
+    root: Path,
+    source: str,
+    body: dict[str, Any] | None,
+    status: int,
+    message: str,
+) -> None:
+    (root / "a.txt").write_text("a")
+    (root / ".h").write_text("h")
+    (root / "d").mkdir()
+    response = await client.patch(f"/api/contents/{source}", json=body)
+    assert response.status_code == status
+    assert response.json()["message"] == message
+    assert sorted(os.listdir(root)) == [".h", "a.txt", "d"]
+
+
+# -- DELETE ------------------------------------------------------------------------------
+
+
+async def test_delete_file_and_empty_directory(client: Any, root: Path) -> None:
+    (root / "a.txt").write_text("a")
+    (root / "empty" / ".ipynb_checkpoints").mkdir(parents=True)
+    response = await client.delete("/api/contents/a.txt")
+    assert (response.status_code, response.content) == (204, b"")
+    assert not (root / "a.txt").exists()
+    assert (await client.delete("/api/contents/empty")).status_code == 204
+    assert not (root / "empty").exists()
+
+
+async def test_delete_non_empty_directory_needs_always_delete_dir(root: Path) -> None:
+    (root / "full").mkdir()
+    (root / "full" / "x").write_text("x")
+    async with contents_client(root) as client:
+        response = await client.delete("/api/contents/full")
+        assert response.status_code == 400
+        assert response.json() == error(
+            "directory 'full' is not empty; turn on always_delete_dir (or delete_to_trash) to "
+            "delete it with its contents",
+            "Bad Request",
+        )
+        assert (root / "full" / "x").exists()
+    async with contents_client(root, always_delete_dir=True) as client:
+        assert (await client.delete("/api/contents/full")).status_code == 204
+    assert not (root / "full").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("missing", 404, "file or directory 'missing' does not exist"),
+        (".h", 400, "cannot delete hidden file or directory '.h'"),
+        ("", 400, "cannot delete the root directory"),
+    ],
+)
+async def test_delete_refusals(
+    client: Any, root: Path, path: str, status: int, message: str
+) -> None:
+    (root / ".h").write_text("h")
+    response = await client.delete(f"/api/contents/{path}")
+    assert response.status_code == status
+    assert response.json()["message"] == message
+    assert (root / ".h").exists()
+
+
+async def test_delete_a_link_removes_the_link_not_its_target(client: Any, root: Path) -> None:
+    (root / "target.txt").write_text("t")
+    os.symlink("target.txt", root / "link.txt")
+    assert (await client.delete("/api/contents/link.txt")).status_code == 204
+    assert not (root / "link.txt").exists()
+    assert (root / "target.txt").read_text() == "t"
+
+
+# -- checkpoints, trust, legacy URLs ------------------------------------------------------
+
+
+async def test_checkpoint_lifecycle(client: Any, root: Path) -> None:
+    (root / "d").mkdir()
+    path = root / "d" / "n.ipynb"
+    path.write_text("first")
+    assert (await client.get("/api/contents/d/n.ipynb/checkpoints")).json() == []
+    response = await client.post("/api/contents/d/n.ipynb/checkpoints")
+    assert response.status_code == 201
+    assert response.headers["location"] == "/api/contents/d/n.ipynb/checkpoints/checkpoint"
+    checkpoint = response.json()
+    assert set(checkpoint) == {"id", "last_modified"}
+    assert checkpoint["id"] == "checkpoint"
+    assert (root / "d" / ".ipynb_checkpoints" / "n-checkpoint.ipynb").read_text() == "first"
+    listed = (await client.get("/api/contents/d/n.ipynb/checkpoints")).json()
+    assert listed == [checkpoint]
+    path.write_text("second")
+    response = await client.post("/api/contents/d/n.ipynb/checkpoints/checkpoint")
+    assert (response.status_code, response.content) == (204, b"")
+    assert path.read_text() == "first"
+    response = await client.delete("/api/contents/d/n.ipynb/checkpoints/checkpoint")
+    assert response.status_code == 204
+    assert (await client.get("/api/contents/d/n.ipynb/checkpoints")).json() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "status", "message"),
+    [
+        ("POST", "a.txt/checkpoints/checkpoint", 404, "checkpoint 'checkpoint' of 'a.txt' "),
+        ("DELETE", "a.txt/checkpoints/other", 404, "checkpoint 'other' of 'a.txt' does not"),
+        ("POST", "a.txt/checkpoints/bad%20id", 404, "checkpoint 'bad id' of 'a.txt' does not"),
+        ("POST", "d/checkpoints", 400, "'d' is not a file; only files have checkpoints"),
+        ("POST", "missing/checkpoints", 404, "file or directory 'missing' does not exist"),
+        ("GET", "missing/checkpoints", 404, "file or directory 'missing' does not exist"),
+    ],
+)
+async def test_checkpoint_refusals(
+    client: Any, root: Path, method: str, url: str, status: int, message: str
+) -> None:
+    (root / "a.txt").write_text("a")
+    (root / "d").mkdir()
+    response = await client.request(method, f"/api/contents/{url}")
+    assert response.status_code == status
+    assert response.json()["message"].startswith(message)
+
+
+async def test_checkpoints_follow_renames_and_deletes(client: Any, root: Path) -> None:
+    (root / "a.txt").write_text("a")
+    assert (await client.post("/api/contents/a.txt/checkpoints")).status_code == 201
+    await client.patch("/api/contents/a.txt", json={"path": "b.txt"})
+    assert (await client.get("/api/contents/b.txt/checkpoints")).json()[0]["id"] == "checkpoint"
+    assert not (root / ".ipynb_checkpoints" / "a-checkpoint.txt").exists()
+    await client.delete("/api/contents/b.txt")
+    assert os.listdir(root / ".ipynb_checkpoints") == []
+
+
+async def test_trust_answers_201_for_notebooks_and_404_for_missing(client: Any, root: Path) -> None:
+    (root / "n.ipynb").write_text(json.dumps(notebook("x")))
+    response = await client.post("/api/contents/n.ipynb/trust")
+    assert (response.status_code, response.content) == (201, b"")
+    assert (await client.post("/api/contents/missing.ipynb/trust")).status_code == 404
+
+
+async def test_legacy_notebooks_urls_redirect_to_contents(client: Any) -> None:
+    response = await client.get("/api/notebooks/a%20b.ipynb?content=0")
+    assert response.status_code == 302
+    assert response.headers["location"] == "/api/contents/a%20b.ipynb?content=0"
+    response = await client.put("/api/notebooks/x.ipynb", json={})
+    assert (response.status_code, response.headers["location"]) == (307, "/api/contents/x.ipynb")
+
+
+async def test_base_url_prefixes_locations(root: Path) -> None:
+    async with contents_client(root, base_url="/user/ana/") as client:
+        response = await client.post("/user/ana/api/contents", json={"type": "notebook"})
+        assert response.headers["location"] == "/user/ana/api/contents/Untitled.ipynb"
+        response = await client.post("/user/ana/api/contents/Untitled.ipynb/checkpoints")
+        assert response.headers["location"] == (
+            "/user/ana/api/contents/Untitled.ipynb/checkpoints/checkpoint"
+        )
+
+
+async def test_unauthenticated_requests_are_403(root: Path) -> None:
+    async with contents_client(root, authenticated=False) as client:
+        for method, url in (
+            ("GET", "/api/contents"),
+            ("PUT", "/api/contents/a.txt"),
+            ("GET", "/files/a.txt"),
+        ):
+            response = await client.request(method, url)
+            assert response.status_code == 403
+            assert response.json() == error("Invalid or missing authentication token", "Forbidden")
+    assert os.listdir(root) == []
+
+
+def test_every_setting_is_described() -> None:
+    for name, field in ContentsSettings.model_fields.items():
+        assert field.description, name
