@@ -580,6 +580,24 @@ async def test_reconnect_with_the_same_session_id_replays_missed_messages_in_ord
     assert replayed.reply.content["status"] == "ok"
 
 
+async def test_reconnect_sends_again_a_reply_that_was_lost_in_flight(
+    server: ServerProcess, kernel: str
+) -> None:
+    session_id = uuid.uuid4().hex
+    before = kernel_model(server, kernel)["connections"]
+    async with kernel_socket(server, kernel) as watcher:
+        async with kernel_socket(server, kernel, session_id=session_id) as dropped:
+            msg_id = await dropped.send("shell", "execute_request", execute_content("40 + 2"))
+            # The kernel answers in order: once the watcher has its reply, ours went out too.
+            await watcher.collect(await watcher.send("shell", "kernel_info_request", {}))
+            dropped.ws.transport.abort()  # the reply was never read: lost with the connection
+        await wait_model(server, kernel, lambda m: m["connections"] == before + 1)
+    async with kernel_socket(server, kernel, session_id=session_id) as back:
+        again = await back.collect(msg_id)
+    assert again.reply.content["status"] == "ok"
+    assert again.reply.content["execution_count"] >= 1
+
+
 # -- bad input --------------------------------------------------------------------------------
 
 

@@ -80,9 +80,11 @@ class Connection:
         self._stopped = anyio.Event()
         self._close: tuple[int, str] | None = None
         self._peer_code: int | None = None
+        self._unclean = False
 
-    def close_soon(self, code: int, reason: str) -> None:
+    def close_soon(self, code: int, reason: str, *, unclean: bool = False) -> None:
         """Close with ``code`` and ``reason`` as soon as the loops stop; returns at once."""
+        self._unclean = self._unclean or unclean
         if self._close is None and self._peer_code is None:
             self._close = (code, reason)
             if code != NORMAL:
@@ -99,7 +101,9 @@ class Connection:
         """Serve the socket until either side closes it."""
         previous = self.slot.owner
         if previous is not None:
-            previous.close_soon(NORMAL, "replaced by a newer connection with the same session_id")
+            previous.close_soon(
+                NORMAL, "replaced by a newer connection with the same session_id", unclean=True
+            )
             with anyio.move_on_after(_STOP_WAIT):
                 await previous.wait_stopped()
         self.hub.attach(self.slot, self)
@@ -113,7 +117,10 @@ class Connection:
         finally:
             self._stopped.set()
             keep = self.keep_for_reconnect and self._peer_code not in _CLEAN_CLOSES
-            self.hub.detach(self.slot, self, keep=keep)
+            # A close the server started after sending everything proves delivery once the
+            # client reads up to the close frame; any other ending does not.
+            unclean = self._unclean or self._peer_code is not None or self._close is None
+            self.hub.detach(self.slot, self, keep=keep, unclean=unclean)
         if self._close is not None and self._peer_code is None:
             code, reason = self._close
             with anyio.move_on_after(_STOP_WAIT, shield=True):

@@ -55,6 +55,9 @@ UNTRACKED_MESSAGE_TYPES = frozenset(
 """Requests whose busy/idle statuses say nothing about user activity (clients and the hub
 send them on their own). JupyterLab reads the same list from the page config."""
 
+_HELD_LIMIT = 10_000
+"""Most client messages kept back while a kernel restarts; requests beyond get error replies."""
+
 _SOCKET_TYPES = {
     "shell": zmq.DEALER,
     "control": zmq.DEALER,
@@ -123,6 +126,9 @@ class KernelHub:
         for channel, kind in _SOCKET_TYPES.items():
             sock = self._context.socket(kind)
             sock.setsockopt(zmq.LINGER, 0)
+            # No high-water mark: ZeroMQ would drop iopub messages past it, silently. The
+            # hub drains the sockets at once into bounded per-client queues instead.
+            sock.setsockopt(zmq.RCVHWM, 0)
             if channel in ("shell", "stdin"):
                 sock.setsockopt(zmq.IDENTITY, self._identity)
             if kind == zmq.SUB:
@@ -198,9 +204,9 @@ class KernelHub:
         if self.execution_state in ("idle", "busy", "starting", "dead"):
             slot.push(self._status(self.execution_state))
 
-    def detach(self, slot: ClientSlot, owner: SlotOwner, *, keep: bool) -> None:
+    def detach(self, slot: ClientSlot, owner: SlotOwner, *, keep: bool, unclean: bool) -> None:
         """A connection closed; keep its slot for a reconnect only if ``keep``."""
-        slot.detach(owner)
+        slot.detach(owner, unclean=unclean)
         if not keep and not slot.attached:
             self.discard(slot)
 
@@ -230,15 +236,27 @@ class KernelHub:
             self._pending[message.msg_id] = _Pending(
                 slot, message.channel, message.msg_type, bytes(message.parts[0])
             )
+        elif message.msg_type == "input_reply":
+            answered = message.parent.get("msg_id")
+            if isinstance(answered, str):
+                slot.answered(answered)
         if self._holding or not self._sockets:
-            self._held.append(message)
+            self._hold(slot, message)
             return
         await self._send(message)
+
+    def _hold(self, slot: ClientSlot, message: Message) -> None:
+        if len(self._held) < _HELD_LIMIT:
+            self._held.append(message)
+            return
+        pending = self._pending.pop(message.msg_id, None)
+        if pending is not None:
+            self._fail(pending, f"too many messages ({_HELD_LIMIT}) wait for the kernel")
 
     async def _send(self, message: Message) -> None:
         sock = self._sockets.get(message.channel)
         if sock is None:
-            self._held.append(message)
+            self._held.append(message)  # only the hub's own requests get here
             return
         await sock.send_multipart(to_zmq(message, self._signer), copy=False)
 
@@ -251,32 +269,31 @@ class KernelHub:
             if msg_id in held_ids:
                 continue  # not sent yet: it will reach the next kernel
             del self._pending[msg_id]
-            reply_type = pending.msg_type.removesuffix("_request") + "_reply"
-            content: dict[str, Any] = {
-                "status": "error",
-                "ename": "KernelDied",
-                "evalue": reason,
-                "traceback": [],
-            }
-            if reply_type == "execute_reply":
-                content["execution_count"] = None
-            reply = make_message(
-                pending.channel,
-                reply_type,
-                content,
+            self._fail(pending, reason)
+
+    def _fail(self, pending: _Pending, reason: str) -> None:
+        reply_type = pending.msg_type.removesuffix("_request") + "_reply"
+        content: dict[str, Any] = {
+            "status": "error",
+            "ename": "KernelDied",
+            "evalue": reason,
+            "traceback": [],
+        }
+        if reply_type == "execute_reply":
+            content["execution_count"] = None
+        reply = make_message(
+            pending.channel, reply_type, content, session=self.kernel_session, parent=pending.header
+        )
+        pending.slot.push(reply)
+        if pending.channel == "shell":
+            idle = make_message(
+                "iopub",
+                "status",
+                {"execution_state": "idle"},
                 session=self.kernel_session,
                 parent=pending.header,
             )
-            pending.slot.push(reply)
-            if pending.channel == "shell":
-                idle = make_message(
-                    "iopub",
-                    "status",
-                    {"execution_state": "idle"},
-                    session=self.kernel_session,
-                    parent=pending.header,
-                )
-                pending.slot.push(idle)
+            pending.slot.push(idle)
 
     def broadcast_status(self, state: str) -> None:
         """Tell every client the kernel is ``restarting``, ``starting`` or ``dead``."""

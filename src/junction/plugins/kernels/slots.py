@@ -12,12 +12,20 @@ connection's writer drains it; if more than ``client_queue_bytes`` wait behind t
 being sent, the client is too slow and is closed (it may reconnect and resume). While
 detached, the outbox is the replay buffer: past ``replay_buffer_bytes`` the oldest messages
 are dropped and counted, and the client is told how many on reconnect.
+
+What was handed to the network just before a connection died may never have arrived (the
+Jupyter protocol has no acknowledgements). So the slot remembers the statuses, replies and
+unanswered ``input_request`` messages it sent in the last ``RESEND_WINDOW`` seconds, and
+sends them again first when the client comes back after an unclean close: a duplicate
+status or reply is harmless, a lost one leaves a cell waiting forever. Outputs (streams,
+displays) are not re-sent, as duplicates would show.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,17 +33,27 @@ import anyio
 
 from junction.plugins.kernels.wire import Message, make_message
 
-__all__ = ["SLOW_CLIENT", "ClientSlot", "SlotLimits", "SlotOwner"]
+__all__ = ["RESEND_WINDOW", "SLOW_CLIENT", "ClientSlot", "SlotLimits", "SlotOwner"]
 
 SLOW_CLIENT = 1013
 """Close code for a client that fell too far behind (RFC 6455: try again later)."""
+
+RESEND_WINDOW = 90.0
+"""Seconds of sent statuses and replies re-sent after an unclean close; longer than it takes
+uvicorn's keepalive pings (20 s interval, 20 s timeout) to notice a silently dead peer."""
+
+_RESEND_COUNT = 64
+_RESEND_MAX_SIZE = 64 * 1024
 
 
 class SlotOwner(Protocol):
     """What a slot needs from the connection attached to it."""
 
-    def close_soon(self, code: int, reason: str) -> None:
-        """Ask the connection to close with ``code`` and ``reason``; returns at once."""
+    def close_soon(self, code: int, reason: str, *, unclean: bool = False) -> None:
+        """Ask the connection to close with ``code`` and ``reason``; returns at once.
+
+        ``unclean``: what was sent may not have arrived even so (the client replaced it).
+        """
         ...
 
     async def wait_stopped(self) -> None:
@@ -65,6 +83,8 @@ class ClientSlot:
         self._dropped_parent = b"{}"
         self._wakeup = anyio.Event()
         self._slow = False
+        self._sent: deque[tuple[float, Message]] = deque(maxlen=_RESEND_COUNT)
+        self._resend = False
 
     @property
     def attached(self) -> bool:
@@ -92,7 +112,6 @@ class ClientSlot:
     def attach(self, owner: SlotOwner, kernel_session: str) -> None:
         """Give the slot to a new connection; a note about dropped messages goes first."""
         self.owner = owner
-        self.detached_at = None
         self._slow = False
         if self.dropped:
             notice = make_message(
@@ -111,15 +130,33 @@ class ClientSlot:
             self.outbox.appendleft(notice)
             self.outbox_bytes += notice.size
             self.dropped = 0
+        if self._resend:
+            for message in reversed(list(self._recently_sent())):
+                self.outbox.appendleft(message)
+                self.outbox_bytes += message.size
+        self._resend = False
+        self._sent.clear()
+        self.detached_at = None
         self._wakeup.set()
 
-    def detach(self, owner: SlotOwner) -> None:
-        """The connection ``owner`` is gone; keep the outbox as the replay buffer."""
+    def detach(self, owner: SlotOwner, *, unclean: bool) -> None:
+        """The connection ``owner`` is gone; keep the outbox as the replay buffer.
+
+        ``unclean``: the close did not prove the client got what was sent (the peer vanished
+        or closed on its own), so recent statuses and replies are sent again on reconnect.
+        """
         if self.owner is owner:
             self.owner = None
             self.detached_at = time.monotonic()
+            self._resend = unclean
             self._trim()
             self._wakeup.set()
+
+    def answered(self, request_id: str) -> None:
+        """The client replied to ``input_request`` ``request_id``; never re-send it."""
+        for entry in list(self._sent):
+            if entry[1].msg_id == request_id:
+                self._sent.remove(entry)
 
     async def wait_message(self, owner: SlotOwner) -> Message | None:
         """The next message for ``owner`` to send, once there is one; None if it lost the slot.
@@ -139,6 +176,14 @@ class ClientSlot:
         if self.outbox and self.outbox[0] is message:
             self.outbox.popleft()
             self.outbox_bytes -= message.size
+            if (
+                message.channel != "iopub" or message.msg_type == "status"
+            ) and message.size <= _RESEND_MAX_SIZE:
+                self._sent.append((time.monotonic(), message))
+
+    def _recently_sent(self) -> Iterator[Message]:
+        since = (self.detached_at or time.monotonic()) - RESEND_WINDOW
+        return (message for moment, message in self._sent if moment >= since)
 
     def _trim(self) -> None:
         while self.outbox and self.outbox_bytes > self.limits.replay_buffer_bytes:
