@@ -7,7 +7,8 @@ stops them in reverse, each within ``shutdown_timeout``.
 
 Middleware, outermost first::
 
-    CORS (only when configured) -> HostGuard (loopback only) -> SecurityHeaders -> Auth -> routes
+    CORS (if configured) -> HostGuard (loopback only) -> SecurityHeaders -> Auth
+        -> PlainTextJSON -> routes
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ from junction.auth.identity import Authenticator, load_cookie_secret
 from junction.auth.middleware import AuthMiddleware
 from junction.auth.routes import router as auth_router
 from junction.errors import ConfigError, HTTPError
-from junction.middleware import HostGuardMiddleware, SecurityHeadersMiddleware
+from junction.middleware import (
+    HostGuardMiddleware,
+    PlainTextJSONMiddleware,
+    SecurityHeadersMiddleware,
+)
 from junction.plugin import Plugin, PluginContext, PluginSettings
 from junction.registry import Composition, compose, discover, enabled_names
 from junction.server_routes import router as server_router
@@ -179,6 +184,7 @@ def create_app(
             app.include_router(router, prefix=base)
 
     public = [path for plugin in composition.order for path in plugin.public_paths]
+    app.add_middleware(PlainTextJSONMiddleware)
     app.add_middleware(AuthMiddleware, auth=auth, state=state, public_paths=public)
     app.add_middleware(SecurityHeadersMiddleware, base_url=settings.base_url)
     if settings.is_loopback and not settings.allow_remote_access:

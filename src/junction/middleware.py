@@ -90,3 +90,32 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, sender)
+
+
+class PlainTextJSONMiddleware:
+    """Treat ``text/plain`` and unlabelled request bodies as JSON, as Jupyter clients expect.
+
+    ``fetch(url, {body: JSON.stringify(model)})`` in browsers and Node labels the body
+    ``text/plain;charset=UTF-8``, and JupyterLab and ``@jupyterlab/services`` send every
+    model that way; jupyter_server decodes bodies as JSON whatever their type. Relabelling
+    them here lets every route declare ordinary JSON bodies. This adds no cross-site risk:
+    a cookie-authenticated unsafe request still needs the ``X-XSRFToken`` header, which a
+    cross-site ``text/plain`` request cannot carry.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            headers = scope["headers"]
+            for index, (name, value) in enumerate(headers):
+                if name == b"content-type":
+                    if value.lower().startswith(b"text/plain"):
+                        headers = list(headers)
+                        headers[index] = (b"content-type", b"application/json")
+                        scope = {**scope, "headers": headers}
+                    break
+            else:
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)

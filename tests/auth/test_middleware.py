@@ -10,6 +10,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import APIRouter
+from pydantic import BaseModel
 
 from junction import Plugin
 from junction.app import create_app
@@ -22,9 +23,18 @@ pytestmark = pytest.mark.anyio
 _echo = APIRouter()
 
 
+class _Greeting(BaseModel):
+    name: str
+
+
 @_echo.post("/api/echo")
 async def _post_echo() -> dict[str, str]:
     return {"ok": "posted"}
+
+
+@_echo.put("/api/echo")
+async def _put_echo(greeting: _Greeting) -> dict[str, str]:
+    return {"hello": greeting.name}
 
 
 @_echo.get("/api/echo")
@@ -286,3 +296,25 @@ def test_origin_rules() -> None:
     assert origin_allowed("http://evil.example", "localhost:8888", "*", "")
     assert origin_allowed("https://a.example", "h", "", r"https://.*\.example")
     assert not origin_allowed("https://a.example.evil", "h", "", r"https://.*\.example")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain;charset=UTF-8", "application/json", None])
+async def test_json_bodies_are_read_whatever_their_text_content_type(
+    content_type: str | None,
+) -> None:
+    headers = {"Authorization": f"token {TEST_TOKEN}"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    async with client_for() as client:
+        response = await client.put("/api/echo", content=b'{"name": "ana"}', headers=headers)
+    assert response.status_code == 200
+    assert response.json() == {"hello": "ana"}
+
+
+async def test_malformed_json_body_is_a_400_naming_the_problem() -> None:
+    headers = {"Authorization": f"token {TEST_TOKEN}", "Content-Type": "text/plain"}
+    async with client_for() as client:
+        response = await client.put("/api/echo", content=b'{"name": ', headers=headers)
+    assert response.status_code == 400
+    assert response.json()["reason"] == "Bad Request"
+    assert "JSON decode error" in response.json()["message"]
