@@ -1,0 +1,1 @@
+"""The scenarios, one module per group: startup, kernels, contents, throughput."""

@@ -1,0 +1,84 @@
+"""Cold start and memory: time to the first 200 on ``/api``, server RSS idle and with kernels."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from pathlib import Path
+
+from bench.channels import handshake
+from bench.plan import Plan
+from bench.processes import rss_bytes
+from bench.rest import StartedKernel
+from bench.results import Results
+from bench.scenarios.common import KERNEL_PLUGINS, Context
+from bench.servers import RunningServer, ServerKind, ServerStartError
+from bench.targets import ServerTarget
+
+__all__ = ["cold_start", "idle_rss", "kernels_rss"]
+
+
+def cold_start(
+    plan: Plan,
+    results: Results,
+    kinds: list[ServerKind],
+    *,
+    token: str,
+    root: Path,
+    jupyter_path: Path,
+) -> None:
+    """Start each server from nothing, ``plan.cold_starts`` times, interleaved; stop each."""
+    for _ in range(plan.cold_starts):
+        for kind in kinds:
+            server = RunningServer.launch(kind, token=token, root=root, jupyter_path=jupyter_path)
+            try:
+                results.add("cold_start", kind.name, server.wait_ready())
+            except ServerStartError as exc:
+                results.error("cold_start", kind.name, str(exc))
+            finally:
+                server.stop()
+
+
+async def idle_rss(ctx: Context) -> None:
+    """RSS of each freshly started server after a few API calls and a short rest."""
+    for target in ctx.servers:
+        await target.client.http.get("api/status")
+        await target.client.http.get("api/kernelspecs")
+    await asyncio.sleep(1.0)
+    for target in ctx.servers:
+        ctx.results.add("rss_idle", target.name, float(rss_bytes(target.server.pid)))
+
+
+async def _rss_with_kernels(ctx: Context, target: ServerTarget, count: int) -> None:
+    started = await asyncio.gather(
+        *(target.start_kernel() for _ in range(count)), return_exceptions=True
+    )
+    kernels = [k for k in started if isinstance(k, StartedKernel)]
+    try:
+        for failure in started:
+            if isinstance(failure, BaseException):
+                raise failure
+        for kernel in kernels:
+            channel = await target.open(kernel, "v1")
+            try:
+                await handshake(channel)
+            finally:
+                await channel.close()
+        await asyncio.sleep(1.0)
+        ctx.results.add("rss_kernels", target.name, float(rss_bytes(target.server.pid)))
+    finally:
+        for kernel in kernels:
+            await target.stop_kernel(kernel)
+
+
+async def kernels_rss(ctx: Context) -> None:
+    """RSS of each server with ``plan.kernels_for_rss`` kernels started (concurrently) and
+    connected once."""
+    for target in ctx.servers:
+        await ctx.attempt(
+            "rss_kernels",
+            target.name,
+            ["rss_kernels"],
+            functools.partial(_rss_with_kernels, ctx, target, ctx.plan.kernels_for_rss),
+            needs=KERNEL_PLUGINS,
+        )
