@@ -135,3 +135,16 @@ async def test_files_refusals(
     response = await client.get(f"/files/{path}")
     assert response.status_code == status
     assert response.json()["message"] == message
+
+
+async def test_special_files_are_refused_without_blocking(client: Any, root: Path) -> None:
+    os.mkfifo(root / "pipe")  # opening a FIFO for reading would wait for a writer forever
+    for method, url, body in (
+        ("GET", "/files/pipe", None),
+        ("GET", "/api/contents/pipe", None),
+        ("POST", "/api/contents", {"copy_from": "pipe"}),
+        ("POST", "/api/contents/pipe/checkpoints", None),
+    ):
+        response = await client.request(method, url, json=body)
+        assert response.status_code == 400, url
+        assert response.json()["reason"] == "bad type", url

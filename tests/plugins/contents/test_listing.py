@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.anyio
 
 def _make(directory: Path, count: int, prefix: str = "f") -> list[str]:
     names = [f"{prefix}{index:05d}.txt" for index in range(count)]
-    for name in names:
-        (directory / name).touch()
+    for name in names:  # mknod: an empty file in one system call (touch takes three)
+        os.mknod(directory / name, 0o644 | stat.S_IFREG)
     return names
 
 
@@ -136,7 +137,7 @@ def test_cold_and_cached_pages_skip_links_leaving_the_root_and_still_fill_up(
         if index % 3 == 0:
             os.symlink(tmp_path / "outside", root / name)
         else:
-            (root / name).touch()
+            os.mknod(root / name, 0o644 | stat.S_IFREG)
             expected.append(name)
     _age(root)
     paths = RootPaths(str(root), allow_hidden=False)

@@ -73,3 +73,32 @@ async def test_old_notebooks_are_upgraded_when_read(client: Any, root: Path) -> 
     content = response.json()["content"]
     assert content["nbformat"] == 4
     assert content["cells"][0]["source"] == "1 + 1"
+
+
+async def test_get_notebook_joins_multiline_sources_and_outputs(client: Any, root: Path) -> None:
+    stored = notebook("ignored")
+    stored["cells"][0]["source"] = ["a = 1\n", "b = 2"]
+    stored["cells"][0]["outputs"] = [
+        {"output_type": "stream", "name": "stdout", "text": ["x\n", "y"]},
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"text/plain": ["p\n", "q"], "application/json": {"k": ["v"]}},
+        },
+    ]
+    (root / "n.ipynb").write_text(json.dumps(stored))
+    response = await client.get("/api/contents/n.ipynb", params={"type": "notebook"})
+    assert response.status_code == 200
+    model = response.json()
+    assert (model["type"], model["format"], model["mimetype"]) == ("notebook", "json", None)
+    cell = model["content"]["cells"][0]
+    assert cell["source"] == "a = 1\nb = 2"
+    assert cell["outputs"][0]["text"] == "x\ny"
+    assert cell["outputs"][1]["data"] == {"text/plain": "p\nq", "application/json": {"k": ["v"]}}
+
+
+async def test_get_unreadable_notebook_is_a_400(client: Any, root: Path) -> None:
+    (root / "broken.ipynb").write_text("{not json")
+    response = await client.get("/api/contents/broken.ipynb")
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("unreadable notebook 'broken.ipynb': ")

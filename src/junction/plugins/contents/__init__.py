@@ -12,8 +12,8 @@ Map of the package:
   ``paths.py`` (API path to disk path, never outside the root), ``entries.py`` (models from
   ``stat``), ``listing.py`` (fast, paginated listings), ``reading.py`` (bytes, ranges,
   hashes), ``notebooks.py`` (nbformat checks), ``atomic.py`` (atomic writes, path locks),
-  ``uploads.py`` (chunked uploads), ``creating.py`` (untitled items, copies),
-  ``checkpoints.py``, and ``oserrors.py`` (OS errors to contents errors).
+  ``saving.py`` and ``uploads.py`` (saves, chunked uploads), ``creating.py`` (untitled
+  items, copies), ``checkpoints.py``, and ``oserrors.py`` (OS errors to contents errors).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import stat
 from junction.plugins.contents.atomic import BLOCK, AtomicFile, WriteBlock, copy_into
 from junction.plugins.contents.entries import iso_from_ns
 from junction.plugins.contents.models import Model
+from junction.plugins.contents.reading import open_regular
 from junction.plugins.contents.service import CheckpointNotFound
 
 __all__ = ["CHECKPOINT_DIR", "CHECKPOINT_ID", "FileCheckpoints"]
@@ -47,7 +48,7 @@ class FileCheckpoints:
         target = checkpoint_path(os_path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with (
-            open(os_path, "rb") as source,
+            open_regular(os_path, os.path.basename(os_path)) as source,
             AtomicFile(
                 os.path.dirname(target), write_block=self.write_block, durable=self.durable
             ) as copy,
@@ -71,7 +72,7 @@ class FileCheckpoints:
         except FileNotFoundError:
             mode = None
         with (
-            open(source_path, "rb") as source,
+            open_regular(source_path, api) as source,
             AtomicFile(
                 os.path.dirname(os_path), write_block=self.write_block, durable=self.durable
             ) as copy,

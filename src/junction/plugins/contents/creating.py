@@ -32,6 +32,7 @@ from junction.plugins.contents.models import Model
 from junction.plugins.contents.notebooks import new_notebook_bytes
 from junction.plugins.contents.oserrors import os_errors
 from junction.plugins.contents.paths import Access, ResolvedPath, split_api_path
+from junction.plugins.contents.reading import open_regular
 from junction.plugins.contents.service import FileNotFound, FileTooLarge, InvalidPath
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ class Creator:
             if stat.S_ISDIR(st.st_mode):
                 return self._copy_folder(source, directory, name)
             with (
-                open(source.os_path, "rb") as handle,
+                open_regular(source.os_path, source.api) as handle,
                 self.contents.atomic_file(directory.os_path) as copy,
             ):
                 copy_into(copy, handle.fileno())

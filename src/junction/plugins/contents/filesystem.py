@@ -5,8 +5,9 @@ writes, and runs its filesystem work in a worker thread, so the event loop never
 the disk. Operating-system errors are translated into the errors of ``service.py`` by
 :func:`translate`, with messages naming API paths only.
 
-Creating (untitled items, copies) lives in ``creating.py``; reads of file bytes in
-``reading.py``; listings in ``listing.py``; atomic writes in ``atomic.py``.
+Creating (untitled items, copies) lives in ``creating.py``; saving (models, chunked
+uploads) in ``saving.py``; reads of file bytes in ``reading.py``; listings in
+``listing.py``; atomic writes in ``atomic.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import logging
 import os
 import shutil
 import stat
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,24 +35,29 @@ from junction.plugins.contents.creating import Creator
 from junction.plugins.contents.entries import ModelFactory
 from junction.plugins.contents.listing import DirectoryLister, NameFilter
 from junction.plugins.contents.models import Model, SaveRequest
-from junction.plugins.contents.notebooks import notebook_bytes, notebook_from_bytes
-from junction.plugins.contents.oserrors import file_bytes, os_errors, translate
+from junction.plugins.contents.notebooks import notebook_from_bytes
+from junction.plugins.contents.oserrors import os_errors, translate
 from junction.plugins.contents.paths import Access, ResolvedPath, RootPaths
-from junction.plugins.contents.reading import HASH_ALGORITHM, decode, hash_file, read_bytes
+from junction.plugins.contents.reading import (
+    HASH_ALGORITHM,
+    decode,
+    hash_file,
+    open_regular,
+    read_bytes,
+)
+from junction.plugins.contents.saving import Saver
 from junction.plugins.contents.service import (
     BadType,
     DirectoryNotEmpty,
     FileExists,
     FileNotFound,
-    InvalidContent,
     InvalidPath,
     OpenedFile,
     SaveResult,
     TrashFailed,
-    UploadOutOfOrder,
 )
 from junction.plugins.contents.settings import ContentsSettings
-from junction.plugins.contents.uploads import Upload, Uploads
+from junction.plugins.contents.uploads import Uploads
 
 __all__ = ["LocalContents", "Trash"]
 
@@ -63,7 +68,6 @@ Trash = Callable[[str], None]
 """Moves a file or directory (absolute path) to the trash."""
 
 MIB = 1 << 20
-FILE_TYPES = frozenset({"file", "notebook", "directory"})
 
 
 class LocalContents:
@@ -91,6 +95,7 @@ class LocalContents:
         self.write_block: WriteBlock = os.write
         self.checkpoints = FileCheckpoints(write_block=self._write, durable=settings.fsync)
         self.creator = Creator(self)
+        self.saver = Saver(self)
 
     def _write(self, fd: int, data: memoryview) -> int:
         return self.write_block(fd, data)
@@ -175,7 +180,7 @@ class LocalContents:
         length: int | None,
     ) -> Model:
         api = resolved.api
-        with open(resolved.os_path, "rb") as handle:
+        with open_regular(resolved.os_path, api) as handle:
             fd = handle.fileno()
             st = os.fstat(fd)
             model = self.model(resolved, st)
@@ -234,11 +239,8 @@ class LocalContents:
     def _open_file(self, path: str) -> OpenedFile:
         resolved = self.paths.resolve(path, Access.READ)
         with os_errors(resolved.api, "read"):
-            handle = open(resolved.os_path, "rb")  # noqa: SIM115 - the response closes it
+            handle = open_regular(resolved.os_path, resolved.api)
             st = os.fstat(handle.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            handle.close()
-            raise BadType(f"{resolved.api!r} is not a file")
         return OpenedFile(file=handle, stat=st, name=resolved.name, path=resolved.api)
 
     async def os_path(self, path: str) -> Path:
@@ -260,118 +262,7 @@ class LocalContents:
 
     async def save(self, path: str, request: SaveRequest) -> SaveResult:
         """See ``ContentsService.save``."""
-        if request.copy_from:
-            raise BadRequest("Cannot copy with PUT, only POST")
-        if request.path:
-            self.paths.check_hidden(request.path, Access.WRITE, "save")
-        resolved = await self._run(self.paths.resolve, path, Access.WRITE, "save")
-        if resolved.is_root:
-            raise BadRequest("cannot save over the root directory")
-        if request.type is None:
-            raise InvalidContent("No file type provided")
-        kind = request.type if request.type in FILE_TYPES else "file"
-        self._expire_uploads()
-        async with self.locks.hold(resolved.os_path):
-            if request.chunk is not None:
-                return await self._save_chunk(resolved, kind, request)
-            return await self._run(self._save_whole, resolved, kind, request)
-
-    def _save_whole(self, resolved: ResolvedPath, kind: str, request: SaveRequest) -> SaveResult:
-        api = resolved.api
-        with os_errors(api, "save"):
-            if kind == "directory":
-                try:
-                    os.mkdir(resolved.os_path)
-                    created = True
-                except FileExistsError:
-                    if not os.path.isdir(resolved.os_path):
-                        raise BadType(f"{api!r} exists and is not a directory") from None
-                    created = False
-                return SaveResult(self.model(resolved, os.stat(resolved.os_path)), created)
-            if request.content is None:
-                raise InvalidContent("No file content provided")
-            if kind == "notebook":
-                data = notebook_bytes(request.content, api)
-            else:
-                data = file_bytes(request.format, request.content, api)
-            directory, mode, created = self._prepare_target(resolved)
-            with self.atomic_file(directory) as target:
-                target.write(data)
-                target.commit(os.path.basename(resolved.os_path), mode=mode)
-            return SaveResult(self.model(resolved, os.stat(resolved.os_path)), created)
-
-    def _prepare_target(self, resolved: ResolvedPath) -> tuple[str, int | None, bool]:
-        """The directory of a file about to be written, the mode to keep, whether it is new."""
-        directory = os.path.dirname(resolved.os_path)
-        if not os.path.isdir(directory):
-            parent = resolved.api.rpartition("/")[0]
-            raise FileNotFound(f"directory {parent!r} does not exist")
-        try:
-            st = os.stat(resolved.os_path)
-        except FileNotFoundError:
-            return directory, None, True
-        if stat.S_ISDIR(st.st_mode):
-            raise BadType(f"{resolved.api!r} is a directory")
-        return directory, stat.S_IMODE(st.st_mode), False
-
-    async def _save_chunk(
-        self, resolved: ResolvedPath, kind: str, request: SaveRequest
-    ) -> SaveResult:
-        api, key, chunk = resolved.api, resolved.os_path, request.chunk
-        assert chunk is not None
-        if kind != "file":
-            raise InvalidContent(f'File type "{kind}" is not supported for large file transfer')
-        if request.content is None:
-            raise InvalidContent("No file content provided")
-        if chunk == 0 or chunk < -1:
-            raise UploadOutOfOrder("chunk must be 1, 2, 3, ... or -1 for the last one")
-        data = await self._run(file_bytes, request.format, request.content, api)
-        upload = self.uploads.get(key)
-        if chunk == 1:
-            upload = await self._run(self._begin_upload, resolved)
-            self.uploads.start(key, upload)
-        elif upload is None:
-            raise UploadOutOfOrder(f"no upload of {api!r} is in progress; send chunk 1 first")
-        elif chunk not in (-1, upload.next_chunk):
-            raise UploadOutOfOrder(
-                f"chunk {chunk} of {api!r} does not follow chunk {upload.next_chunk - 1}; "
-                "start again with chunk 1"
-            )
-        try:
-            with os_errors(api, "save"):
-                await self._run(upload.file.write, data)
-                if chunk == -1:
-                    self.uploads.finish(key)
-                    await self._run(self._commit_upload, resolved, upload)
-                    return SaveResult(
-                        self.model(resolved, await self._run(os.stat, key)), upload.created
-                    )
-        except BaseException:
-            self.uploads.discard(key)
-            upload.file.discard()
-            raise
-        upload.next_chunk = chunk + 1
-        upload.touched = time.monotonic()
-        partial = self.model(resolved, await self._run(os.fstat, upload.file.fd))
-        partial["type"] = "file"
-        return SaveResult(partial, created=False)
-
-    def _begin_upload(self, resolved: ResolvedPath) -> Upload:
-        with os_errors(resolved.api, "save"):
-            directory, mode, created = self._prepare_target(resolved)
-            return Upload(file=self.atomic_file(directory), created=created, mode=mode)
-
-    def _commit_upload(self, resolved: ResolvedPath, upload: Upload) -> None:
-        try:
-            upload.file.commit(os.path.basename(resolved.os_path), mode=upload.mode)
-        finally:
-            upload.file.discard()
-
-    def _expire_uploads(self) -> None:
-        for key in self.uploads.expired():
-            if not self.locks.busy(key):
-                log.info("discarding an upload idle for %.0f s", self.uploads.idle_timeout)
-                self.uploads.discard(key)
+        return await self.saver.save(path, request)
 
     # -- moving and deleting ---------------------------------------------------------------
 

@@ -14,15 +14,36 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from junction.plugins.contents.atomic import BLOCK
-from junction.plugins.contents.service import BadFormat, FileTooLarge
+from junction.plugins.contents.service import BadFormat, BadType, FileTooLarge
 
-__all__ = ["HASH_ALGORITHM", "FileBytes", "decode", "hash_file", "read_bytes"]
+__all__ = ["HASH_ALGORITHM", "FileBytes", "decode", "hash_file", "open_regular", "read_bytes"]
 
 HASH_ALGORITHM = "sha256"
 MIB = 1 << 20
+
+
+def open_regular(os_path: str, api: str) -> BinaryIO:
+    """Open a regular file for reading; anything else (a FIFO, a device) is BadType.
+
+    Opened non-blocking, so a FIFO cannot hang a worker thread waiting for a writer (the
+    flag means nothing to regular files).
+    """
+    fd = os.open(os_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise BadType(f"{api!r} is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise BadType(f"{api!r} is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
 
 
 @dataclass(frozen=True, slots=True)

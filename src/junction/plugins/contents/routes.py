@@ -237,7 +237,7 @@ async def _post(
     path: str, request: Request, contents: ContentsService, server: ServerState
 ) -> Response:
     data = await _read_json(request, contents.settings.max_body_mb * MIB)
-    body = _parse(CreateRequest, data) if data else CreateRequest()
+    body = CreateRequest() if data is None else _parse(CreateRequest, data)
     if body.copy_from:
         model = await contents.copy(body.copy_from, path)
     else:
@@ -252,7 +252,7 @@ async def _put(
     path: str, request: Request, contents: ContentsService, server: ServerState
 ) -> Response:
     data = await _read_json(request, contents.settings.max_body_mb * MIB)
-    if not data:  # Jupyter: PUT without a model creates an untitled file in ``path``
+    if data is None or data == {}:  # Jupyter: PUT without a model creates an untitled file
         model = await contents.new_untitled(path)
         return _model_response(model, server, status=201)
     result = await contents.save(path, _parse(SaveRequest, data))
