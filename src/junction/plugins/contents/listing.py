@@ -124,12 +124,18 @@ class DirectoryLister:
     """Lists directories under one root; see the module docstring."""
 
     def __init__(
-        self, paths: RootPaths, factory: ModelFactory, names: NameFilter, cache_dirs: int
+        self,
+        paths: RootPaths,
+        factory: ModelFactory,
+        names: NameFilter,
+        cache_dirs: int,
+        cache_min_names: int = CACHE_MIN_NAMES,
     ) -> None:
         self.paths = paths
         self.factory = factory
         self.filter = names
         self.cache_dirs = cache_dirs
+        self.cache_min_names = cache_min_names
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -198,7 +204,7 @@ class DirectoryLister:
         names = self.filter.visible(os.listdir(os_dir))
         if (
             self.cache_dirs
-            and len(names) >= CACHE_MIN_NAMES
+            and len(names) >= self.cache_min_names
             and time.time_ns() - st.st_mtime_ns > CACHE_MIN_AGE_NS
         ):
             with self._lock:
