@@ -83,6 +83,7 @@ async def test_after_may_name_an_entry_that_does_not_exist(client: Any, root: Pa
         ("limit=0", 400, "limit must be an integer from 1 to 10000, got '0'"),
         ("limit=10001", 400, "limit must be an integer from 1 to 10000, got '10001'"),
         ("limit=ten", 400, "limit must be an integer from 1 to 10000, got 'ten'"),
+        ("limit=%C2%B2", 400, "limit must be an integer from 1 to 10000, got '\u00b2'"),
         ("after=a", 400, "after needs limit"),
     ],
 )

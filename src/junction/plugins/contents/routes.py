@@ -91,7 +91,7 @@ def _flag(value: str, message: str) -> bool:
 def _count(value: str | None, name: str, *, low: int, high: int | None = None) -> int | None:
     if value is None:
         return None
-    number = int(value) if value.isdigit() else -1
+    number = int(value) if value.isascii() and value.isdigit() else -1
     if number < low or (high is not None and number > high):
         bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise BadRequest(f"{name} must be an integer {bound}, got {value!r}")
