@@ -150,3 +150,20 @@ async def test_api_reports_version_and_status() -> None:
     assert set(status) == {"started", "last_activity", "connections", "kernels"}
     assert status["kernels"] == 0
     assert status["started"].endswith("Z")
+
+
+async def test_app_client_passes_plugin_settings() -> None:
+    class Knobs(PluginSettings):
+        level: int = 1
+
+    seen: list[int] = []
+
+    @asynccontextmanager
+    async def lifespan(ctx: PluginContext[Knobs]) -> AsyncIterator[None]:
+        seen.append(ctx.settings.level)
+        yield
+
+    plugin = Plugin(name="knobby", description="", settings=Knobs, lifespan=lifespan)
+    async with app_client(plugins=[plugin], plugin_settings={"knobby": {"level": 7}}):
+        pass
+    assert seen == [7]

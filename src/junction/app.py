@@ -65,7 +65,7 @@ def error_body(message: str, reason: str | None) -> dict[str, Any]:
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_junction_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPError)
-        return JSONResponse(error_body(exc.message, exc.reason), status_code=exc.status_code)
+        return JSONResponse(exc.body(), status_code=exc.status_code)
 
     async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -79,6 +79,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         problems = []
         for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                reason = err.get("ctx", {}).get("error", "malformed")
+                problems.append(f"the body is not valid JSON: {reason}")
+                continue
             where = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
             problems.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
         message = "; ".join(problems) or "invalid request"

@@ -24,6 +24,8 @@ Plugins subclass the closest one (``KernelNotFound(NotFound)``) so callers can c
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BadRequest",
     "ConfigError",
@@ -66,6 +68,10 @@ class HTTPError(JunctionError):
         super().__init__(message)
         self.message = message
         self.reason = reason if reason is not None else self.default_reason
+
+    def body(self) -> dict[str, Any]:
+        """The JSON error body; subclasses add fields some clients expect."""
+        return {"message": self.message, "reason": self.reason}
 
 
 class BadRequest(HTTPError, ValueError):

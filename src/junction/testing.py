@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,12 +55,19 @@ def make_settings(**overrides: Any) -> ServerSettings:
 
 @asynccontextmanager
 async def app_client(
-    *, plugins: Sequence[Plugin] = (), authenticated: bool = True, **overrides: Any
+    *,
+    plugins: Sequence[Plugin] = (),
+    plugin_settings: Mapping[str, Mapping[str, Any]] | None = None,
+    authenticated: bool = True,
+    **overrides: Any,
 ) -> AsyncIterator[Any]:
     """An ``httpx.AsyncClient`` talking to a running in-process app built from ``overrides``.
 
-    Requires the ``dev`` extra (httpx, asgi-lifespan).
+    ``plugins`` are inline plugins to enable; ``plugin_settings`` maps plugin names to their
+    settings sections. Requires the ``dev`` extra (httpx, asgi-lifespan).
     """
+    if plugin_settings is not None:
+        overrides["plugins"] = {name: dict(values) for name, values in plugin_settings.items()}
     import httpx
     from asgi_lifespan import LifespanManager
 
@@ -158,7 +165,10 @@ def free_port() -> int:
 
 @contextmanager
 def serve_in_thread(
-    *, plugins: Sequence[Plugin] = (), **overrides: Any
+    *,
+    plugins: Sequence[Plugin] = (),
+    plugin_settings: Mapping[str, Mapping[str, Any]] | None = None,
+    **overrides: Any,
 ) -> Iterator[tuple[str, FastAPI]]:
     """Run an app built from ``overrides`` on real uvicorn in a thread; yield its base URL.
 
@@ -168,6 +178,8 @@ def serve_in_thread(
 
     from junction.server import uvicorn_config
 
+    if plugin_settings is not None:
+        overrides["plugins"] = {name: dict(values) for name, values in plugin_settings.items()}
     settings = make_settings(**{"ip": "127.0.0.1", **overrides})
     app = create_app(settings, plugins=plugins)
     sock = socket.socket()

@@ -317,4 +317,4 @@ async def test_malformed_json_body_is_a_400_naming_the_problem() -> None:
         response = await client.put("/api/echo", content=b'{"name": ', headers=headers)
     assert response.status_code == 400
     assert response.json()["reason"] == "Bad Request"
-    assert "JSON decode error" in response.json()["message"]
+    assert response.json()["message"].startswith("the body is not valid JSON: ")

@@ -76,13 +76,6 @@ def _run_client(node: str, server: ServerProcess) -> dict[str, Any]:
     return summary
 
 
-@pytest.mark.xfail(
-    reason="kernels: POST /api/kernels answers 400 to the JSON body @jupyterlab/services sends, "
-    "because fetch labels it text/plain;charset=UTF-8 (remove this mark once kernels reads "
-    "such bodies; strict, so the fix turns this into a failure until then)",
-    raises=AssertionError,
-    strict=True,
-)
 def test_jupyterlab_services_drives_kernels_and_sessions(
     node: str, junction_gateway: ServerProcess, tmp_path: Path
 ) -> None:

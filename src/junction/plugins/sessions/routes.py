@@ -2,63 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Request, Response
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from junction.errors import BadRequest
 from junction.plugin import use
 from junction.plugins.sessions.models import CreateSession, Session, UpdateSession
-from junction.plugins.sessions.service import SESSIONS, KernelUnavailable, SessionService
+from junction.plugins.sessions.service import SESSIONS, SessionService
 
 __all__ = ["router"]
 
 
-class SessionsRoute(APIRoute):
-    """The sessions routes' wire quirks, in one place.
-
-    - Bodies are JSON whatever their ``Content-Type`` says. JupyterLab posts
-      ``JSON.stringify(...)`` strings, which ``fetch`` labels ``text/plain;charset=UTF-8``,
-      and FastAPI parses only JSON-typed bodies. Reading them as JSON is safe: a
-      cookie-authenticated unsafe request must also carry ``X-XSRFToken`` (the core checks it
-      before any route runs), which a cross-site form or a simple ``fetch`` cannot set.
-    - :class:`KernelUnavailable` (501) gets a ``short_message`` beside ``message``, as Jupyter
-      clients expect when a session's kernel cannot be had (wire contract §5); every other
-      error keeps the core's ``{"message", "reason"}``.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """Wrap FastAPI's handler with the two adjustments above."""
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(_as_json(request))
-            except KernelUnavailable as exc:
-                body = {
-                    "message": exc.message,
-                    "reason": exc.reason,
-                    "short_message": exc.short_message,
-                }
-                return JSONResponse(body, status_code=exc.status_code)
-
-        return handle
-
-
-def _as_json(request: Request) -> Request:
-    """The same request, its body labelled ``application/json`` when it says otherwise."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/json") or request.method in ("GET", "HEAD"):
-        return request
-    headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
-    headers.append((b"content-type", b"application/json"))
-    return Request({**request.scope, "headers": headers}, request.receive)
-
-
-router = APIRouter(tags=["sessions"], route_class=SessionsRoute)
+router = APIRouter(tags=["sessions"])
 
 Sessions = Annotated[SessionService, use(SESSIONS)]
 

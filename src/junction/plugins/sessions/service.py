@@ -13,7 +13,7 @@ Implementations live elsewhere in this package (``manager.py``, ``memory.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from junction.errors import Gone, HTTPError, NotFound
 from junction.plugin import ServiceKey
@@ -60,6 +60,10 @@ class KernelUnavailable(HTTPError):
     def __init__(self, message: str, short_message: str) -> None:
         super().__init__(message, reason=short_message)
         self.short_message = short_message
+
+    def body(self) -> dict[str, Any]:
+        """The error body with the ``short_message`` Jupyter clients read."""
+        return {**super().body(), "short_message": self.short_message}
 
 
 @dataclass(frozen=True, slots=True)
