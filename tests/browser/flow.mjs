@@ -40,7 +40,7 @@ const FLAGS = [
   "--disable-sync",
 ];
 
-const origin = new URL(base).origin;
+const host = new URL(base).host;
 const endpoints = new Map(); // "METHOD path" -> {method, path, statuses: Set}
 const consoleErrors = [];
 const steps = [];
@@ -48,7 +48,7 @@ const failures = []; // bodies of 4xx/5xx answers, to say why
 
 function record(method, url, status) {
   const parsed = new URL(url);
-  if (parsed.origin !== origin) return;
+  if (parsed.host !== host) return; // http: and ws: alike
   // The UI adds an epoch-millisecond cache buster as a bare query parameter; drop it.
   const query = [...parsed.searchParams.keys()].filter((k) => !/^\d+$/.test(k));
   let path = parsed.pathname;
@@ -67,6 +67,16 @@ async function step(name, action) {
   } finally {
     steps.push({ name, ms: Date.now() - started });
   }
+}
+
+// Runs `action` and returns the first response matching `method` and `urlPart`; waiting
+// and acting together, so a failed action cannot leave a dangling wait behind.
+async function responseTo(method, urlPart, action) {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === method && r.url().includes(urlPart)),
+    action(),
+  ]);
+  return response;
 }
 
 async function api(method, path, body) {
@@ -121,6 +131,7 @@ try {
     await page.goto(`${base}lab?token=${encodeURIComponent(token)}`);
     await page.locator("#jp-main-dock-panel").waitFor();
     await page.locator(".jp-DirListing-content").waitFor();
+    if (new URL(page.url()).searchParams.has("token")) throw new Error("token left in the URL");
   });
 
   if (phase === "main") {
@@ -173,12 +184,29 @@ async function runCell(code, index) {
 }
 
 async function mainFlow() {
+  await step("answer No to the news question (a user setting)", async () => {
+    const response = await responseTo(
+      "PUT",
+      "/lab/api/settings/@jupyterlab/apputils-extension:notification",
+      () => page.locator(".jp-toast-button", { hasText: /^No$/ }).click(),
+    );
+    if (response.status() !== 204) throw new Error(`answer saved with ${response.status()}`);
+  });
+
   await step("create a notebook from the launcher", async () => {
+    // The notebook shows an idle indicator before its session even exists; typing then
+    // makes the UI start a second kernel. Wait for the kernel's own first answer instead.
+    const kernelAnswered = page
+      .waitForEvent("websocket", { predicate: (ws) => ws.url().includes("/channels") })
+      .then((ws) =>
+        ws.waitForEvent("framereceived", {
+          predicate: (frame) => frame.payload.toString().includes('"kernel_info_reply"'),
+        }),
+      );
     await page.locator('.jp-LauncherCard[data-category="Notebook"]').first().click();
     await page.locator(".jp-NotebookPanel:visible").waitFor();
-    await page
-      .locator(".jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator[data-status='idle']")
-      .waitFor();
+    await kernelAnswered;
+    await page.locator("#jp-main-statusbar", { hasText: "Python 3 (ipykernel) | Idle" }).waitFor();
   });
 
   await step("run print(6*7) and see 42", async () => {
@@ -220,11 +248,11 @@ async function mainFlow() {
   }
 
   await step("save and find the outputs through the REST API", async () => {
-    const saved = page.waitForResponse(
-      (r) => r.request().method() === "PUT" && r.url().includes(`/api/contents/${notebookName}`),
-    );
-    await page.keyboard.press("Control+s");
-    const response = await saved;
+    const response = await responseTo("PUT", `/api/contents/${notebookName}`, async () => {
+      await page.keyboard.press("Control+s");
+      // The first save of an untitled notebook offers to rename it; keep the name.
+      await page.locator(".jp-Dialog button", { hasText: "Rename and Save" }).click();
+    });
     if (response.status() !== 200) throw new Error(`save answered ${response.status()}`);
     const model = await api("GET", `api/contents/${notebookName}?content=1`);
     const outputs = model.content.cells[0].outputs;
@@ -242,23 +270,30 @@ async function mainFlow() {
   });
 
   await step("switch to the dark theme", async () => {
-    const saved = page.waitForResponse(
-      (r) =>
-        r.request().method() === "PUT" &&
-        r.url().includes("/lab/api/settings/@jupyterlab/apputils-extension:themes"),
+    const response = await responseTo(
+      "PUT",
+      "/lab/api/settings/@jupyterlab/apputils-extension:themes",
+      async () => {
+        await page.locator(".lm-MenuBar-itemLabel", { hasText: "Settings" }).click();
+        await page.locator(".lm-Menu-itemLabel", { hasText: /^Theme$/ }).hover();
+        await page.locator(".lm-Menu-itemLabel", { hasText: /^JupyterLab Dark$/ }).click();
+      },
     );
-    await page.locator(".lm-MenuBar-itemLabel", { hasText: "Settings" }).click();
-    await page.locator(".lm-Menu-itemLabel", { hasText: /^Theme$/ }).hover();
-    await page.locator(".lm-Menu-itemLabel", { hasText: "JupyterLab Dark" }).click();
-    const response = await saved;
     if (response.status() !== 204) throw new Error(`theme save answered ${response.status()}`);
-    await page.locator('body[data-jp-theme-name="JupyterLab Dark"]').waitFor();
+    await page.locator('body[data-jp-theme-name="JupyterLab Dark"]').waitFor({ state: "attached" });
   });
 }
 
 async function restartedFlow() {
+  await step("the news answer survived the restart", async () => {
+    const entry = await api(
+      "GET",
+      "lab/api/settings/@jupyterlab/apputils-extension:notification",
+    );
+    if (entry.settings.fetchNews !== "false") throw new Error(`fetchNews: ${entry.raw}`);
+  });
   await step("the dark theme survived the restart", async () => {
-    await page.locator('body[data-jp-theme-name="JupyterLab Dark"]').waitFor();
+    await page.locator('body[data-jp-theme-name="JupyterLab Dark"]').waitFor({ state: "attached" });
   });
   await step("the saved notebook is listed", async () => {
     await page.locator(`.jp-DirListing-item[title^="Name: ${notebookName}"]`).waitFor();

@@ -1,0 +1,194 @@
+"""JupyterLab in a real chromium against a real Junction server (issue 4).
+
+The flow (``flow.mjs``, driven by playwright-core) opens ``/lab?token=...``, creates a
+notebook, runs ``print(6*7)``, a matplotlib plot and an ipywidgets slider, saves, reloads,
+switches the theme; then the server restarts and the notebook and the theme must still be
+there. Any browser console error, any HTTP status >= 400 seen by the browser, and any 4xx/5xx
+in the server's access log fail the test. Artifacts (failure screenshots, the endpoint list)
+go to ``test-artifacts/``; the documentation screenshot to ``docs/screenshot-lab.png``.
+
+Needs Debian's ``chromium`` (``apt-get install chromium``), Node.js, ``npm ci`` in this
+directory, and matplotlib, ipywidgets and jupyterlab-execute-time in the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from junction.testing import ServerProcess
+
+pytestmark = pytest.mark.browser
+
+HERE = Path(__file__).parent
+REPO = HERE.parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+SCREENSHOT = REPO / "docs" / "screenshot-lab.png"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+FLOW_TIMEOUT = 100.0
+
+# uvicorn's access log: `127.0.0.1:5 - "GET /path?q HTTP/1.1" 404`; WebSocket refusals alike.
+_ACCESS = re.compile(r'"(?P<request>(?:[A-Z]+ \S+ HTTP/[\d.]+)|(?:WebSocket \S+))" (?P<status>\d{3})')
+
+
+@dataclass
+class Run:
+    """One flow phase: what the browser saw and what the server logged meanwhile."""
+
+    summary: dict[str, Any]
+    server_log: str
+
+
+def _check_tools() -> None:
+    """Fail (never skip) with the fix when a tool the flow needs is missing."""
+    problems = []
+    if not CHROMIUM.exists():
+        problems.append(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    if shutil.which("node") is None:
+        problems.append("node is missing: install Node.js 18 or later")
+    if not (HERE / "node_modules" / "playwright-core").is_dir():
+        problems.append(f"playwright-core is missing: cd {HERE} && npm ci")
+    for module in ("matplotlib", "ipywidgets"):
+        if subprocess.run([sys.executable, "-c", f"import {module}"], check=False).returncode:
+            problems.append(f"{module} is missing: pip install {module}")
+    if problems:
+        pytest.fail("browser test prerequisites:\n  " + "\n  ".join(problems))
+
+
+def http_errors(log: str) -> list[str]:
+    """Access log lines answering 400 or more."""
+    return [
+        f"{match['request']} {match['status']}"
+        for match in _ACCESS.finditer(log)
+        if int(match["status"]) >= 400
+    ]
+
+
+def start_server(home: Path, log_name: str) -> ServerProcess:
+    """A full-profile Junction on a free port over ``home/root``, access log at info."""
+    args = ["--port", "0", "--ip", "127.0.0.1", "--profile", "full", "--log-level", "info"]
+    args += ["--root-dir", str(home / "root")]
+    return ServerProcess(args, log_path=home / log_name).start()
+
+
+def run_flow(server: ServerProcess, phase: str, *, screenshot: Path | None = None) -> Run:
+    """Run ``node flow.mjs <phase>`` against ``server``; returns its JSON summary."""
+    env = {
+        **os.environ,
+        "JUNCTION_URL": server.url,
+        "JUNCTION_TOKEN": server.token,
+        "ARTIFACTS_DIR": str(ARTIFACTS),
+        "CHROMIUM": str(CHROMIUM),
+        "STEP_TIMEOUT_MS": "30000",
+    }
+    if screenshot is not None:
+        env["SCREENSHOT"] = str(screenshot)
+    done = subprocess.run(
+        ["node", "flow.mjs", phase],
+        cwd=HERE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=FLOW_TIMEOUT,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        pytest.fail(f"flow.mjs printed no summary (exit {done.returncode}):\n{done.stderr}")
+    return Run(summary=json.loads(lines[-1]), server_log=server.log())
+
+
+def describe(run: Run) -> str:
+    """A failure message: the error, console errors, failed requests, server errors."""
+    summary = run.summary
+    parts = [f"phase {summary['phase']} failed: {summary['error']}"]
+    if summary["console"]:
+        parts.append("console errors:\n  " + "\n  ".join(summary["console"]))
+    if summary["bad"]:
+        parts.append("failed requests:\n  " + "\n  ".join(summary["bad"]))
+        parts.extend(summary.get("failures", []))
+    errors = http_errors(run.server_log)
+    if errors:
+        parts.append("server answered:\n  " + "\n  ".join(errors))
+    parts.append(f"artifacts in {ARTIFACTS}")
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Root dir and Jupyter dirs shared by both phases (the restart must see the first's)."""
+    _check_tools()
+    path = tmp_path_factory.mktemp("lab-flow")
+    (path / "root").mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_CONFIG_DIR", str(path / "jupyter-config"))
+        patch.setenv("JUPYTER_RUNTIME_DIR", str(path / "jupyter-runtime"))
+        patch.setenv("IPYTHONDIR", str(path / "ipython"))
+        patch.delenv("JUPYTERLAB_DIR", raising=False)
+        yield path
+
+
+@pytest.fixture(scope="module")
+def main_run(home: Path) -> Run:
+    """The main flow, run once for the tests below."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    server = start_server(home, "server-main.log")
+    try:
+        run = run_flow(server, "main", screenshot=SCREENSHOT)
+    finally:
+        server.stop()
+    return run
+
+
+def test_notebook_flow_runs_cleanly_in_chromium(main_run: Run) -> None:
+    assert main_run.summary["ok"], describe(main_run)
+    assert http_errors(main_run.server_log) == [], describe(main_run)
+    names = [step["name"] for step in main_run.summary["steps"]]
+    assert "run print(6*7) and see 42" in names
+    assert "switch to the dark theme" in names
+
+
+def test_every_endpoint_the_ui_called_answered(main_run: Run) -> None:
+    endpoints = main_run.summary["endpoints"]
+    table = ["| method | path | status | calls |", "|---|---|---|---|"]
+    for entry in endpoints:
+        statuses = ", ".join(str(s) for s in entry["statuses"])
+        table.append(f"| {entry['method']} | `{entry['path']}` | {statuses} | {entry['count']} |")
+    (ARTIFACTS / "endpoints.md").write_text("\n".join(table) + "\n")
+    called = {f"{e['method']} {e['path'].split('?')[0]}" for e in endpoints}
+    for needed in (
+        "GET /lab",
+        "GET /lab/api/settings",
+        "PUT /lab/api/settings/@jupyterlab/apputils-extension:themes",
+        "GET /lab/api/workspaces/default",
+        "GET /api/contents/Untitled.ipynb",
+        "PUT /api/contents/Untitled.ipynb",
+        "POST /api/sessions",
+        "WS /api/events/subscribe",
+    ):
+        assert needed in called, f"the UI never called {needed}"
+    assert any(path.startswith("WS /api/kernels/") for path in called)
+    assert any(path.startswith("GET /lab/extensions/jupyterlab-execute-time/") for path in called)
+    failed = [e for e in endpoints if any(not isinstance(s, int) or s >= 400 for s in e["statuses"])]
+    assert failed == []
+
+
+def test_notebook_and_theme_survive_a_server_restart(main_run: Run, home: Path) -> None:
+    assert main_run.summary["ok"], "the main flow failed; see the test above"
+    server = start_server(home, "server-restarted.log")
+    try:
+        run = run_flow(server, "restarted")
+    finally:
+        server.stop()
+    assert run.summary["ok"], describe(run)
+    assert http_errors(run.server_log) == [], describe(run)
