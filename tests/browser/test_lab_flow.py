@@ -38,7 +38,9 @@ CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 FLOW_TIMEOUT = 100.0
 
 # uvicorn's access log: `127.0.0.1:5 - "GET /path?q HTTP/1.1" 404`; WebSocket refusals alike.
-_ACCESS = re.compile(r'"(?P<request>(?:[A-Z]+ \S+ HTTP/[\d.]+)|(?:WebSocket \S+))" (?P<status>\d{3})')
+_ACCESS = re.compile(
+    r'"(?P<request>(?:[A-Z]+ \S+ HTTP/[\d.]+)|(?:WebSocket \S+))" (?P<status>\d{3})'
+)
 
 
 @dataclass
@@ -179,7 +181,11 @@ def test_every_endpoint_the_ui_called_answered(main_run: Run) -> None:
         assert needed in called, f"the UI never called {needed}"
     assert any(path.startswith("WS /api/kernels/") for path in called)
     assert any(path.startswith("GET /lab/extensions/jupyterlab-execute-time/") for path in called)
-    failed = [e for e in endpoints if any(not isinstance(s, int) or s >= 400 for s in e["statuses"])]
+    failed = [
+        entry
+        for entry in endpoints
+        if any(not isinstance(status, int) or status >= 400 for status in entry["statuses"])
+    ]
     assert failed == []
 
 
