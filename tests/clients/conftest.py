@@ -9,6 +9,8 @@ import pytest
 
 from junction.testing import ServerProcess
 
+from .node_client import ensure_node_project
+
 
 @pytest.fixture
 def gateway_env() -> dict[str, str]:
@@ -34,3 +36,9 @@ def junction_gateway(
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    """The node binary, with the ``@jupyterlab/services`` client project installed."""
+    return ensure_node_project()
