@@ -12,11 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from junction.app import create_app
 from junction.plugin import Plugin
-from junction.testing import TEST_TOKEN, make_settings
+from junction.testing import app_client
 
 Serve = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -91,14 +89,14 @@ def serve(root_dir: Path, labextensions: Path) -> Serve:
         }
         if lab is not None:
             sections["lab"] = lab
-        settings = make_settings(enable=list(enable), root_dir=root_dir, plugins=sections, **server)
-        app = create_app(settings, plugins=plugins)
-        headers = {"Authorization": f"token {TEST_TOKEN}"} if authenticated else {}
-        async with LifespanManager(app) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://localhost:8888", headers=headers
-            ) as client:
-                yield client
+        async with app_client(
+            plugins=plugins,
+            plugin_settings=sections,
+            authenticated=authenticated,
+            enable=list(enable),
+            root_dir=root_dir,
+            **server,
+        ) as client:
+            yield client
 
     return start

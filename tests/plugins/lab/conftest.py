@@ -6,25 +6,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 
-from junction.app import create_app
 from junction.plugins.frontend.appdir import find_app_dir
-from junction.server import uvicorn_config
-from junction.settings import ServerSettings
-from junction.testing import TEST_TOKEN, make_settings
+from junction.testing import app_client
 
 Serve = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -123,45 +114,13 @@ def serve(root_dir: Path, labextensions: Path, tmp_path: Path) -> Serve:
             "frontend": {"extra_labextensions_path": [str(labextensions)], **(frontend or {})},
             "lab": {"data_dir": str(tmp_path / "lab-data"), **(lab or {})},
         }
-        settings = lab_settings(
-            enable=["frontend", "lab", *enable], root_dir=root_dir, plugins=sections, **server
-        )
-        app = create_app(settings)
-        headers = {"Authorization": f"token {TEST_TOKEN}"} if authenticated else {}
-        async with LifespanManager(app) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://localhost:8888", headers=headers
-            ) as client:
-                client.app = app  # type: ignore[attr-defined]  # tests reach services
-                yield client
+        async with app_client(
+            plugin_settings=sections,
+            authenticated=authenticated,
+            enable=["frontend", "lab", *enable],
+            root_dir=root_dir,
+            **server,
+        ) as client:
+            yield client
 
     return start
-
-
-def lab_settings(**values: Any) -> ServerSettings:
-    """Test settings (fixed token, no browser) with ``values`` on top."""
-    return make_settings(**values)
-
-
-@contextmanager
-def run_server(settings: ServerSettings) -> Iterator[tuple[str, FastAPI]]:
-    """Run the app on real uvicorn in a thread (for WebSocket tests); yield its base URL."""
-    app = create_app(settings)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(app, settings))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("in-thread server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"127.0.0.1:{port}{settings.base_url}", app
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()

@@ -16,9 +16,7 @@ from fastapi import FastAPI
 
 from junction.plugins.lab.events import CONTENTS_SCHEMA, MemoryEventBus
 from junction.plugins.lab.service import InvalidEvent, UnknownEventSchema
-from junction.testing import TEST_TOKEN
-
-from .conftest import lab_settings, run_server
+from junction.testing import TEST_TOKEN, serve_in_thread
 
 AUTH = {"Authorization": f"token {TEST_TOKEN}"}
 CONTENTS_ID = CONTENTS_SCHEMA["$id"]
@@ -27,14 +25,12 @@ CONTENTS_ID = CONTENTS_SCHEMA["$id"]
 @pytest.fixture
 def server(root_dir: Path, tmp_path: Path) -> Iterator[tuple[str, FastAPI]]:
     """A real server (WebSockets need one): ``host:port/`` and the app."""
-    settings = lab_settings(
-        ip="127.0.0.1",
+    with serve_in_thread(
         enable=["frontend", "lab"],
         root_dir=root_dir,
-        plugins={"lab": {"data_dir": str(tmp_path / "lab-data")}},
-    )
-    with run_server(settings) as running:
-        yield running
+        plugin_settings={"lab": {"data_dir": str(tmp_path / "lab-data")}},
+    ) as (url, app):
+        yield url.removeprefix("http://"), app
 
 
 async def _post(address: str, event: dict[str, Any]) -> httpx.Response:
@@ -91,13 +87,12 @@ async def test_subscription_needs_a_login(server: tuple[str, FastAPI]) -> None:
 
 @pytest.mark.anyio
 async def test_subscribers_are_closed_when_the_server_stops(root_dir: Path, tmp_path: Path) -> None:
-    settings = lab_settings(
-        ip="127.0.0.1",
+    with serve_in_thread(
         enable=["frontend", "lab"],
         root_dir=root_dir,
-        plugins={"lab": {"data_dir": str(tmp_path / "lab-data")}},
-    )
-    with run_server(settings) as (address, _):
+        plugin_settings={"lab": {"data_dir": str(tmp_path / "lab-data")}},
+    ) as (url, _):
+        address = url.removeprefix("http://")
         socket = await _subscribe(address, additional_headers=AUTH)
         stopping = time.monotonic()
     # An open subscription must not hold the shutdown up (uvicorn would wait 10 s for it).

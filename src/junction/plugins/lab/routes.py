@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
 
 from junction.errors import BadRequest, NotFound
@@ -16,7 +16,6 @@ from junction.plugin import use
 from junction.plugins.frontend.models import PageRequest
 from junction.plugins.frontend.service import FRONTEND, FrontendService
 from junction.plugins.frontend.staticfiles import resolve_inside, send_file
-from junction.plugins.lab.jsonbody import json_body, json_object
 from junction.plugins.lab.licenses import ReportFormat, license_bundles, render_report
 from junction.plugins.lab.models import (
     ActionResult,
@@ -85,9 +84,7 @@ async def get_settings(settings: Settings, plugin_id: str) -> SettingEntry:
 
 
 @router.put("/lab/api/settings/{plugin_id:path}", status_code=204)
-async def put_settings(
-    settings: Settings, plugin_id: str, body: Annotated[SettingsUpdate, json_body(SettingsUpdate)]
-) -> Response:
+async def put_settings(settings: Settings, plugin_id: str, body: SettingsUpdate) -> Response:
     """Save a plugin's settings (JSON5 text, validated against its schema)."""
     await settings.save(plugin_id, body.raw)
     return Response(status_code=204)
@@ -130,7 +127,7 @@ async def get_workspace(workspaces: Workspaces, workspace_id: str) -> dict[str, 
 
 @router.put("/lab/api/workspaces/{workspace_id:path}", status_code=204)
 async def put_workspace(
-    workspaces: Workspaces, workspace_id: str, workspace: Annotated[dict[str, Any], json_object()]
+    workspaces: Workspaces, workspace_id: str, workspace: Annotated[dict[str, Any], Body()]
 ) -> Response:
     """Save a workspace (the UI does so every few seconds while the layout changes)."""
     await workspaces.save(workspace_id, workspace)
@@ -269,9 +266,7 @@ async def list_extensions(frontend: Frontend) -> list[dict[str, Any]]:
 
 
 @router.post("/lab/api/extensions", status_code=201)
-async def extension_action(
-    switches: Switches, action: Annotated[ExtensionAction, json_body(ExtensionAction)]
-) -> ActionResult:
+async def extension_action(switches: Switches, action: ExtensionAction) -> ActionResult:
     """Enable or disable an extension; installing is refused (use pip)."""
     if action.cmd not in ("enable", "disable"):
         raise BadRequest(
@@ -289,8 +284,6 @@ async def plugin_locks(switches: Switches) -> PluginLocks:
 
 
 @router.post("/lab/api/plugins", status_code=201)
-async def plugin_action(
-    switches: Switches, action: Annotated[PluginAction, json_body(PluginAction)]
-) -> ActionResult:
+async def plugin_action(switches: Switches, action: PluginAction) -> ActionResult:
     """Enable or disable a plugin (applies on the next page load)."""
     return await switches.switch(action.plugin_name, enabled=action.cmd == "enable")

@@ -11,13 +11,12 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, Body, WebSocket
 from fastapi.responses import RedirectResponse, Response
 from starlette.websockets import WebSocketDisconnect
 
 from junction.errors import BadRequest
 from junction.plugin import use
-from junction.plugins.lab.jsonbody import json_body, json_object
 from junction.plugins.lab.models import EventPost
 from junction.plugins.lab.nbconvert import Converted, Nbconvert
 from junction.plugins.lab.service import CONFIG, EVENTS, NBCONVERT, ConfigStore, EventBus
@@ -43,7 +42,7 @@ async def get_config(config: Config, section: str) -> dict[str, Any]:
 
 @router.patch("/api/config/{section}", tags=["config"])
 async def patch_config(
-    config: Config, section: str, patch: Annotated[dict[str, Any], json_object()]
+    config: Config, section: str, patch: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     """Deep-merge into a config section (``null`` removes a key); returns the result."""
     return await config.update(section, patch)
@@ -51,7 +50,7 @@ async def patch_config(
 
 @router.put("/api/config/{section}", tags=["config"], status_code=204)
 async def put_config(
-    config: Config, section: str, data: Annotated[dict[str, Any], json_object()]
+    config: Config, section: str, data: Annotated[dict[str, Any], Body()]
 ) -> Response:
     """Replace a config section."""
     await config.replace(section, data)
@@ -62,7 +61,7 @@ async def put_config(
 
 
 @router.post("/api/events", tags=["events"], status_code=204)
-async def post_event(events: Events, event: Annotated[EventPost, json_body(EventPost)]) -> Response:
+async def post_event(events: Events, event: EventPost) -> Response:
     """Validate an event against its registered schema and deliver it to subscribers."""
     events.emit(event.schema_id, event.data, version=str(event.version))
     return Response(status_code=204)
@@ -143,7 +142,7 @@ async def export_notebook(
 
 @router.post("/nbconvert/{format_name}", tags=["nbconvert"])
 async def export_posted(
-    export: Export, format_name: str, model: Annotated[dict[str, Any], json_object()]
+    export: Export, format_name: str, model: Annotated[dict[str, Any], Body()]
 ) -> Response:
     """Convert a notebook sent in the body as ``{"name", "content"}``."""
     content = model.get("content")
