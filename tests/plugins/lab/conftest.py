@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from junction.plugin import Plugin
 from junction.plugins.frontend.appdir import find_app_dir
 from junction.testing import app_client
 
@@ -107,6 +108,7 @@ def serve(root_dir: Path, labextensions: Path, tmp_path: Path) -> Serve:
         enable: Sequence[str] = (),
         frontend: dict[str, Any] | None = None,
         lab: dict[str, Any] | None = None,
+        plugins: Sequence[Plugin] = (),
         authenticated: bool = True,
         **server: Any,
     ) -> AsyncIterator[httpx.AsyncClient]:
@@ -115,6 +117,7 @@ def serve(root_dir: Path, labextensions: Path, tmp_path: Path) -> Serve:
             "lab": {"data_dir": str(tmp_path / "lab-data"), **(lab or {})},
         }
         async with app_client(
+            plugins=plugins,
             plugin_settings=sections,
             authenticated=authenticated,
             enable=["frontend", "lab", *enable],
