@@ -148,13 +148,6 @@ async def _measure(
         if any(getattr(k, "env", None) == env for k in kinds):
             installs[env.name] = round(environments.ensure(env, log), 1)
     jupyter_path = environments.kernelspec_path(REPO / ".venv" / "bin" / "python")
-    for kind in kinds:
-        if isinstance(kind, JunctionKind):
-            kind.discover_plugins()
-            meta["junction_plugins"] = kind.plugins
-            meta["junction_missing"] = kind.missing
-            if kind.missing:
-                print(f"  junction: not built yet: {', '.join(kind.missing)}", flush=True)
     meta["versions"] = {kind.name: kind.version() for kind in kinds}
     meta["versions"]["ipykernel"] = environments.version_of(
         REPO / ".venv" / "bin" / "python", "ipykernel"
@@ -181,16 +174,20 @@ async def _measure(
             )
             print(f"  ({time.perf_counter() - begun:.1f} s)", flush=True)
         begun = _step("starting servers")
-        running = [
-            RunningServer.launch(kind, token=token, root=fixtures.root, jupyter_path=jupyter_path)
-            for kind in kinds
-        ]
-        for server in running:
-            server.wait_ready()
+        for kind in kinds:
+            server, _ = RunningServer.launch_ready(
+                kind, token=token, root=fixtures.root, jupyter_path=jupyter_path
+            )
             client = JupyterClient(server.url, token)
             targets.append(ServerTarget(server, client, compression=not args.no_compression))
             await client.login()
         print(f"  ({time.perf_counter() - begun:.1f} s)", flush=True)
+        for kind in kinds:
+            if isinstance(kind, JunctionKind):
+                meta["junction_plugins"] = kind.plugins
+                meta["junction_missing"] = kind.missing
+                if kind.missing:
+                    print(f"  junction: not built yet: {', '.join(kind.missing)}", flush=True)
         ctx = Context(
             plan, results, targets, floor, fixtures, BUILD_DIR / "errors.log", jupyter_path
         )

@@ -33,6 +33,7 @@ class Plan:
     big_file_rounds: int
     load_connections: int
     load_seconds: float
+    load_warmup: float
     load_rounds: int
     scenario_timeout: float
 
@@ -56,6 +57,7 @@ FULL = Plan(
     big_file_rounds=2,
     load_connections=50,
     load_seconds=3.0,
+    load_warmup=0.5,
     load_rounds=2,
     scenario_timeout=240.0,
 )
@@ -64,7 +66,7 @@ QUICK = Plan(
     name="quick",
     cold_starts=1,
     kernel_starts=2,
-    kernels_for_rss=10,
+    kernels_for_rss=5,  # 10 kernels cost ~20 s of kernel start-up CPU on two cores
     rtt_iterations=40,
     rtt_rounds=1,
     stream_lines=5_000,
@@ -78,7 +80,8 @@ QUICK = Plan(
     big_file_mb=10,
     big_file_rounds=1,
     load_connections=50,
-    load_seconds=1.5,
+    load_seconds=1.0,
+    load_warmup=0.3,
     load_rounds=1,
     scenario_timeout=90.0,
 )

@@ -131,8 +131,9 @@ class JunctionKind(ServerKind):
     """Junction from the repository's ``.venv``, with whichever scenario plugins exist."""
 
     name: str = "junction"
-    plugins: list[str] = field(default_factory=list)
+    plugins: list[str] = field(default_factory=lambda: list(JUNCTION_PROFILE_PLUGINS))
     missing: dict[str, str] = field(default_factory=dict)
+    discovered: bool = False
 
     @property
     def executable(self) -> Path:
@@ -147,8 +148,11 @@ class JunctionKind(ServerKind):
         return result.returncode == 0, (result.stderr or result.stdout).strip()
 
     def discover_plugins(self) -> None:
-        """Find which of the scenario plugins load and compose; remember why others do not."""
-        self.plugins, self.missing = [], {}
+        """Find which of the scenario plugins load and compose; remember why others do not.
+
+        Called only when Junction fails to start with all of them (``junction plugins`` takes
+        a couple of seconds, which a quick run cannot spare)."""
+        self.plugins, self.missing, self.discovered = [], {}, True
         ok, _ = self._composes(list(JUNCTION_PROFILE_PLUGINS))
         if ok:
             self.plugins = list(JUNCTION_PROFILE_PLUGINS)
@@ -261,6 +265,30 @@ class RunningServer:
         server = cls(kind, process, port, token, home, log, started)
         _LIVE.add(server)
         return server
+
+    @classmethod
+    def launch_ready(
+        cls, kind: ServerKind, *, token: str, root: Path, jupyter_path: Path
+    ) -> tuple[RunningServer, float]:
+        """Launch and wait until ready; returns the server and its start time in seconds.
+
+        If Junction does not start with every scenario plugin (some not built yet), find the
+        ones that load and try once more with those.
+        """
+        server = cls.launch(kind, token=token, root=root, jupyter_path=jupyter_path)
+        try:
+            return server, server.wait_ready()
+        except ServerStartError:
+            server.stop()
+            if not isinstance(kind, JunctionKind) or kind.discovered:
+                raise
+        kind.discover_plugins()
+        server = cls.launch(kind, token=token, root=root, jupyter_path=jupyter_path)
+        try:
+            return server, server.wait_ready()
+        except ServerStartError:
+            server.stop()
+            raise
 
     def wait_ready(self, timeout: float = 60.0) -> float:
         """Poll ``GET /api`` (or the kind's ``ready_path``) until it answers 200; return

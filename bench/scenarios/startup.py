@@ -30,13 +30,15 @@ def cold_start(
     """Start each server from nothing, ``plan.cold_starts`` times, interleaved; stop each."""
     for _ in range(plan.cold_starts):
         for kind in kinds:
-            server = RunningServer.launch(kind, token=token, root=root, jupyter_path=jupyter_path)
             try:
-                results.add("cold_start", kind.name, server.wait_ready())
+                server, seconds = RunningServer.launch_ready(
+                    kind, token=token, root=root, jupyter_path=jupyter_path
+                )
             except ServerStartError as exc:
                 results.error("cold_start", kind.name, str(exc))
-            finally:
-                server.stop()
+                continue
+            server.stop()
+            results.add("cold_start", kind.name, seconds)
 
 
 async def idle_rss(ctx: Context) -> None:

@@ -40,6 +40,8 @@ async def _load_once(ctx: Context, target: ServerTarget, endpoint: str) -> None:
         str(ctx.plan.load_connections),
         "--seconds",
         str(ctx.plan.load_seconds),
+        "--warmup",
+        str(ctx.plan.load_warmup),
     ]
     for name, value in target.client.auth_headers().items():
         argv += ["--header", f"{name}: {value}"]
