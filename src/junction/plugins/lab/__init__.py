@@ -5,7 +5,8 @@ Map of the package:
 - ``service.py``: the contracts (settings, workspaces, config sections, events), keys, errors;
 - ``schemas.py``: plugin settings schemas and admin defaults; ``usersettings.py`` stores the
   user's values as JSON5 files;
-- ``workspaces.py``, ``configsections.py``: file stores for layouts and config sections;
+- ``workspaces.py``, ``configsections.py``: file stores for layouts and config sections,
+  all written through ``storage.py`` (atomic replace);
 - ``events.py``: the in-memory event bus behind ``/api/events``;
 - ``translations.py``, ``licenses.py``, ``nbconvert.py``, ``plugins.py``: language packs,
   license reports, notebook export, plugins switched off from the UI;

@@ -17,7 +17,7 @@ import anyio
 
 from junction.errors import NotFound
 from junction.plugins.frontend.pageconfig import merge
-from junction.plugins.lab.usersettings import write_atomically
+from junction.plugins.lab.storage import write_atomically
 
 __all__ = ["SECTION", "FileConfigSections"]
 

@@ -8,9 +8,7 @@ layout JupyterLab users know, so settings can be copied in and out by hand.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,9 +21,10 @@ from junction.plugins.frontend.service import FrontendService
 from junction.plugins.lab.models import SettingEntry
 from junction.plugins.lab.schemas import PluginSchema, SchemaCatalog
 from junction.plugins.lab.service import InvalidSettings, SettingsNotFound
+from junction.plugins.lab.storage import write_atomically
 from junction.services import isoformat
 
-__all__ = ["SETTINGS_SUFFIX", "FileSettingsStore", "settings_path", "write_atomically"]
+__all__ = ["SETTINGS_SUFFIX", "FileSettingsStore", "settings_path"]
 
 SETTINGS_SUFFIX = ".jupyterlab-settings"
 
@@ -43,19 +42,6 @@ def settings_path(directory: Path, plugin_id: str) -> Path:
     if any(part in (".", "..") or part.startswith(".") for part in parts):
         raise SettingsNotFound(f"no settings for {plugin_id!r}")
     return directory.joinpath(*parts)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so readers see the old or the new file, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class FileSettingsStore:

@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 import anyio
 
 from junction.plugins.lab.service import InvalidWorkspace, WorkspaceNotFound
-from junction.plugins.lab.usersettings import write_atomically
+from junction.plugins.lab.storage import write_atomically
 from junction.services import isoformat
 
 __all__ = ["WORKSPACE_SUFFIX", "FileWorkspaces", "check_workspace"]
