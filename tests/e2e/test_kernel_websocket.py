@@ -11,9 +11,12 @@ import itertools
 import json
 import os
 import signal
+import socket
 import struct
 import sys
 import textwrap
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -25,14 +28,18 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from junction.testing import TEST_TOKEN, ServerProcess
+from junction.app import create_app
+from junction.server import uvicorn_config
+from junction.testing import TEST_TOKEN, ServerProcess, make_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
 V1 = "v1.kernel.websocket.jupyter.org"
+FRAME_LIMIT = 16 << 20
 AUTH = {"Authorization": f"token {TEST_TOKEN}"}
 
 
@@ -294,6 +301,19 @@ async def kernel_pid(socket: KernelSocket) -> int:
     return int(reply.text())
 
 
+def message_interrupt_spec(jupyter_path: Path) -> None:
+    """Install ``by-message``: ipykernel interrupted with ``interrupt_request``, not SIGINT."""
+    directory = jupyter_path / "kernels" / "by-message"
+    directory.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Interrupted by message",
+        "language": "python",
+        "interrupt_mode": "message",
+    }
+    (directory / "kernel.json").write_text(json.dumps(spec))
+
+
 def fragile_spec(jupyter_path: Path) -> None:
     """Install ``fragile``: an ipykernel that starts once, then exits at every restart."""
     directory = jupyter_path / "kernels" / "fragile"
@@ -326,6 +346,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the module: small frame limit, fast death detection, a fragile spec."""
     root = tmp_path_factory.mktemp("kernel-ws")
     fragile_spec(root / "share")
+    message_interrupt_spec(root / "share")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JUPYTER_PATH", str(root / "share"))
         process = ServerProcess(
@@ -341,7 +362,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
                 "--root-dir",
                 str(root),
                 "--set",
-                "kernels.max_message_size=1048576",
+                f"kernels.max_message_size={FRAME_LIMIT}",
                 "--set",
                 "kernels.monitor_interval=0.1",
                 "--set",
@@ -413,40 +434,41 @@ async def test_input_round_trips_over_stdin(server: ServerProcess, kernel: str, 
     assert reply.text() == "hello ana\n"
 
 
+ECHO_TARGET = textwrap.dedent(
+    """
+    import comm
+    def _echo_target(channel, opened):
+        @channel.on_msg
+        def _echo(msg):
+            channel.send(
+                data={"echo": msg["content"]["data"]},
+                buffers=[bytes(b)[::-1] for b in msg["buffers"]],
+            )
+    comm.get_comm_manager().register_target("echo", _echo_target)
+    """
+)
+
+
+async def _echo_comm(socket: KernelSocket, buffers: list[bytes]) -> list[Msg]:
+    """Open an ``echo`` comm, send ``buffers`` on it; return the kernel's echo."""
+    assert (await socket.execute(ECHO_TARGET)).reply.content["status"] == "ok"
+    comm_id = uuid.uuid4().hex
+    await socket.send("shell", "comm_open", {"comm_id": comm_id, "target_name": "echo", "data": {}})
+    sent = await socket.send(
+        "shell", "comm_msg", {"comm_id": comm_id, "data": {"n": 1}}, buffers=buffers
+    )
+    [*_, echoed] = await socket.until(lambda m: m.msg_type == "comm_msg" and m.parent_id == sent)
+    assert echoed.channel == "iopub"
+    assert echoed.content["data"] == {"echo": {"n": 1}}
+    return [echoed]
+
+
 async def test_comm_messages_carry_binary_buffers_both_ways(
     server: ServerProcess, kernel: str, v1: bool
 ) -> None:
-    target = textwrap.dedent(
-        """
-        import comm
-        def _echo_target(channel, opened):
-            @channel.on_msg
-            def _echo(msg):
-                channel.send(
-                    data={"echo": msg["content"]["data"]},
-                    buffers=[bytes(b)[::-1] for b in msg["buffers"]],
-                )
-        comm.get_comm_manager().register_target("echo", _echo_target)
-        """
-    )
     buffers = [bytes(range(256)), b"\x00" * 70_000 + b"end"]
     async with kernel_socket(server, kernel, v1=v1) as socket:
-        assert (await socket.execute(target)).reply.content["status"] == "ok"
-        comm_id = uuid.uuid4().hex
-        await socket.send(
-            "shell", "comm_open", {"comm_id": comm_id, "target_name": "echo", "data": {}}
-        )
-        sent = await socket.send(
-            "shell",
-            "comm_msg",
-            {"comm_id": comm_id, "data": {"n": 1}},
-            buffers=buffers,
-        )
-        [*_, echoed] = await socket.until(
-            lambda m: m.msg_type == "comm_msg" and m.parent_id == sent
-        )
-    assert echoed.channel == "iopub"
-    assert echoed.content["data"] == {"echo": {"n": 1}}
+        [echoed] = await _echo_comm(socket, buffers)
     assert echoed.buffers == [buffer[::-1] for buffer in buffers]
 
 
@@ -469,9 +491,12 @@ async def test_two_clients_both_get_iopub_and_only_the_asker_gets_the_reply(
     assert all(m.channel == "iopub" for m in seen_by_watcher)
 
 
+@pytest.mark.parametrize("mode", ["signal", "message"])
 async def test_interrupt_stops_a_cell_sleeping_in_the_kernel(
-    server: ServerProcess, kernel: str
+    server: ServerProcess, kernel: str, mode: str
 ) -> None:
+    if mode == "message":
+        kernel = start_kernel(server, name="by-message")
     async with kernel_socket(server, kernel) as socket:
         msg_id = await socket.send(
             "shell", "execute_request", execute_content("import time; time.sleep(60)")
@@ -484,6 +509,17 @@ async def test_interrupt_stops_a_cell_sleeping_in_the_kernel(
     assert interrupted.reply.content["status"] == "error"
     assert interrupted.of_type("error")[0].content["ename"] == "KeyboardInterrupt"
     assert after.of_type("execute_result")[0].content["data"]["text/plain"] == "'still here'"
+    if mode == "message":
+        httpx.delete(server.url + f"api/kernels/{kernel}", headers=AUTH)
+
+
+async def test_messages_over_ten_mebibytes_pass_both_ways(
+    server: ServerProcess, kernel: str, v1: bool
+) -> None:
+    big = os.urandom(12 << 20)
+    async with kernel_socket(server, kernel, v1=v1) as socket:
+        [echoed] = await _echo_comm(socket, [big])
+    assert echoed.buffers == [big[::-1]]
 
 
 # -- restarts and deaths ----------------------------------------------------------------------
@@ -633,7 +669,7 @@ BAD_FRAMES = {
         "unknown channel 'iopub'",
     ),
     "truncated-binary-json": (False, b"\x00\x00\x00\x05\x00", 1007, "binary frame"),
-    "oversized": (True, b"\x00" * ((1 << 20) + 1), 1009, "kernels.max_message_size"),
+    "oversized": (True, b"\x00" * (FRAME_LIMIT + 1), 1009, "kernels.max_message_size"),
 }
 
 
@@ -652,6 +688,35 @@ async def test_bad_frames_close_only_that_socket_with_a_clear_code_and_reason(
         assert reason in closed.value.rcvd.reason
         still = await bystander.execute("'fine'")
     assert still.reply.content["status"] == "ok"
+
+
+def test_accepted_connections_have_tcp_nodelay() -> None:
+    """Small kernel messages must not wait for Nagle's algorithm (~40 ms with delayed ACKs)."""
+    settings = make_settings(ip="127.0.0.1", enable=["kernelspecs"])
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive()
+            time.sleep(0.01)
+        port = listener.getsockname()[1]
+        with httpx.Client(headers=AUTH) as client:  # keeps its connection open
+            assert client.get(f"http://127.0.0.1:{port}/api/kernelspecs").status_code == 200
+            options = [
+                connection.transport.get_extra_info("socket").getsockopt(
+                    socket.IPPROTO_TCP, socket.TCP_NODELAY
+                )
+                for connection in server.server_state.connections
+            ]
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        listener.close()
+    assert options
+    assert all(options)
 
 
 async def test_unknown_kernel_websocket_is_refused_with_404(server: ServerProcess) -> None:

@@ -96,6 +96,7 @@ class KernelHub:
         self._internal: dict[str, anyio.Event] = {}
         self._held: list[Message] = []
         self._holding = False
+        self._refusal: str | None = None
         self._iopub_seen = anyio.Event()
         self._readers: anyio.CancelScope | None = None
         self._readers_done = anyio.Event()
@@ -139,6 +140,7 @@ class KernelHub:
         self._readers_done = anyio.Event()
         await task_group.start(self._read_all)
         self._holding = False
+        self._refusal = None
         held, self._held = self._held, []
         for message in held:
             await self._send(message)
@@ -146,6 +148,12 @@ class KernelHub:
     def hold(self) -> None:
         """Keep client messages back until the next :meth:`connect` (a restart begins)."""
         self._holding = True
+
+    def refuse(self, reason: str) -> None:
+        """The kernel is dead: answer every request, held or new, with an error reply."""
+        self._refusal = reason
+        self._held.clear()
+        self.fail_pending(reason)
 
     async def disconnect(self) -> None:
         """Stop reading and close the sockets; slots stay, new client messages are held."""
@@ -240,6 +248,11 @@ class KernelHub:
             answered = message.parent.get("msg_id")
             if isinstance(answered, str):
                 slot.answered(answered)
+        if self._refusal is not None:
+            pending = self._pending.pop(message.msg_id, None)
+            if pending is not None:
+                self._fail(pending, self._refusal)
+            return
         if self._holding or not self._sockets:
             self._hold(slot, message)
             return

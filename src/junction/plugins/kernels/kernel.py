@@ -184,18 +184,19 @@ class ManagedKernel:
             with anyio.CancelScope() as self._operation:
                 quick = time.monotonic() - self._started_at < STABLE_START
                 self._failures = self._failures + 1 if quick else 0
-                log.warning("kernel %s died; restarting it", self.id)
+                log.warning("kernel %s died", self.id)
                 self.phase = "restarting"
                 self.hub.hold()
                 self.hub.fail_pending("The kernel died; it is being restarted")
                 self.hub.broadcast_status("restarting")
                 while True:
-                    if self._failures >= self.settings.restart_limit:
+                    limit = self.settings.restart_limit
+                    if self._failures >= limit:
                         await self._mark_dead(
-                            f"The kernel died {self._failures + 1} times in a row; "
-                            "it was not restarted again"
-                            if self.settings.restart_limit
-                            else "The kernel died (kernels.restart_limit is 0)"
+                            f"The kernel kept dying ({self._failures} failed starts in a "
+                            f"row); it was not restarted again (kernels.restart_limit = {limit})"
+                            if limit
+                            else "The kernel died (kernels.restart_limit = 0)"
                         )
                         break
                     try:
@@ -289,7 +290,7 @@ class ManagedKernel:
         log.error("kernel %s is dead: %s", self.id, reason)
         self.phase = "dead"
         self.reason = reason
-        self.hub.fail_pending(reason)
+        self.hub.refuse(reason)
         self.hub.broadcast_status("dead")
         await self.hub.disconnect()
         await self._kill_quietly()

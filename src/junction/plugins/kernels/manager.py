@@ -39,7 +39,7 @@ from junction.plugins.kernels.service import KernelNotFound
 from junction.plugins.kernels.settings import KernelsSettings
 from junction.plugins.kernelspecs.service import KernelSpecService
 
-__all__ = ["JupyterClientKernels"]
+__all__ = ["JupyterClientKernels", "check_env", "should_cull"]
 
 log = logging.getLogger("junction.kernels")
 
@@ -180,19 +180,7 @@ class JupyterClientKernels:
 
     def check_env(self, env: dict[str, str] | None) -> None:
         """Refuse client-supplied environment variables outside ``allowed_env`` (400)."""
-        if not env:
-            return
-        patterns = self.settings.allowed_env
-        refused = sorted(
-            key for key in env if not any(fnmatch.fnmatchcase(key, p) for p in patterns)
-        )
-        if refused:
-            allowed = ", ".join(patterns) or "none"
-            raise BadRequest(
-                f"environment variable {refused[0]} may not be set by clients; "
-                f"kernels.allowed_env allows: {allowed}",
-                reason="Environment not allowed",
-            )
+        check_env(env, self.settings.allowed_env)
 
     def kernel_count(self) -> int:
         """Gauge ``kernels``."""
@@ -247,17 +235,18 @@ class JupyterClientKernels:
                     log.exception("kernel %s: monitor check failed", kernel.id)
 
     async def _cull(self) -> None:
-        timeout = self.settings.cull_idle_timeout
         while True:
             await anyio.sleep(self.settings.cull_interval)
             now = time.time()
             for kernel in list(self._kernels.values()):
                 idle = now - kernel.hub.last_activity
-                if kernel.phase != "running" or idle < timeout:
-                    continue
-                if kernel.hub.connections and not self.settings.cull_connected:
-                    continue
-                if kernel.hub.execution_state == "busy" and not self.settings.cull_busy:
+                if not should_cull(
+                    self.settings,
+                    phase=kernel.phase,
+                    idle=idle,
+                    connections=kernel.hub.connections,
+                    execution_state=kernel.hub.execution_state,
+                ):
                     continue
                 log.info("culling kernel %s, idle for %.0f s", kernel.id, idle)
                 try:
@@ -266,6 +255,30 @@ class JupyterClientKernels:
                     )
                 except Exception:
                     log.exception("kernel %s: culling failed", kernel.id)
+
+
+def check_env(env: dict[str, str] | None, allowed: list[str]) -> None:
+    """Raise BadRequest unless every name in ``env`` matches a shell pattern in ``allowed``."""
+    refused = sorted(
+        key for key in env or () if not any(fnmatch.fnmatchcase(key, p) for p in allowed)
+    )
+    if refused:
+        raise BadRequest(
+            f"environment variable {refused[0]} may not be set by clients; "
+            f"kernels.allowed_env allows: {', '.join(allowed) or 'none'}",
+            reason="Environment not allowed",
+        )
+
+
+def should_cull(
+    settings: KernelsSettings, *, phase: str, idle: float, connections: int, execution_state: str
+) -> bool:
+    """Whether a kernel idle for ``idle`` seconds is culled under ``settings``."""
+    if settings.cull_idle_timeout <= 0 or phase != "running" or idle < settings.cull_idle_timeout:
+        return False
+    if connections and not settings.cull_connected:
+        return False
+    return execution_state != "busy" or settings.cull_busy
 
 
 def _check_kernel_id(kernel_id: str) -> str:

@@ -9,9 +9,12 @@ A slot outlives the WebSocket that filled it, so a client that reconnects with t
 
 The slot's outbox is the only queue between the hub and a client. While attached, the
 connection's writer drains it; if more than ``client_queue_bytes`` wait behind the message
-being sent, the client is too slow and is closed (it may reconnect and resume). While
-detached, the outbox is the replay buffer: past ``replay_buffer_bytes`` the oldest messages
-are dropped and counted, and the client is told how many on reconnect.
+being sent (on top of what was replayed at attach time and is still draining), the client is
+too slow and is closed (it may reconnect and resume). While
+detached, the outbox is the replay buffer: past ``replay_buffer_bytes`` the oldest outputs
+are dropped (down to three quarters of the limit, so trimming is rare) and counted, and the
+client is told how many on reconnect. Statuses and replies are kept: a reply can overtake
+the outputs before it (it comes on another channel), and dropping it would hang the cell.
 
 What was handed to the network just before a connection died may never have arrived (the
 Jupyter protocol has no acknowledgements). So the slot remembers the statuses, replies and
@@ -85,6 +88,7 @@ class ClientSlot:
         self._slow = False
         self._sent: deque[tuple[float, Message]] = deque(maxlen=_RESEND_COUNT)
         self._resend = False
+        self._replaying = 0
 
     @property
     def attached(self) -> bool:
@@ -100,7 +104,7 @@ class ClientSlot:
             self._trim()
             return
         self._wakeup.set()
-        waiting = self.outbox_bytes - self.outbox[0].size
+        waiting = self.outbox_bytes - self.outbox[0].size - self._replaying
         if waiting > self.limits.client_queue_bytes and not self._slow:
             self._slow = True
             owner.close_soon(
@@ -136,6 +140,7 @@ class ClientSlot:
                 self.outbox_bytes += message.size
         self._resend = False
         self._sent.clear()
+        self._replaying = self.outbox_bytes
         self.detached_at = None
         self._wakeup.set()
 
@@ -176,6 +181,7 @@ class ClientSlot:
         if self.outbox and self.outbox[0] is message:
             self.outbox.popleft()
             self.outbox_bytes -= message.size
+            self._replaying = max(0, self._replaying - message.size)
             if (
                 message.channel != "iopub" or message.msg_type == "status"
             ) and message.size <= _RESEND_MAX_SIZE:
@@ -186,8 +192,22 @@ class ClientSlot:
         return (message for moment, message in self._sent if moment >= since)
 
     def _trim(self) -> None:
-        while self.outbox and self.outbox_bytes > self.limits.replay_buffer_bytes:
-            oldest = self.outbox.popleft()
-            self.outbox_bytes -= oldest.size
-            self.dropped += 1
-            self._dropped_parent = bytes(oldest.parts[1])
+        limit = self.limits.replay_buffer_bytes
+        if self.outbox_bytes <= limit:
+            return
+        excess = self.outbox_bytes - limit * 3 // 4
+        kept: deque[Message] = deque()
+        for message in self.outbox:
+            if excess > 0 and message.channel == "iopub" and message.msg_type != "status":
+                excess -= message.size
+                self._drop(message)
+            else:
+                kept.append(message)
+        self.outbox = kept
+        while self.outbox and self.outbox_bytes > limit:  # only statuses and replies left
+            self._drop(self.outbox.popleft())
+
+    def _drop(self, message: Message) -> None:
+        self.outbox_bytes -= message.size
+        self.dropped += 1
+        self._dropped_parent = bytes(message.parts[1])
