@@ -240,13 +240,6 @@ async function mainFlow() {
     await page.waitForFunction((el) => el.textContent.trim() === "7", await readout.elementHandle());
   });
 
-  if (screenshot) {
-    await step("take the documentation screenshot", async () => {
-      await page.locator(".jp-NotebookPanel:visible .jp-Cell").first().click();
-      await page.screenshot({ path: screenshot });
-    });
-  }
-
   await step("save and find the outputs through the REST API", async () => {
     const response = await responseTo("PUT", `/api/contents/${notebookName}`, async () => {
       await page.keyboard.press("Control+s");
@@ -262,6 +255,13 @@ async function mainFlow() {
     const image = model.content.cells[1].outputs.some((o) => o.data && o.data["image/png"]);
     if (!image) throw new Error("saved notebook lacks the matplotlib image");
   });
+
+  if (screenshot) {
+    await step("take the documentation screenshot", async () => {
+      await page.locator(".jp-NotebookPanel:visible .jp-Cell").first().click();
+      await page.screenshot({ path: screenshot });
+    });
+  }
 
   await step("reload and find the saved notebook", async () => {
     await page.reload();
