@@ -28,8 +28,15 @@ check: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
+# Node projects the tests drive: JupyterLab's client library and playwright-core for chromium.
+NODE_STAMPS := tests/browser/node_modules/.installed tests/clients/node/node_modules/.installed
+
+%/node_modules/.installed: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## pytest: the test suite alone
-pytest: $(VENV)/.dev-installed
+pytest: $(VENV)/.dev-installed $(NODE_STAMPS)
 	$(BIN)/python -m pytest $(ARGS)
 
 ## test: install the dev extras and run the whole suite (lint, types, tests)
