@@ -21,6 +21,7 @@ attached throughout.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -137,20 +138,25 @@ class ManagedKernel:
     async def start(self, *, cwd: Path, env: dict[str, str]) -> None:
         """Launch the kernel and wait until it is ready; raises :class:`KernelStartFailed`."""
         async with self._lock:
-            try:
-                await self.manager.start_kernel(kernel_id=self.id, cwd=str(cwd), env=env)
-            except Exception as exc:
-                log.exception("kernel %s (%s) failed to launch", self.id, self.name)
-                raise KernelStartFailed(f"Kernel {self.name} failed to start: {exc}") from exc
-            self._track()
-            try:
-                await self._connect()
-            except KernelStartFailed:
+            with anyio.CancelScope() as self._operation:
+                try:
+                    await self.manager.start_kernel(kernel_id=self.id, cwd=str(cwd), env=env)
+                except Exception as exc:
+                    log.exception("kernel %s (%s) failed to launch", self.id, self.name)
+                    raise KernelStartFailed(f"Kernel {self.name} failed to start: {exc}") from exc
+                self._track()
+                try:
+                    await self._connect()
+                except KernelStartFailed:
+                    await self._kill_quietly()
+                    raise
+                self.phase = "running"
+                self._started_at = time.monotonic()
+                log.info("kernel %s (%s) started in %s", self.id, self.name, cwd)
+            self._operation = None
+            if self.phase != "running":  # a shutdown cancelled the start
                 await self._kill_quietly()
-                raise
-            self.phase = "running"
-            self._started_at = time.monotonic()
-            log.info("kernel %s (%s) started in %s", self.id, self.name, cwd)
+                raise KernelStartFailed(f"Kernel {self.name} was shut down while starting")
 
     async def interrupt(self) -> None:
         """Interrupt per the spec's ``interrupt_mode``; raises Conflict unless running."""
@@ -224,6 +230,9 @@ class ManagedKernel:
             self.hub.hold()
             if self.manager.has_kernel:
                 await self._stop_process(now=now)
+            else:
+                with contextlib.suppress(Exception):  # a dead kernel's connection file
+                    self.manager.cleanup_resources()
             self.hub.fail_pending(reason)
             self.hub.close_all(code, reason)
             await self.hub.disconnect()
@@ -264,7 +273,7 @@ class ManagedKernel:
             async def watch() -> None:
                 nonlocal outcome
                 while await self.manager.is_alive():  # noqa: ASYNC110 - polls a process
-                    await anyio.sleep(0.1)
+                    await anyio.sleep(min(0.25, self.settings.monitor_interval))
                 outcome = "died"
                 group.cancel_scope.cancel()
 

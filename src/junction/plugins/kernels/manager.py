@@ -125,6 +125,9 @@ class JupyterClientKernels:
             if existing is not None:
                 return existing.model()
         spec = await self.specs.find(name or self.settings.default_kernel_name)
+        cwd = await self._cwd_for(path)
+        assert self._runtime is not None, "start() before the plugin started"
+        # No await from this check to the registration below: concurrent starts count.
         limit = self.settings.max_kernels
         if limit is not None and len(self._kernels) >= limit:
             raise Forbidden(
@@ -132,8 +135,8 @@ class JupyterClientKernels:
                 "(kernels.max_kernels); shut one down first",
                 reason="Resource Limit",
             )
-        cwd = await self._cwd_for(path)
-        assert self._runtime is not None, "start() before the plugin started"
+        if kernel_id is not None and kernel_id in self._kernels:
+            return self._kernels[kernel_id].model()
         kernel = ManagedKernel(kernel_id or str(uuid.uuid4()), spec, self._runtime)
         self._kernels[kernel.id] = kernel
         try:
