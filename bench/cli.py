@@ -236,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     output = args.output or BUILD_DIR / f"results-{stamp}.json"
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    # Server logs and tracebacks are kept for the latest run only.
+    shutil.rmtree(BUILD_DIR / "logs", ignore_errors=True)
+    (BUILD_DIR / "errors.log").write_text("")
     results = Results()
     meta: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

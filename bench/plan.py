@@ -40,7 +40,7 @@ class Plan:
 
 FULL = Plan(
     name="full",
-    cold_starts=5,
+    cold_starts=3,
     kernel_starts=5,
     kernels_for_rss=10,
     rtt_iterations=300,
@@ -52,7 +52,7 @@ FULL = Plan(
     fanout_lines=2_000,
     listing_small=10_000,
     listing_large=100_000,
-    listing_rounds=3,
+    listing_rounds=2,
     big_file_mb=100,
     big_file_rounds=2,
     load_connections=50,

@@ -115,6 +115,13 @@ def rows_for(plan: Plan) -> list[Row]:
             better="higher",
             floor_series="fanout",
         ),
+        Row(
+            f"{plan.fanout_clients} clients on one kernel, messages lost (worst client)",
+            "%",
+            "fanout_lost",
+            "max",
+            floor_series="fanout_lost",
+        ),
     ]
     for count in (plan.listing_small, plan.listing_large):
         if count:

@@ -30,6 +30,9 @@ __all__ = ["Context", "ExecuteOutcome", "execute", "finish", "wait_reply"]
 
 T = TypeVar("T")
 
+QUIET = 5.0
+"""Seconds without a message that end an execution whose IOPub ``idle`` was lost."""
+
 KERNEL_PLUGINS = ("kernelspecs", "kernels")
 CONTENTS_PLUGINS = ("contents",)
 
@@ -135,6 +138,7 @@ class ExecuteOutcome:
     streams: int
     stream_bytes: int
     stream_lines: int
+    idle_seen: bool
 
 
 async def wait_reply(channel: Channel, msg_id: str, reply_type: str) -> None:
@@ -149,13 +153,27 @@ async def finish(
     channel: Channel, msg_id: str, started: float, *, reply: bool = True
 ) -> ExecuteOutcome:
     """Read until ``msg_id`` has its IOPub ``idle`` (and its ``execute_reply`` when ``reply``:
-    only the sending client gets the reply); count the stream messages on the way."""
+    only the sending client gets the reply); count the stream messages on the way.
+
+    A server that falls behind the kernel loses IOPub messages (ZeroMQ drops them at the
+    high-water mark), the ``idle`` among them. So once the reply is in (or from the start, for
+    a client that gets no reply), ``QUIET`` seconds without a message for ``msg_id`` also end
+    the wait. The time returned is that of the last message for ``msg_id``.
+    """
     replied, idle = not reply, False
     streams = stream_bytes = lines = 0
+    last = started
     while not (replied and idle):
-        msg = await channel.recv()
+        try:
+            async with asyncio.timeout(QUIET if replied else None):
+                msg = await channel.recv()
+        except TimeoutError:
+            if time.perf_counter() - last >= QUIET:
+                break
+            continue
         if msg.parent_id != msg_id:
             continue
+        last = time.perf_counter()
         if msg.msg_type == "stream":
             streams += 1
             stream_bytes += msg.size
@@ -164,7 +182,7 @@ async def finish(
             replied = True
         elif msg.msg_type == "status" and msg.content().get("execution_state") == "idle":
             idle = True
-    return ExecuteOutcome(time.perf_counter() - started, streams, stream_bytes, lines)
+    return ExecuteOutcome(last - started, streams, stream_bytes, lines, idle)
 
 
 async def execute(channel: Channel, code: str) -> ExecuteOutcome:
