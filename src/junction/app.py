@@ -29,6 +29,7 @@ from junction._version import __version__
 from junction.auth.identity import Authenticator, load_cookie_secret
 from junction.auth.middleware import AuthMiddleware
 from junction.auth.routes import router as auth_router
+from junction.config import merge
 from junction.errors import ConfigError, HTTPError
 from junction.middleware import (
     HostGuardMiddleware,
@@ -36,7 +37,7 @@ from junction.middleware import (
     SecurityHeadersMiddleware,
 )
 from junction.plugin import Plugin, PluginContext, PluginSettings
-from junction.registry import Composition, compose, discover, enabled_names
+from junction.registry import PROFILES, Composition, compose, discover, enabled_names
 from junction.server_routes import router as server_router
 from junction.services import AUTH, SERVER, ServerState, ServiceRegistry
 from junction.settings import ServerSettings
@@ -228,7 +229,10 @@ def _validate_plugin_settings(
     for section in settings.plugins:
         if section not in enabled and section not in installed:
             raise ConfigError(f"settings section [{section}] names no installed plugin")
+    defaults = PROFILES[settings.profile].defaults
     return {
-        name: plugin.load_settings(dict(settings.plugins.get(name, {})))
+        name: plugin.load_settings(
+            merge(dict(defaults.get(name, {})), settings.plugins.get(name, {}))
+        )
         for name, plugin in enabled.items()
     }

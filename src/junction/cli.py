@@ -69,8 +69,10 @@ def settings_help() -> str:
         if fields:
             lines.append(f"\n[{name}] {plugin.description}")
             lines.extend(fields)
-    profiles = ", ".join(f"{n} ({' '.join(p) or 'no plugins'})" for n, p in PROFILES.items())
-    lines.append(f"\nprofiles: {profiles}")
+    lines.append("\nprofiles:")
+    for name, profile in PROFILES.items():
+        plugins = " ".join(profile.plugins) or "no plugins"
+        lines.append(f"  {name}: {plugins}\n      {profile.description}")
     return "\n".join(lines)
 
 

@@ -2,7 +2,7 @@
 
 The microservice layout splits one JupyterLab into two kinds of process that share a token
 and a cookie secret: a *ui* process (profile ``ui``: contents, frontend, lab) and a *kernels*
-process (profile ``gateway``: kernelspecs, kernels, sessions). nginx routes the kernel API and
+process (profile ``kernels``: kernelspecs, kernels, sessions). nginx routes the kernel API and
 its WebSockets to the kernels process and everything else to the ui process, so the browser
 sees one origin. When the kernels process is down, its routes answer 503 with a Jupyter JSON
 error body, so the UI reports kernels unavailable instead of failing on an HTML error page.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import graphlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -26,6 +26,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PROFILES",
     "Composition",
+    "Profile",
     "discover",
     "enabled_names",
     "resolve",
@@ -34,14 +35,38 @@ __all__ = [
 ENTRY_POINT_GROUP = "junction.plugins"
 CORE_SERVICES: frozenset[ServiceKey[Any]] = frozenset({SERVER, AUTH})
 
-PROFILES: Mapping[str, tuple[str, ...]] = {
-    "full": ("contents", "kernelspecs", "kernels", "sessions", "frontend", "lab"),
-    "gateway": ("kernelspecs", "kernels", "sessions"),
-    "ui": ("contents", "frontend", "lab"),
-    "contents": ("contents",),
-    "none": (),
+
+@dataclass(frozen=True)
+class Profile:
+    """A named set of plugins, with defaults for their settings that suit the role.
+
+    ``defaults`` sit below every configuration layer: the config file, the environment and
+    the command line all override them.
+    """
+
+    plugins: tuple[str, ...]
+    description: str
+    defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+PROFILES: Mapping[str, Profile] = {
+    "full": Profile(
+        ("contents", "kernelspecs", "kernels", "sessions", "frontend", "lab"),
+        "JupyterLab, files and kernels in one process",
+    ),
+    "gateway": Profile(
+        ("kernelspecs", "kernels", "sessions"),
+        "a kernel gateway for remote clients",
+    ),
+    "kernels": Profile(
+        ("kernelspecs", "kernels", "sessions"),
+        "the kernels half of the microservice layout (behind a proxy, listing on)",
+    ),
+    "ui": Profile(("contents", "frontend", "lab"), "the UI and files, with kernels elsewhere"),
+    "contents": Profile(("contents",), "a file server"),
+    "none": Profile((), "the core alone"),
 }
-"""Named plugin sets. ``gateway`` is a kernels-only server; ``ui`` serves files and the UI."""
+"""The profiles ``--profile`` chooses from."""
 
 log = logging.getLogger("junction.registry")
 
@@ -72,7 +97,7 @@ def load(name: str, available: Mapping[str, Any]) -> Plugin:
 def enabled_names(profile: str, enable: Iterable[str], disable: Iterable[str]) -> list[str]:
     """The names a profile plus ``enable`` minus ``disable`` selects, in a stable order."""
     try:
-        base = PROFILES[profile]
+        base = PROFILES[profile].plugins
     except KeyError:
         known = ", ".join(sorted(PROFILES))
         raise ConfigError(f"unknown profile {profile!r}; profiles: {known}") from None

@@ -1,6 +1,6 @@
 """Two Junction processes behind real nginx, seen by clients as one JupyterLab server.
 
-Process A runs the ``ui`` profile (contents, frontend, lab), process B the ``gateway`` profile
+Process A runs the ``ui`` profile (contents, frontend, lab), process B the ``kernels`` profile
 (kernelspecs, kernels, sessions); they share a token, a cookie secret and a root directory.
 nginx uses the configuration ``junction deploy nginx`` writes.
 """
@@ -67,7 +67,7 @@ def layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Layout]:
     common = ["--port", "0", "--root-dir", str(root)]
     ui = ServerProcess(["--profile", "ui", *common], log_path=tmp_path / "ui.log").start()
     kernels = ServerProcess(
-        ["--profile", "gateway", *common], log_path=tmp_path / "kernels.log"
+        ["--profile", "kernels", *common], log_path=tmp_path / "kernels.log"
     ).start()
     port = free_port()
     conf_dir = tmp_path / "nginx"
