@@ -71,11 +71,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not offer permessage-deflate on kernel WebSockets (browsers offer it)",
     )
+    parser.add_argument(
+        "--junction-profile",
+        help="run Junction with this profile (e.g. full, with the UI plugins) instead of the "
+        "API plugins the scenarios use",
+    )
     parser.add_argument("--output", type=Path, help="results JSON path")
     return parser
 
 
-def _kinds(names: list[str]) -> list[ServerKind]:
+def _kinds(names: list[str], junction_profile: str | None) -> list[ServerKind]:
     envs = {env.name: env for env in comparison_environments()}
     kinds: list[ServerKind] = []
     for name in names:
@@ -84,7 +89,7 @@ def _kinds(names: list[str]) -> list[ServerKind]:
         elif name == "jupyverse":
             kinds.append(JupyverseKind(envs["jupyverse"]))
         elif name == "junction":
-            kinds.append(JunctionKind())
+            kinds.append(JunctionKind(profile=junction_profile))
         else:
             raise SystemExit(f"unknown server {name!r}; choose from {', '.join(SERVER_NAMES)}")
     return kinds
@@ -184,6 +189,7 @@ async def _measure(
         print(f"  ({time.perf_counter() - begun:.1f} s)", flush=True)
         for kind in kinds:
             if isinstance(kind, JunctionKind):
+                meta["junction_profile"] = kind.profile
                 meta["junction_plugins"] = kind.plugins
                 meta["junction_missing"] = kind.missing
                 if kind.missing:
@@ -227,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit status."""
     args = _parser().parse_args(argv)
     plan = QUICK if args.quick else FULL
-    kinds = _kinds([n.strip() for n in args.servers.split(",") if n.strip()])
+    kinds = _kinds([n.strip() for n in args.servers.split(",") if n.strip()], args.junction_profile)
     groups = {g.strip() for g in args.only.split(",") if g.strip()}
     unknown = groups - set(GROUPS)
     if unknown:

@@ -131,6 +131,8 @@ class JunctionKind(ServerKind):
     """Junction from the repository's ``.venv``, with whichever scenario plugins exist."""
 
     name: str = "junction"
+    profile: str | None = None
+    """A named profile to run instead of the scenario plugins (``--junction-profile``)."""
     plugins: list[str] = field(default_factory=lambda: list(JUNCTION_PROFILE_PLUGINS))
     missing: dict[str, str] = field(default_factory=dict)
     discovered: bool = False
@@ -180,8 +182,10 @@ class JunctionKind(ServerKind):
             "--log-level",
             "warning",
             "--profile",
-            "none",
+            self.profile or "none",
         ]
+        if self.profile:
+            return argv
         for name in self.plugins:
             argv += ["--enable", name]
         return argv
@@ -280,7 +284,7 @@ class RunningServer:
             return server, server.wait_ready()
         except ServerStartError:
             server.stop()
-            if not isinstance(kind, JunctionKind) or kind.discovered:
+            if not isinstance(kind, JunctionKind) or kind.discovered or kind.profile:
                 raise
         kind.discover_plugins()
         server = cls.launch(kind, token=token, root=root, jupyter_path=jupyter_path)
