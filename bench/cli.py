@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import secrets
 import shutil
@@ -30,6 +31,7 @@ from bench.environments import BUILD_DIR, REPO, comparison_environments
 from bench.fixtures import Fixtures
 from bench.machine import describe_machine, load_average
 from bench.plan import FULL, QUICK, Plan
+from bench.processes import kill_descendants
 from bench.report import markdown_table, write_json
 from bench.rest import JupyterClient
 from bench.results import Results
@@ -99,6 +101,20 @@ def _interrupt(signum: int, frame: object) -> NoReturn:
     raise KeyboardInterrupt
 
 
+_CLEANUPS: list[Callable[[], object]] = []
+
+
+def _clean_up() -> None:
+    """Stop every server and kernel the run started and remove its temporary directories.
+
+    Synchronous, so it also runs when an interrupt cut the event loop short.
+    """
+    stop_all_servers()
+    kill_descendants()  # floor kernels, a load generator in flight
+    while _CLEANUPS:
+        _CLEANUPS.pop()()
+
+
 def _step(title: str) -> float:
     print(f"- {title}", flush=True)
     return time.perf_counter()
@@ -164,9 +180,11 @@ async def _measure(
     started = _step("fixtures")
     sizes = [plan.listing_small] + ([plan.listing_large] if plan.listing_large else [])
     fixtures = Fixtures.create(sizes, plan.big_file_mb if "contents" in groups else 0)
+    _CLEANUPS.append(fixtures.remove)
     print(f"  ({time.perf_counter() - started:.1f} s)", flush=True)
     token = secrets.token_hex(16)
     runtime = Path(tempfile.mkdtemp(prefix="floor-", dir=BUILD_DIR))
+    _CLEANUPS.append(functools.partial(shutil.rmtree, runtime, ignore_errors=True))
     os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)
     os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
     targets: list[ServerTarget] = []
@@ -223,9 +241,7 @@ async def _measure(
         await floor.stop_all()
         for target in targets:
             await target.client.http.aclose()
-        stop_all_servers()
-        fixtures.remove()
-        shutil.rmtree(runtime, ignore_errors=True)
+        _clean_up()
         print(f"  ({time.perf_counter() - begun:.1f} s)", flush=True)
 
 
@@ -238,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = groups - set(GROUPS)
     if unknown:
         raise SystemExit(f"unknown groups {sorted(unknown)}; choose from {', '.join(GROUPS)}")
+    # Both raise KeyboardInterrupt at once, wherever the loop is; _clean_up() then runs.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     output = args.output or BUILD_DIR / f"results-{stamp}.json"
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
@@ -261,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(_measure(args, plan, kinds, groups, results, meta))
     except KeyboardInterrupt:
+        _clean_up()
         print("interrupted; servers stopped", file=sys.stderr)
         return 130
     meta["wall_seconds"] = round(time.perf_counter() - started, 1)

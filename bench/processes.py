@@ -20,6 +20,7 @@ __all__ = [
     "cpu_seconds",
     "descendants",
     "free_port",
+    "kill_descendants",
     "kill_tree",
     "rss_bytes",
     "spawn",
@@ -137,3 +138,13 @@ def _is_running(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
+
+
+def kill_descendants() -> None:
+    """SIGKILL every process below this one (and its group): what no other cleanup reached."""
+    for pid in descendants(os.getpid()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
