@@ -24,6 +24,22 @@ THEMES = "@jupyterlab/apputils-extension:themes"
 EXT_PLUGIN = "@acme/hello:plugin"
 
 
+def install_package(
+    site: Path, dist: str, module: str, group: str, name: str, target: str = ""
+) -> Path:
+    """A real distribution (dist-info with an entry point ``name = target or module``) in
+    ``site``; returns its module dir.
+    """
+    package = site / module
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    info = site / f"{dist}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{name} = {target or module}\n")
+    return package
+
+
 @pytest.fixture(autouse=True)
 def jupyter_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh Jupyter config dir: labconfig files and the lab plugin's default data dir."""

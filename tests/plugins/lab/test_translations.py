@@ -7,23 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Serve
+from .conftest import Serve, install_package
 
 pytestmark = pytest.mark.anyio
 
 LOCALE_PLUGIN = "@jupyterlab/translation-extension:plugin"
-
-
-def install_package(site: Path, dist: str, module: str, group: str, name: str) -> Path:
-    """A real distribution (dist-info with an entry point) in ``site``; returns its module dir."""
-    package = site / module
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    info = site / f"{dist}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[{group}]\n{name} = {module}\n")
-    return package
 
 
 @pytest.fixture

@@ -132,8 +132,10 @@ async def export_notebook(
 ) -> Response:
     """A notebook converted to ``format_name``; ``?download=true`` makes it an attachment.
 
-    A path that is not a notebook redirects to its raw file.
+    ``format_name`` must be one ``/api/nbconvert`` lists (404 otherwise). A path that is not
+    a notebook redirects to its raw file.
     """
+    format_name = await export.check_format(format_name)
     result = await export.export(format_name, path.strip("/"))
     if result is None:
         return RedirectResponse(_files_url(path), status_code=302)
@@ -145,6 +147,7 @@ async def export_posted(
     export: Export, format_name: str, model: Annotated[dict[str, Any], Body()]
 ) -> Response:
     """Convert a notebook sent in the body as ``{"name", "content"}``."""
+    format_name = await export.check_format(format_name)
     content = model.get("content")
     if not isinstance(content, dict):
         raise BadRequest('the body must be {"name": ..., "content": <notebook JSON>}')
