@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import zmq
 import zmq.asyncio
 
@@ -54,6 +55,9 @@ UNTRACKED_MESSAGE_TYPES = frozenset(
 )
 """Requests whose busy/idle statuses say nothing about user activity (clients and the hub
 send them on their own). JupyterLab reads the same list from the page config."""
+
+_BURST = 256
+"""Most messages read from one socket per event-loop wakeup."""
 
 _HELD_LIMIT = 10_000
 """Most client messages kept back while a kernel restarts; requests beyond get error replies."""
@@ -87,10 +91,12 @@ class KernelHub:
         self.last_activity = time.time()
         self.kernel_session = uuid.uuid4().hex
         self.kernel_info: dict[str, Any] | None = None
-        self._context = context
+        # Plain (not asyncio) sockets on the same ZeroMQ context: the hub reads them through
+        # their file descriptors itself; see _read.
+        self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.shadow(context.underlying)
         self._identity = uuid.uuid4().hex.encode()
         self._session = uuid.uuid4().hex
-        self._sockets: dict[str, zmq.asyncio.Socket] = {}
+        self._sockets: dict[str, zmq.Socket[bytes]] = {}
         self._signer = Signer(b"")
         self._pending: dict[str, _Pending] = {}
         self._internal: dict[str, anyio.Event] = {}
@@ -267,11 +273,24 @@ class KernelHub:
             self._fail(pending, f"too many messages ({_HELD_LIMIT}) wait for the kernel")
 
     async def _send(self, message: Message) -> None:
-        sock = self._sockets.get(message.channel)
+        channel = message.channel
+        sock = self._sockets.get(channel)
         if sock is None:
             self._held.append(message)  # only the hub's own requests get here
             return
-        await sock.send_multipart(to_zmq(message, self._signer), copy=False)
+        parts = to_zmq(message, self._signer)
+        while True:
+            try:
+                sock.send_multipart(parts, zmq.NOBLOCK, copy=False)
+                break
+            except zmq.Again:  # the kernel is not reading (high-water mark): wait for it
+                self._drain(channel, sock, limit=None)
+                await anyio.sleep(0.01)
+                if self._sockets.get(channel) is not sock:  # a restart began meanwhile
+                    self._held.append(message)
+                    return
+        # Sending may swallow the descriptor's signal for messages that arrived meanwhile.
+        self._drain(channel, sock, limit=None)
 
     # -- the kernel going away ----------------------------------------------------------------
 
@@ -333,22 +352,41 @@ class KernelHub:
         finally:
             self._readers_done.set()
 
-    async def _read(self, channel: str, sock: zmq.asyncio.Socket) -> None:
-        while True:
-            try:
-                frames = await sock.recv_multipart()
-            except zmq.ZMQError as exc:  # the socket or context closed under us
-                log.debug("kernel %s: %s socket closed: %s", self.kernel_id, channel, exc)
-                return
-            try:
-                message = from_zmq(channel, frames, self._signer)
-            except ValueError as exc:
-                log.warning("kernel %s: dropped a %s message: %s", self.kernel_id, channel, exc)
-                continue
-            try:
-                self._dispatch(message)
-            except Exception:
-                log.exception("kernel %s: failed to route a %s message", self.kernel_id, channel)
+    async def _read(self, channel: str, sock: zmq.Socket[bytes]) -> None:
+        # ZeroMQ's descriptor is edge-triggered: it signals when the socket's state changes,
+        # not while messages wait. So every use of the socket (here, and after each send)
+        # drains it until ZMQ_EVENTS shows nothing to read; only then is waiting safe. A
+        # burst of output costs one event-loop wakeup and no future per message.
+        fd = int(sock.getsockopt(zmq.FD))
+        try:
+            while True:
+                if self._drain(channel, sock, limit=_BURST):
+                    await anyio.lowlevel.checkpoint()  # let others run, then read on
+                else:
+                    await anyio.wait_readable(fd)
+        except zmq.ZMQError as exc:  # the socket or context closed under us
+            log.debug("kernel %s: %s socket closed: %s", self.kernel_id, channel, exc)
+
+    def _drain(self, channel: str, sock: zmq.Socket[bytes], *, limit: int | None) -> bool:
+        """Read and route queued messages; True if ``limit`` stopped it before the end."""
+        count = 0
+        while int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+            if limit is not None and count >= limit:
+                return True
+            self._receive(channel, sock.recv_multipart(zmq.NOBLOCK))
+            count += 1
+        return False
+
+    def _receive(self, channel: str, frames: list[bytes]) -> None:
+        try:
+            message = from_zmq(channel, frames, self._signer)
+        except ValueError as exc:
+            log.warning("kernel %s: dropped a %s message: %s", self.kernel_id, channel, exc)
+            return
+        try:
+            self._dispatch(message)
+        except Exception:
+            log.exception("kernel %s: failed to route a %s message", self.kernel_id, channel)
 
     def _dispatch(self, message: Message) -> None:
         session = message.header.get("session")

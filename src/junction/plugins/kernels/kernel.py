@@ -326,7 +326,7 @@ class ManagedKernel:
     def _track(self) -> None:
         provisioner = self.manager.provisioner
         pgid = getattr(provisioner, "pgid", None)
-        if isinstance(pgid, int) and pgid != os.getpgid(0):
+        if isinstance(pgid, int) and hasattr(os, "getpgid") and pgid != os.getpgid(0):
             self._pgid = pgid
             self.runtime.reaper.track(pgid)
 

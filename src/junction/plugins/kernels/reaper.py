@@ -39,7 +39,12 @@ class Reaper:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        """Start the reaper process (in its own session, so terminal signals miss it)."""
+        """Start the reaper process (in its own session, so terminal signals miss it).
+
+        POSIX only: elsewhere kernels rely on their own parent watch (ipykernel's).
+        """
+        if os.name != "posix":
+            return
         self._process = subprocess.Popen(
             [sys.executable, "-I", "-S", os.path.abspath(__file__)],
             stdin=subprocess.PIPE,
