@@ -8,7 +8,10 @@ import json
 import re
 from typing import Any
 
+import anyio
 import pytest
+
+from junction.plugins.lab.licenses import bundle_matches
 
 from .conftest import Serve
 
@@ -30,13 +33,29 @@ async def test_core_and_extension_themes_are_public(serve: Serve) -> None:
         light = await client.get("/lab/api/themes/@jupyterlab/theme-light-extension/index.css")
         acme = await client.get("/lab/api/themes/@acme/hello/index.css")
         missing = await client.get("/lab/api/themes/@acme/hello/nope.css")
-        escape = await client.get("/lab/api/themes/@acme/hello/..%2F..%2F..%2Fpackage.json")
     assert light.status_code == 200
     assert light.headers["content-type"].startswith("text/css")
     assert "--jp-" in light.text
     assert acme.text == ":root { --acme: 1; }"
     assert missing.status_code == 404
-    assert escape.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "@acme/hello/..%2F..%2F..%2Fpackage.json",  # out of the extension's themes/
+        "@acme/hello/..%2F..%2F..%2F..%2F..%2Fjupyter-config%2Fx",  # out of the extension
+        "..%2Fstatic%2Fpackage.json",  # out of the core themes dir
+        "@jupyterlab/theme-light-extension/.hidden",
+        "@acme/..%2F@acme/hello/index.css",
+        "@acme/hello/index.css%00.png",
+        "@acme/hello/a%5C..%5Cindex.css",
+    ],
+)
+async def test_theme_paths_cannot_leave_the_themes_dirs(serve: Serve, path: str) -> None:
+    async with serve() as client:  # logged in, so the answer is the route's own
+        response = await client.get(f"/lab/api/themes/{path}")
+    assert response.status_code == 404
 
 
 async def test_lab_page_config_names_the_lab_directories(serve: Serve, tmp_path: Any) -> None:
@@ -52,7 +71,6 @@ async def test_licenses_as_json_csv_and_markdown(serve: Serve) -> None:
         short = await client.get("/lab/api/licenses?full_text=false&bundles=@acme.*")
         table = await client.get("/lab/api/licenses/?format=csv&bundles=@acme")
         markdown = await client.get("/lab/api/licenses/?format=markdown&download=1&bundles=@acme")
-        bad_regex = await client.get("/lab/api/licenses/?bundles=(")
         bad_format = await client.get("/lab/api/licenses/?format=pdf")
     assert "@jupyterlab/application-top" in full
     assert len(full["@jupyterlab/application-top"]["packages"]) > 50
@@ -68,8 +86,42 @@ async def test_licenses_as_json_csv_and_markdown(serve: Serve) -> None:
     assert "# @acme/hello" in markdown.text
     assert "attachment" in markdown.headers["content-disposition"]
     assert markdown.headers["content-disposition"].endswith('licenses.md"')
-    assert bad_regex.status_code == 400
     assert bad_format.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("patterns", "selected"),
+    [
+        ("", True),
+        ("*", True),
+        (".*", True),  # Jupyter's default regular expression keeps selecting everything
+        ("@acme", True),
+        ("@acme/hello", True),
+        ("@acme/*o", True),
+        ("@acme/.*", True),
+        ("*hello", True),
+        ("nope,@acme", True),
+        ("@acme.hello", False),  # '.' is literal, not "any character"
+        ("hello", False),  # patterns match the start of the name
+        ("@acme/hello-world", False),
+        ("(.+)+!", False),
+        ("[@]acme", False),
+    ],
+)
+def test_bundle_patterns_are_prefixes_with_stars(patterns: str, selected: bool) -> None:
+    assert bundle_matches("@acme/hello", patterns) is selected
+
+
+async def test_license_patterns_are_not_regular_expressions(serve: Serve) -> None:
+    """A backtracking pattern once held the GIL for minutes; patterns are plain text now."""
+    async with serve() as client:
+        unbalanced = await client.get("/lab/api/licenses/?bundles=(")
+        assert unbalanced.status_code == 200
+        assert unbalanced.json() == {"bundles": {}}
+        with anyio.fail_after(10):
+            evil = await client.get("/lab/api/licenses?bundles=(.%2B)%2B!")
+    assert evil.status_code == 200
+    assert evil.json() == {"bundles": {}}
 
 
 async def test_extensions_are_listed_read_only(serve: Serve) -> None:

@@ -3,6 +3,11 @@
 Each bundle ships ``third-party-licenses.json`` (``{"packages": [{name, versionInfo,
 licenseId, extractedText}]}``) in its ``static/`` directory. The report is JSON, CSV or
 Markdown. Functions here read the disk: run them in a worker thread.
+
+Bundles are chosen by name with simple patterns, never regular expressions: a pattern sent
+by a client must not be able to keep the matcher busy (a regular expression such as
+``(.+)+!`` backtracks for minutes while holding the GIL, which stops the whole server).
+See :func:`bundle_matches`.
 """
 
 from __future__ import annotations
@@ -11,15 +16,13 @@ import csv
 import io
 import json
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from junction.errors import BadRequest
 from junction.plugins.frontend.models import FederatedExtension, LabLayout
 
-__all__ = ["LICENSES_FILE", "ReportFormat", "license_bundles", "render_report"]
+__all__ = ["LICENSES_FILE", "ReportFormat", "bundle_matches", "license_bundles", "render_report"]
 
 log = logging.getLogger("junction.lab")
 
@@ -48,25 +51,51 @@ def _packages(directory: Path) -> list[dict[str, Any]]:
     return []
 
 
+def bundle_matches(name: str, patterns: str) -> bool:
+    """Whether bundle ``name`` is selected by ``patterns`` (the ``bundles`` query parameter).
+
+    ``patterns`` is a comma-separated list; a name is selected when one of them matches its
+    start. In a pattern ``*`` stands for any run of characters and everything else is
+    literal; ``.*`` is read as ``*``, so the regular expressions clients usually send
+    (``.*``, ``@jupyterlab/.*``) still select what they did. An empty list selects all.
+    Matching is plain substring search: its cost grows with the lengths, never faster.
+    """
+    candidates = [p.strip().replace(".*", "*") for p in patterns.split(",")]
+    candidates = [p for p in candidates if p]
+    if not candidates:
+        return True
+    return any(_prefix_glob(name, pattern) for pattern in candidates)
+
+
+def _prefix_glob(name: str, pattern: str) -> bool:
+    # ``pattern`` is implicitly followed by ``*``, so taking each literal piece at its
+    # leftmost place is enough (no backtracking needed).
+    first, *rest = pattern.split("*")
+    if not name.startswith(first):
+        return False
+    position = len(first)
+    for piece in rest:
+        found = name.find(piece, position)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True
+
+
 def license_bundles(
-    layout: LabLayout, extensions: Sequence[FederatedExtension], pattern: str = ".*"
+    layout: LabLayout, extensions: Sequence[FederatedExtension], patterns: str = "*"
 ) -> dict[str, dict[str, Any]]:
-    """Bundle name -> ``{"packages": [...]}`` for every bundle whose name matches ``pattern``.
+    """Bundle name -> ``{"packages": [...]}`` for every bundle :func:`bundle_matches` selects.
 
     The core bundle is named after the app's ``static/package.json`` (e.g.
-    ``@jupyterlab/application-top``); extensions by their package name. Raises
-    :class:`BadRequest` for an invalid regular expression.
+    ``@jupyterlab/application-top``); extensions by their package name.
     """
-    try:
-        matcher = re.compile(pattern)
-    except re.error as exc:
-        raise BadRequest(f"bundles is not a valid regular expression: {exc}") from None
     bundles: dict[str, dict[str, Any]] = {}
     for extension in extensions:
-        if matcher.match(extension.name):
+        if bundle_matches(extension.name, patterns):
             bundles[extension.name] = {"packages": _packages(extension.path)}
     core = _core_name(layout.static_dir)
-    if core is not None and matcher.match(core):
+    if core is not None and bundle_matches(core, patterns):
         bundles[core] = {"packages": _packages(layout.static_dir)}
     return bundles
 

@@ -210,10 +210,14 @@ async def licenses(
     frontend: Frontend,
     full_text: str = "true",
     format: str = "json",
-    bundles: str = ".*",
+    bundles: str = "*",
     download: str = "0",
 ) -> Response:
-    """Third-party licenses of the core bundle and each extension (JSON, CSV or Markdown)."""
+    """Third-party licenses of the core bundle and each extension (JSON, CSV or Markdown).
+
+    ``bundles`` selects bundles by name: comma-separated prefixes where ``*`` is a wildcard
+    (never a regular expression; see :func:`.licenses.bundle_matches`).
+    """
     if format not in ("json", "csv", "markdown"):
         raise BadRequest(f"unsupported report format {format!r}; use json, csv or markdown")
     report_format: ReportFormat = format  # type: ignore[assignment]  # checked just above
