@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -174,6 +175,85 @@ async def test_locked_plugins_cannot_be_switched(serve: Serve) -> None:
     assert locks["lockRules"] == ["@jupyterlab/apputils-extension"]
     assert refused.status_code == 403
     assert invalid.status_code == 400
+
+
+TRACKER = "@jupyterlab/notebook-extension:tracker"
+NOTEBOOK_EXT = "@jupyterlab/notebook-extension"
+OTHER = "@jupyterlab/apputils-extension:announcements"
+
+
+async def test_locked_plugins_cannot_be_disabled_through_the_config_section(
+    serve: Serve,
+) -> None:
+    """``/api/config/page_config`` holds the UI's switches: it obeys the locks too."""
+    async with serve(lab={"locked_plugins": [TRACKER]}) as client:
+        patched = await client.patch(
+            "/api/config/page_config", json={"disabledExtensions": {TRACKER: True}}
+        )
+        put = await client.put("/api/config/page_config", json={"disabledExtensions": [TRACKER]})
+        whole_package = await client.patch(
+            "/api/config/page_config", json={"disabledExtensions": {NOTEBOOK_EXT: True}}
+        )
+        package_switch = await client.post(
+            "/lab/api/plugins", json={"cmd": "disable", "plugin_name": NOTEBOOK_EXT}
+        )
+        unlocked = await client.patch(
+            "/api/config/page_config", json={"disabledExtensions": {OTHER: True}}
+        )
+        other_section = await client.put("/api/config/notebook", json={TRACKER: True})
+        section = (await client.get("/api/config/page_config")).json()
+        config = page_config((await client.get("/lab", headers=HTML)).text)
+    for refused in (patched, put, whole_package, package_switch):
+        assert refused.status_code == 403
+        assert "locked by the administrator" in refused.json()["message"]
+    assert unlocked.status_code == 200
+    assert other_section.status_code == 204
+    assert section == {"disabledExtensions": {OTHER: True}}
+    assert OTHER in config["disabledExtensions"]
+    assert TRACKER not in config["disabledExtensions"]
+    assert NOTEBOOK_EXT not in config["disabledExtensions"]
+
+
+async def test_stored_choices_about_locked_plugins_never_reach_the_page(
+    serve: Serve, tmp_path: Path, jupyter_config_dir: Path
+) -> None:
+    """Choices saved before the lock (or by hand) cannot disable or re-enable locked names."""
+    labconfig = jupyter_config_dir / "labconfig"
+    labconfig.mkdir()
+    (labconfig / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@x/admin-off:plugin": True}})
+    )
+    stored = tmp_path / "lab-data" / "config" / "page_config.json"
+    stored.parent.mkdir(parents=True)
+    choices = {TRACKER: True, NOTEBOOK_EXT: True, "@x/admin-off:plugin": False, OTHER: True}
+    stored.write_text(json.dumps({"disabledExtensions": choices}))
+    async with serve() as client:
+        unlocked = set(
+            page_config((await client.get("/lab", headers=HTML)).text)["disabledExtensions"]
+        )
+    lab = {"locked_plugins": [TRACKER, "@x/admin-off"]}
+    async with serve(lab=lab) as client:
+        locked = set(
+            page_config((await client.get("/lab", headers=HTML)).text)["disabledExtensions"]
+        )
+        listing = (await client.get("/lab/api/extensions")).json()
+    async with serve(lab={"lock_all_plugins": True}) as client:
+        all_locked = set(
+            page_config((await client.get("/lab", headers=HTML)).text)["disabledExtensions"]
+        )
+        refused = await client.patch(
+            "/api/config/page_config", json={"disabledExtensions": {OTHER: False}}
+        )
+    assert {TRACKER, NOTEBOOK_EXT, OTHER} <= unlocked
+    assert "@x/admin-off:plugin" not in unlocked  # the user's false re-enabled it
+    assert TRACKER not in locked
+    assert NOTEBOOK_EXT not in locked  # the package holds a locked plugin
+    assert "@x/admin-off:plugin" in locked  # the admin's state stands
+    assert OTHER in locked
+    assert all(ext["enabled"] for ext in listing)
+    assert all_locked & {TRACKER, NOTEBOOK_EXT, OTHER} == set()
+    assert "@x/admin-off:plugin" in all_locked
+    assert refused.status_code == 403
 
 
 async def test_fixed_answers(serve: Serve) -> None:

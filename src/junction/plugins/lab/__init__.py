@@ -33,7 +33,7 @@ from junction.plugins.frontend.service import FRONTEND
 from junction.plugins.lab.configsections import FileConfigSections
 from junction.plugins.lab.events import MemoryEventBus
 from junction.plugins.lab.nbconvert import Nbconvert
-from junction.plugins.lab.plugins import PluginSwitches
+from junction.plugins.lab.plugins import LockedPageConfig, PluginSwitches
 from junction.plugins.lab.routes import router as lab_router
 from junction.plugins.lab.schemas import SchemaCatalog, load_overrides
 from junction.plugins.lab.server_routes import router as server_router
@@ -93,7 +93,7 @@ async def lifespan(ctx: PluginContext[LabSettings]) -> AsyncIterator[None]:
     bus = MemoryEventBus()
     ctx.provide(SETTINGS, FileSettingsStore(catalog, user_settings_dir, frontend))
     ctx.provide(WORKSPACES, FileWorkspaces(workspaces_dir))
-    ctx.provide(CONFIG, config)
+    ctx.provide(CONFIG, LockedPageConfig(config, switches))
     ctx.provide(EVENTS, bus)
     ctx.provide(PLUGIN_SWITCHES, switches)
     ctx.provide(NBCONVERT, Nbconvert(ctx.get_optional(CONTENTS)))
