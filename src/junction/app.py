@@ -172,6 +172,7 @@ def create_app(
         openapi_url=f"{base}/api/openapi.json",
         docs_url=f"{base}/api/docs",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         redirect_slashes=False,
     )
     app.state.settings = settings

@@ -9,16 +9,25 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from urllib.parse import unquote_plus
 
 __all__ = ["SecretScrubber", "configure_logging", "scrub"]
 
-_SECRET_QUERY = re.compile(r"((?:^|[?&;\s\"'])(?:token|_xsrf|password)=)[^&\s\"';]+", re.IGNORECASE)
+_SECRET_NAMES = frozenset({"token", "_xsrf", "password"})
+_QUERY_PAIR = re.compile(r"(?P<lead>^|[?&;\s\"'])(?P<key>[^=&?;\s\"']+)=(?P<value>[^&\s]*)")
 _SECRET_HEADER = re.compile(r"((?:token|bearer)\s+)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+
+
+def _scrub_pair(match: re.Match[str]) -> str:
+    # Keys are compared decoded: "%74oken=" is "token=" to the server, so it is a secret too.
+    if unquote_plus(match["key"]).lower() in _SECRET_NAMES:
+        return f"{match['lead']}{match['key']}=[secret]"
+    return match[0]
 
 
 def scrub(text: str) -> str:
     """Replace secret values in query strings and auth headers with ``[secret]``."""
-    return _SECRET_HEADER.sub(r"\1[secret]", _SECRET_QUERY.sub(r"\1[secret]", text))
+    return _SECRET_HEADER.sub(r"\1[secret]", _QUERY_PAIR.sub(_scrub_pair, text))
 
 
 class SecretScrubber(logging.Filter):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers
@@ -14,13 +15,15 @@ from junction.settings import LOOPBACK_NAMES
 __all__ = ["HostGuardMiddleware", "SecurityHeadersMiddleware", "host_is_local"]
 
 
+_HOST = re.compile(r"^(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9.-]+))(?::\d{1,5})?$")
+
+
 def host_is_local(host_header: str, extra: Iterable[str]) -> bool:
     """Whether a ``Host`` header names this machine (loopback or a configured local name)."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else host[1:]
-    elif host.count(":") == 1:
-        host = host.partition(":")[0]
+    match = _HOST.match(host_header.strip().lower())
+    if match is None:
+        return False
+    host = match["v6"] or match["name"]
     if host in LOOPBACK_NAMES or host in {name.lower() for name in extra}:
         return True
     try:

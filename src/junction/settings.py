@@ -88,6 +88,11 @@ class ServerSettings(BaseModel):
         None,
         description="Key that signs login cookies; when unset one is kept in the runtime dir.",
     )
+    cookie_secure: bool = Field(
+        False,
+        description="Mark cookies Secure (HTTPS only); set it behind a TLS-terminating proxy. "
+        "Always on with certfile.",
+    )
     cookie_max_age_days: float = Field(
         30.0, gt=0, description="How long a login cookie stays valid."
     )

@@ -318,3 +318,86 @@ async def test_malformed_json_body_is_a_400_naming_the_problem() -> None:
     assert response.status_code == 400
     assert response.json()["reason"] == "Bad Request"
     assert response.json()["message"].startswith("the body is not valid JSON: ")
+
+
+async def test_no_auth_still_refuses_cross_site_writes() -> None:
+    async with client_for(no_auth=True, token=None) as client:
+        foreign = await client.post("/api/echo", headers={"Origin": "http://evil.example"})
+        assert foreign.status_code == 403
+        assert foreign.json()["message"] == "Cross-origin request from http://evil.example"
+        no_xsrf = await client.post("/api/echo")
+        assert no_xsrf.status_code == 403
+        page = await client.get("/login")
+        xsrf = page.cookies["_xsrf"]
+        ok = await client.post(
+            "/api/echo", headers={"X-XSRFToken": xsrf, "Origin": "http://localhost:8888"}
+        )
+        assert ok.status_code == 200
+
+
+async def test_planted_unsigned_xsrf_cookie_is_refused() -> None:
+    async with client_for() as client:
+        await _login(client)
+        client.cookies.set("_xsrf", "attacker-chosen")
+        response = await client.post("/api/echo", headers={"X-XSRFToken": "attacker-chosen"})
+    assert response.status_code == 403
+    assert response.json()["message"] == "XSRF cookie does not match POST argument"
+
+
+async def test_xsrf_in_the_query_string_is_not_accepted() -> None:
+    async with client_for() as client:
+        await _login(client)
+        response = await client.post("/api/echo", params={"_xsrf": client.cookies["_xsrf"]})
+    assert response.status_code == 403
+
+
+async def test_cookie_write_from_a_foreign_origin_is_refused_even_with_xsrf() -> None:
+    async with client_for() as client:
+        await _login(client)
+        response = await client.post(
+            "/api/echo",
+            headers={"X-XSRFToken": client.cookies["_xsrf"], "Origin": "http://evil.localhost:1"},
+        )
+    assert response.status_code == 403
+
+
+async def test_a_malformed_cookie_from_another_app_does_not_hide_ours() -> None:
+    async with client_for() as client:
+        await _login(client)
+        name = next(n for n in client.cookies if n.startswith("junction-auth-"))
+        header = f'a[b]=1; x="a; {name}={client.cookies[name]}'
+        client.cookies.clear()
+        response = await client.get("/api/echo", headers={"Cookie": header})
+    assert response.status_code == 200
+
+
+async def test_paths_outside_the_base_url_are_404_not_served() -> None:
+    async with client_for(base_url="/jup/") as client:
+        for path in ("/docs/oauth2-redirect", "/api/echo", "/login"):
+            response = await client.get(path)
+            assert response.status_code == 404, path
+
+
+async def test_public_names_match_exactly() -> None:
+    async with client_for() as client:
+        assert (await client.get("/loginx")).status_code == 403
+        assert (await client.get("/static/../api/echo")).status_code in (403, 404)
+
+
+async def test_token_exchange_never_redirects_off_site() -> None:
+    async with client_for() as client:
+        url = httpx.URL("http://localhost:8888").copy_with(
+            raw_path=f"//evil.example?token={TEST_TOKEN}".encode()
+        )
+        response = await client.get(url, headers={"Accept": "text/html"})
+    assert response.status_code == 302
+    assert response.headers["location"] == "/evil.example"
+
+
+@pytest.mark.parametrize("host", ["[localhost]evil.example", "localhost:evil.example", "a b"])
+async def test_malformed_host_headers_are_refused(host: str) -> None:
+    async with client_for() as client:
+        response = await client.get(
+            "/api/echo", headers={"Host": host, "Authorization": f"token {TEST_TOKEN}"}
+        )
+    assert response.status_code == 403

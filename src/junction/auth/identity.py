@@ -8,6 +8,7 @@ password hash, so changing either logs every browser out.
 
 from __future__ import annotations
 
+import base64
 import getpass
 import hashlib
 import hmac
@@ -103,6 +104,7 @@ class Authenticator:
         )
         self.user = User.named(_os_username())
         self._serializer = URLSafeTimedSerializer(cookie_secret, salt="junction-login")
+        self._xsrf_key = hashlib.sha256(b"junction-xsrf\0" + cookie_secret).digest()
         suffix = hashlib.sha256(cookie_secret).hexdigest()[:8]
         self.cookie_name = f"junction-auth-{suffix}"
         fingerprint = f"{self.token}\0{self._password_hash or ''}".encode()
@@ -125,6 +127,20 @@ class Authenticator:
         if self.check_token(candidate):
             return True
         return self._password_hash is not None and verify_password(self._password_hash, candidate)
+
+    def new_xsrf(self) -> str:
+        """A fresh ``_xsrf`` value: a nonce and its MAC, so other sites cannot plant one."""
+        nonce = secrets.token_urlsafe(18)
+        return f"{nonce}.{self._xsrf_mac(nonce)}"
+
+    def valid_xsrf(self, value: str) -> bool:
+        """Whether an ``_xsrf`` value was made by :meth:`new_xsrf` with this server's secret."""
+        nonce, _, mac = value.partition(".")
+        return bool(nonce) and hmac.compare_digest(mac.encode(), self._xsrf_mac(nonce).encode())
+
+    def _xsrf_mac(self, nonce: str) -> str:
+        digest = hmac.new(self._xsrf_key, nonce.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:18]).decode()
 
     def token_from_header(self, header: str | None) -> str | None:
         """Extract the token from an ``Authorization`` header value."""

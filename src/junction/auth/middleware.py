@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import hmac
 import re
-import secrets
 from collections.abc import Sequence
-from http.cookies import SimpleCookie
-from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,7 +30,7 @@ __all__ = ["XSRF_COOKIE", "AuthMiddleware", "current_user", "deny", "origin_allo
 
 XSRF_COOKIE = "_xsrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_CORE_PUBLIC = ("login", "logout", "static/", "favicon.ico", "api/security/csp-report")
+_PUBLIC_EXACT = frozenset({"login", "logout", "favicon.ico", "api/security/csp-report"})
 
 
 def current_user(scope: Scope) -> User:
@@ -90,8 +88,9 @@ class AuthMiddleware:
         self.state = state
         self.settings = auth.settings
         self.base = self.settings.base_url
-        self.public = tuple(_CORE_PUBLIC) + tuple(public_paths)
-        secure = "; Secure" if self.settings.certfile else ""
+        self.public_exact = _PUBLIC_EXACT | {p for p in public_paths if not p.endswith("/")}
+        self.public_prefixes = ("static/", *(p for p in public_paths if p.endswith("/")))
+        secure = "; Secure" if self.settings.certfile or self.settings.cookie_secure else ""
         self._cookie_attrs = f"; Path={self.base}; SameSite=Lax{secure}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -99,8 +98,13 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        local = path[len(self.base) :] if path.startswith(self.base) else None
-        if local is None or local.startswith(self.public) or local in ("login", "logout"):
+        if not path.startswith(self.base):
+            await deny(scope, receive, send, 404, "Not Found")
+            return
+        local = path[len(self.base) :]
+        if local in self.public_exact or (
+            local.startswith(self.public_prefixes) and ".." not in local.split("/")
+        ):
             await self.app(scope, receive, send)
             return
 
@@ -139,16 +143,24 @@ class AuthMiddleware:
             await deny(scope, receive, send, status, "Invalid or missing authentication token")
             return
 
-        if (
-            method == "cookie"
-            and http_method not in SAFE_METHODS
-            and not is_ws
-            and not self.settings.disable_check_xsrf
-        ):
-            problem = _xsrf_problem(cookies.get(XSRF_COOKIE), headers, query, http_method)
-            if problem:
-                await deny(scope, receive, send, 403, problem)
+        if method in ("cookie", "none") and http_method not in SAFE_METHODS and not is_ws:
+            # Browsers attach cookies to cross-site requests (and a no-auth server has no
+            # credential at all), so an unsafe request must prove it comes from our pages:
+            # a same-origin Origin when the browser sent one, and the signed _xsrf pair.
+            origin = headers.get("origin")
+            if origin and not origin_allowed(
+                origin,
+                headers.get("host"),
+                self.settings.allow_origin,
+                self.settings.allow_origin_pat,
+            ):
+                await deny(scope, receive, send, 403, f"Cross-origin request from {origin}")
                 return
+            if not self.settings.disable_check_xsrf:
+                problem = self._xsrf_problem(cookies.get(XSRF_COOKIE), headers, http_method)
+                if problem:
+                    await deny(scope, receive, send, 403, problem)
+                    return
 
         if (
             "token" in query
@@ -162,7 +174,8 @@ class AuthMiddleware:
         scope.setdefault("state", {})["user"] = user
         if not local.startswith("api/status") and "no_track_activity" not in query:
             self.state.touch()
-        if is_ws or XSRF_COOKIE in cookies or http_method != "GET":
+        xsrf = cookies.get(XSRF_COOKIE)
+        if is_ws or http_method != "GET" or (xsrf and self.auth.valid_xsrf(xsrf)):
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, self._with_xsrf_cookie(send))
@@ -172,8 +185,21 @@ class AuthMiddleware:
             return False
         return local == "" or "text/html" in headers.get("accept", "")
 
+    def _xsrf_problem(self, cookie: str | None, headers: Headers, method: str) -> str | None:
+        supplied = headers.get("x-xsrftoken") or headers.get("x-csrftoken")
+        if not supplied:
+            return f"'_xsrf' argument missing from {method}"
+        if (
+            not cookie
+            or not hmac.compare_digest(supplied.encode(), cookie.encode())
+            or not self.auth.valid_xsrf(cookie)
+        ):
+            return f"XSRF cookie does not match {method} argument"
+        return None
+
     async def _exchange_token(self, scope: Scope, receive: Receive, send: Send, user: User) -> None:
-        location = scope["path"]
+        # Collapse leading slashes: "//evil.example" would be a scheme-relative redirect.
+        location = "/" + scope["path"].lstrip("/")
         rest = _without_token(scope)
         if rest:
             location += "?" + rest
@@ -182,7 +208,7 @@ class AuthMiddleware:
         response.raw_headers.append(
             (
                 b"set-cookie",
-                f"{XSRF_COOKIE}={secrets.token_urlsafe(32)}{self._cookie_attrs}".encode(),
+                f"{XSRF_COOKIE}={self.auth.new_xsrf()}{self._cookie_attrs}".encode(),
             )
         )
         await response(scope, receive, send)
@@ -202,7 +228,7 @@ class AuthMiddleware:
             if message["type"] == "http.response.start" and message["status"] < 400:
                 headers = Headers(raw=message["headers"])
                 if headers.get("content-type", "").startswith("text/html"):
-                    cookie = f"{XSRF_COOKIE}={secrets.token_urlsafe(32)}{self._cookie_attrs}"
+                    cookie = f"{XSRF_COOKIE}={self.auth.new_xsrf()}{self._cookie_attrs}"
                     message["headers"] = [*message["headers"], (b"set-cookie", cookie.encode())]
             await send(message)
 
@@ -210,27 +236,11 @@ class AuthMiddleware:
 
 
 def _cookies(header: str | None) -> dict[str, str]:
-    if not header:
-        return {}
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except Exception:  # malformed cookie headers are ignored, as browsers send junk sometimes
-        return {}
-    return {key: morsel.value for key, morsel in jar.items()}
+    # Lenient, as browsers are: one malformed cookie from another app on this host must not
+    # hide ours (the standard library's parser drops every cookie when it meets one).
+    return cookie_parser(header) if header else {}
 
 
 def _without_token(scope: Scope) -> str:
     pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     return urlencode([(k, v) for k, v in pairs if k != "token"])
-
-
-def _xsrf_problem(
-    cookie: str | None, headers: Headers, query: dict[str, Any], method: str
-) -> str | None:
-    supplied = headers.get("x-xsrftoken") or headers.get("x-csrftoken") or query.get("_xsrf")
-    if not supplied:
-        return f"'_xsrf' argument missing from {method}"
-    if not cookie or not hmac.compare_digest(supplied.encode(), cookie.encode()):
-        return f"XSRF cookie does not match {method} argument"
-    return None

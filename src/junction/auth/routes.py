@@ -8,6 +8,8 @@ import secrets
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.requests import HTTPConnection
@@ -65,7 +67,8 @@ def safe_next(next_url: str | None, base_url: str) -> str:
 
 def _login_page(request: Request, *, next_url: str, error: str = "", status: int = 200) -> Response:
     auth: Authenticator = request.app.state.services.get(AUTH)
-    xsrf = request.cookies.get(XSRF_COOKIE) or secrets.token_urlsafe(32)
+    present = request.cookies.get(XSRF_COOKIE, "")
+    xsrf = present if auth.valid_xsrf(present) else auth.new_xsrf()
     what = "password or token" if auth.password_enabled else "token"
     error_html = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     body = (
@@ -79,13 +82,13 @@ def _login_page(request: Request, *, next_url: str, error: str = "", status: int
         '<button type="submit">Log in</button></form>'
     )
     response = HTMLResponse(_PAGE.format(title="Log in", body=body), status_code=status)
-    if XSRF_COOKIE not in request.cookies:
+    if xsrf != present:
         response.set_cookie(
             XSRF_COOKIE,
             xsrf,
             path=auth.settings.base_url,
             samesite="lax",
-            secure=auth.settings.certfile is not None,
+            secure=auth.settings.certfile is not None or auth.settings.cookie_secure,
         )
     return response
 
@@ -108,11 +111,11 @@ async def login(
     auth: Authenticator = request.app.state.services.get(AUTH)
     target = safe_next(next_url, auth.settings.base_url)
     cookie_xsrf = request.cookies.get(XSRF_COOKIE, "")
-    if not xsrf or not secrets.compare_digest(xsrf, cookie_xsrf):
+    if not xsrf or not secrets.compare_digest(xsrf, cookie_xsrf) or not auth.valid_xsrf(xsrf):
         return _login_page(
             request, next_url=target, error="Your form expired; try again.", status=403
         )
-    if not auth.check_login(password):
+    if not await _check_login_off_loop(request, auth, password):
         return _login_page(request, next_url=target, error="Invalid credentials.", status=401)
     response = RedirectResponse(target, status_code=302)
     response.set_cookie(
@@ -122,9 +125,24 @@ async def login(
         path=auth.settings.base_url,
         httponly=True,
         samesite="lax",
-        secure=auth.settings.certfile is not None,
+        secure=auth.settings.certfile is not None or auth.settings.cookie_secure,
     )
     return response
+
+
+async def _check_login_off_loop(request: Request, auth: Authenticator, secret: str) -> bool:
+    """Check a login secret in a worker thread, a few at a time, slowing down failures.
+
+    argon2 takes tens of milliseconds of CPU by design; on the event loop a burst of login
+    attempts would stall every other client.
+    """
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "login_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.login_limiter = anyio.CapacityLimiter(2)
+    ok = await anyio.to_thread.run_sync(auth.check_login, secret, limiter=limiter)
+    if not ok:
+        await anyio.sleep(0.5)
+    return ok
 
 
 @router.get("/logout", include_in_schema=False)
