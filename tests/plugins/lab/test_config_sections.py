@@ -55,3 +55,19 @@ async def test_bad_section_names_and_bodies_are_refused(serve: Serve) -> None:
 async def test_config_needs_a_login(serve: Serve) -> None:
     async with serve(authenticated=False) as client:
         assert (await client.get("/api/config/notebook")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "section",
+    ["%2E%2E", "..%2F..%2Fescape", "a.b", "%2Fetc%2Fpasswd", "caf%C3%A9", "a%00", "a%5Cb", "a%20b"],
+)
+async def test_section_names_are_plain_words_kept_inside_the_config_dir(
+    serve: Serve, tmp_path: Path, section: str
+) -> None:
+    async with serve() as client:
+        got = await client.get(f"/api/config/{section}")
+        patched = await client.patch(f"/api/config/{section}", json={"x": 1})
+        put = await client.put(f"/api/config/{section}", json={"x": 1})
+    assert (got.status_code, patched.status_code, put.status_code) == (404, 404, 404)
+    assert not (tmp_path / "lab-data" / "config").exists()
+    assert not list(tmp_path.rglob("escape*"))

@@ -224,3 +224,16 @@ async def test_posted_notebook_is_converted(serve: Serve) -> None:
     assert response.status_code == 200
     assert "answer = 6 * 7" in response.text
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path", ["..%2Foutside.ipynb", "%2E%2E/outside.ipynb", "work/..%2F..%2Foutside.ipynb"]
+)
+async def test_exports_cannot_read_notebooks_outside_the_root(
+    serve: Serve, root_dir: Path, saved_notebook: str, path: str
+) -> None:
+    (root_dir.parent / "outside.ipynb").write_text(json.dumps(notebook(code_cell("secret = 1"))))
+    async with serve(enable=["contents"]) as client:
+        response = await client.get(f"/nbconvert/python/{path}")
+    assert response.status_code in (400, 403, 404)
+    assert "secret" not in response.text

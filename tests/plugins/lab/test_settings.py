@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from junction.plugins.lab.service import SettingsNotFound
+from junction.plugins.lab.usersettings import settings_path
+
 from .conftest import EXT_PLUGIN, THEMES, Serve
 
 pytestmark = pytest.mark.anyio
@@ -97,13 +100,57 @@ async def test_invalid_settings_are_refused_and_not_saved(
     assert entry["raw"] == "{}"
 
 
-@pytest.mark.parametrize("plugin_id", ["@acme/nothing:plugin", "no-colon", "@acme/../x:y"])
-async def test_unknown_or_malformed_ids_are_not_found(serve: Serve, plugin_id: str) -> None:
+@pytest.mark.parametrize(
+    "plugin_id",
+    [
+        "@acme/nothing:plugin",
+        "no-colon",
+        "@acme/../x:y",
+        "@acme/hello:..",
+        "@acme/hello:.hidden",
+        "..:plugin",
+        "@acme/hello:%2E%2E%2F%2E%2E%2Fx",
+        "@acme%2F..%2F..%2F..%2Fx:plugin",
+        "%2Fetc%2Fpasswd:plugin",
+        "@acme/hello:plugin%00",
+        "@acme/hello:plu%5Cgin",
+        "@acme/hello/extra:plugin",
+    ],
+)
+async def test_unknown_or_malformed_ids_are_not_found(
+    serve: Serve, tmp_path: Path, plugin_id: str
+) -> None:
     async with serve() as client:
         got = await client.get(f"/lab/api/settings/{plugin_id}")
         put = await client.put(f"/lab/api/settings/{plugin_id}", json={"raw": "{}"})
     assert got.status_code == 404
     assert put.status_code == 404
+    assert not (tmp_path / "lab-data" / "user-settings").exists()
+
+
+@pytest.mark.parametrize(
+    "plugin_id",
+    [
+        "@acme/hello:..",
+        "..:x",
+        "@acme/..:x",
+        "@acme/hello:.x",
+        "a/b:c",
+        "a:b/c",
+        "a:b\\c",
+        "a:b\x00",
+    ],
+)
+def test_settings_paths_refuse_ids_that_could_leave_the_directory(
+    tmp_path: Path, plugin_id: str
+) -> None:
+    with pytest.raises(SettingsNotFound):
+        settings_path(tmp_path, plugin_id)
+
+
+def test_settings_paths_stay_under_the_directory(tmp_path: Path) -> None:
+    path = settings_path(tmp_path, EXT_PLUGIN)
+    assert path == tmp_path / "@acme" / "hello" / "plugin.jupyterlab-settings"
 
 
 async def test_stored_settings_failing_the_schema_are_ignored_with_a_warning(

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from junction.plugins.lab.translations import is_valid_locale
+
 from .conftest import Serve, install_package
 
 pytestmark = pytest.mark.anyio
@@ -71,3 +73,37 @@ async def test_default_follows_the_language_the_user_chose(serve: Serve) -> None
     assert saved.status_code == 204
     assert default["data"]["jupyterlab"]["File"] == ["Fichier"]
     assert listing["en"]["displayName"] == "Anglais"
+
+
+@pytest.mark.parametrize(
+    "locale",
+    ["%2E%2E", "..%2F..%2F..%2Fetc", "fr_FR%2F..%2F..%2Fx", "fr%00", "fr%5C..", "FR", "f"],
+)
+@pytest.mark.usefixtures("french")
+async def test_odd_locales_in_the_url_are_not_valid(serve: Serve, locale: str) -> None:
+    async with serve() as client:
+        response = await client.get(f"/lab/api/translations/{locale}")
+    assert response.status_code in (200, 404)
+    if response.status_code == 200:
+        assert response.json()["data"] == {}
+        assert response.json()["message"].endswith("not valid!")
+
+
+@pytest.mark.usefixtures("french")
+async def test_an_odd_locale_chosen_in_the_settings_is_not_used(serve: Serve) -> None:
+    """The locale setting is any string the user saves; it never becomes a path."""
+    async with serve() as client:
+        saved = await client.put(
+            f"/lab/api/settings/{LOCALE_PLUGIN}", json={"raw": '{"locale": "../../fr_FR"}'}
+        )
+        default = (await client.get("/lab/api/translations/default")).json()
+        listing = await client.get("/lab/api/translations")
+    assert saved.status_code == 204
+    assert default == {"data": {}, "message": "Language pack '../../fr_FR' not valid!"}
+    assert listing.status_code == 200
+    assert listing.json()["data"]["en"]["displayName"] == "English"
+
+
+@pytest.mark.parametrize("locale", ["..", "../fr_FR", "fr_FR/..", "fr_FR\\x", "fr\x00", "/etc"])
+def test_locale_names_never_hold_path_parts(locale: str) -> None:
+    assert not is_valid_locale(locale)

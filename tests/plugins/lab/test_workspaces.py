@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -91,3 +92,47 @@ async def test_delete_forgets_a_workspace(serve: Serve) -> None:
     assert deleted.status_code == 204
     assert again.status_code == 404
     assert got.json()["data"] == {}
+
+
+@pytest.mark.parametrize(
+    ("url_id", "server_id"),
+    [
+        ("%2E%2E", ".."),
+        ("%2E", "."),
+        ("%2E%2E%2F%2E%2E%2F%2E%2E%2Fescape", "../../../escape"),
+        ("a/%2E%2E/%2E%2E/b", "a/../../b"),
+        ("%5C..%5C..%5Cwin", "\\..\\..\\win"),
+        ("nul%00byte", "nul\x00byte"),
+        ("%2Fetc%2Fpasswd", "/etc/passwd"),
+        ("~", "~"),
+        ("%25%32%45", "%2E"),
+        ("caf%C3%A9", "café"),
+    ],
+)
+async def test_any_id_is_one_flat_file_inside_the_workspaces_dir(
+    serve: Serve, tmp_path: Path, url_id: str, server_id: str
+) -> None:
+    directory = tmp_path / "lab-data" / "workspaces"
+    before = {p for p in tmp_path.rglob("*") if directory not in p.parents}
+    async with serve() as client:
+        saved = await client.put(
+            f"/lab/api/workspaces/{url_id}", json=workspace(quote(server_id, safe=""))
+        )
+        got = await client.get(f"/lab/api/workspaces/{url_id}")
+        listing = (await client.get("/lab/api/workspaces")).json()["workspaces"]
+        deleted = await client.delete(f"/lab/api/workspaces/{url_id}")
+    after = {p for p in tmp_path.rglob("*") if directory not in p.parents}
+    assert saved.status_code == 204
+    assert unquote(got.json()["metadata"]["id"]) == server_id
+    assert len(listing["ids"]) == 1
+    assert deleted.status_code == 204
+    assert after - before == {directory, directory.parent}  # nothing written elsewhere
+    assert list(directory.iterdir()) == []
+
+
+async def test_overlong_workspace_ids_are_refused(serve: Serve) -> None:
+    long_id = "w" * 201
+    async with serve() as client:
+        response = await client.put(f"/lab/api/workspaces/{long_id}", json=workspace(long_id))
+    assert response.status_code == 400
+    assert "200" in response.json()["message"]

@@ -38,8 +38,11 @@ class LabSettings(PluginSettings):
     )
     locked_plugins: list[str] = Field(
         default_factory=list,
-        description="Plugins or extensions users may not enable or disable in the UI.",
+        description="Plugins or extensions (ids or packages) users may not enable or disable, "
+        "from the UI or through /api/config/page_config; stored choices about them are ignored.",
     )
     lock_all_plugins: bool = Field(
-        False, description="Forbid enabling or disabling any plugin from the UI."
+        False,
+        description="Forbid enabling or disabling any plugin from the UI; the user's stored "
+        "choices are ignored.",
     )
