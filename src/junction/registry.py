@@ -220,11 +220,15 @@ def compose(
     available = discover() if available is None else available
     plugins = [load(name, available) for name in names]
     plugins.extend(extra)
-    enabled = {p.name for p in plugins}
-    candidates = []
-    for name in sorted(set(available) - enabled):
-        try:
-            candidates.append(load(name, available))
-        except ConfigError as exc:
-            log.debug("ignoring plugin %s for hints: %s", name, exc)
-    return resolve(plugins, candidates)
+    try:
+        return resolve(plugins)
+    except PluginGraphError:
+        # Only now import the plugins that are not enabled, to name which one would help.
+        enabled = {p.name for p in plugins}
+        candidates = []
+        for name in sorted(set(available) - enabled):
+            try:
+                candidates.append(load(name, available))
+            except ConfigError as exc:
+                log.debug("ignoring plugin %s for hints: %s", name, exc)
+        return resolve(plugins, candidates)
