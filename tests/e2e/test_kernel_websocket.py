@@ -127,9 +127,9 @@ def decode(frame: bytes | str, *, v1: bool) -> Msg:
         buffers: list[bytes] = []
     else:
         count = struct.unpack_from(">I", frame)[0]
-        offsets = [*struct.unpack_from(f">{count}I", frame, 4), len(frame)]
-        value = json.loads(frame[offsets[0] : offsets[1]])
-        buffers = [frame[a:b] for a, b in itertools.pairwise(offsets[1:])]
+        bounds = [*struct.unpack_from(f">{count}I", frame, 4), len(frame)]
+        value = json.loads(frame[bounds[0] : bounds[1]])
+        buffers = [frame[a:b] for a, b in itertools.pairwise(bounds[1:])]
     return Msg(
         value["channel"],
         value["header"],
@@ -655,7 +655,7 @@ async def _read_until_closed(ws: ClientConnection) -> None:
         await ws.recv()
 
 
-BAD_FRAMES = {
+BAD_FRAMES: dict[str, tuple[bool, bytes | str, int, str]] = {
     "truncated-v1": (True, _v1_frame()[:40], 1007, "malformed v1 frame"),
     "lying-offsets-v1": (True, _v1_frame()[:-5], 1007, "malformed v1 frame"),
     "unknown-channel-v1": (True, _v1_frame("nope"), 1007, "unknown channel 'nope'"),

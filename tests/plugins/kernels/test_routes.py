@@ -22,7 +22,7 @@ def _pid(service: object, kernel_id: str) -> int:
     from junction.plugins.kernels.manager import JupyterClientKernels
 
     assert isinstance(service, JupyterClientKernels)
-    pid = service.kernel(kernel_id).manager.provisioner.pid
+    pid = getattr(service.kernel(kernel_id).manager.provisioner, "pid", None)
     assert isinstance(pid, int)
     return pid
 

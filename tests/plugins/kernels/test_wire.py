@@ -144,9 +144,9 @@ def test_parse_json_text_reencodes_the_four_parts() -> None:
     )
     message = parse_json_text(text)
     assert message.channel == "stdin"
-    assert json.loads(message.parts[1]) == {"msg_id": "q"}
-    assert json.loads(message.parts[2]) == {}
-    assert json.loads(message.parts[3]) == {"value": "ana"}
+    assert json.loads(bytes(message.parts[1])) == {"msg_id": "q"}
+    assert json.loads(bytes(message.parts[2])) == {}
+    assert json.loads(bytes(message.parts[3])) == {"value": "ana"}
 
 
 @pytest.mark.parametrize(
