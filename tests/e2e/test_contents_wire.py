@@ -248,6 +248,31 @@ def test_traversal_statuses_are_exact(wire: Wire) -> None:
         assert (got, json.loads(data)["reason"]) == (status, reason), target
 
 
+def test_a_checkpoint_directory_linked_outside_is_refused_over_the_wire(wire: Wire) -> None:
+    outside = wire.root.parent / "outside-checkpoints"
+    outside.mkdir()
+    (outside / "a-checkpoint.txt").write_text(SECRET)
+    (wire.root / "cpw").mkdir()
+    (wire.root / "cpw" / "a.txt").write_text("inside")
+    os.symlink(outside, wire.root / "cpw" / ".ipynb_checkpoints")
+    for method, url in [
+        ("GET", "/api/contents/cpw/a.txt/checkpoints"),
+        ("POST", "/api/contents/cpw/a.txt/checkpoints"),
+        ("POST", "/api/contents/cpw/a.txt/checkpoints/checkpoint"),
+        ("DELETE", "/api/contents/cpw/a.txt/checkpoints/checkpoint"),
+    ]:
+        status, data = wire.raw(method, url)
+        assert status == 403, (method, url, status, data)
+        assert json.loads(data) == {
+            "message": "the checkpoint directory of 'cpw/a.txt' leads outside the root "
+            "directory through a link",
+            "reason": "Forbidden",
+        }
+    assert (wire.root / "cpw" / "a.txt").read_text() == "inside"
+    assert os.listdir(outside) == ["a-checkpoint.txt"]
+    assert (outside / "a-checkpoint.txt").read_text() == SECRET
+
+
 def test_large_download_streams_the_version_it_started_with(wire: Wire) -> None:
     old = os.urandom(24 * 1024 * 1024)
     (wire.root / "big.bin").write_bytes(old)

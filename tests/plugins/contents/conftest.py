@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,16 @@ def root(tmp_path: Path) -> Path:
     directory = tmp_path / "root"
     directory.mkdir()
     return directory
+
+
+@pytest.fixture
+def tmp_dir_fd(tmp_path: Path) -> Iterator[int]:
+    """``tmp_path`` opened as a directory (for ``AtomicFile``)."""
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 @pytest.fixture

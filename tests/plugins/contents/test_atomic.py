@@ -122,24 +122,24 @@ async def test_full_disk_in_the_middle_of_an_upload(client: Any, root: Path) -> 
 
 @pytest.mark.parametrize("anonymous", [True, False])
 def test_atomic_file_commits_whole_or_not_at_all(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anonymous: bool
+    tmp_path: Path, tmp_dir_fd: int, monkeypatch: pytest.MonkeyPatch, anonymous: bool
 ) -> None:
     if not anonymous:  # the fallback: a named hidden temporary file
         monkeypatch.delattr(os, "O_TMPFILE")
     target = tmp_path / "t.txt"
     target.write_text("old")
-    with AtomicFile(str(tmp_path)) as new:
+    with AtomicFile(tmp_dir_fd) as new:
         new.write(b"half")
         assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["t.txt"]
-    with AtomicFile(str(tmp_path)) as new:
+    with AtomicFile(tmp_dir_fd) as new:
         new.write(b"new")
         new.truncate()
         new.write(b"newer")
         new.commit("t.txt", mode=0o600)
     assert target.read_text() == "newer"
     assert (target.stat().st_mode & 0o777) == 0o600
-    with AtomicFile(str(tmp_path)) as new:
+    with AtomicFile(tmp_dir_fd) as new:
         new.write(b"x")
         with pytest.raises(FileExistsError):
             new.commit("t.txt", exclusive=True)

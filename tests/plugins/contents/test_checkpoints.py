@@ -63,3 +63,96 @@ async def test_checkpoints_follow_renames_and_deletes(client: Any, root: Path) -
     assert not (root / ".ipynb_checkpoints" / "a-checkpoint.txt").exists()
     await client.delete("/api/contents/b.txt")
     assert os.listdir(root / ".ipynb_checkpoints") == []
+
+
+@pytest.fixture
+def linked_out(root: Path, tmp_path: Path) -> Path:
+    """``cp/.ipynb_checkpoints`` is a link to a directory outside the root."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "a-checkpoint.txt").write_text("OUTSIDE")
+    (root / "cp").mkdir()
+    (root / "cp" / "a.txt").write_text("inside")
+    os.symlink(outside, root / "cp" / ".ipynb_checkpoints")
+    return outside
+
+
+LEAVING = "the checkpoint directory of 'cp/a.txt' leads outside the root directory"
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("GET", "cp/a.txt/checkpoints"),
+        ("POST", "cp/a.txt/checkpoints"),
+        ("POST", "cp/a.txt/checkpoints/checkpoint"),
+        ("DELETE", "cp/a.txt/checkpoints/checkpoint"),
+    ],
+)
+async def test_a_checkpoint_directory_linked_outside_is_refused(
+    client: Any, root: Path, linked_out: Path, method: str, url: str
+) -> None:
+    response = await client.request(method, f"/api/contents/{url}")
+    assert response.status_code == 403, response.text
+    assert response.json()["message"].startswith(LEAVING)
+    assert (root / "cp" / "a.txt").read_text() == "inside"
+    assert os.listdir(linked_out) == ["a-checkpoint.txt"]
+    assert (linked_out / "a-checkpoint.txt").read_text() == "OUTSIDE"
+
+
+async def test_renames_and_deletes_leave_an_outside_checkpoint_directory_alone(
+    client: Any, root: Path, linked_out: Path
+) -> None:
+    (root / "other.txt").write_text("other")
+    assert (await client.post("/api/contents/other.txt/checkpoints")).status_code == 201
+    response = await client.patch("/api/contents/other.txt", json={"path": "cp/other.txt"})
+    assert response.status_code == 200  # the file moves; its checkpoint stays in the root
+    assert (root / ".ipynb_checkpoints" / "other-checkpoint.txt").read_text() == "other"
+    response = await client.patch("/api/contents/cp/a.txt", json={"path": "cp/b.txt"})
+    assert response.status_code == 200
+    assert (await client.delete("/api/contents/cp/b.txt")).status_code == 204
+    assert os.listdir(linked_out) == ["a-checkpoint.txt"]
+    assert (linked_out / "a-checkpoint.txt").read_text() == "OUTSIDE"
+
+
+async def test_a_checkpoint_file_linked_anywhere_is_not_restored(
+    client: Any, root: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "secret.txt").write_text("OUTSIDE")
+    (root / "a.txt").write_text("a")
+    (root / ".ipynb_checkpoints").mkdir()
+    os.symlink(tmp_path / "secret.txt", root / ".ipynb_checkpoints" / "a-checkpoint.txt")
+    response = await client.post("/api/contents/a.txt/checkpoints/checkpoint")
+    assert response.status_code == 404
+    assert (root / "a.txt").read_text() == "a"
+    assert (await client.get("/api/contents/a.txt/checkpoints")).json() == []
+    response = await client.delete("/api/contents/a.txt/checkpoints/checkpoint")
+    assert response.status_code == 404
+    assert (tmp_path / "secret.txt").read_text() == "OUTSIDE"
+
+
+async def test_a_checkpoint_directory_linked_inside_the_root_is_used(
+    client: Any, root: Path
+) -> None:
+    (root / "store").mkdir()
+    (root / "d").mkdir()
+    (root / "d" / "a.txt").write_text("a")
+    os.symlink("../store", root / "d" / ".ipynb_checkpoints")
+    assert (await client.post("/api/contents/d/a.txt/checkpoints")).status_code == 201
+    assert (root / "store" / "a-checkpoint.txt").read_text() == "a"
+
+
+async def test_a_checkpoint_directory_linked_to_a_hidden_directory_is_refused(
+    client: Any, root: Path
+) -> None:
+    (root / ".ssh").mkdir()
+    (root / ".ssh" / "a-checkpoint.txt").write_text("hidden")
+    (root / "d").mkdir()
+    (root / "d" / "a.txt").write_text("a")
+    os.symlink("../.ssh", root / "d" / ".ipynb_checkpoints")
+    for method, url in (("POST", "checkpoints"), ("POST", "checkpoints/checkpoint")):
+        response = await client.request(method, f"/api/contents/d/a.txt/{url}")
+        assert response.status_code == 400, response.text
+        assert "hidden directory" in response.json()["message"]
+    assert (root / "d" / "a.txt").read_text() == "a"
+    assert (root / ".ssh" / "a-checkpoint.txt").read_text() == "hidden"

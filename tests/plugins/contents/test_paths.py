@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from junction.plugins.contents.paths import Access, RootPaths, split_api_path
+from junction.plugins.contents.paths import Access, RootPaths, find_fd_path, split_api_path
 from junction.plugins.contents.service import (
     FileNotFound,
     HiddenPathRefused,
@@ -230,3 +230,82 @@ def test_root_paths_resolution(tmp_path: Path) -> None:
     with pytest.raises(HiddenPathRefused):
         paths.resolve("d/.hidden", Access.WRITE)
     assert paths.relative(str(root / "d")) == "d"
+
+
+async def test_a_link_cannot_be_moved_where_it_would_lead_outside(client: Any, root: Path) -> None:
+    (root / "race" / "p" / "q").mkdir(parents=True)
+    os.symlink("../../..", root / "race" / "p" / "q" / "L")  # here: the root itself
+    response = await client.patch("/api/contents/race/p/q/L", json={"path": "race/d"})
+    assert response.status_code == 403
+    assert response.json()["message"] == (
+        "cannot move the link 'race/p/q/L' to 'race/d': from there it would lead outside "
+        "the root directory"
+    )
+    assert os.path.islink(root / "race" / "p" / "q" / "L")
+    assert not os.path.lexists(root / "race" / "d")
+    response = await client.patch("/api/contents/race/p/q/L", json={"path": "race/p/L"})
+    assert response.status_code == 403  # one level up is outside too
+
+
+async def test_a_link_cannot_be_moved_where_it_would_lead_to_a_hidden_place(
+    client: Any, root: Path
+) -> None:
+    (root / ".secret").mkdir()
+    os.symlink(".secret", root / "m")
+    (root / "p" / "q").mkdir(parents=True)
+    (root / "n").mkdir()
+    os.symlink("../m", root / "p" / "q" / "L")  # here: 'p/m', which does not exist
+    response = await client.patch("/api/contents/p/q/L", json={"path": "n/L"})
+    assert response.status_code == 400
+    assert "hidden" in response.json()["message"]
+    assert os.path.islink(root / "p" / "q" / "L")
+
+
+async def test_a_link_moved_where_it_still_leads_inside_moves(client: Any, root: Path) -> None:
+    (root / "d").mkdir()
+    (root / "d" / "x.txt").write_text("x")
+    (root / "a" / "b").mkdir(parents=True)
+    os.symlink("../d", root / "a" / "L")  # 'd' from 'a/L', and from 'b/L' as well
+    (root / "b").mkdir()
+    response = await client.patch("/api/contents/a/L", json={"path": "b/L"})
+    assert response.status_code == 200, response.text
+    assert response.json()["type"] == "directory"
+    assert os.readlink(root / "b" / "L") == "../d"
+    assert (await client.get("/api/contents/b/L/x.txt")).json()["content"] == "x"
+
+
+def test_open_descriptors_are_checked_where_they_really_are(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "d").mkdir(parents=True)
+    (root / ".h").mkdir()
+    (tmp_path / "out").mkdir()
+    os.symlink(tmp_path / "out", root / "out-link")
+    paths = RootPaths(str(root), allow_hidden=False)
+    fd = paths.open_dir(str(root / "d"), "d")
+    os.close(fd)
+    with pytest.raises(OutsideRoot, match="'x' leads outside the root directory"):
+        paths.open_dir(str(root / "out-link"), "x")
+    with pytest.raises(HiddenPathRefused):
+        paths.open_dir(str(root / ".h"), "y")
+    with pytest.raises(FileNotFound):
+        paths.open_dir(str(root / ".h"), "y", Access.READ)
+    fd = RootPaths(str(root), allow_hidden=True).open_dir(str(root / ".h"), "y")
+    os.close(fd)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(OutsideRoot):
+            paths.open_dir(str(root / "out-link"), "x")
+    assert len(os.listdir("/proc/self/fd")) == before  # refused descriptors are closed
+
+
+def test_open_descriptors_are_named_by_the_kernel(tmp_path: Path) -> None:
+    fd_path = find_fd_path()
+    assert fd_path is not None  # Linux: /proc/self/fd
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert fd_path(fd) == os.path.realpath(tmp_path)
+        os.rename(tmp_path, tmp_path.with_name(tmp_path.name + "-moved"))
+        assert fd_path(fd) == os.path.realpath(tmp_path) + "-moved"  # the object, not the path
+    finally:
+        os.close(fd)
+        os.rename(tmp_path.with_name(tmp_path.name + "-moved"), tmp_path)

@@ -273,6 +273,8 @@ async def test_post_creates_untitled_items_with_jupyter_names(client: Any, root:
     assert (created["nbformat"], created["cells"]) == (4, [])
     assert (root / "d" / "Untitled Folder").is_dir()
     assert (root / "d" / "untitled.txt").read_bytes() == b""
+    mode = (root / "d" / "untitled.txt").stat().st_mode
+    assert mode & 0o111 == 0  # a new file is not executable
 
 
 async def test_post_in_the_root_and_to_missing_or_file_targets(client: Any, root: Path) -> None:

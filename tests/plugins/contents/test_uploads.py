@@ -119,10 +119,10 @@ async def test_idle_uploads_are_discarded(client: Any, root: Path) -> None:
     assert sorted(os.listdir(root)) == ["other.txt"]
 
 
-def test_upload_registry_expiry_and_close(tmp_path: Path) -> None:
+def test_upload_registry_expiry_and_close(tmp_path: Path, tmp_dir_fd: int) -> None:
     uploads = Uploads(idle_timeout=10)
-    first = Upload(file=AtomicFile(str(tmp_path)), created=True, mode=None)
-    second = Upload(file=AtomicFile(str(tmp_path)), created=True, mode=None)
+    first = Upload(file=AtomicFile(tmp_dir_fd), created=True, mode=None)
+    second = Upload(file=AtomicFile(tmp_dir_fd), created=True, mode=None)
     uploads.start("a", first)
     uploads.start("a", second)  # replaces and discards the first
     assert first.file._closed

@@ -13,7 +13,11 @@ Map of the package:
   ``stat``), ``listing.py`` (fast, paginated listings), ``reading.py`` (bytes, ranges,
   hashes), ``notebooks.py`` (nbformat checks), ``atomic.py`` (atomic writes, path locks),
   ``saving.py`` and ``uploads.py`` (saves, chunked uploads), ``creating.py`` (untitled
-  items, copies), ``checkpoints.py``, and ``oserrors.py`` (OS errors to contents errors).
+  items, copies), ``trees.py`` (folder copies and moves through directory descriptors),
+  ``checkpoints.py``, and ``oserrors.py`` (OS errors to contents errors).
+
+With the frontend plugin, the page config tells JupyterLab ``allow_hidden_files`` and
+``delete_to_trash`` (see :func:`lifespan`).
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from junction.plugin import Plugin, PluginContext
 from junction.plugins.contents.filesystem import LocalContents, Trash
 from junction.plugins.contents.routes import router
 from junction.plugins.contents.service import CONTENTS, ContentsService
 from junction.plugins.contents.settings import ContentsSettings
+from junction.plugins.frontend.service import FRONTEND
 
 __all__ = ["CONTENTS", "ContentsService", "ContentsSettings", "LocalContents", "plugin"]
 
@@ -45,12 +51,34 @@ def find_trash() -> Trash | None:
 
 @asynccontextmanager
 async def lifespan(ctx: PluginContext[ContentsSettings]) -> AsyncIterator[None]:
-    """Provide :data:`CONTENTS` over ``root_dir``; discard unfinished uploads at shutdown."""
+    """Provide :data:`CONTENTS` over ``root_dir``; discard unfinished uploads at shutdown.
+
+    With the frontend running, JupyterLab's page config learns whether hidden files are
+    served (``allow_hidden_files``) and whether deleting moves to the trash
+    (``delete_to_trash``: true only when the setting is on and the trash is available),
+    so the file browser shows dot-files and words its delete dialog accordingly.
+    """
     trash = find_trash() if ctx.settings.delete_to_trash else None
     if ctx.settings.delete_to_trash and trash is None:
         log.warning("delete_to_trash is on but send2trash is not installed: deletes are final")
     contents = LocalContents(ctx.server.root_dir, ctx.settings, trash=trash)
+    if contents.paths.fd_path is None:
+        log.warning(
+            "this system cannot name open files (no /proc/self/fd): saves cannot check "
+            "that a directory renamed meanwhile still lies inside root_dir"
+        )
     ctx.provide(CONTENTS, contents)
+    frontend = ctx.get_optional(FRONTEND)
+    if frontend is not None:
+        keys = {
+            "allow_hidden_files": ctx.settings.allow_hidden,
+            "delete_to_trash": contents.trash is not None,
+        }
+
+        async def contents_page_config() -> dict[str, Any]:
+            return dict(keys)
+
+        frontend.add_page_config(contents_page_config)
     try:
         yield
     finally:
@@ -64,4 +92,5 @@ plugin = Plugin(
     routers=[router],
     lifespan=lifespan,
     provides=[CONTENTS],
+    optional=[FRONTEND],
 )

@@ -55,18 +55,19 @@ _NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENO
 class AtomicFile:
     """A file being written next to its destination, invisible until committed.
 
-    Use as a context manager: leaving it without :meth:`commit` (or by an exception)
-    discards everything written.
+    ``dir_fd`` is the open destination directory (already checked by the caller); the file
+    keeps its own duplicate of it, so everything happens in that very directory whatever
+    is renamed meanwhile. Use as a context manager: leaving it without :meth:`commit` (or
+    by an exception) discards everything written.
     """
 
     def __init__(
-        self, directory: str, *, write_block: WriteBlock = os.write, durable: bool = True
+        self, dir_fd: int, *, write_block: WriteBlock = os.write, durable: bool = True
     ) -> None:
-        self.directory = directory
         self.write_block = write_block
         self.durable = durable
         self.size = 0
-        self._dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        self._dir_fd = os.dup(dir_fd)
         self._temp_name: str | None = None
         try:
             self.fd = os.open(".", os.O_TMPFILE | os.O_RDWR, 0o666, dir_fd=self._dir_fd)
@@ -110,8 +111,10 @@ class AtomicFile:
         os.lseek(self.fd, 0, os.SEEK_SET)
         self.size = 0
 
-    def commit(self, name: str, *, mode: int | None = None, exclusive: bool = False) -> None:
-        """Put the file in place as ``name`` in the directory.
+    def commit(
+        self, name: str, *, mode: int | None = None, exclusive: bool = False
+    ) -> os.stat_result:
+        """Put the file in place as ``name`` in the directory; returns its ``stat``.
 
         ``mode`` sets permission bits (keep an overwritten file's mode). ``exclusive``
         refuses to replace an existing file (FileExistsError) instead of replacing it.
@@ -145,7 +148,9 @@ class AtomicFile:
             except OSError as exc:  # some filesystems cannot sync directories; the data is
                 if exc.errno not in (errno.EINVAL, errno.EBADF):  # safe, only the name is
                     raise  # not yet durable
+        committed = os.fstat(self.fd)
         self.discard()
+        return committed
 
     def discard(self) -> None:
         """Close and forget the file (idempotent); the destination is untouched."""
@@ -179,26 +184,40 @@ def _load_renameat2() -> Callable[..., int] | None:
     return function
 
 
-def rename_noreplace(source: str, target: str) -> None:
+def rename_noreplace(
+    source: str,
+    target: str,
+    *,
+    src_dir_fd: int | None = None,
+    dst_dir_fd: int | None = None,
+) -> None:
     """Rename ``source`` to ``target`` unless ``target`` exists (FileExistsError).
 
-    Uses ``renameat2(RENAME_NOREPLACE)`` where the C library and filesystem have it, so no
-    other process can slip a file in between the check and the rename; elsewhere it checks
-    first.
+    Names are relative to ``src_dir_fd`` and ``dst_dir_fd`` when given, as in
+    ``os.rename``. Uses ``renameat2(RENAME_NOREPLACE)`` where the C library and filesystem
+    have it, so no other process can slip a file in between the check and the rename;
+    elsewhere it checks first.
     """
     renameat2 = _load_renameat2()
     if renameat2 is not None:
         result = renameat2(
-            _AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE
+            _AT_FDCWD if src_dir_fd is None else src_dir_fd,
+            os.fsencode(source),
+            _AT_FDCWD if dst_dir_fd is None else dst_dir_fd,
+            os.fsencode(target),
+            _RENAME_NOREPLACE,
         )
         if result == 0:
             return
         code = ctypes.get_errno()
         if code not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
             raise OSError(code, os.strerror(code))
-    if os.path.lexists(target):
+    try:
+        os.stat(target, dir_fd=dst_dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        os.rename(source, target, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+    else:
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
-    os.rename(source, target)
 
 
 @dataclass
@@ -239,3 +258,8 @@ class PathLocks:
     def busy(self, key: str) -> bool:
         """Whether someone holds or waits for the lock of ``key``."""
         return key in self._locks
+
+    def holders(self, key: str) -> int:
+        """How many hold or wait for the lock of ``key`` (tests wait for a queued request)."""
+        entry = self._locks.get(key)
+        return 0 if entry is None else entry.users

@@ -11,6 +11,8 @@ Names follow Jupyter's rules so clients see the names they expect:
 Every candidate name is claimed atomically (``O_EXCL``, ``mkdir``, or ``link`` of an already
 written file), so two clients creating at once get two names, never one file. Folder
 copies are built under a hidden temporary name and renamed into place when complete.
+All of it happens inside the open, checked target directory (and, for folder copies, the
+open source folder; see ``trees.py``), never by re-walking a path.
 
 Blocking; runs in worker threads.
 """
@@ -34,6 +36,7 @@ from junction.plugins.contents.oserrors import os_errors
 from junction.plugins.contents.paths import Access, ResolvedPath, split_api_path
 from junction.plugins.contents.reading import open_regular
 from junction.plugins.contents.service import FileNotFound, FileTooLarge, InvalidPath
+from junction.plugins.contents.trees import copy_tree, tree_size
 
 if TYPE_CHECKING:
     from junction.plugins.contents.filesystem import LocalContents
@@ -43,6 +46,7 @@ __all__ = ["Creator", "candidate_names"]
 COPY_PATTERN = re.compile(r"-Copy\d*\.")
 MAX_CANDIDATES = 100_000
 MIB = 1 << 20
+NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
 def candidate_names(name: str, insert: str) -> Iterator[str]:
@@ -95,27 +99,33 @@ class Creator:
             first = self.settings.untitled_notebook + ".ipynb"
         else:
             first = self.settings.untitled_file + ext
-        with os_errors(directory.api, "create files in"):
+        with (
+            os_errors(directory.api, "create files in"),
+            self.paths.directory(directory.os_path, directory.api) as fd,
+        ):
             if kind == "notebook":
-                with self.contents.atomic_file(directory.os_path) as notebook:
+                with self.contents.atomic_file(fd) as notebook:
                     notebook.write(new_notebook_bytes())
                     for name in candidate_names(first, insert):
                         child = self._child(directory, name)
                         try:
-                            notebook.commit(name, exclusive=True)
+                            st = notebook.commit(name, exclusive=True)
                         except FileExistsError:
                             continue
-                        return self.contents.model(child, os.stat(child.os_path))
+                        return self.contents.model(child, st)
             for name in candidate_names(first, insert):
                 child = self._child(directory, name)
                 try:
                     if kind == "directory":
-                        os.mkdir(child.os_path)
+                        os.mkdir(name, dir_fd=fd)
+                        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                     else:
-                        os.close(os.open(child.os_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                        created = os.open(name, NEW_FILE_FLAGS, 0o666, dir_fd=fd)
+                        st = os.fstat(created)
+                        os.close(created)
                 except FileExistsError:
                     continue
-                return self.contents.model(child, os.stat(child.os_path))
+                return self.contents.model(child, st)
         raise BadRequest(f"no free name for a new {kind} in {directory.api!r}")
 
     def copy(self, from_path: str, to_dir: str) -> Model:
@@ -127,81 +137,57 @@ class Creator:
             st = os.stat(source.os_path)
         directory = self._directory(to_dir, "copy into")
         name = COPY_PATTERN.sub(".", source.name)
-        with os_errors(directory.api, "copy into"):
+        with (
+            os_errors(directory.api, "copy into"),
+            self.paths.directory(directory.os_path, directory.api) as fd,
+        ):
             if stat.S_ISDIR(st.st_mode):
-                return self._copy_folder(source, directory, name)
+                return self._copy_folder(source, directory, fd, name)
             with (
-                open_regular(source.os_path, source.api) as handle,
-                self.contents.atomic_file(directory.os_path) as copy,
+                open_regular(self.paths, source.os_path, source.api) as handle,
+                self.contents.atomic_file(fd) as copy,
             ):
                 copy_into(copy, handle.fileno())
                 for candidate in candidate_names(name, "-Copy"):
                     child = self._child(directory, candidate)
                     try:
-                        copy.commit(candidate, exclusive=True)
+                        committed = copy.commit(candidate, exclusive=True)
                     except FileExistsError:
                         continue
-                    return self.contents.model(child, os.stat(child.os_path))
+                    return self.contents.model(child, committed)
         raise BadRequest(f"no free name for a copy of {source.api!r}")
 
-    def _copy_folder(self, source: ResolvedPath, directory: ResolvedPath, name: str) -> Model:
-        inside = directory.os_path + os.sep
-        if directory.os_path == source.os_path or inside.startswith(source.os_path + os.sep):
-            raise BadRequest(f"cannot copy {source.api!r} into itself")
-        self._check_folder_size(source)
-        for candidate in candidate_names(name, "-Copy"):
-            child = self._child(directory, candidate)
-            try:
-                os.mkdir(child.os_path)  # claims the name; replaced by the finished copy
-            except FileExistsError:
-                continue
-            temp = os.path.join(directory.os_path, TEMP_PREFIX + secrets.token_hex(8))
-            try:
-                _copy_tree(source.os_path, temp)
-                os.rename(temp, child.os_path)
-            except BaseException:
-                shutil.rmtree(temp, ignore_errors=True)
-                with contextlib.suppress(OSError):
-                    os.rmdir(child.os_path)
-                raise
-            return self.contents.model(child, os.stat(child.os_path))
-        raise BadRequest(f"no free name for a copy of {source.api!r}")
-
-    def _check_folder_size(self, source: ResolvedPath) -> None:
-        limit = self.settings.max_copy_folder_size_mb * MIB
-        total = 0
-        for directory, _, files in os.walk(source.os_path):
-            for name in files:
+    def _copy_folder(
+        self, source: ResolvedPath, directory: ResolvedPath, fd: int, name: str
+    ) -> Model:
+        with self.paths.directory(source.os_path, source.api, Access.READ) as source_fd:
+            origin = self.paths.where(source_fd) or source.os_path
+            into = self.paths.where(fd) or directory.os_path
+            if into == origin or into.startswith(origin + os.sep):
+                raise BadRequest(f"cannot copy {source.api!r} into itself")
+            self._check_folder_size(source_fd, source)
+            for candidate in candidate_names(name, "-Copy"):
+                child = self._child(directory, candidate)
                 try:
-                    total += os.lstat(os.path.join(directory, name)).st_size
-                except OSError:
+                    os.mkdir(candidate, dir_fd=fd)  # claims the name; replaced by the copy
+                except FileExistsError:
                     continue
-                if total > limit:
-                    raise FileTooLarge(
-                        f"cannot copy folders larger than "
-                        f"{self.settings.max_copy_folder_size_mb} MB; {source.api!r} is larger"
-                    )
+                temp = TEMP_PREFIX + secrets.token_hex(8)
+                try:
+                    copy_tree(source_fd, fd, temp)
+                    os.rename(temp, candidate, src_dir_fd=fd, dst_dir_fd=fd)
+                except BaseException:
+                    shutil.rmtree(temp, ignore_errors=True, dir_fd=fd)
+                    with contextlib.suppress(OSError):
+                        os.rmdir(candidate, dir_fd=fd)
+                    raise
+                return self.contents.model(child, os.stat(candidate, dir_fd=fd))
+        raise BadRequest(f"no free name for a copy of {source.api!r}")
 
-
-def _copy_tree(source: str, target: str) -> None:
-    """Copy a folder: links stay links (never followed), permission bits are kept.
-
-    Unlike ``shutil.copytree`` the first error is raised as the OSError it is, so a full
-    disk reads as ENOSPC.
-    """
-    os.mkdir(target)
-    for directory, folders, files in os.walk(source):
-        relative = os.path.relpath(directory, source)
-        destination = os.path.normpath(os.path.join(target, relative))
-        for name in folders + files:
-            origin = os.path.join(directory, name)
-            copy = os.path.join(destination, name)
-            st = os.lstat(origin)
-            if stat.S_ISLNK(st.st_mode):
-                os.symlink(os.readlink(origin), copy)
-            elif stat.S_ISDIR(st.st_mode):
-                os.mkdir(copy)
-                shutil.copymode(origin, copy)
-            elif stat.S_ISREG(st.st_mode):
-                shutil.copyfile(origin, copy, follow_symlinks=False)
-                shutil.copymode(origin, copy)
+    def _check_folder_size(self, source_fd: int, source: ResolvedPath) -> None:
+        limit = self.settings.max_copy_folder_size_mb * MIB
+        if tree_size(source_fd, limit) > limit:
+            raise FileTooLarge(
+                f"cannot copy folders larger than "
+                f"{self.settings.max_copy_folder_size_mb} MB; {source.api!r} is larger"
+            )

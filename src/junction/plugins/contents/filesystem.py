@@ -17,13 +17,14 @@ import logging
 import os
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 
-from junction.errors import BadRequest
+from junction.errors import BadRequest, HTTPError
 from junction.plugins.contents.atomic import (
     AtomicFile,
     PathLocks,
@@ -37,7 +38,7 @@ from junction.plugins.contents.listing import DirectoryLister, NameFilter
 from junction.plugins.contents.models import Model, SaveRequest
 from junction.plugins.contents.notebooks import notebook_from_bytes
 from junction.plugins.contents.oserrors import os_errors, translate
-from junction.plugins.contents.paths import Access, ResolvedPath, RootPaths
+from junction.plugins.contents.paths import DIRECTORY_FLAGS, Access, ResolvedPath, RootPaths
 from junction.plugins.contents.reading import (
     HASH_ALGORITHM,
     decode,
@@ -57,6 +58,7 @@ from junction.plugins.contents.service import (
     TrashFailed,
 )
 from junction.plugins.contents.settings import ContentsSettings
+from junction.plugins.contents.trees import move_across
 from junction.plugins.contents.uploads import Uploads
 
 __all__ = ["LocalContents", "Trash"]
@@ -93,16 +95,19 @@ class LocalContents:
         self.trash = trash if settings.delete_to_trash else None
         self.max_read = settings.max_read_mb * MIB
         self.write_block: WriteBlock = os.write
-        self.checkpoints = FileCheckpoints(write_block=self._write, durable=settings.fsync)
+        self.checkpoints = FileCheckpoints(
+            self.paths, write_block=self._write, durable=settings.fsync
+        )
         self.creator = Creator(self)
         self.saver = Saver(self)
 
     def _write(self, fd: int, data: memoryview) -> int:
         return self.write_block(fd, data)
 
-    def atomic_file(self, directory: str) -> AtomicFile:
-        """A new atomic file in ``directory`` that writes through :attr:`write_block`."""
-        return AtomicFile(directory, write_block=self._write, durable=self.settings.fsync)
+    def atomic_file(self, dir_fd: int) -> AtomicFile:
+        """A new atomic file in the open, checked directory ``dir_fd`` that writes through
+        :attr:`write_block`."""
+        return AtomicFile(dir_fd, write_block=self._write, durable=self.settings.fsync)
 
     def model(self, resolved: ResolvedPath, st: os.stat_result) -> Model:
         """The model without content of a resolved item (``st`` follows links)."""
@@ -155,10 +160,11 @@ class LocalContents:
                     raise BadType(f"{api} is a directory, not a {kind}")
                 if ranged:
                     raise BadRequest("offset and length apply to files only")
-                model = self.model(resolved, st)
-                if content:
-                    model["content"] = self.lister.listing(resolved.os_path, api)
-                    model["format"] = "json"
+                with self.paths.directory(resolved.os_path, api, Access.READ) as fd:
+                    model = self.model(resolved, os.fstat(fd))
+                    if content:
+                        model["content"] = self.lister.listing_at(fd, resolved.os_path, api)
+                        model["format"] = "json"
                 return model
             if not stat.S_ISREG(st.st_mode):
                 raise BadType(f"{api!r} is not a regular file or directory")
@@ -180,7 +186,7 @@ class LocalContents:
         length: int | None,
     ) -> Model:
         api = resolved.api
-        with open_regular(resolved.os_path, api) as handle:
+        with open_regular(self.paths, resolved.os_path, api) as handle:
             fd = handle.fileno()
             st = os.fstat(fd)
             model = self.model(resolved, st)
@@ -220,8 +226,9 @@ class LocalContents:
             st = os.stat(resolved.os_path)
             if not stat.S_ISDIR(st.st_mode):
                 raise BadType(f"{resolved.api} is not a directory")
-            model = self.model(resolved, st)
-            page = self.lister.page(resolved.os_path, resolved.api, limit, after)
+            with self.paths.directory(resolved.os_path, resolved.api, Access.READ) as fd:
+                model = self.model(resolved, os.fstat(fd))
+                page = self.lister.page_at(fd, resolved.os_path, resolved.api, limit, after)
         model["content"] = page.entries
         model["format"] = "json"
         model["pagination"] = {
@@ -239,7 +246,7 @@ class LocalContents:
     def _open_file(self, path: str) -> OpenedFile:
         resolved = self.paths.resolve(path, Access.READ)
         with os_errors(resolved.api, "read"):
-            handle = open_regular(resolved.os_path, resolved.api)
+            handle = open_regular(self.paths, resolved.os_path, resolved.api)
             st = os.fstat(handle.fileno())
         return OpenedFile(file=handle, stat=st, name=resolved.name, path=resolved.api)
 
@@ -278,38 +285,60 @@ class LocalContents:
             return await self._run(self._rename, source, target)
 
     def _rename(self, source: ResolvedPath, target: ResolvedPath) -> Model:
-        with os_errors(source.api, "rename"):
-            st = os.lstat(source.os_path)
-        if source.api != target.api:
-            parent = os.path.dirname(target.os_path)
-            if not os.path.isdir(parent):
-                parent_api = target.api.rpartition("/")[0]
-                raise FileNotFound(f"directory {parent_api!r} does not exist")
-            with os_errors(source.api, "rename"):
-                try:
-                    if os.path.lexists(target.os_path) and os.path.samefile(
-                        source.os_path, target.os_path
-                    ):  # the same file under another spelling (case-insensitive disks)
-                        os.rename(source.os_path, target.os_path)
-                    else:
-                        rename_noreplace(source.os_path, target.os_path)
-                except FileExistsError:
-                    raise FileExists(f"File already exists: {target.api!r}") from None
-                except OSError as exc:
-                    if exc.errno == errno.EINVAL:
-                        raise InvalidPath(
-                            f"cannot move {source.api!r} into itself ({target.api!r})"
-                        ) from None
-                    if exc.errno != errno.EXDEV:
-                        raise
-                    shutil.move(source.os_path, target.os_path)  # another mount under root
-            if stat.S_ISREG(st.st_mode):
-                try:
-                    self.checkpoints.rename_all(source.os_path, target.os_path)
-                except OSError as exc:  # the file moved; a stale checkpoint is not fatal
-                    log.warning("could not move the checkpoint of %r: %s", source.api, exc)
-        with os_errors(target.api, "read"):
-            return self.model(target, os.stat(target.os_path))
+        name, new_name = source.name_on_disk, target.name_on_disk
+        with (
+            os_errors(source.api, "rename"),
+            self.paths.parent(source) as old_dir,
+            self.paths.parent(target) as new_dir,
+        ):
+            st = os.stat(name, dir_fd=old_dir, follow_symlinks=False)
+            if source.api != target.api:
+                if stat.S_ISLNK(st.st_mode):
+                    self.paths.check_moved_link(
+                        os.readlink(name, dir_fd=old_dir),
+                        self.paths.where(new_dir) or os.path.dirname(target.os_path),
+                        source.api,
+                        target.api,
+                    )
+                self._move(source, target, old_dir, new_dir)
+                if stat.S_ISREG(st.st_mode):
+                    try:
+                        self.checkpoints.rename_all(old_dir, name, new_dir, new_name, target.api)
+                    except (OSError, HTTPError) as exc:  # the file moved: not fatal
+                        log.warning("could not move the checkpoint of %r: %s", source.api, exc)
+            with os_errors(target.api, "read"):
+                return self.model(target, os.stat(new_name, dir_fd=new_dir))
+
+    @staticmethod
+    def _move(source: ResolvedPath, target: ResolvedPath, old_dir: int, new_dir: int) -> None:
+        """Rename an entry between two open directories, never over an existing one."""
+        name, new_name = source.name_on_disk, target.name_on_disk
+        try:
+            try:
+                existing = os.stat(new_name, dir_fd=new_dir, follow_symlinks=False)
+            except FileNotFoundError:
+                existing = None
+            moving = os.stat(name, dir_fd=old_dir, follow_symlinks=False)
+            if existing is not None and (existing.st_dev, existing.st_ino) == (
+                moving.st_dev,
+                moving.st_ino,
+            ):  # the same entry under another spelling (case-insensitive disks)
+                os.rename(name, new_name, src_dir_fd=old_dir, dst_dir_fd=new_dir)
+            else:
+                rename_noreplace(name, new_name, src_dir_fd=old_dir, dst_dir_fd=new_dir)
+        except FileExistsError:
+            raise FileExists(f"File already exists: {target.api!r}") from None
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise InvalidPath(
+                    f"cannot move {source.api!r} into itself ({target.api!r})"
+                ) from None
+            if exc.errno != errno.EXDEV:
+                raise
+            try:  # another mount under the root
+                move_across(old_dir, name, new_dir, new_name)
+            except FileExistsError:
+                raise FileExists(f"File already exists: {target.api!r}") from None
 
     async def delete(self, path: str) -> None:
         """See ``ContentsService.delete``."""
@@ -320,30 +349,40 @@ class LocalContents:
             await self._run(self._delete, resolved)
 
     def _delete(self, resolved: ResolvedPath) -> None:
-        api, os_path = resolved.api, resolved.os_path
-        with os_errors(api, "delete"):
-            st = os.lstat(os_path)
-            is_dir = stat.S_ISDIR(st.st_mode)
+        api, name = resolved.api, resolved.name_on_disk
+        with os_errors(api, "delete"), self.paths.parent(resolved) as directory:
+            st = os.stat(name, dir_fd=directory, follow_symlinks=False)
             if self.trash is not None:
-                self._to_trash(resolved)
-            elif is_dir:
-                non_empty = any(name != CHECKPOINT_DIR for name in os.listdir(os_path))
+                self._to_trash(resolved, directory)
+            elif stat.S_ISDIR(st.st_mode):
+                folder = os.open(name, DIRECTORY_FLAGS | os.O_NOFOLLOW, dir_fd=directory)
+                try:
+                    names = os.listdir(folder)
+                finally:
+                    os.close(folder)
+                non_empty = any(entry != CHECKPOINT_DIR for entry in names)
                 if non_empty and not self.settings.always_delete_dir:
                     raise DirectoryNotEmpty(
                         f"directory {api!r} is not empty; turn on always_delete_dir (or "
                         "delete_to_trash) to delete it with its contents"
                     )
-                shutil.rmtree(os_path)
+                shutil.rmtree(name, dir_fd=directory)
             else:
-                os.unlink(os_path)
-        if stat.S_ISREG(st.st_mode):
-            try:
-                self.checkpoints.delete_all(os_path)
-            except OSError as exc:  # the file is gone; a stale checkpoint is not fatal
-                log.warning("could not delete the checkpoint of %r: %s", api, exc)
+                os.unlink(name, dir_fd=directory)
+            if stat.S_ISREG(st.st_mode):
+                try:
+                    self.checkpoints.delete_all(directory, name, api)
+                except (OSError, HTTPError) as exc:  # the file is gone: not fatal
+                    log.warning("could not delete the checkpoint of %r: %s", api, exc)
 
-    def _to_trash(self, resolved: ResolvedPath) -> None:
+    def _to_trash(self, resolved: ResolvedPath, directory: int) -> None:
+        """Hand the item to the trash, which takes a path: only while that path still leads
+        into the checked directory (the trash walks it again, microseconds later)."""
         assert self.trash is not None
+        seen = os.fstat(directory)
+        now = os.stat(os.path.dirname(resolved.os_path))
+        if (seen.st_dev, seen.st_ino) != (now.st_dev, now.st_ino):
+            raise FileNotFound(f"file or directory {resolved.api!r} does not exist")
         try:
             self.trash(resolved.os_path)
         except OSError as exc:
@@ -366,9 +405,8 @@ class LocalContents:
             return await self._run(self._create_checkpoint, resolved)
 
     def _create_checkpoint(self, resolved: ResolvedPath) -> Model:
-        with os_errors(resolved.api, "checkpoint"):
-            self._require_file(resolved)
-            return self.checkpoints.create(resolved.os_path)
+        with os_errors(resolved.api, "checkpoint"), self._file_directory(resolved) as directory:
+            return self.checkpoints.create(directory, resolved.name_on_disk, resolved.api)
 
     async def list_checkpoints(self, path: str) -> list[Model]:
         """See ``ContentsService.list_checkpoints``."""
@@ -376,9 +414,8 @@ class LocalContents:
         return await self._run(self._list_checkpoints, resolved)
 
     def _list_checkpoints(self, resolved: ResolvedPath) -> list[Model]:
-        with os_errors(resolved.api, "read"):
-            self._require_file(resolved)
-            return self.checkpoints.list(resolved.os_path)
+        with os_errors(resolved.api, "read"), self._file_directory(resolved) as directory:
+            return self.checkpoints.list(directory, resolved.name_on_disk, resolved.api)
 
     async def restore_checkpoint(self, path: str, checkpoint_id: str) -> None:
         """See ``ContentsService.restore_checkpoint``."""
@@ -387,8 +424,8 @@ class LocalContents:
             await self._run(self._restore_checkpoint, resolved, checkpoint_id)
 
     def _restore_checkpoint(self, resolved: ResolvedPath, checkpoint_id: str) -> None:
-        with os_errors(resolved.api, "restore"):
-            self.checkpoints.restore(resolved.os_path, checkpoint_id, resolved.api)
+        with os_errors(resolved.api, "restore"), self._parent(resolved) as directory:
+            self.checkpoints.restore(directory, resolved.name_on_disk, checkpoint_id, resolved.api)
 
     async def delete_checkpoint(self, path: str, checkpoint_id: str) -> None:
         """See ``ContentsService.delete_checkpoint``."""
@@ -397,10 +434,22 @@ class LocalContents:
             await self._run(self._delete_checkpoint, resolved, checkpoint_id)
 
     def _delete_checkpoint(self, resolved: ResolvedPath, checkpoint_id: str) -> None:
-        with os_errors(resolved.api, "delete the checkpoint of"):
-            self.checkpoints.delete(resolved.os_path, checkpoint_id, resolved.api)
+        with os_errors(resolved.api, "delete the checkpoint of"), self._parent(resolved) as fd:
+            self.checkpoints.delete(fd, resolved.name_on_disk, checkpoint_id, resolved.api)
 
-    def _require_file(self, resolved: ResolvedPath) -> None:
-        st = os.stat(resolved.os_path)
-        if not stat.S_ISREG(st.st_mode):
-            raise BadType(f"{resolved.api!r} is not a file; only files have checkpoints")
+    @contextmanager
+    def _parent(self, resolved: ResolvedPath) -> Iterator[int]:
+        """The open directory of a file that has checkpoints (the root has none)."""
+        if resolved.is_root:
+            raise BadType("'' is not a file; only files have checkpoints")
+        with self.paths.parent(resolved) as directory:
+            yield directory
+
+    @contextmanager
+    def _file_directory(self, resolved: ResolvedPath) -> Iterator[int]:
+        """:meth:`_parent`, once the item is known to be a regular file."""
+        with self._parent(resolved) as directory:
+            st = os.stat(resolved.name_on_disk, dir_fd=directory)
+            if not stat.S_ISREG(st.st_mode):
+                raise BadType(f"{resolved.api!r} is not a file; only files have checkpoints")
+            yield directory

@@ -15,14 +15,26 @@ steps:
    ``allow_hidden``, neither the asked path nor the resolved one may have a segment starting
    with a dot (404 on read, 400 on write).
 
-The check and the later open are two steps: a process that can already write inside the
-root could swap a directory for a link in between. That process runs as the same user as
-the server, so the check guards against requests, not against local programs.
+Resolution is a check of a path *string*; between it and the use of that string, another
+request may rename directories so that the same string leads elsewhere (a request waits
+for its path's lock, meanwhile a directory is moved away and one holding a relative link
+is moved into its place). So every file or directory is opened first and the *open
+descriptor* is checked (:meth:`RootPaths.check_fd`): on Linux the kernel names the opened
+object at ``/proc/self/fd/N`` (one ``readlink``, about 5 to 10 microseconds), and that
+name must be inside the root and not hidden. Everything done afterwards goes through that
+descriptor (``dir_fd=`` calls, ``AtomicFile``), so what was checked is what is used.
+Where no such name exists (neither ``/proc`` nor ``F_GETPATH``) the descriptor check is
+skipped and a warning is logged at startup.
+
+Moving a link changes where a relative link leads: :meth:`RootPaths.check_moved_link`
+checks a link against its new place before it is moved.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote
@@ -34,7 +46,52 @@ from junction.plugins.contents.service import (
     OutsideRoot,
 )
 
-__all__ = ["Access", "ResolvedPath", "RootPaths", "is_hidden_name", "split_api_path"]
+__all__ = [
+    "DIRECTORY_FLAGS",
+    "Access",
+    "FdPath",
+    "ResolvedPath",
+    "RootPaths",
+    "find_fd_path",
+    "is_hidden_name",
+    "split_api_path",
+]
+
+DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+"""How directories are opened to work inside them."""
+
+FdPath = Callable[[int], str]
+"""Where an open file or directory is: its absolute path with every link resolved."""
+
+_MAXPATHLEN = 1024  # F_GETPATH's buffer size (MAXPATHLEN on macOS)
+
+
+def _proc_fd_path(fd: int) -> str:
+    # The kernel's own name of the open object: no link in it, nothing re-walked.
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
+def _fcntl_fd_path(fd: int) -> str:  # pragma: no cover - macOS only
+    import fcntl
+
+    raw = fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(_MAXPATHLEN))  # type: ignore[attr-defined]  # macOS only
+    return os.fsdecode(raw.split(b"\0", 1)[0])
+
+
+def find_fd_path() -> FdPath | None:
+    """How this system names open descriptors: ``/proc/self/fd`` (Linux), ``F_GETPATH``
+    (macOS), or None when it cannot."""
+    probe = os.open("/", DIRECTORY_FLAGS)
+    try:
+        for candidate in (_proc_fd_path, _fcntl_fd_path):
+            try:
+                if candidate(probe) == "/":
+                    return candidate
+            except (OSError, AttributeError, ImportError):
+                continue
+        return None
+    finally:
+        os.close(probe)
 
 
 class Access(Enum):
@@ -85,6 +142,11 @@ class ResolvedPath:
         return self.api.rpartition("/")[2]
 
     @property
+    def name_on_disk(self) -> str:
+        """The last segment of ``os_path``: the name inside :meth:`RootPaths.parent`."""
+        return os.path.basename(self.os_path)
+
+    @property
     def is_root(self) -> bool:
         """Whether this is the root directory itself."""
         return not self.api
@@ -97,6 +159,8 @@ class RootPaths:
         self.root = os.path.realpath(root)
         self.allow_hidden = allow_hidden
         self._prefix = self.root.rstrip(os.sep) + os.sep
+        self.fd_path: FdPath | None = find_fd_path()
+        """Names open descriptors for :meth:`check_fd`; None where the system cannot."""
 
     def normalize(self, path: str) -> str:
         """The normalised API path (syntax checked, no disk access)."""
@@ -156,21 +220,106 @@ class RootPaths:
             self._check_target(api, os.path.realpath(os_path), access, verb)
         return ResolvedPath(api=api, os_path=os_path)
 
+    def where(self, fd: int) -> str | None:
+        """The real path of an open file or directory, or None if the system cannot say."""
+        if self.fd_path is None:
+            return None
+        return self.fd_path(fd)
+
+    def check_fd(
+        self, fd: int, api: str, access: Access = Access.WRITE, verb: str = "write"
+    ) -> None:
+        """Refuse an open file or directory that is outside the root, or hidden.
+
+        Called right after every open: whatever the path string led to, the descriptor is
+        what will be read or written. Raises OutsideRoot, or FileNotFound (read) and
+        HiddenPathRefused (write) for hidden places.
+        """
+        real = self.where(fd)
+        if real is not None:
+            self._check_target(api, real, access, verb)
+
+    def open(
+        self,
+        os_path: str,
+        flags: int,
+        api: str,
+        access: Access = Access.WRITE,
+        *,
+        verb: str = "write",
+        dir_fd: int | None = None,
+        mode: int = 0o666,
+    ) -> int:
+        """``os.open`` followed by :meth:`check_fd`; the descriptor is closed if refused."""
+        fd = os.open(os_path, flags | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+        try:
+            self.check_fd(fd, api, access, verb)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def open_dir(self, os_path: str, api: str, access: Access = Access.WRITE) -> int:
+        """Open a directory to work inside it, checked (see :meth:`open`)."""
+        return self.open(os_path, DIRECTORY_FLAGS, api, access)
+
+    @contextmanager
+    def directory(self, os_path: str, api: str, access: Access = Access.WRITE) -> Iterator[int]:
+        """:meth:`open_dir` as a context manager that closes the descriptor."""
+        fd = self.open_dir(os_path, api, access)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def parent(self, resolved: ResolvedPath, access: Access = Access.WRITE) -> Iterator[int]:
+        """The checked, open directory holding ``resolved`` (whose name is its basename).
+
+        Raises FileNotFound naming the directory when it does not exist, and the errors of
+        :meth:`check_fd` naming ``resolved``.
+        """
+        if resolved.is_root:
+            raise InvalidPath("the root directory has no parent inside the root")
+        try:
+            fd = self.open_dir(os.path.dirname(resolved.os_path), resolved.api, access)
+        except (FileNotFoundError, NotADirectoryError):
+            directory_api = resolved.api.rpartition("/")[0]
+            raise FileNotFound(f"directory {directory_api!r} does not exist") from None
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def check_moved_link(self, text: str, new_dir: str, source: str, target: str) -> None:
+        """Refuse to move a link (content ``text``) into directory ``new_dir`` (a real path)
+        if from there it would lead outside the root or to a hidden place.
+
+        A relative link leads somewhere else once moved; only its old place was checked
+        when its path was resolved.
+        """
+        real = os.path.realpath(os.path.join(new_dir, text))
+        move = f"cannot move the link {source!r} to {target!r}"
+        if not self.contains(real):
+            raise OutsideRoot(f"{move}: from there it would lead outside the root directory")
+        if not self.allow_hidden and self._hidden_inside(real):
+            raise HiddenPathRefused(f"{move}: from there it would lead to a hidden place")
+
+    def _hidden_inside(self, real: str) -> bool:
+        """Whether a path inside the root has a hidden segment below the root."""
+        return os.sep + "." in os.sep + real[len(self._prefix) :]
+
     def link_target_allowed(self, os_path: str) -> bool:
         """Whether a link at ``os_path`` resolves inside the root to a non-hidden place."""
         real = os.path.realpath(os_path)
         if not self.contains(real):
             return False
-        if self.allow_hidden:
-            return True
-        return not any(is_hidden_name(part) for part in self.relative(real).split("/") if part)
+        return self.allow_hidden or not self._hidden_inside(real)
 
     def _check_target(self, api: str, real: str, access: Access, verb: str) -> None:
         if not self.contains(real):
             raise OutsideRoot(f"{api!r} leads outside the root directory through a link")
-        if not self.allow_hidden and any(
-            is_hidden_name(part) for part in self.relative(real).split("/") if part
-        ):
+        if not self.allow_hidden and self._hidden_inside(real):
             self._refuse_hidden(api, access, verb)
 
     @staticmethod

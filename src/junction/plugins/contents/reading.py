@@ -19,21 +19,38 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from junction.plugins.contents.atomic import BLOCK
+from junction.plugins.contents.paths import Access, RootPaths
 from junction.plugins.contents.service import BadFormat, BadType, FileTooLarge
 
-__all__ = ["HASH_ALGORITHM", "FileBytes", "decode", "hash_file", "open_regular", "read_bytes"]
+__all__ = [
+    "HASH_ALGORITHM",
+    "READ_FLAGS",
+    "FileBytes",
+    "decode",
+    "hash_file",
+    "open_regular",
+    "read_bytes",
+    "regular_file",
+]
 
 HASH_ALGORITHM = "sha256"
 MIB = 1 << 20
+READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+"""Files are opened non-blocking, so a FIFO cannot hang a worker thread waiting for a
+writer (the flag means nothing to regular files)."""
 
 
-def open_regular(os_path: str, api: str) -> BinaryIO:
-    """Open a regular file for reading; anything else (a FIFO, a device) is BadType.
+def open_regular(paths: RootPaths, os_path: str, api: str) -> BinaryIO:
+    """Open a regular file for reading, checked to be inside the root where it really is.
 
-    Opened non-blocking, so a FIFO cannot hang a worker thread waiting for a writer (the
-    flag means nothing to regular files).
+    Anything else (a FIFO, a device, a directory) is BadType.
     """
-    fd = os.open(os_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    return regular_file(paths.open(os_path, READ_FLAGS, api, Access.READ, verb="read"), api)
+
+
+def regular_file(fd: int, api: str) -> BinaryIO:
+    """Wrap a descriptor opened for reading if it is a regular file; else close it and
+    raise BadType."""
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):

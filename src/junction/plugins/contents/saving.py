@@ -1,6 +1,8 @@
 """Saving: whole models and chunked uploads, atomically, one writer per path at a time.
 
-A save resolves its path, takes the path's lock, and writes through an
+A save resolves its path, takes the path's lock, opens the target's directory (checked
+where it really is: directories may have been renamed while the save waited for the
+lock) and writes there through an
 :class:`~junction.plugins.contents.atomic.AtomicFile`: the previous file stays whole until
 the new one is complete and flushed, then the new one replaces it in one rename. A file
 that is replaced keeps its permission bits; a path that is a link inside the root is
@@ -30,7 +32,6 @@ from junction.plugins.contents.oserrors import file_bytes, os_errors
 from junction.plugins.contents.paths import Access, ResolvedPath
 from junction.plugins.contents.service import (
     BadType,
-    FileNotFound,
     InvalidContent,
     SaveResult,
     UploadOutOfOrder,
@@ -78,41 +79,40 @@ class Saver:
 
     def _save_whole(self, resolved: ResolvedPath, kind: str, request: SaveRequest) -> SaveResult:
         api = resolved.api
-        with os_errors(api, "save"):
-            if kind == "directory":
-                try:
-                    os.mkdir(resolved.os_path)
-                    created = True
-                except FileExistsError:
-                    if not os.path.isdir(resolved.os_path):
-                        raise BadType(f"{api!r} exists and is not a directory") from None
-                    created = False
-                return SaveResult(self.contents.model(resolved, os.stat(resolved.os_path)), created)
+        name = resolved.name_on_disk
+        if kind != "directory":
             if request.content is None:
                 raise InvalidContent("No file content provided")
             if kind == "notebook":
                 data = notebook_bytes(request.content, api)
             else:
                 data = file_bytes(request.format, request.content, api)
-            directory, mode, created = self._prepare_target(resolved)
+        with os_errors(api, "save"), self.contents.paths.parent(resolved) as directory:
+            if kind == "directory":
+                try:
+                    os.mkdir(name, dir_fd=directory)
+                    created = True
+                except FileExistsError:
+                    created = False
+                st = os.stat(name, dir_fd=directory)
+                if not stat.S_ISDIR(st.st_mode):
+                    raise BadType(f"{api!r} exists and is not a directory")
+                return SaveResult(self.contents.model(resolved, st), created)
+            mode, created = self._target_state(directory, resolved)
             with self.contents.atomic_file(directory) as target:
                 target.write(data)
-                target.commit(os.path.basename(resolved.os_path), mode=mode)
-            return SaveResult(self.contents.model(resolved, os.stat(resolved.os_path)), created)
+                st = target.commit(name, mode=mode)
+            return SaveResult(self.contents.model(resolved, st), created)
 
-    def _prepare_target(self, resolved: ResolvedPath) -> tuple[str, int | None, bool]:
-        """The directory of a file about to be written, the mode to keep, whether it is new."""
-        directory = os.path.dirname(resolved.os_path)
-        if not os.path.isdir(directory):
-            parent = resolved.api.rpartition("/")[0]
-            raise FileNotFound(f"directory {parent!r} does not exist")
+    def _target_state(self, directory: int, resolved: ResolvedPath) -> tuple[int | None, bool]:
+        """The mode to keep for a file about to be written, and whether it is new."""
         try:
-            st = os.stat(resolved.os_path)
+            st = os.stat(resolved.name_on_disk, dir_fd=directory)
         except FileNotFoundError:
-            return directory, None, True
+            return None, True
         if stat.S_ISDIR(st.st_mode):
             raise BadType(f"{resolved.api!r} is a directory")
-        return directory, stat.S_IMODE(st.st_mode), False
+        return stat.S_IMODE(st.st_mode), False
 
     async def _save_chunk(
         self, resolved: ResolvedPath, kind: str, request: SaveRequest
@@ -142,10 +142,8 @@ class Saver:
                 await _run(upload.file.write, data)
                 if chunk == -1:
                     self.contents.uploads.finish(key)
-                    await _run(self._commit_upload, resolved, upload)
-                    return SaveResult(
-                        self.contents.model(resolved, await _run(os.stat, key)), upload.created
-                    )
+                    st = await _run(self._commit_upload, resolved, upload)
+                    return SaveResult(self.contents.model(resolved, st), upload.created)
         except BaseException:
             self.contents.uploads.discard(key)
             upload.file.discard()
@@ -157,13 +155,13 @@ class Saver:
         return SaveResult(partial, created=False)
 
     def _begin_upload(self, resolved: ResolvedPath) -> Upload:
-        with os_errors(resolved.api, "save"):
-            directory, mode, created = self._prepare_target(resolved)
+        with os_errors(resolved.api, "save"), self.contents.paths.parent(resolved) as directory:
+            mode, created = self._target_state(directory, resolved)
             return Upload(file=self.contents.atomic_file(directory), created=created, mode=mode)
 
-    def _commit_upload(self, resolved: ResolvedPath, upload: Upload) -> None:
+    def _commit_upload(self, resolved: ResolvedPath, upload: Upload) -> os.stat_result:
         try:
-            upload.file.commit(os.path.basename(resolved.os_path), mode=upload.mode)
+            return upload.file.commit(resolved.name_on_disk, mode=upload.mode)
         finally:
             upload.file.discard()
 
