@@ -15,13 +15,24 @@ has always served. Notebooks older than nbformat 4 are upgraded by nbformat.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
 import orjson
-from nbformat.v4 import writes_json
 
 from junction.plugins.contents.service import InvalidNotebook
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def _nbformat() -> ModuleType:
+    """nbformat, imported on first use: with jsonschema it is ~10 MB and a slow import, which
+    a server that never touches a notebook (a gateway, a file server) should not pay."""
+    import nbformat
+    import nbformat.v4
+
+    return nbformat
+
 
 __all__ = ["new_notebook_bytes", "notebook_bytes", "notebook_from_bytes"]
 
@@ -57,19 +68,20 @@ def notebook_bytes(content: Any, api_path: str) -> bytes:
         )
     _add_missing_ids(content)
     try:
-        nbformat.validate(content)
+        _nbformat().validate(content)
     except Exception as error:  # nbformat raises KeyError/TypeError too on odd shapes
         raise InvalidNotebook(
             f"notebook {api_path!r} failed validation: {_describe(error)}"
         ) from None
-    node = nbformat.from_dict(content)  # type: ignore[no-untyped-call]  # nbformat is untyped
-    text: str = writes_json(node)  # type: ignore[no-untyped-call]  # nbformat is untyped
+    nbformat = _nbformat()
+    node = nbformat.from_dict(content)
+    text: str = nbformat.v4.writes_json(node)
     return text.encode() + b"\n"
 
 
 def new_notebook_bytes() -> bytes:
     """The bytes of a new, empty notebook."""
-    empty = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]  # nbformat is untyped
+    empty = _nbformat().v4.new_notebook()
     return notebook_bytes(dict(empty), "Untitled.ipynb")
 
 
@@ -130,7 +142,7 @@ def notebook_from_bytes(data: bytes, api_path: str) -> dict[str, Any]:
     major = notebook.get("nbformat")
     if isinstance(major, int) and major < 4:
         try:
-            upgraded = nbformat.reads(data.decode(), as_version=4)  # type: ignore[no-untyped-call]
+            upgraded = _nbformat().reads(data.decode(), as_version=4)
         except Exception as error:  # any failure of the old-format upgrade means unreadable
             raise InvalidNotebook(f"unreadable notebook {api_path!r}: {_describe(error)}") from None
         notebook = dict(orjson.loads(orjson.dumps(upgraded)))
