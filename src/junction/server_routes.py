@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -30,15 +31,19 @@ async def api_version() -> dict[str, str]:
     return {"version": __version__}
 
 
-@router.get("/api/status", tags=["server"])
-async def status(state: Annotated[ServerState, use(SERVER)]) -> dict[str, Any]:
-    """When the server started, when it was last used, and how busy it is."""
-    return {
+@router.get("/api/status", tags=["server"], response_model=None)
+async def status(state: Annotated[ServerState, use(SERVER)]) -> Response:
+    """When the server started, when it was last used, and how busy it is.
+
+    Load balancers and culling services poll this, so it skips response-model validation.
+    """
+    body = {
         "connections": state.gauge("connections"),
         "kernels": state.gauge("kernels"),
         "last_activity": isoformat(state.last_activity),
         "started": isoformat(state.started),
     }
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.post("/api/shutdown", tags=["server"], status_code=200)

@@ -25,7 +25,7 @@ __all__ = ["CurrentUser", "router"]
 router = APIRouter()
 
 
-def _user_of(connection: HTTPConnection) -> User:
+async def _user_of(connection: HTTPConnection) -> User:  # async: no worker thread per call
     return current_user(connection.scope)
 
 
