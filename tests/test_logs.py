@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from junction.logs import SecretScrubber, scrub
+from junction.logs import QuietSuccesses, SecretScrubber, scrub
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,24 @@ def test_filter_scrubs_formatted_arguments() -> None:
     )
     assert SecretScrubber().filter(record)
     assert record.getMessage() == "GET /?token=[secret] - 200"
+
+
+def _access(status: int) -> logging.LogRecord:
+    return logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/api/status", "1.1", status),
+        None,
+    )
+
+
+def test_successful_access_lines_are_debug_detail() -> None:
+    quiet = QuietSuccesses(debug=False)
+    assert not quiet.filter(_access(200))
+    assert not quiet.filter(_access(302))
+    assert quiet.filter(_access(404))
+    assert quiet.filter(_access(500))
+    assert QuietSuccesses(debug=True).filter(_access(200))

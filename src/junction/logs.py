@@ -11,7 +11,7 @@ import re
 import sys
 from urllib.parse import unquote_plus
 
-__all__ = ["SecretScrubber", "configure_logging", "scrub"]
+__all__ = ["QuietSuccesses", "SecretScrubber", "configure_logging", "scrub"]
 
 _SECRET_NAMES = frozenset({"token", "_xsrf", "password"})
 _QUERY_PAIR = re.compile(r"(?P<lead>^|[?&;\s\"'])(?P<key>[^=&?;\s\"']+)=(?P<value>[^&\s]*)")
@@ -45,12 +45,34 @@ class SecretScrubber(logging.Filter):
         return True
 
 
+class QuietSuccesses(logging.Filter):
+    """Keep access lines of successful requests out of the log unless debugging.
+
+    Like Jupyter, lines for 1xx-3xx responses are debug detail: JupyterLab polls several
+    endpoints every few seconds, and writing every line costs more than serving
+    ``/api/status``. Refusals and errors (4xx, 5xx) are always logged.
+    """
+
+    def __init__(self, debug: bool) -> None:
+        super().__init__()
+        self.debug = debug
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a successful request's access line when not debugging."""
+        if self.debug or record.name != "uvicorn.access":
+            return True
+        args = record.args
+        status = args[-1] if isinstance(args, tuple) and args else None
+        return not (isinstance(status, int) and status < 400)
+
+
 def configure_logging(level: str) -> None:
     """Send junction's and uvicorn's logs to stderr, scrubbed, at ``level``."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("[%(levelname).1s %(asctime)s %(name)s] %(message)s", "%H:%M:%S")
     )
+    handler.addFilter(QuietSuccesses(debug=level == "debug"))
     handler.addFilter(SecretScrubber())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -64,7 +64,7 @@ def layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Layout]:
     root = tmp_path / "root"
     (root / "clients").mkdir(parents=True)
     (root / "hello.txt").write_text("files come from the ui process\n")
-    common = ["--port", "0", "--root-dir", str(root)]
+    common = ["--port", "0", "--root-dir", str(root), "--log-level", "debug"]
     ui = ServerProcess(["--profile", "ui", *common], log_path=tmp_path / "ui.log").start()
     kernels = ServerProcess(
         ["--profile", "kernels", *common], log_path=tmp_path / "kernels.log"

@@ -48,7 +48,11 @@ def test_sigint_stops_gracefully(server: ServerProcess) -> None:
     assert "Application shutdown complete" in server.log()
 
 
-def test_token_never_appears_in_log_lines(server: ServerProcess) -> None:
+def test_token_never_appears_in_log_lines(tmp_path: Path) -> None:
+    server = ServerProcess(
+        ["--profile", "none", "--port", "0", "--log-level", "debug"],
+        log_path=tmp_path / "debug.log",
+    ).start()
     httpx.get(server.url + "api/status", params={"token": TEST_TOKEN})
     httpx.get(server.url + "api/status", params={"token": "wrong-guess-token"})
     server.stop()
