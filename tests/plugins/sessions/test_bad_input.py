@@ -59,7 +59,10 @@ async def test_every_endpoint_refuses_requests_without_a_valid_token(
     [
         (b"", "No JSON data provided"),
         (b"null", "No JSON data provided"),
-        (b"{not json", "the body is not valid JSON: Expecting property name enclosed in double quotes"),
+        (
+            b"{not json",
+            "the body is not valid JSON: Expecting property name enclosed in double quotes",
+        ),
         (b"[1, 2]", "Input should be a valid dictionary or object to extract fields from"),
         (b'"a.ipynb"', "Input should be a valid dictionary or object to extract fields from"),
         (b"{}", "path: Field required; type: Field required"),

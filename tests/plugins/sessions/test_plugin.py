@@ -58,7 +58,8 @@ def test_sessions_compose_with_any_kernels_provider() -> None:
 def test_unknown_sessions_setting_is_refused_listing_the_valid_ones() -> None:
     settings = make_settings(enable=["sessions"], plugins={"sessions": {"stor": "memory"}})
     with pytest.raises(
-        ConfigError, match=r"^unknown setting sessions.stor; sessions accepts: store$"
+        ConfigError,
+        match=r"^unknown setting sessions.stor; sessions accepts: list_sessions, store$",
     ):
         create_app(settings, plugins=[fake_kernels_plugin(FakeKernels())])
 

@@ -1,7 +1,7 @@
 """Sessions over the real kernels plugin: real ipykernel processes over real ZeroMQ.
 
-These run the ``gateway`` profile in-process (kernelspecs, kernels, sessions) and check that
-sessions and ``/api/kernels`` agree at every step.
+These run the ``kernels`` profile in-process (kernelspecs, kernels, sessions, listing on) and
+check that sessions and ``/api/kernels`` agree at every step.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ async def _kernel_ids(client: Any) -> list[str]:
 
 async def test_session_kernels_follow_create_patch_and_delete(tmp_path: Path) -> None:
     (tmp_path / "nb").mkdir()
-    async with app_client(profile="gateway", root_dir=tmp_path) as client:
+    async with app_client(profile="kernels", root_dir=tmp_path) as client:
         created = await client.post(
             "/api/sessions",
             json={"path": "nb/a.ipynb", "type": "notebook", "name": "a.ipynb", "kernel": {}},
@@ -54,7 +54,7 @@ async def test_session_kernels_follow_create_patch_and_delete(tmp_path: Path) ->
 
 
 async def test_kernel_shut_down_through_the_kernels_api_ends_its_session(tmp_path: Path) -> None:
-    async with app_client(profile="gateway", root_dir=tmp_path) as client:
+    async with app_client(profile="kernels", root_dir=tmp_path) as client:
         listed = await client.post("/api/sessions", json={"path": "a.ipynb", "type": "notebook"})
         deleted = await client.post("/api/sessions", json={"path": "b.ipynb", "type": "notebook"})
         assert (listed.status_code, deleted.status_code) == (201, 201)
@@ -70,7 +70,7 @@ async def test_kernel_shut_down_through_the_kernels_api_ends_its_session(tmp_pat
 
 
 async def test_unknown_kernel_spec_answers_501_and_starts_nothing(tmp_path: Path) -> None:
-    async with app_client(profile="gateway", root_dir=tmp_path) as client:
+    async with app_client(profile="kernels", root_dir=tmp_path) as client:
         response = await client.post(
             "/api/sessions",
             json={"path": "a.ipynb", "type": "notebook", "kernel": {"name": "no-such-spec"}},

@@ -8,6 +8,8 @@ Map of the package:
   the monitor (auto-restart) and culler loops, shutdown of everything at exit.
 - ``kernel.py``: :class:`ManagedKernel`, one kernel's lifecycle over jupyter_client's
   ``AsyncKernelManager`` and its provisioners.
+- ``pool.py``: :class:`KernelPool`, prespawned kernels (``prespawn_count``).
+- ``seeding.py``: the seed notebook (``seed_uri``) and running it in a new kernel.
 - ``hub.py``: :class:`KernelHub`, one kernel's ZeroMQ sockets shared by all its clients,
   and the routing of messages between them.
 - ``slots.py``: :class:`ClientSlot`, one client's outbox and replay buffer.
@@ -19,15 +21,21 @@ Map of the package:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
 
 from junction.plugin import Plugin, PluginContext
 from junction.plugins.kernels.manager import JupyterClientKernels
 from junction.plugins.kernels.routes import router
+from junction.plugins.kernels.seeding import SeedNotebook
 from junction.plugins.kernels.service import (
     KERNELS,
     KernelNotFound,
+    KernelSeedFailed,
     KernelService,
     KernelSpecNotFound,
     KernelStartFailed,
@@ -39,19 +47,32 @@ from junction.services import SERVER
 __all__ = [
     "KERNELS",
     "KernelNotFound",
+    "KernelSeedFailed",
     "KernelService",
     "KernelSpecNotFound",
     "KernelStartFailed",
     "plugin",
 ]
 
+log = logging.getLogger("junction.kernels")
+
 
 @asynccontextmanager
 async def lifespan(ctx: PluginContext[KernelsSettings]) -> AsyncIterator[None]:
     """Provide :data:`KERNELS`, report gauges and activity; shut every kernel down at exit."""
+    settings = ctx.settings
     specs = ctx.get(KERNELSPECS)
-    specs.set_default(ctx.settings.default_kernel_name)
+    specs.set_default(settings.force_kernel_name or settings.default_kernel_name)
     server = ctx.get(SERVER)
+    seed = None
+    if settings.seed_uri is not None:
+        seed = await anyio.to_thread.run_sync(SeedNotebook.load, settings.seed_uri, Path.cwd())
+        log.info(
+            "seed notebook %s: %d code cells, for %s kernels",
+            settings.seed_uri,
+            len(seed.cells),
+            seed.language or "all",
+        )
     kernels = JupyterClientKernels(
         ctx.settings,
         specs=specs,
@@ -59,6 +80,7 @@ async def lifespan(ctx: PluginContext[KernelsSettings]) -> AsyncIterator[None]:
         base_url=ctx.server.base_url,
         task_group=ctx.task_group,
         max_message_size=ctx.server.websocket_max_message_size,
+        seed=seed,
     )
     async with kernels:
         ctx.provide(KERNELS, kernels)

@@ -7,7 +7,8 @@ an iopub SUB), however many clients are attached. Routing:
 - iopub messages go to every client slot (attached, or detached within the window);
 - a client's ``*_request`` is remembered by ``msg_id``; the reply, and any ``input_request``
   on stdin, goes to that client only (found through the parent header's ``msg_id``);
-- requests the hub sends itself (``kernel_info_request`` nudges) are answered to the hub.
+- requests the hub sends itself (``kernel_info_request`` nudges, the seed notebook's
+  ``execute_request`` messages) are answered to the hub.
 
 The hub also tracks the kernel's ``execution_state`` and ``last_activity`` from iopub status
 messages, ignoring statuses caused by the untracked message types below (a nudge must not
@@ -71,6 +72,14 @@ _SOCKET_TYPES = {
 
 
 @dataclass(slots=True)
+class _Internal:
+    """A request the hub sent itself, and its reply once it came."""
+
+    replied: anyio.Event
+    reply: Message | None = None
+
+
+@dataclass(slots=True)
 class _Pending:
     """A client request awaiting its reply."""
 
@@ -99,7 +108,8 @@ class KernelHub:
         self._sockets: dict[str, zmq.Socket[bytes]] = {}
         self._signer = Signer(b"")
         self._pending: dict[str, _Pending] = {}
-        self._internal: dict[str, anyio.Event] = {}
+        self._internal: dict[str, _Internal] = {}
+        self._idle_waiters: dict[str, anyio.Event] = {}
         self._held: list[Message] = []
         self._holding = False
         self._refusal: str | None = None
@@ -171,6 +181,7 @@ class KernelHub:
             sock.close(linger=0)
         self._sockets = {}
         self._internal.clear()
+        self._idle_waiters.clear()
         self._nudging = False
 
     async def wait_ready(self, timeout: float) -> bool:  # noqa: ASYNC109 - returns, not raises
@@ -198,9 +209,42 @@ class KernelHub:
             self._nudging = True
             await self._request("kernel_info_request", anyio.Event())
 
+    async def run_code(self, code: str) -> dict[str, Any]:
+        """Execute ``code`` for the server itself (the seed notebook); no client sees it.
+
+        Returns the ``execute_reply`` content once the kernel reported idle after it. The
+        caller bounds the wait and watches the process: a kernel that dies never answers.
+        """
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+        message = make_message("shell", "execute_request", content, session=self._session)
+        request = _Internal(anyio.Event())
+        idle = self._idle_waiters[message.msg_id] = anyio.Event()
+        self._internal[message.msg_id] = request
+        try:
+            await self._send(message)
+            await request.replied.wait()
+            await idle.wait()
+        finally:
+            self._internal.pop(message.msg_id, None)
+            self._idle_waiters.pop(message.msg_id, None)
+        try:
+            reply = request.reply.content() if request.reply is not None else None
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
+            return {"status": "error", "ename": "BadReply", "evalue": "unreadable execute_reply"}
+        return reply
+
     async def _request(self, msg_type: str, replied: anyio.Event) -> None:
         message = make_message("shell", msg_type, {}, session=self._session)
-        self._internal[message.msg_id] = replied
+        self._internal[message.msg_id] = _Internal(replied)
         await self._send(message)
 
     # -- clients ------------------------------------------------------------------------------
@@ -396,16 +440,19 @@ class KernelHub:
             self._iopub_seen.set()
             if message.msg_type == "status":
                 self._track_status(message)
+                if self._idle_waiters:
+                    self._wake_idle_waiter(message)
             else:
                 self.last_activity = time.time()
             for slot in self.slots.values():
                 slot.push(message)
             return
         parent_id = message.parent.get("msg_id")
-        replied = self._internal.pop(parent_id, None) if parent_id else None
-        if replied is not None:
+        internal = self._internal.pop(parent_id, None) if parent_id else None
+        if internal is not None:
             self._on_internal_reply(message)
-            replied.set()
+            internal.reply = message
+            internal.replied.set()
             return
         if message.channel == "stdin":
             pending = self._pending.get(parent_id) if parent_id else None
@@ -422,6 +469,18 @@ class KernelHub:
             content = message.content()
             if isinstance(content, dict):
                 self.kernel_info = content
+
+    def _wake_idle_waiter(self, message: Message) -> None:
+        parent_id = message.parent.get("msg_id")
+        waiter = self._idle_waiters.get(parent_id) if isinstance(parent_id, str) else None
+        if waiter is None:
+            return
+        try:
+            state = message.content().get("execution_state")
+        except (ValueError, AttributeError):
+            return
+        if state == "idle":
+            waiter.set()
 
     def _track_status(self, message: Message) -> None:
         try:

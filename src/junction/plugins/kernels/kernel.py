@@ -9,7 +9,8 @@ Phases (``ManagedKernel.phase``)::
                                                                dead (kept until deleted)
     any phase --DELETE, culling, server exit--> stopping --> (forgotten)
 
-"Ready" means the kernel answered ``kernel_info_request`` and its iopub messages arrive.
+"Ready" means the kernel answered ``kernel_info_request`` and its iopub messages arrive,
+and, at the first start only, that it ran the seed notebook (``kernels.seed_uri``).
 Launching goes through jupyter_client's ``AsyncKernelManager`` and so through the kernel
 provisioner named in the spec (local processes by default; third-party provisioners plug in
 through jupyter_client's entry points).
@@ -39,7 +40,8 @@ from junction.errors import Conflict
 from junction.plugins.kernels.hub import KernelHub
 from junction.plugins.kernels.models import Kernel
 from junction.plugins.kernels.reaper import Reaper
-from junction.plugins.kernels.service import KernelStartFailed
+from junction.plugins.kernels.seeding import SeedNotebook, run_seed
+from junction.plugins.kernels.service import KernelSeedFailed, KernelStartFailed
 from junction.plugins.kernels.settings import KernelsSettings
 from junction.plugins.kernels.slots import SlotLimits
 from junction.plugins.kernelspecs.service import InstalledKernelSpec
@@ -135,8 +137,14 @@ class ManagedKernel:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self, *, cwd: Path, env: dict[str, str]) -> None:
-        """Launch the kernel and wait until it is ready; raises :class:`KernelStartFailed`."""
+    async def start(
+        self, *, cwd: Path, env: dict[str, str], seed: SeedNotebook | None = None
+    ) -> None:
+        """Launch the kernel, run ``seed`` in it, and return once it is ready.
+
+        Raises :class:`KernelStartFailed` (:class:`KernelSeedFailed` when a seed cell fails);
+        a kernel that failed is stopped.
+        """
         async with self._lock:
             with anyio.CancelScope() as self._operation:
                 try:
@@ -150,6 +158,14 @@ class ManagedKernel:
                 except KernelStartFailed:
                     await self._kill_quietly()
                     raise
+                if seed is not None and seed.cells:
+                    try:
+                        await self._seed(seed)
+                    except KernelSeedFailed as exc:
+                        log.error("kernel %s (%s): %s", self.id, self.name, exc.message)
+                        await self.hub.disconnect()
+                        await self._kill_quietly()
+                        raise
                 self.phase = "running"
                 self._started_at = time.monotonic()
                 log.info("kernel %s (%s) started in %s", self.id, self.name, cwd)
@@ -294,6 +310,45 @@ class ManagedKernel:
             f"Kernel {self.name} did not answer within {self.settings.kernel_ready_timeout:g} s "
             "(kernels.kernel_ready_timeout)"
         )
+
+    async def _seed(self, seed: SeedNotebook) -> None:
+        """Run the seed notebook, within ``kernel_ready_timeout``, unless the kernel dies."""
+        timeout = self.settings.kernel_ready_timeout
+        outcome = "timeout"
+        failure: KernelSeedFailed | None = None
+        with anyio.move_on_after(timeout):
+            async with anyio.create_task_group() as group:
+
+                async def watch() -> None:
+                    nonlocal outcome
+                    while await self.manager.is_alive():  # noqa: ASYNC110 - polls a process
+                        await anyio.sleep(min(0.25, self.settings.monitor_interval))
+                    outcome = "died"
+                    group.cancel_scope.cancel()
+
+                group.start_soon(watch)
+                try:
+                    await run_seed(self.hub, seed, self.name)
+                    outcome = "ok"
+                except KernelSeedFailed as exc:
+                    outcome, failure = "failed", exc
+                group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        if outcome == "died":
+            raise KernelSeedFailed(
+                f"Kernel {self.name} exited while running its seed notebook (kernels.seed_uri "
+                f"{seed.uri}); see the server log for its output",
+                ename="KernelDied",
+                evalue="the kernel exited during its seed notebook",
+            )
+        if outcome == "timeout":
+            raise KernelSeedFailed(
+                f"Kernel {self.name} did not finish its seed notebook (kernels.seed_uri "
+                f"{seed.uri}) within {timeout:g} s (kernels.kernel_ready_timeout)",
+                ename="TimeoutError",
+                evalue=f"the seed notebook took over {timeout:g} s",
+            )
 
     async def _mark_dead(self, reason: str) -> None:
         log.error("kernel %s is dead: %s", self.id, reason)

@@ -1,15 +1,24 @@
 """``JupyterClientKernels``: the kernels service over jupyter_client, and its housekeeping.
 
-It keeps the running kernels by id, starts them from specs the kernelspecs service resolves,
-enforces ``max_kernels``, and runs two background loops in the server's task group:
+It keeps the clients' kernels by id, starts them from specs the kernelspecs service
+resolves (``force_kernel_name`` overriding the client's choice), seeds them
+(:mod:`~junction.plugins.kernels.seeding`), enforces ``max_kernels``, hands out prespawned
+kernels (:mod:`~junction.plugins.kernels.pool`), and runs background loops in the server's
+task group:
 
-- the monitor, every ``monitor_interval``: restarts kernels whose process died and forgets
-  WebSocket clients whose reconnect window passed;
+- the monitor, every ``monitor_interval``: restarts kernels whose process died, replaces
+  pool kernels that died, and forgets WebSocket clients whose reconnect window passed;
 - the culler, every ``cull_interval`` when ``cull_idle_timeout`` is set: shuts down kernels
-  idle for longer (unless connected or busy, per ``cull_connected`` and ``cull_busy``).
+  idle for longer (unless connected or busy, per ``cull_connected`` and ``cull_busy``);
+- the pool's refill, when ``prespawn_count`` is set.
 
-At server exit every kernel is shut down (concurrently, each bounded by
-``shutdown_wait_time``); a reaper process kills any the server could not stop (see
+``max_kernels`` bounds the clients' kernels. Pool kernels fill the room left: the pool holds
+at most ``max_kernels`` minus the clients' kernels, and a start the pool cannot serve stops a
+pool kernel first when all the room is taken; so there are never more kernel processes than
+``max_kernels``, and pool kernels never cost a client a kernel.
+
+At server exit every kernel, pool kernels included, is shut down (concurrently, each bounded
+by ``shutdown_wait_time``); a reaper process kills any the server could not stop (see
 :mod:`junction.plugins.kernels.reaper`).
 """
 
@@ -34,10 +43,12 @@ from junction.errors import BadRequest, Forbidden
 from junction.plugins.kernels.connection import GOING_AWAY, NORMAL
 from junction.plugins.kernels.kernel import KernelRuntime, ManagedKernel
 from junction.plugins.kernels.models import Kernel
+from junction.plugins.kernels.pool import KernelPool, PoolEntry
 from junction.plugins.kernels.reaper import Reaper
-from junction.plugins.kernels.service import KernelNotFound
+from junction.plugins.kernels.seeding import SeedNotebook
+from junction.plugins.kernels.service import KernelNotFound, KernelStartFailed
 from junction.plugins.kernels.settings import KernelsSettings
-from junction.plugins.kernelspecs.service import KernelSpecService
+from junction.plugins.kernelspecs.service import InstalledKernelSpec, KernelSpecService
 
 __all__ = ["JupyterClientKernels", "check_env", "should_cull"]
 
@@ -62,8 +73,10 @@ class JupyterClientKernels:
         base_url: str,
         task_group: anyio.abc.TaskGroup,
         max_message_size: int,
+        seed: SeedNotebook | None = None,
     ) -> None:
         self.settings = settings
+        self.seed = seed
         self.specs = specs
         self.root_dir = root_dir
         self.base_url = base_url
@@ -74,6 +87,12 @@ class JupyterClientKernels:
         self._reaper = Reaper()
         self._runtime: KernelRuntime | None = None
         self._loops = anyio.CancelScope()
+        self.pool = KernelPool(
+            create=self._create_pool_kernel,
+            launch=self._launch_pool_kernel,
+            capacity=self._pool_capacity,
+            task_group=task_group,
+        )
 
     async def __aenter__(self) -> JupyterClientKernels:
         connection_dir = Path(await anyio.to_thread.run_sync(_runtime_dir))
@@ -97,7 +116,7 @@ class JupyterClientKernels:
         self._loops.cancel()
         try:
             async with anyio.create_task_group() as group:
-                for kernel in list(self._kernels.values()):
+                for kernel in [*self._kernels.values(), *self.pool.discard_all()]:
                     group.start_soon(self._stop, kernel, GOING_AWAY, "the server is stopping")
         finally:
             self._reaper.close()
@@ -113,10 +132,11 @@ class JupyterClientKernels:
         env: dict[str, str] | None = None,
         kernel_id: str | None = None,
     ) -> Kernel:
-        """Start a kernel and wait until it answers; see the Protocol.
+        """Start a kernel and wait until it answers (and ran the seed); see the Protocol.
 
-        A ``kernel_id`` that is already running returns that kernel. Raises
-        ``KernelSpecNotFound``, ``KernelStartFailed``, ``BadRequest`` (bad id or path) or
+        A ``kernel_id`` that is already running returns that kernel. A start the pool can
+        serve (see :meth:`_poolable`) gets a prespawned kernel. Raises ``KernelSpecNotFound``,
+        ``KernelStartFailed`` (``KernelSeedFailed``), ``BadRequest`` (bad id or path) or
         ``Forbidden`` (``max_kernels`` reached).
         """
         if kernel_id is not None:
@@ -124,7 +144,7 @@ class JupyterClientKernels:
             existing = self._kernels.get(kernel_id)
             if existing is not None:
                 return existing.model()
-        spec = await self.specs.find(name or self.settings.default_kernel_name)
+        spec = await self.specs.find(self.spec_name(name))
         cwd = await self._cwd_for(path)
         assert self._runtime is not None, "start() before the plugin started"
         # No await from this check to the registration below: concurrent starts count.
@@ -137,14 +157,28 @@ class JupyterClientKernels:
             )
         if kernel_id is not None and kernel_id in self._kernels:
             return self._kernels[kernel_id].model()
+        if self._poolable(kernel_id=kernel_id, cwd=cwd, env=env):
+            entry = self.pool.take(spec.name)
+            if entry is not None:
+                return await self._hand_out(entry)
         kernel = ManagedKernel(kernel_id or str(uuid.uuid4()), spec, self._runtime)
         self._kernels[kernel.id] = kernel
+        evicted = self.pool.evict() if self._room() < 0 else None
         try:
-            await kernel.start(cwd=cwd, env={**os.environ, **(env or {})})
+            if evicted is not None:
+                await self._stop(evicted, GOING_AWAY, "the pool made room", now=True)
+            await kernel.start(
+                cwd=cwd, env={**os.environ, **(env or {})}, seed=self._seed_for(spec)
+            )
         except BaseException:
             self._kernels.pop(kernel.id, None)
+            self.pool.changed()
             raise
         return kernel.model()
+
+    def spec_name(self, requested: str | None) -> str:
+        """The spec a start asking for ``requested`` gets (``force_kernel_name`` wins)."""
+        return self.settings.force_kernel_name or requested or self.settings.default_kernel_name
 
     async def get(self, kernel_id: str) -> Kernel:
         """The model of a kernel; raises :class:`KernelNotFound`."""
@@ -202,12 +236,72 @@ class JupyterClientKernels:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    async def _stop(self, kernel: ManagedKernel, code: int, reason: str) -> None:
+    async def _stop(
+        self, kernel: ManagedKernel, code: int, reason: str, *, now: bool = False
+    ) -> None:
         try:
-            await kernel.shutdown(code=code, reason=reason)
+            await kernel.shutdown(code=code, reason=reason, now=now)
         finally:
             if self._kernels.get(kernel.id) is kernel:
                 del self._kernels[kernel.id]
+                self.pool.changed()
+
+    # -- the pool -----------------------------------------------------------------------------
+
+    def _poolable(self, *, kernel_id: str | None, cwd: Path, env: dict[str, str] | None) -> bool:
+        """Whether a pool kernel is what this start would make: no client-chosen id, no extra
+        environment (a running process's cannot change), the root as working directory."""
+        return kernel_id is None and not env and cwd == self.root_dir
+
+    async def _hand_out(self, entry: PoolEntry) -> Kernel:
+        """Give a claimed pool kernel to a client, once it is ready."""
+        kernel = entry.kernel
+        self._kernels[kernel.id] = kernel
+        try:
+            await entry.done.wait()
+        except BaseException:
+            self._kernels.pop(kernel.id, None)
+            self.pool.give_back(entry)
+            raise
+        if entry.error is not None:
+            self._kernels.pop(kernel.id, None)
+            self.pool.changed()
+            if isinstance(entry.error, KernelStartFailed):
+                raise entry.error
+            raise KernelStartFailed(f"Kernel {kernel.name} failed to start: {entry.error}")
+        kernel.hub.last_activity = time.time()
+        log.info("kernel %s (%s) handed out from the pool", kernel.id, kernel.name)
+        return kernel.model()
+
+    def _room(self) -> int:
+        """Kernels that may still start before ``max_kernels`` (pool kernels included)."""
+        limit = self.settings.max_kernels
+        if limit is None:
+            return len(self.pool) + 1
+        return limit - len(self._kernels) - len(self.pool)
+
+    def _pool_capacity(self) -> int:
+        """How many pool kernels are allowed now: ``prespawn_count``, less at ``max_kernels``."""
+        size = self.settings.prespawn_count
+        limit = self.settings.max_kernels
+        if limit is not None:
+            size = min(size, limit - len(self._kernels))
+        return max(0, size)
+
+    async def _create_pool_kernel(self) -> ManagedKernel:
+        assert self._runtime is not None
+        spec = await self.specs.find(self.spec_name(None))
+        return ManagedKernel(str(uuid.uuid4()), spec, self._runtime)
+
+    async def _launch_pool_kernel(self, kernel: ManagedKernel) -> None:
+        spec = await self.specs.find(kernel.name)
+        await kernel.start(cwd=self.root_dir, env=dict(os.environ), seed=self._seed_for(spec))
+
+    def _seed_for(self, spec: InstalledKernelSpec) -> SeedNotebook | None:
+        seed = self.seed
+        if seed is None or not seed.applies_to(spec.spec.get("language")):
+            return None
+        return seed
 
     async def _cwd_for(self, path: str | None) -> Path:
         """The directory of ``path`` under the root (the nearest one that exists)."""
@@ -225,6 +319,8 @@ class JupyterClientKernels:
                 group.start_soon(self._monitor)
                 if self.settings.cull_idle_timeout > 0:
                     group.start_soon(self._cull)
+                if self.settings.prespawn_count > 0:
+                    group.start_soon(self.pool.run)
 
     async def _monitor(self) -> None:
         while True:
@@ -236,6 +332,16 @@ class JupyterClientKernels:
                     kernel.hub.expire(self.settings.reconnect_window)
                 except Exception:
                     log.exception("kernel %s: monitor check failed", kernel.id)
+            for entry in list(self.pool.entries):
+                try:
+                    if entry.ready and not await entry.kernel.is_alive():
+                        log.warning("kernel pool: kernel %s died; replacing it", entry.kernel.id)
+                        dead = self.pool.discard(entry)
+                        self._task_group.start_soon(
+                            self._stop, dead, GOING_AWAY, "the pool kernel died"
+                        )
+                except Exception:
+                    log.exception("kernel pool: monitor check of %s failed", entry.kernel.id)
 
     async def _cull(self) -> None:
         while True:

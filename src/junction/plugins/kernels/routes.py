@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Response, WebSocket
 from fastapi.responses import JSONResponse
 
 from junction.app import error_body
-from junction.errors import ServiceUnavailable
+from junction.errors import Forbidden, ServiceUnavailable
 from junction.plugin import use
 from junction.plugins.kernels.connection import serve_channels
 from junction.plugins.kernels.manager import JupyterClientKernels
@@ -34,10 +34,19 @@ Runtime = Annotated[JupyterClientKernels, Depends(_runtime)]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such kernel"}}
 
 
-@router.get("/api/kernels", response_model_exclude_none=True)
-async def list_kernels(kernels: Kernels) -> list[Kernel]:
-    """Every running kernel."""
-    return await kernels.list()
+@router.get(
+    "/api/kernels",
+    response_model_exclude_none=True,
+    responses={403: {"description": "Listing is off (kernels.list_kernels = false)"}},
+)
+async def list_kernels(runtime: Runtime) -> list[Kernel]:
+    """Every running kernel; 403 when ``kernels.list_kernels`` is off."""
+    if not runtime.settings.list_kernels:
+        raise Forbidden(
+            "Listing kernels is turned off on this server (kernels.list_kernels = false); "
+            "ask for a kernel by its id"
+        )
+    return await runtime.list()
 
 
 @router.post(
@@ -48,7 +57,7 @@ async def list_kernels(kernels: Kernels) -> list[Kernel]:
         400: {"description": "Bad kernel_id, path, or env outside kernels.allowed_env"},
         403: {"description": "kernels.max_kernels reached"},
         404: {"description": "No such kernel spec"},
-        503: {"description": "The kernel failed to start"},
+        503: {"description": "The kernel failed to start or to run the seed notebook"},
     },
 )
 async def start_kernel(

@@ -13,7 +13,14 @@ from junction.plugin import ServiceKey
 from junction.plugins.kernels.models import Kernel
 from junction.plugins.kernelspecs.service import KernelSpecNotFound
 
-__all__ = ["KERNELS", "KernelNotFound", "KernelService", "KernelSpecNotFound", "KernelStartFailed"]
+__all__ = [
+    "KERNELS",
+    "KernelNotFound",
+    "KernelSeedFailed",
+    "KernelService",
+    "KernelSpecNotFound",
+    "KernelStartFailed",
+]
 
 
 class KernelNotFound(NotFound):
@@ -26,6 +33,18 @@ class KernelNotFound(NotFound):
 
 class KernelStartFailed(ServiceUnavailable):
     """The kernel process could not be started or did not answer in time."""
+
+
+class KernelSeedFailed(KernelStartFailed):
+    """The kernel started, but a cell of the seed notebook (``kernels.seed_uri``) failed.
+
+    ``ename`` and ``evalue`` are the exception the cell raised, as the kernel reported it.
+    """
+
+    def __init__(self, message: str, *, ename: str, evalue: str) -> None:
+        super().__init__(message, reason="Seed notebook failed")
+        self.ename = ename
+        self.evalue = evalue
 
 
 class KernelService(Protocol):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+from urllib.parse import urlsplit
 
+from pydantic import Field, field_validator
+
+from junction.errors import ConfigError
 from junction.plugin import PluginSettings
+from junction.plugins.kernels.seeding import SeedNotebook
 
 __all__ = ["KernelsSettings"]
 
@@ -17,11 +22,29 @@ class KernelsSettings(PluginSettings):
     default_kernel_name: str = Field(
         "python3", description="Kernel spec started when a client names none."
     )
+    force_kernel_name: str | None = Field(
+        None,
+        description="Kernel spec every start uses, whatever the client asked for. None: the "
+        "client's choice (default_kernel_name when it names none).",
+    )
     max_kernels: int | None = Field(
         None,
         ge=1,
-        description="Most kernels running at once; starting another gets 403. None: no limit.",
+        description="Most kernels clients may have at once; starting another gets 403. Pool "
+        "kernels (prespawn_count) make way for client starts. None: no limit.",
     )
+    prespawn_count: int = Field(
+        0,
+        ge=0,
+        description="Warm kernels of the default spec kept waiting, seeded, for starts that ask "
+        "for nothing else (no env, no kernel_id, the root as working directory). 0: no pool.",
+    )
+    seed_uri: str | None = Field(
+        None,
+        description="A notebook (local path or file:// URI) whose code cells run in every new "
+        "kernel of its language before the kernel is handed out. None: no seed.",
+    )
+    list_kernels: bool = Field(True, description="Answer GET /api/kernels; when false it gets 403.")
     allowed_env: list[str] = Field(
         default_factory=lambda: ["KERNEL_*"],
         description="Environment variables a client may set in POST /api/kernels 'env', as "
@@ -82,3 +105,22 @@ class KernelsSettings(PluginSettings):
         description="Largest WebSocket message a client may send, in bytes; larger ones close "
         "the socket (1009). None: the server's websocket_max_message_size.",
     )
+
+    @field_validator("force_kernel_name")
+    @classmethod
+    def _no_empty_name(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("seed_uri")
+    @classmethod
+    def _local_seed(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in ("", "file") and len(scheme) > 1:  # one letter: a Windows drive
+            raise ValueError(f"seed_uri {value!r} must be a local path or a file:// URI")
+        try:  # read it now, so a bad notebook stops the server before anything starts
+            SeedNotebook.load(value, Path.cwd())
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("kernels.seed_uri: ")) from None
+        return value

@@ -33,7 +33,10 @@ async def lifespan(ctx: PluginContext[SessionsSettings]) -> AsyncIterator[None]:
     """Provide :data:`SESSIONS` over the configured store; nothing to stop (kernels stop
     with the kernels plugin)."""
     store = MemorySessionStore()
-    ctx.provide(SESSIONS, StoredSessions(store, ctx.get(KERNELS), ctx.server.root_dir))
+    sessions = StoredSessions(
+        store, ctx.get(KERNELS), ctx.server.root_dir, listing=ctx.settings.list_sessions
+    )
+    ctx.provide(SESSIONS, sessions)
     yield
 
 

@@ -64,10 +64,14 @@ class StoredSessions:
     """The :class:`~junction.plugins.sessions.service.SessionService` of the sessions plugin.
 
     ``root_dir`` is the server's root; it only serves to tell a kernel which file it runs for
-    (``JPY_SESSION_NAME``, which ipykernel exposes as ``__session__``).
+    (``JPY_SESSION_NAME``, which ipykernel exposes as ``__session__``). ``listing``: whether
+    ``GET /api/sessions`` answers (``sessions.list_sessions``); :meth:`list` itself always does.
     """
 
-    def __init__(self, store: SessionStore, kernels: KernelService, root_dir: Path) -> None:
+    def __init__(
+        self, store: SessionStore, kernels: KernelService, root_dir: Path, *, listing: bool = True
+    ) -> None:
+        self.listing = listing
         self._store = store
         self._kernels = kernels
         self._root_dir = root_dir

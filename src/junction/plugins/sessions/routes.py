@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Request, Response
 
-from junction.errors import BadRequest
+from junction.errors import BadRequest, Forbidden
 from junction.plugin import use
+from junction.plugins.sessions.manager import StoredSessions
 from junction.plugins.sessions.models import CreateSession, Session, UpdateSession
 from junction.plugins.sessions.service import SESSIONS, SessionService
 
@@ -21,9 +22,17 @@ Sessions = Annotated[SessionService, use(SESSIONS)]
 _NO_BODY = "No JSON data provided"
 
 
-@router.get("/api/sessions")
+@router.get(
+    "/api/sessions",
+    responses={403: {"description": "Listing is off (sessions.list_sessions = false)"}},
+)
 async def list_sessions(sessions: Sessions) -> list[Session]:
-    """Every session whose kernel is running."""
+    """Every session whose kernel is running; 403 when ``sessions.list_sessions`` is off."""
+    if isinstance(sessions, StoredSessions) and not sessions.listing:
+        raise Forbidden(
+            "Listing sessions is turned off on this server (sessions.list_sessions = false); "
+            "ask for a session by its id"
+        )
     return await sessions.list()
 
 
