@@ -19,8 +19,17 @@ def gateway_env() -> dict[str, str]:
 
 
 @pytest.fixture
+def gateway_args() -> list[str]:
+    """Extra command-line arguments for the Junction process; modules override it."""
+    return []
+
+
+@pytest.fixture
 def junction_gateway(
-    tmp_path: Path, gateway_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    gateway_env: dict[str, str],
+    gateway_args: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[ServerProcess]:
     """``junction --profile gateway`` (kernelspecs, kernels, sessions) on a free port."""
     for name, value in gateway_env.items():
@@ -28,7 +37,7 @@ def junction_gateway(
     root = tmp_path / "root"
     root.mkdir()
     server = ServerProcess(
-        ["--profile", "gateway", "--port", "0", "--root-dir", str(root)],
+        ["--profile", "gateway", "--port", "0", "--root-dir", str(root), *gateway_args],
         log_path=tmp_path / "junction.log",
     )
     server.start()

@@ -1,7 +1,9 @@
 """A stock ``jupyter server --gateway-url`` using Junction as its kernel gateway.
 
 The Jupyter server keeps sessions itself and forwards kernel specs, kernels and the kernel
-WebSocket to Junction, authenticating with ``GatewayClient.auth_token``. The test runs a
+WebSocket to Junction, authenticating with ``GatewayClient.auth_token``. It runs with the
+gateway profile's listing off, and with ``kernels.list_kernels`` on, which the Jupyter
+server's own kernel listing needs. The test runs a
 notebook cell through the Jupyter server's own REST API and WebSocket and checks that the
 specs came from Junction and that the kernel ran in Junction. Junction alone sees a kernel
 spec named ``junction-probe`` (through ``JUPYTER_PATH``), so finding it on the Jupyter server
@@ -31,6 +33,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
 JUPYTER_TOKEN = "jupyter-server-token"
 PROBE_SPEC = "junction-probe"
+
+
+@pytest.fixture(params=[False, True], ids=["listing-off", "listing-on"])
+def listing(request: pytest.FixtureRequest) -> bool:
+    """Whether Junction lists kernels: off is the gateway profile's default."""
+    return bool(request.param)
+
+
+@pytest.fixture
+def gateway_args(listing: bool) -> list[str]:
+    """Turn kernel listing on when the test asks for it."""
+    return ["--set", "kernels.list_kernels=true"] if listing else []
 
 
 @pytest.fixture
@@ -175,7 +189,7 @@ async def _run_cell(ws_url: str, code: str) -> tuple[str, str]:
 
 
 async def test_jupyter_server_runs_a_cell_in_a_junction_kernel(
-    junction_gateway: ServerProcess, jupyter_server: JupyterServer
+    junction_gateway: ServerProcess, jupyter_server: JupyterServer, listing: bool
 ) -> None:
     junction = httpx.AsyncClient(
         base_url=junction_gateway.url,
@@ -209,10 +223,22 @@ async def test_jupyter_server_runs_a_cell_in_a_junction_kernel(
         assert created.status_code == 201, created.text
         session = created.json()
         kernel_id = session["kernel"]["id"]
-        in_junction = [(k["id"], k["name"]) for k in (await junction.get("api/kernels")).json()]
-        assert in_junction == [(kernel_id, PROBE_SPEC)]
-        # Sessions stay in the Jupyter server; Junction only sees the kernel.
-        assert (await junction.get("api/sessions")).json() == []
+        in_junction = await junction.get(f"api/kernels/{kernel_id}")
+        assert in_junction.json()["name"] == PROBE_SPEC
+        # The gateway profile does not list, as kernel gateway. GatewayClient runs notebooks
+        # without listing; only the Jupyter server's own GET /api/kernels (which JupyterLab
+        # polls) lists the gateway's kernels, so it needs kernels.list_kernels = true.
+        assert (await junction.get("api/sessions")).status_code == 403
+        listed_here = await junction.get("api/kernels")
+        listed_there = await jupyter.get("api/kernels")
+        if listing:
+            assert [k["id"] for k in listed_here.json()] == [kernel_id]
+            assert [k["id"] for k in listed_there.json()] == [kernel_id]
+        else:
+            assert listed_here.status_code == 403, listed_here.text
+            assert listed_there.status_code == 403, listed_there.text
+        # Sessions stay in the Jupyter server.
+        assert [s["id"] for s in (await jupyter.get("api/sessions")).json()] == [session["id"]]
 
         ws_url = (
             f"ws://127.0.0.1:{jupyter_server.port}/api/kernels/{kernel_id}/channels"
@@ -225,4 +251,4 @@ async def test_jupyter_server_runs_a_cell_in_a_junction_kernel(
 
         deleted = await jupyter.delete(f"api/sessions/{session['id']}")
         assert deleted.status_code == 204
-        assert (await junction.get("api/kernels")).json() == []
+        assert (await junction.get(f"api/kernels/{kernel_id}")).status_code == 404

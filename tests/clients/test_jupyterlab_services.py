@@ -20,6 +20,12 @@ from .node_client import STEPS, run_client
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture
+def gateway_args() -> list[str]:
+    """JupyterLab's clients list kernels and sessions (they poll both): listing on."""
+    return ["--set", "kernels.list_kernels=true", "--set", "sessions.list_sessions=true"]
+
+
 def test_jupyterlab_services_drives_kernels_and_sessions(
     node: str, junction_gateway: ServerProcess, tmp_path: Path
 ) -> None:
