@@ -134,6 +134,9 @@ class JunctionKind(ServerKind):
     profile: str | None = None
     """A named profile to run instead of the scenario plugins (``--junction-profile``)."""
     plugins: list[str] = field(default_factory=lambda: list(JUNCTION_PROFILE_PLUGINS))
+    settings: list[str] = field(default_factory=list)
+    """Extra ``--set key=value`` settings (the prespawned-kernel server sets its pool)."""
+    log_level: str = "warning"
     missing: dict[str, str] = field(default_factory=dict)
     discovered: bool = False
 
@@ -180,10 +183,12 @@ class JunctionKind(ServerKind):
             "--root-dir",
             str(root),
             "--log-level",
-            "warning",
+            self.log_level,
             "--profile",
             self.profile or "none",
         ]
+        for setting in self.settings:
+            argv += ["--set", setting]
         if self.profile:
             return argv
         for name in self.plugins:

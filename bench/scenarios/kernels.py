@@ -1,6 +1,8 @@
 """Kernel scenarios, run on every server and on the floor (ZeroMQ, no server in between).
 
 - kernel start: from the start request to the ``kernel_info_reply`` on a new connection;
+- kernel start, prespawned: the same on a second Junction server keeping one kernel ready
+  (``kernels.prespawn_count=1``), each start once the pool has refilled;
 - execute round trip: ``1+1`` until its ``execute_reply`` and IOPub ``idle`` are both in,
   over the JSON and the v1 WebSocket protocols;
 - stream throughput: many small flushed prints (messages/s, and the server's CPU time per
@@ -11,13 +13,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
+import re
 import time
 from typing import Any
 
 from bench.channels import handshake
+from bench.environments import KERNEL_NAME
 from bench.messages import execute_content
 from bench.processes import cpu_seconds
+from bench.rest import JupyterClient
 from bench.scenarios.common import (
     KERNEL_PLUGINS,
     Context,
@@ -26,7 +32,8 @@ from bench.scenarios.common import (
     finish,
     wait_reply,
 )
-from bench.targets import KernelTarget
+from bench.servers import JunctionKind, RunningServer
+from bench.targets import KernelTarget, ServerTarget
 
 __all__ = ["fanout", "kernel_start", "kernel_suite"]
 
@@ -34,7 +41,13 @@ PRINT_LOOP = "for i in range({n}):\n    print(i, flush=True)"
 BIG_OUTPUT = "import sys\nsys.stdout.write('x' * {size})\nsys.stdout.flush()"
 
 
-async def _start_once(ctx: Context, target: KernelTarget) -> None:
+POOL_READY = re.compile(r"kernel pool: kernel \S+ \(\S+\) is ready")
+"""The line Junction logs (at info level) when a prespawned kernel is ready."""
+
+
+async def _start_once(
+    ctx: Context, target: KernelTarget, series: str | None = "kernel_start"
+) -> None:
     started = time.perf_counter()
     kernel = await target.start_kernel()
     try:
@@ -42,11 +55,56 @@ async def _start_once(ctx: Context, target: KernelTarget) -> None:
         try:
             msg_id = await channel.send("shell", "kernel_info_request", {})
             await wait_reply(channel, msg_id, "kernel_info_reply")
-            ctx.results.add("kernel_start", target.name, time.perf_counter() - started)
+            if series is not None:
+                ctx.results.add(series, target.name, time.perf_counter() - started)
         finally:
             await channel.close()
     finally:
         await target.stop_kernel(kernel)
+
+
+async def _pool_ready(server: RunningServer, count: int, timeout: float = 60.0) -> None:
+    """Wait until Junction has logged ``count`` ready pool kernels."""
+    deadline = time.perf_counter() + timeout
+    while len(POOL_READY.findall(server.log.read_text(errors="replace"))) < count:
+        if server.process.poll() is not None or time.perf_counter() > deadline:
+            raise RuntimeError(f"no prespawned kernel ready:\n{server.log_tail()}")
+        await asyncio.sleep(0.02)
+
+
+async def _prespawned(ctx: Context, target: ServerTarget) -> None:
+    """Kernel starts on a second Junction that keeps one kernel of the bench spec ready.
+
+    It logs at info level, which is how the harness knows the pool has refilled; each start
+    waits for that, so every sample is a hand-out from a full pool. One start, not counted,
+    warms the new server up first (the servers the other rows measure are warm too).
+    """
+    kind = target.server.kind
+    assert isinstance(kind, JunctionKind)
+    pooled = dataclasses.replace(
+        kind,
+        settings=["kernels.prespawn_count=1", f"kernels.default_kernel_name={KERNEL_NAME}"],
+        log_level="info",
+    )
+    token = target.client.token
+    server, _ = await asyncio.to_thread(
+        RunningServer.launch_ready,
+        pooled,
+        token=token,
+        root=ctx.fixtures.root,
+        jupyter_path=ctx.jupyter_path,
+    )
+    client = JupyterClient(server.url, token)
+    try:
+        await client.login()
+        # Same column as the server it stands for.
+        pool_target = ServerTarget(server, client, compression=target.compression)
+        for index in range(ctx.plan.kernel_starts + 1):
+            await _pool_ready(server, index + 1)
+            await _start_once(ctx, pool_target, "kernel_start_prespawned" if index else None)
+    finally:
+        await client.http.aclose()
+        await asyncio.to_thread(server.stop)
 
 
 async def kernel_start(ctx: Context) -> None:
@@ -61,7 +119,16 @@ async def kernel_start(ctx: Context) -> None:
                 needs=KERNEL_PLUGINS,
             )
     for target in ctx.servers:
-        ctx.results.note("kernel_start_prespawned", target.name, "n/a: no prespawn pool")
+        if isinstance(target.server.kind, JunctionKind):
+            await ctx.attempt(
+                "kernel_start_prespawned",
+                target.name,
+                ["kernel_start_prespawned"],
+                functools.partial(_prespawned, ctx, target),
+                needs=KERNEL_PLUGINS,
+            )
+        else:
+            ctx.results.note("kernel_start_prespawned", target.name, "n/a: no prespawn pool")
 
 
 async def _rtt_turn(ctx: Context, target: KernelTarget, kernel: Any, iterations: int) -> None:
