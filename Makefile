@@ -24,8 +24,8 @@ run: $(VENV)/.run-installed
 
 ## check: ruff and mypy, as CI runs them
 check: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 # Node projects the tests drive: JupyterLab's client library and playwright-core for chromium.
