@@ -146,6 +146,8 @@ class ManagedKernel:
         a kernel that failed is stopped.
         """
         async with self._lock:
+            if self.phase != "starting":  # shut down before it began
+                raise KernelStartFailed(f"Kernel {self.name} was shut down while starting")
             with anyio.CancelScope() as self._operation:
                 try:
                     await self.manager.start_kernel(kernel_id=self.id, cwd=str(cwd), env=env)
@@ -248,7 +250,7 @@ class ManagedKernel:
                 await self._stop_process(now=now)
             else:
                 with contextlib.suppress(Exception):  # a dead kernel's connection file
-                    self.manager.cleanup_resources()
+                    await self.manager.cleanup_resources()
             self.hub.fail_pending(reason)
             self.hub.close_all(code, reason)
             await self.hub.disconnect()
