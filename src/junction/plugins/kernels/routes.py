@@ -22,7 +22,7 @@ router = APIRouter(tags=["kernels"])
 Kernels = Annotated[KernelService, use(KERNELS)]
 
 
-def _runtime(kernels: Kernels) -> JupyterClientKernels:
+async def _runtime(kernels: Kernels) -> JupyterClientKernels:  # async: no worker thread
     """The kernels plugin's own implementation, which its routes are written for."""
     if not isinstance(kernels, JupyterClientKernels):
         raise ServiceUnavailable("the kernels routes need the kernels plugin's own service")
