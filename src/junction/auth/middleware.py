@@ -120,13 +120,8 @@ class AuthMiddleware:
         http_method = "WEBSOCKET" if is_ws else scope["method"]
 
         if is_ws:
-            origin = headers.get("origin")
-            if origin and not origin_allowed(
-                origin,
-                headers.get("host"),
-                self.settings.allow_origin,
-                self.settings.allow_origin_pat,
-            ):
+            origin = self._foreign_origin(headers)
+            if origin:
                 await deny(scope, receive, send, 403, f"WebSocket origin {origin} is not allowed")
                 return
 
@@ -147,13 +142,8 @@ class AuthMiddleware:
             # Browsers attach cookies to cross-site requests (and a no-auth server has no
             # credential at all), so an unsafe request must prove it comes from our pages:
             # a same-origin Origin when the browser sent one, and the signed _xsrf pair.
-            origin = headers.get("origin")
-            if origin and not origin_allowed(
-                origin,
-                headers.get("host"),
-                self.settings.allow_origin,
-                self.settings.allow_origin_pat,
-            ):
+            origin = self._foreign_origin(headers)
+            if origin:
                 await deny(scope, receive, send, 403, f"Cross-origin request from {origin}")
                 return
             if not self.settings.disable_check_xsrf:
@@ -184,6 +174,15 @@ class AuthMiddleware:
         if method not in ("GET", "HEAD") or local.startswith("api/") or local == "api":
             return False
         return local == "" or "text/html" in headers.get("accept", "")
+
+    def _foreign_origin(self, headers: Headers) -> str | None:
+        """The request's ``Origin`` when a browser sent one that may not talk to us."""
+        origin = headers.get("origin")
+        if origin and not origin_allowed(
+            origin, headers.get("host"), self.settings.allow_origin, self.settings.allow_origin_pat
+        ):
+            return origin
+        return None
 
     def _xsrf_problem(self, cookie: str | None, headers: Headers, method: str) -> str | None:
         supplied = headers.get("x-xsrftoken") or headers.get("x-csrftoken")
