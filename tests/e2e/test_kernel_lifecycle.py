@@ -17,31 +17,13 @@ from test_kernel_websocket import (
     KernelSocket,
     execute_content,
     kernel_socket,
+    kernels_server,
     start_kernel,
 )
 
 from junction.testing import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
-
-
-def _server(root: Path, *extra: str) -> ServerProcess:
-    return ServerProcess(
-        [
-            "--profile",
-            "none",
-            "--enable",
-            "kernelspecs",
-            "--enable",
-            "kernels",
-            "--port",
-            "0",
-            "--root-dir",
-            str(root),
-            *extra,
-        ],
-        log_path=root / "server.log",
-    )
 
 
 def _kernel_processes(server: ServerProcess, kernel_id: str) -> list[psutil.Process]:
@@ -71,7 +53,7 @@ def _open_fds(pid: int) -> int:
 
 
 async def test_two_hundred_websockets_then_sigterm_leaves_no_kernel(tmp_path: Path) -> None:
-    with _server(tmp_path) as server:
+    with kernels_server(tmp_path) as server:
         kernels = [start_kernel(server) for _ in range(2)]
         processes = [p for k in kernels for p in _kernel_processes(server, k)]
         assert len(processes) == 2
@@ -133,7 +115,7 @@ async def test_sigkill_of_the_server_leaves_no_kernel_running(
 ) -> None:
     _stubborn_spec(tmp_path / "share")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "share"))
-    with _server(tmp_path) as server:
+    with kernels_server(tmp_path) as server:
         plain = start_kernel(server)
         stubborn = start_kernel(server, name="stubborn")
         async with kernel_socket(server, stubborn) as socket:

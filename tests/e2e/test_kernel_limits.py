@@ -18,13 +18,12 @@ from test_kernel_websocket import (
     decode,
     execute_content,
     kernel_socket,
+    kernels_server,
     start_kernel,
     wait_model,
     ws_url,
 )
 from websockets.asyncio.client import ClientConnection
-
-from junction.testing import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -50,24 +49,8 @@ async def _read_into(received: list[Msg], ws: ClientConnection) -> None:
 async def test_slow_client_is_closed_with_1013_and_resumes_from_a_bounded_buffer(
     tmp_path: Path,
 ) -> None:
-    with ServerProcess(
-        [
-            "--profile",
-            "none",
-            "--enable",
-            "kernelspecs",
-            "--enable",
-            "kernels",
-            "--port",
-            "0",
-            "--root-dir",
-            str(tmp_path),
-            "--set",
-            "kernels.client_queue_bytes=262144",
-            "--set",
-            "kernels.replay_buffer_bytes=1048576",
-        ],
-        log_path=tmp_path / "server.log",
+    with kernels_server(
+        tmp_path, "kernels.client_queue_bytes=262144", "kernels.replay_buffer_bytes=1048576"
     ) as server:
         kernel_id = start_kernel(server)
         session_id = uuid.uuid4().hex

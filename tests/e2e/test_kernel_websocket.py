@@ -341,6 +341,15 @@ def fragile_spec(jupyter_path: Path) -> None:
 # -- the server these tests share -------------------------------------------------------------
 
 
+def kernels_server(root: Path, *settings: str) -> ServerProcess:
+    """An unstarted ``junction`` with only kernelspecs and kernels, plus ``--set`` values."""
+    args = ["--profile", "none", "--enable", "kernelspecs", "--enable", "kernels"]
+    args += ["--port", "0", "--root-dir", str(root)]
+    for setting in settings:
+        args += ["--set", setting]
+    return ServerProcess(args, log_path=root / "server.log")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the module: small frame limit, fast death detection, a fragile spec."""
@@ -349,26 +358,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     message_interrupt_spec(root / "share")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JUPYTER_PATH", str(root / "share"))
-        process = ServerProcess(
-            [
-                "--profile",
-                "none",
-                "--enable",
-                "kernelspecs",
-                "--enable",
-                "kernels",
-                "--port",
-                "0",
-                "--root-dir",
-                str(root),
-                "--set",
-                f"kernels.max_message_size={FRAME_LIMIT}",
-                "--set",
-                "kernels.monitor_interval=0.1",
-                "--set",
-                "kernels.restart_limit=2",
-            ],
-            log_path=root / "server.log",
+        process = kernels_server(
+            root,
+            f"kernels.max_message_size={FRAME_LIMIT}",
+            "kernels.monitor_interval=0.1",
+            "kernels.restart_limit=2",
         )
         process.start()
     yield process

@@ -37,6 +37,7 @@ __all__ = [
     "disabled_list",
     "merge",
     "normalize",
+    "read_json_object",
     "read_static_page_config",
     "server_page_config",
 ]
@@ -161,7 +162,7 @@ def read_static_page_config(
     result: dict[str, Any] = {}
     for name in ("page_config.json5", "page_config.json"):
         path = layout.settings_dir / name
-        data = _load(path)
+        data = read_json_object(path, "page config file")
         if data is not None:
             merge(result, normalize(data))
             break
@@ -171,7 +172,7 @@ def read_static_page_config(
         labconfig = directory / "labconfig"
         dropins = sorted(labconfig.glob("page_config.d/*.json"))
         for path in [*dropins, labconfig / "page_config.json"]:
-            data = _load(path)
+            data = read_json_object(path, "page config file")
             if data is not None:
                 merge(result, normalize(data))
     return result
@@ -229,7 +230,12 @@ def normalize(data: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _load(path: Path) -> dict[str, Any] | None:
+def read_json_object(path: Path, what: str) -> dict[str, Any] | None:
+    """A JSON (or, by suffix, JSON5) object from an admin's file; None when missing or empty.
+
+    A malformed file is logged as ``ignoring <what> <path>`` and skipped, so one bad
+    override never stops the server.
+    """
     try:
         text = path.read_text("utf-8")
     except OSError:
@@ -239,9 +245,9 @@ def _load(path: Path) -> dict[str, Any] | None:
     try:
         data = json5.loads(text) if path.suffix == ".json5" else json.loads(text)
     except ValueError as exc:
-        log.warning("ignoring page config file %s: %s", path, exc)
+        log.warning("ignoring %s %s: %s", what, path, exc)
         return None
     if not isinstance(data, dict):
-        log.warning("ignoring page config file %s: not a JSON object", path)
+        log.warning("ignoring %s %s: not a JSON object", what, path)
         return None
     return data

@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import json5
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 from jupyter_core.paths import jupyter_config_path
 
 from junction.plugins.frontend.models import FederatedExtension
-from junction.plugins.frontend.pageconfig import merge
+from junction.plugins.frontend.pageconfig import merge, read_json_object
 
 __all__ = ["PluginSchema", "SchemaCatalog", "apply_overrides", "load_overrides", "schema_files"]
 
@@ -81,7 +80,9 @@ def load_overrides(
         config_dirs = [Path(p) for p in jupyter_config_path()]
     for directory in reversed(list(config_dirs)):
         paths.append(directory / "labconfig" / "default_setting_overrides.json")
-    layers: list[Mapping[str, Any]] = [data for data in map(_read_object, paths) if data]
+    layers: list[Mapping[str, Any]] = [
+        data for path in paths if (data := read_json_object(path, "settings overrides"))
+    ]
     layers.append(dict(extra or {}))
     for layer in layers:
         for plugin_id, values in layer.items():
@@ -152,19 +153,3 @@ def _version(directory: Path) -> str:
         return str(package["version"])
     except (OSError, ValueError, KeyError, TypeError):
         return "N/A"
-
-
-def _read_object(path: Path) -> dict[str, Any] | None:
-    try:
-        text = path.read_text("utf-8")
-    except OSError:
-        return None
-    try:
-        data = json5.loads(text) if path.suffix == ".json5" else json.loads(text)
-    except ValueError as exc:
-        log.warning("ignoring settings overrides %s: %s", path, exc)
-        return None
-    if not isinstance(data, dict):
-        log.warning("ignoring settings overrides %s: not a JSON object", path)
-        return None
-    return data
