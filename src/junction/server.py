@@ -23,7 +23,7 @@ from junction.http_protocol import protocol_with_header_timeout
 from junction.services import AUTH
 from junction.settings import ServerSettings
 
-__all__ = ["JunctionServer", "bind", "server_urls"]
+__all__ = ["TOKEN_MASK", "JunctionServer", "bind", "server_urls"]
 
 log = logging.getLogger("junction")
 
@@ -59,9 +59,21 @@ def bind(settings: ServerSettings) -> socket.socket:
     )
 
 
-def server_urls(settings: ServerSettings, port: int, path: str, token: str) -> list[str]:
-    """The URLs to print at startup, with the token like ``jupyter lab`` prints them."""
-    query = f"?token={token}" if token else ""
+TOKEN_MASK = "..."  # noqa: S105 - a placeholder, not a secret
+"""What the startup URLs show instead of a token the operator chose."""
+
+
+def server_urls(
+    settings: ServerSettings, port: int, path: str, token: str, *, generated: bool
+) -> list[str]:
+    """The URLs to print at startup.
+
+    A token Junction generated is printed, as ``jupyter lab`` prints it: nobody else knows
+    it. A token the operator gave (``--token``, ``JUNCTION_TOKEN``, the config file) is
+    masked as ``?token=...``: they already know it, and banners end up in log files.
+    """
+    shown = token if generated else TOKEN_MASK
+    query = f"?token={shown}" if token else ""
     hosts = (
         ["localhost", "127.0.0.1"] if settings.ip in ("localhost", "127.0.0.1") else [settings.ip]
     )
@@ -99,12 +111,22 @@ class JunctionServer(uvicorn.Server):
             return
         settings: ServerSettings = self.app.state.settings
         auth: Authenticator = self.app.state.services.get(AUTH)
-        urls = server_urls(settings, self.port, self.app.state.landing_page, auth.token)
+        urls = server_urls(
+            settings,
+            self.port,
+            self.app.state.landing_page,
+            auth.token,
+            generated=auth.token_generated,
+        )
         lines = ["", "    To access the server, open this URL in a browser:"]
         lines += [f"        {url}" for url in urls]
         print("\n".join(lines) + "\n", file=sys.stderr, flush=True)
         if settings.open_browser:
-            webbrowser.open(urls[0], new=2)
+            # The browser needs the real token to log in, whoever chose it.
+            real = server_urls(
+                settings, self.port, self.app.state.landing_page, auth.token, generated=True
+            )
+            webbrowser.open(real[0], new=2)
 
 
 def uvicorn_config(app: FastAPI, settings: ServerSettings, **extra: Any) -> uvicorn.Config:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,8 +35,9 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     process.stop()
 
 
-def test_banner_prints_the_url_with_token_and_api_answers(server: ServerProcess) -> None:
-    assert f"/api?token={TEST_TOKEN}" in server.log()
+def test_banner_masks_the_operators_token_and_api_answers(server: ServerProcess) -> None:
+    assert "/api?token=...\n" in server.log()
+    assert TEST_TOKEN not in server.log()
     response = httpx.get(server.url + "api", headers={"Authorization": f"token {TEST_TOKEN}"})
     assert response.status_code == 200
     assert "version" in response.json()
@@ -57,10 +62,8 @@ def test_token_never_appears_in_log_lines(tmp_path: Path) -> None:
     httpx.get(server.url + "api/status", params={"token": "wrong-guess-token"})
     server.stop()
     log = server.log()
-    banner, _, rest = log.partition("To access the server")
-    after_banner = rest.split("\n", 3)[-1]
     assert "GET /api/status?token=[secret]" in log
-    assert TEST_TOKEN not in banner + after_banner
+    assert TEST_TOKEN not in log  # the banner masks a token given with --token too
     assert "wrong-guess-token" not in log
 
 
@@ -129,3 +132,56 @@ async def test_websocket_origin_and_auth_are_checked() -> None:
             )
         assert foreign.value.response.status_code == 403
         assert b"WebSocket origin http://evil.example is not allowed" in foreign.value.response.body
+
+
+def _banner_of(tmp_path: Path, env: dict[str, str]) -> tuple[ServerProcess, str]:
+    """Start ``junction`` without ``--token`` (ServerProcess always passes one)."""
+    log_path = tmp_path / "banner.log"
+    command = [sys.executable, "-m", "junction.cli", "--no-browser", "--profile", "none"]
+    command += ["--port", "0", "--root-dir", str(tmp_path)]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+            start_new_session=True,
+        )
+    holder = ServerProcess([], log_path=log_path)
+    holder.process = process
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, holder.log()
+        found = re.search(r"(http://127\.0\.0\.1:\d+)/api\?token=(\S+)", holder.log())
+        if found:
+            holder.url = found.group(1) + "/"
+            return holder, found.group(2)
+        time.sleep(0.05)
+    holder.stop()
+    raise AssertionError(f"no banner:\n{holder.log()}")
+
+
+def test_banner_prints_a_generated_token_which_works(tmp_path: Path) -> None:
+    env = {"JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    holder, shown = _banner_of(tmp_path, env)
+    try:
+        assert re.fullmatch(r"[0-9a-f]{48}", shown)
+        response = httpx.get(holder.url + "api/status", headers={"Authorization": f"token {shown}"})
+        assert response.status_code == 200
+    finally:
+        holder.stop()
+
+
+def test_banner_masks_a_token_from_the_environment(tmp_path: Path) -> None:
+    secret = "operator-chosen-token-from-env"
+    env = {"JUNCTION_TOKEN": secret, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    holder, shown = _banner_of(tmp_path, env)
+    try:
+        assert shown == "..."
+        assert secret not in holder.log()
+        response = httpx.get(
+            holder.url + "api/status", headers={"Authorization": f"token {secret}"}
+        )
+        assert response.status_code == 200
+    finally:
+        holder.stop()
