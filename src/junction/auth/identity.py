@@ -4,6 +4,13 @@ Credentials are checked in the order jupyter_server uses, so existing clients wo
 ``?token=`` in the query, an ``Authorization: token|bearer <t>`` header, then the login cookie.
 The cookie is signed with the cookie secret and carries a fingerprint of the current token and
 password hash, so changing either logs every browser out.
+
+Single-user mode: the token (or password) holder is the one :attr:`Authenticator.user` and
+:class:`~junction.auth.authorizer.TokenHolder` allows everything. Multi-user mode: a plugin
+(``users``) provides an :class:`IdentityProvider` and an
+:class:`~junction.auth.authorizer.Authorizer` and attaches them (:meth:`Authenticator.attach`);
+tokens and session cookies the server's own checks do not recognise are then asked of the
+provider, which answers from its in-memory cache on the hot path.
 """
 
 from __future__ import annotations
@@ -16,17 +23,19 @@ import logging
 import os
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jupyter_core.paths import jupyter_runtime_dir
 
+from junction.auth.authorizer import Authorizer, TokenHolder
 from junction.auth.passwords import verify_password
 from junction.settings import ServerSettings
 
-__all__ = ["AuthMethod", "Authenticator", "User", "load_cookie_secret"]
+__all__ = ["AuthMethod", "Authenticator", "IdentityProvider", "User", "load_cookie_secret"]
 
 log = logging.getLogger("junction.auth")
 
@@ -35,9 +44,16 @@ _AUTH_HEADER = re.compile(r"^(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)
 _COLORS = ("#1976d2", "#388e3c", "#d32f2f", "#7b1fa2", "#f57c00", "#0097a7", "#5d4037")
 
 
+_IDENTITY_FIELDS = ("username", "name", "display_name", "initials", "avatar_url", "color")
+
+
 @dataclass(frozen=True)
 class User:
-    """An identity, with the fields ``/api/me`` reports as jupyter_server does."""
+    """An identity, with the fields ``/api/me`` reports as jupyter_server does.
+
+    ``groups``, ``roles`` and ``admin`` matter in multi-user mode only. ``scopes`` is set for
+    a request made with an API token limited to some scopes (None: the user's full rights).
+    """
 
     username: str
     name: str
@@ -45,23 +61,70 @@ class User:
     initials: str | None = None
     avatar_url: str | None = None
     color: str | None = None
+    groups: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    admin: bool = False
+    scopes: tuple[str, ...] | None = field(default=None, compare=False)
 
     @classmethod
-    def named(cls, username: str) -> User:
-        """Make a user whose display fields derive from the username."""
+    def named(cls, username: str, **extra: Any) -> User:
+        """Make a user whose display fields derive from the username (``extra`` overrides)."""
         initials = "".join(part[0] for part in re.split(r"[\W_]+", username) if part)[:2]
         digest = hashlib.sha256(username.encode()).digest()
-        return cls(
-            username=username,
-            name=username,
-            display_name=username,
-            initials=initials.upper() or None,
-            color=_COLORS[digest[0] % len(_COLORS)],
-        )
+        values: dict[str, Any] = {
+            "username": username,
+            "name": username,
+            "display_name": username,
+            "initials": initials.upper() or None,
+            "color": _COLORS[digest[0] % len(_COLORS)],
+        }
+        values.update({k: v for k, v in extra.items() if v is not None})
+        return cls(**values)
 
     def identity(self) -> dict[str, Any]:
-        """The ``identity`` object of ``/api/me``."""
-        return asdict(self)
+        """The ``identity`` object of ``/api/me``: jupyter_server's fields, plus ``groups``,
+        ``roles`` and ``admin`` for users a provider manages (those with roles)."""
+        data = {name: getattr(self, name) for name in _IDENTITY_FIELDS}
+        if self.roles or self.admin:
+            data.update(groups=list(self.groups), roles=list(self.roles), admin=self.admin)
+        return data
+
+
+class IdentityProvider(Protocol):
+    """Users and their credentials in multi-user mode; provided as the ``IDENTITY`` service.
+
+    The core calls it for every credential its own checks do not recognise, so lookups must
+    answer from memory when they can (a short-lived cache, invalidated on revocation).
+    """
+
+    password_login: bool
+    """Whether the login page asks for a username and a password."""
+
+    def login_links(self) -> Sequence[tuple[str, str]]:
+        """``(label, path)`` of other ways to log in shown on the login page (OpenID Connect);
+        ``path`` is relative to the base URL."""
+        ...
+
+    async def user_for_token(self, token: str) -> User | None:
+        """The user an API token stands for (with its scopes), or None."""
+        ...
+
+    async def user_for_session(self, session: str) -> User | None:
+        """The user a session cookie value stands for, or None when it is unknown, expired
+        or revoked; refreshes the session's idle deadline."""
+        ...
+
+    async def check_password(self, username: str, password: str) -> User | None:
+        """The user, when ``password`` is theirs and the account is enabled; else None."""
+        ...
+
+    async def open_session(self, user: User, *, agent: str, address: str) -> str:
+        """Start a browser session for ``user``; returns the new cookie value."""
+        ...
+
+    async def close_session(self, session: str) -> None:
+        """End one browser session (logout); unknown values are ignored."""
+        ...
 
 
 def load_cookie_secret(settings: ServerSettings) -> bytes:
@@ -110,6 +173,24 @@ class Authenticator:
         fingerprint = f"{self.token}\0{self._password_hash or ''}".encode()
         self._fingerprint = hashlib.sha256(cookie_secret + fingerprint).hexdigest()[:16]
         self.cookie_max_age = int(settings.cookie_max_age_days * 86400)
+        self.identity: IdentityProvider | None = None
+        self.authorizer: Authorizer = TokenHolder()
+
+    def attach(self, identity: IdentityProvider, authorizer: Authorizer) -> None:
+        """Switch to multi-user mode; called by the plugin providing ``IDENTITY`` at start.
+
+        The server's own token then stands for an administrator named after the Unix
+        account that runs the server.
+        """
+        self.identity = identity
+        self.authorizer = authorizer
+        self.user = replace(self.user, admin=True, roles=("admin",))
+
+    def detach(self) -> None:
+        """Back to single-user mode; called when the providing plugin stops."""
+        self.identity = None
+        self.authorizer = TokenHolder()
+        self.user = replace(self.user, admin=False, roles=())
 
     @property
     def password_enabled(self) -> bool:
@@ -176,6 +257,25 @@ class Authenticator:
             return self.user, "token"
         if cookie:
             user = self.read_cookie(cookie)
+            if user is not None:
+                return user, "cookie"
+        return None, None
+
+    async def identify(
+        self, *, query_token: str | None, header: str | None, cookie: str | None
+    ) -> tuple[User | None, AuthMethod | None]:
+        """:meth:`authenticate`, then, in multi-user mode, ask the identity provider."""
+        user, method = self.authenticate(query_token=query_token, header=header, cookie=cookie)
+        identity = self.identity
+        if user is not None or identity is None:
+            return user, method
+        token = query_token or self.token_from_header(header)
+        if token:
+            user = await identity.user_for_token(token)
+            if user is not None:
+                return user, "token"
+        if cookie:
+            user = await identity.user_for_session(cookie)
             if user is not None:
                 return user, "cookie"
         return None, None

@@ -8,6 +8,8 @@ Runs as plain ASGI middleware (no per-request Request objects on the hot path). 
   with a login cookie set, so the token does not stay in the address bar or history;
 - a cookie-authenticated unsafe request without the matching ``X-XSRFToken`` header gets 403;
 - a WebSocket from a foreign ``Origin`` is refused with 403;
+- in multi-user mode, a request the authorizer refuses (jupyter_server's action and resource
+  for the path, see :func:`~junction.auth.authorizer.required_permission`) gets 403;
 - anything else: pages redirect to ``/login?next=...``, API calls get 403 (or 401) JSON.
 """
 
@@ -23,6 +25,7 @@ from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from junction.auth.authorizer import required_permission
 from junction.auth.identity import Authenticator, User
 from junction.services import ServerState
 
@@ -111,7 +114,7 @@ class AuthMiddleware:
         headers = Headers(scope=scope)
         cookies = _cookies(headers.get("cookie"))
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        user, method = self.auth.authenticate(
+        user, method = await self.auth.identify(
             query_token=query.get("token"),
             header=headers.get("authorization"),
             cookie=cookies.get(self.auth.cookie_name),
@@ -152,9 +155,17 @@ class AuthMiddleware:
                     await deny(scope, receive, send, 403, problem)
                     return
 
+        if self.auth.identity is not None:
+            needed = required_permission(local, http_method)
+            if needed is not None and not self.auth.authorizer.is_authorized(user, *needed):
+                action, resource = needed
+                await deny(scope, receive, send, 403, f"Not allowed to {action} {resource}")
+                return
+
         if (
             "token" in query
             and method == "token"
+            and user is self.auth.user
             and not is_ws
             and self._is_page(local, http_method, headers)
         ):
