@@ -173,6 +173,7 @@ class AuthMiddleware:
             return
 
         scope.setdefault("state", {})["user"] = user
+        scope["state"]["auth_method"] = method  # read by junction.auth.xssi
         if not local.startswith("api/status") and "no_track_activity" not in query:
             self.state.touch()
         xsrf = cookies.get(XSRF_COOKIE)
