@@ -16,10 +16,11 @@ from junction.errors import ConfigError
 from junction.plugin import ServiceKey
 
 if TYPE_CHECKING:
-    from junction.auth.identity import Authenticator
+    from junction.auth.authorizer import Authorizer
+    from junction.auth.identity import Authenticator, IdentityProvider
     from junction.settings import ServerSettings
 
-__all__ = ["AUTH", "SERVER", "ServerState", "ServiceRegistry"]
+__all__ = ["AUTH", "AUTHORIZER", "IDENTITY", "SERVER", "ServerState", "ServiceRegistry"]
 
 T = TypeVar("T")
 
@@ -99,3 +100,8 @@ class ServerState:
 
 SERVER: ServiceKey[ServerState] = ServiceKey("server")
 AUTH: ServiceKey[Authenticator] = ServiceKey("auth")
+IDENTITY: ServiceKey[IdentityProvider] = ServiceKey("identity")
+"""Users and their credentials in multi-user mode (provided by the ``users`` plugin)."""
+AUTHORIZER: ServiceKey[Authorizer] = ServiceKey("authorizer")
+"""Who may do what in multi-user mode (provided by the ``users`` plugin). Plugins ask
+``AUTH``'s ``authorizer``, which is this one when it runs and allows everything otherwise."""
