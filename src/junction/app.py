@@ -37,9 +37,10 @@ from junction.middleware import (
     SecurityHeadersMiddleware,
 )
 from junction.plugin import Plugin, PluginContext, PluginSettings
+from junction.reaper import Reaper
 from junction.registry import PROFILES, Composition, compose, discover, enabled_names
 from junction.server_routes import router as server_router
-from junction.services import AUTH, SERVER, ServerState, ServiceRegistry
+from junction.services import AUTH, REAPER, SERVER, ServerState, ServiceRegistry
 from junction.settings import ServerSettings
 
 __all__ = ["create_app", "error_body"]
@@ -144,6 +145,8 @@ def create_app(
     services = ServiceRegistry()
     services.provide(SERVER, state)
     services.provide(AUTH, auth)
+    reaper = Reaper()
+    services.provide(REAPER, reaper)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -161,7 +164,10 @@ def create_app(
             try:
                 yield
             finally:
-                await stack.aclose()
+                try:
+                    await stack.aclose()
+                finally:
+                    reaper.close()
                 tg.cancel_scope.cancel()
 
     base = settings.base_url.rstrip("/")

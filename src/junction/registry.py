@@ -20,7 +20,7 @@ from starlette.routing import Mount
 
 from junction.errors import ConfigError, PluginGraphError
 from junction.plugin import Plugin, ServiceKey
-from junction.services import AUTH, SERVER
+from junction.services import AUTH, REAPER, SERVER
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "junction.plugins"
-CORE_SERVICES: frozenset[ServiceKey[Any]] = frozenset({SERVER, AUTH})
+CORE_SERVICES: frozenset[ServiceKey[Any]] = frozenset({SERVER, AUTH, REAPER})
 
 
 @dataclass(frozen=True)

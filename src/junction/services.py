@@ -1,7 +1,9 @@
 """The service registry and the services the core itself provides.
 
-The core provides :data:`SERVER` (a :class:`ServerState`) and :data:`AUTH` (an
-:class:`~junction.auth.identity.Authenticator`) to every plugin without them being declared.
+The core provides :data:`SERVER` (a :class:`ServerState`), :data:`AUTH` (an
+:class:`~junction.auth.identity.Authenticator`) and :data:`REAPER` (a
+:class:`~junction.reaper.Reaper`, which kills child process groups a dead server left
+behind) to every plugin without them being declared.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from junction.plugin import ServiceKey
 if TYPE_CHECKING:
     from junction.auth.authorizer import Authorizer
     from junction.auth.identity import Authenticator, IdentityProvider
+    from junction.reaper import Reaper
     from junction.settings import ServerSettings
 
-__all__ = ["AUTH", "AUTHORIZER", "IDENTITY", "SERVER", "ServerState", "ServiceRegistry"]
+__all__ = ["AUTH", "AUTHORIZER", "IDENTITY", "REAPER", "SERVER", "ServerState", "ServiceRegistry"]
 
 T = TypeVar("T")
 
@@ -100,6 +103,7 @@ class ServerState:
 
 SERVER: ServiceKey[ServerState] = ServiceKey("server")
 AUTH: ServiceKey[Authenticator] = ServiceKey("auth")
+REAPER: ServiceKey[Reaper] = ServiceKey("reaper")
 IDENTITY: ServiceKey[IdentityProvider] = ServiceKey("identity")
 """Users and their credentials in multi-user mode (provided by the ``users`` plugin)."""
 AUTHORIZER: ServiceKey[Authorizer] = ServiceKey("authorizer")

@@ -15,7 +15,6 @@ Map of the package:
 - ``slots.py``: :class:`ClientSlot`, one client's outbox and replay buffer.
 - ``connection.py``: one WebSocket: protocol choice, read and write loops, close codes.
 - ``wire.py``: message formats (ZeroMQ, v1 binary, JSON) and signing.
-- ``reaper.py``: the process that kills kernels a dead server left behind.
 - ``routes.py``, ``settings.py``: HTTP/WebSocket routes and :class:`KernelsSettings`.
 """
 
@@ -42,7 +41,7 @@ from junction.plugins.kernels.service import (
 )
 from junction.plugins.kernels.settings import KernelsSettings
 from junction.plugins.kernelspecs.service import KERNELSPECS
-from junction.services import SERVER
+from junction.services import REAPER, SERVER
 
 __all__ = [
     "KERNELS",
@@ -79,6 +78,7 @@ async def lifespan(ctx: PluginContext[KernelsSettings]) -> AsyncIterator[None]:
         root_dir=ctx.server.root_dir,
         base_url=ctx.server.base_url,
         task_group=ctx.task_group,
+        reaper=ctx.get(REAPER),
         max_message_size=ctx.server.websocket_max_message_size,
         seed=seed,
     )
@@ -102,6 +102,6 @@ plugin = Plugin(
     routers=[router],
     lifespan=lifespan,
     provides=[KERNELS],
-    requires=[KERNELSPECS, SERVER],
+    requires=[KERNELSPECS, SERVER, REAPER],
     order_hint=50,
 )

@@ -39,12 +39,12 @@ from jupyter_client.manager import AsyncKernelManager
 from junction.errors import Conflict
 from junction.plugins.kernels.hub import KernelHub
 from junction.plugins.kernels.models import Kernel
-from junction.plugins.kernels.reaper import Reaper
 from junction.plugins.kernels.seeding import SeedNotebook, run_seed
 from junction.plugins.kernels.service import KernelSeedFailed, KernelStartFailed
 from junction.plugins.kernels.settings import KernelsSettings
 from junction.plugins.kernels.slots import SlotLimits
 from junction.plugins.kernelspecs.service import InstalledKernelSpec
+from junction.reaper import Reaper
 from junction.services import isoformat
 
 __all__ = ["KernelRuntime", "ManagedKernel"]

@@ -19,7 +19,7 @@ pool kernel first when all the room is taken; so there are never more kernel pro
 
 At server exit every kernel, pool kernels included, is shut down (concurrently, each bounded
 by ``shutdown_wait_time``); a reaper process kills any the server could not stop (see
-:mod:`junction.plugins.kernels.reaper`).
+:mod:`junction.reaper`, the core's :data:`~junction.services.REAPER`).
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ from junction.plugins.kernels.connection import GOING_AWAY, NORMAL
 from junction.plugins.kernels.kernel import KernelRuntime, ManagedKernel
 from junction.plugins.kernels.models import Kernel
 from junction.plugins.kernels.pool import KernelPool, PoolEntry
-from junction.plugins.kernels.reaper import Reaper
 from junction.plugins.kernels.seeding import SeedNotebook
 from junction.plugins.kernels.service import KernelNotFound, KernelStartFailed
 from junction.plugins.kernels.settings import KernelsSettings
 from junction.plugins.kernelspecs.service import InstalledKernelSpec, KernelSpecService
+from junction.reaper import Reaper
 
 __all__ = ["JupyterClientKernels", "check_env", "should_cull"]
 
@@ -60,7 +60,7 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 class JupyterClientKernels:
     """Implements :class:`~junction.plugins.kernels.service.KernelService`.
 
-    An async context manager: entering starts the reaper and the background loops in
+    An async context manager: entering starts the background loops in
     ``task_group``; exiting shuts every kernel down.
     """
 
@@ -72,6 +72,7 @@ class JupyterClientKernels:
         root_dir: Path,
         base_url: str,
         task_group: anyio.abc.TaskGroup,
+        reaper: Reaper,
         max_message_size: int,
         seed: SeedNotebook | None = None,
     ) -> None:
@@ -84,7 +85,7 @@ class JupyterClientKernels:
         self._task_group = task_group
         self._kernels: dict[str, ManagedKernel] = {}
         self._context = zmq.asyncio.Context()
-        self._reaper = Reaper()
+        self._reaper = reaper
         self._runtime: KernelRuntime | None = None
         self._loops = anyio.CancelScope()
         self.pool = KernelPool(
@@ -96,7 +97,6 @@ class JupyterClientKernels:
 
     async def __aenter__(self) -> JupyterClientKernels:
         connection_dir = Path(await anyio.to_thread.run_sync(_runtime_dir))
-        self._reaper.start()
         self._runtime = KernelRuntime(
             settings=self.settings,
             context=self._context,
@@ -119,7 +119,6 @@ class JupyterClientKernels:
                 for kernel in [*self._kernels.values(), *self.pool.discard_all()]:
                     group.start_soon(self._stop, kernel, GOING_AWAY, "the server is stopping")
         finally:
-            self._reaper.close()
             self._context.destroy(linger=0)
 
     # -- the KernelService Protocol -----------------------------------------------------------

@@ -1,16 +1,19 @@
-"""Kills a server's kernels when the server dies without stopping them (SIGKILL, OOM killer).
+"""Kills the processes a server started when the server dies without stopping them.
 
-The kernels plugin starts one reaper process and keeps a pipe to its stdin. It writes
-``+<pgid>`` when a local kernel starts and ``-<pgid>`` when that kernel is gone; the reaper
-keeps nothing but that set. When the pipe closes, however the server ended, the reaper sends
-SIGTERM to every process group still listed, SIGKILL to those alive after ``GRACE`` seconds,
-and exits. After a graceful shutdown the set is empty and the reaper simply exits.
+The core provides one :class:`Reaper` to every plugin as the :data:`~junction.services.REAPER`
+service. A plugin that starts child processes in their own process group (kernels,
+terminals) calls :meth:`Reaper.track` with the group id when one starts and
+:meth:`Reaper.untrack` when it is gone. The first ``track`` starts the reaper process, which
+reads ``+<pgid>`` and ``-<pgid>`` lines from a pipe and keeps nothing but that set. When the
+pipe closes, however the server ended (SIGKILL, the OOM killer, a clean exit), the reaper
+sends SIGHUP, SIGCONT and SIGTERM to every process group still listed, SIGKILL to those alive
+after ``GRACE`` seconds, and exits. After a graceful shutdown the set is empty and the reaper
+simply exits.
 
-jupyter_client starts each local kernel in its own session, so its process group is the
-kernel and whatever the kernel started. ipykernel also exits on its own when its parent
-dies (``JPY_PARENT_PID``); the reaper covers every other kernel, and kernels too stuck to
-notice. A later "reattach after restart" feature would give the reaper a grace period
-during which a new server may claim the kernels instead.
+jupyter_client starts each local kernel in its own session, and so does the terminals plugin
+for each shell, so a process group is the child and whatever it started. A later "reattach
+after restart" feature would give the reaper a grace period during which a new server may
+claim the groups instead.
 
 This file runs as a script (``python -I -S reaper.py``): it imports only the standard library.
 """
@@ -29,11 +32,11 @@ __all__ = ["GRACE", "Reaper"]
 
 GRACE = 3.0
 
-log = logging.getLogger("junction.kernels")
+log = logging.getLogger("junction.reaper")
 
 
 class Reaper:
-    """The server's handle on its reaper process."""
+    """The server's handle on its reaper process, started on the first :meth:`track`."""
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
@@ -41,9 +44,10 @@ class Reaper:
     def start(self) -> None:
         """Start the reaper process (in its own session, so terminal signals miss it).
 
-        POSIX only: elsewhere kernels rely on their own parent watch (ipykernel's).
+        Called by the first :meth:`track`; does nothing when it runs already. POSIX only:
+        elsewhere children rely on their own parent watch (ipykernel's).
         """
-        if os.name != "posix":
+        if os.name != "posix" or self._process is not None:
             return
         self._process = subprocess.Popen(
             [sys.executable, "-I", "-S", os.path.abspath(__file__)],
@@ -51,16 +55,26 @@ class Reaper:
             start_new_session=True,
         )
 
+    @property
+    def running(self) -> bool:
+        """Whether the reaper process is started and not yet let go."""
+        return self._process is not None
+
     def track(self, pgid: int | None) -> None:
-        """A kernel now runs in process group ``pgid``."""
+        """A child now runs in process group ``pgid``; starts the reaper if needed."""
+        if pgid is not None:
+            self.start()
         self._write(f"+{pgid}\n")
 
     def untrack(self, pgid: int | None) -> None:
-        """The kernel in process group ``pgid`` is gone."""
+        """The child in process group ``pgid`` is gone."""
         self._write(f"-{pgid}\n")
 
     def close(self) -> None:
-        """Let the reaper go: it kills what is still listed, then exits."""
+        """Let the reaper go: it kills what is still listed, then exits.
+
+        Called by the core when the server stops, after every plugin has stopped.
+        """
         process, self._process = self._process, None
         if process is None or process.stdin is None:
             return
@@ -76,8 +90,8 @@ class Reaper:
         try:
             process.stdin.write(line.encode())
             process.stdin.flush()
-        except OSError as exc:  # the reaper died: kernels lose their safety net only
-            log.warning("kernel reaper is gone (%s); orphaned kernels will not be killed", exc)
+        except OSError as exc:  # the reaper died: children lose their safety net only
+            log.warning("reaper is gone (%s); orphaned processes will not be killed", exc)
             self._process = None
 
 
@@ -92,10 +106,11 @@ def _alive(pgid: int) -> bool:
 
 
 def _kill(groups: set[int], grace: float) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    for signals in ((signal.SIGHUP, signal.SIGCONT, signal.SIGTERM), (signal.SIGKILL,)):
         for pgid in groups:
-            with contextlib.suppress(OSError):
-                os.killpg(pgid, sig)
+            for sig in signals:
+                with contextlib.suppress(OSError):
+                    os.killpg(pgid, sig)
         deadline = time.monotonic() + grace
         while groups and time.monotonic() < deadline:
             groups = {pgid for pgid in groups if _alive(pgid)}

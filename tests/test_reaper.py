@@ -1,0 +1,133 @@
+"""The core reaper: a stdlib-only process that kills tracked process groups when let go."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from junction import reaper as reaper_module
+from junction.reaper import Reaper
+
+
+def _sleeper() -> subprocess.Popen[bytes]:
+    """A ``sleep`` in its own session (its own process group), ignoring SIGHUP and SIGTERM."""
+    return subprocess.Popen(
+        ["sh", "-c", "trap '' HUP TERM; sleep 600 & wait"],
+        start_new_session=True,
+    )
+
+
+def _wait_exit(process: subprocess.Popen[bytes], timeout: float) -> int:
+    return process.wait(timeout)
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [
+            p
+            for p in psutil.process_iter(["pid"])
+            if _pgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE
+        ]
+        if not alive:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process group {pgid} still alive")
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def test_reaper_starts_on_first_track_only() -> None:
+    reaper = Reaper()
+    assert not reaper.running
+    reaper.untrack(12345)
+    assert not reaper.running
+    reaper.track(None)
+    assert not reaper.running
+    child = _sleeper()
+    try:
+        reaper.track(child.pid)
+        assert reaper.running
+    finally:
+        reaper.untrack(child.pid)
+        reaper.close()
+        child.kill()
+        child.wait()
+    assert not reaper.running
+
+
+def test_reaper_kills_tracked_groups_when_closed_even_if_they_ignore_sigterm() -> None:
+    reaper = Reaper()
+    child = _sleeper()
+    try:
+        reaper.track(child.pid)
+        process = reaper._process
+        assert process is not None
+        reaper.close()
+        assert _wait_exit(child, timeout=10) == -signal.SIGKILL
+        assert process.wait(10) == 0
+        _wait_group_gone(child.pid, timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_reaper_spares_untracked_groups() -> None:
+    reaper = Reaper()
+    kept = _sleeper()
+    try:
+        reaper.track(kept.pid)
+        reaper.untrack(kept.pid)
+        process = reaper._process
+        assert process is not None
+        reaper.close()
+        assert process.wait(10) == 0
+        assert kept.poll() is None
+    finally:
+        kept.kill()
+        kept.wait()
+
+
+def test_reaper_kills_when_its_pipe_closes_because_the_server_died() -> None:
+    """A parent killed with SIGKILL: its reaper sees EOF and kills the tracked group."""
+    script = (
+        "import subprocess, sys, time\n"
+        "from junction.reaper import Reaper\n"
+        "child = subprocess.Popen(['sh', '-c', 'sleep 600 & wait'], start_new_session=True)\n"
+        "reaper = Reaper()\n"
+        "reaper.track(child.pid)\n"
+        "print(child.pid, reaper._process.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE) as parent:
+        assert parent.stdout is not None
+        child_pid, reaper_pid = map(int, parent.stdout.readline().split())
+        tracked = psutil.Process(child_pid)
+        reaper = psutil.Process(reaper_pid)
+        assert reaper.cmdline()[1:3] == ["-I", "-S"]
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        _, alive = psutil.wait_procs([tracked, reaper], timeout=10)
+        assert not alive
+        _wait_group_gone(child_pid, timeout=10)
+
+
+@pytest.mark.parametrize("line", [b"+1\n", b"+0\n", b"+x\n", b"garbage\n"])
+def test_reaper_ignores_lines_that_name_no_group(line: bytes) -> None:
+    reaper = subprocess.Popen(
+        [sys.executable, "-I", "-S", reaper_module.__file__], stdin=subprocess.PIPE
+    )
+    reaper.communicate(line, timeout=10)
+    assert reaper.returncode == 0
