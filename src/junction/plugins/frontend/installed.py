@@ -10,21 +10,21 @@ from typing import Any
 
 import anyio
 
+from junction.jsonfiles import merge
 from junction.plugins.frontend.extensions import scan_extensions
 from junction.plugins.frontend.models import FederatedExtension, LabLayout, PageRequest
 from junction.plugins.frontend.pageconfig import (
     apply_extensions,
     disabled_list,
-    merge,
     normalize,
     read_static_page_config,
     server_page_config,
 )
 from junction.plugins.frontend.service import PageConfigProvider
 from junction.plugins.frontend.settings import FrontendSettings
-from junction.plugins.frontend.staticfiles import resolve_inside
 from junction.plugins.frontend.template import Shell
 from junction.settings import ServerSettings
+from junction.staticfiles import resolve_inside
 
 __all__ = ["InstalledLab"]
 

@@ -17,16 +17,14 @@ lowest first:
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import json5
 from jupyter_core.paths import jupyter_config_path
 
+from junction.jsonfiles import merge, read_json_object
 from junction.plugins.frontend.models import FederatedExtension, LabLayout
 from junction.settings import ServerSettings
 
@@ -35,14 +33,10 @@ __all__ = [
     "UNTRACKED_MESSAGE_TYPES",
     "apply_extensions",
     "disabled_list",
-    "merge",
     "normalize",
-    "read_json_object",
     "read_static_page_config",
     "server_page_config",
 ]
-
-log = logging.getLogger("junction.frontend")
 
 NOTEBOOK_VERSION = "[2, 21, 1]"
 """The Jupyter server API level this server speaks, in the form JupyterLab parses.
@@ -198,56 +192,10 @@ def disabled_list(value: Any) -> list[str]:
     return []
 
 
-def merge(target: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge ``source`` into ``target`` (dicts merge, anything else replaces); returns it.
-
-    A ``None`` value removes the key, as in Jupyter's config files.
-    """
-    for key, value in source.items():
-        if value is None:
-            target.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
-            merge(target[key], value)
-        else:
-            target[key] = _copy(value)
-    return target
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy(item) for item in value]
-    return value
-
-
 def normalize(data: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a page config layer with list-valued extension switches made ``{name: True}``."""
     data = dict(data)
     for key in (_DISABLED, _DEFERRED):
         if isinstance(data.get(key), list):
             data[key] = dict.fromkeys(data[key], True)
-    return data
-
-
-def read_json_object(path: Path, what: str) -> dict[str, Any] | None:
-    """A JSON (or, by suffix, JSON5) object from an admin's file; None when missing or empty.
-
-    A malformed file is logged as ``ignoring <what> <path>`` and skipped, so one bad
-    override never stops the server.
-    """
-    try:
-        text = path.read_text("utf-8")
-    except OSError:
-        return None
-    if not text.strip():
-        return None
-    try:
-        data = json5.loads(text) if path.suffix == ".json5" else json.loads(text)
-    except ValueError as exc:
-        log.warning("ignoring %s %s: %s", what, path, exc)
-        return None
-    if not isinstance(data, dict):
-        log.warning("ignoring %s %s: not a JSON object", what, path)
-        return None
     return data

@@ -19,7 +19,7 @@ from junction.errors import NotFound
 from junction.plugin import use
 from junction.plugins.frontend.models import PageRequest
 from junction.plugins.frontend.service import FRONTEND, FrontendService
-from junction.plugins.frontend.staticfiles import resolve_inside, send_file
+from junction.staticfiles import resolve_inside, send_file
 
 __all__ = ["FAVICONS_DIR", "router"]
 

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Response, WebSocket
 from fastapi.responses import JSONResponse
 
-from junction.app import error_body
 from junction.errors import Forbidden, ServiceUnavailable
 from junction.plugin import use
 from junction.plugins.kernels.connection import serve_channels
@@ -111,9 +110,7 @@ async def kernel_channels(
     try:
         kernel = runtime.kernel(kernel_id)
     except KernelNotFound as exc:
-        await websocket.send_denial_response(
-            JSONResponse(error_body(exc.message, exc.reason), status_code=exc.status_code)
-        )
+        await websocket.send_denial_response(JSONResponse(exc.body(), status_code=exc.status_code))
         return
     await serve_channels(
         websocket,

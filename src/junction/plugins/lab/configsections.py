@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 
 from junction.errors import NotFound
-from junction.plugins.frontend.pageconfig import merge
+from junction.jsonfiles import merge
 from junction.plugins.lab.storage import write_atomically
 
 __all__ = ["SECTION", "FileConfigSections"]

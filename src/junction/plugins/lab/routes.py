@@ -15,7 +15,6 @@ from junction.errors import BadRequest, NotFound
 from junction.plugin import use
 from junction.plugins.frontend.models import PageRequest
 from junction.plugins.frontend.service import FRONTEND, FrontendService
-from junction.plugins.frontend.staticfiles import resolve_inside, send_file
 from junction.plugins.lab.licenses import ReportFormat, license_bundles, render_report
 from junction.plugins.lab.models import (
     ActionResult,
@@ -44,6 +43,7 @@ from junction.plugins.lab.service import (
     WorkspaceStore,
 )
 from junction.plugins.lab.translations import DEFAULT_LOCALE, language_pack, language_packs
+from junction.staticfiles import resolve_inside, send_file
 
 __all__ = ["LOCALE_SETTING", "current_locale", "router"]
 

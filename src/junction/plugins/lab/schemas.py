@@ -25,8 +25,8 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 from jupyter_core.paths import jupyter_config_path
 
+from junction.jsonfiles import merge, read_json_object
 from junction.plugins.frontend.models import FederatedExtension
-from junction.plugins.frontend.pageconfig import merge, read_json_object
 
 __all__ = ["PluginSchema", "SchemaCatalog", "apply_overrides", "load_overrides", "schema_files"]
 

@@ -1,4 +1,4 @@
-"""Serving files from JupyterLab's directories: safe lookup, content types, caching.
+"""Serving installed files (UI bundles, extensions, favicons): lookup, types, caching.
 
 Files whose names carry a content hash (``main.efd36b46f3b45eb8.js``,
 ``remoteEntry.5cbb9d2323598fbda535.js``, ``0031b1860ea4ad75.woff``) never change under that

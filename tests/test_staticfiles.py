@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from junction.plugins.frontend.staticfiles import content_type, is_hashed, resolve_inside
+from junction.staticfiles import content_type, is_hashed, resolve_inside
 
 
 @pytest.mark.parametrize(
