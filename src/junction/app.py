@@ -42,6 +42,7 @@ from junction.registry import PROFILES, Composition, compose, discover, enabled_
 from junction.server_routes import router as server_router
 from junction.services import AUTH, REAPER, SERVER, ServerState, ServiceRegistry
 from junction.settings import ServerSettings
+from junction.spec.routes import router as spec_router
 
 __all__ = ["create_app", "error_body"]
 
@@ -191,6 +192,7 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(server_router, prefix=base)
     app.include_router(auth_router, prefix=base)
+    app.include_router(spec_router, prefix=base)
     for plugin in composition.order:
         for router in plugin.routers:
             app.include_router(router, prefix=base)

@@ -9,10 +9,12 @@ anything starts, :func:`resolve` checks the set and returns the start order, or 
 from __future__ import annotations
 
 import graphlib
+import importlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from fastapi.routing import APIRoute, APIWebSocketRoute
@@ -21,12 +23,14 @@ from starlette.routing import Mount
 from junction.errors import ConfigError, PluginGraphError
 from junction.plugin import Plugin, ServiceKey
 from junction.services import AUTH, REAPER, SERVER
+from junction.spec.contract import Contract, check_described
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "PROFILES",
     "Composition",
     "Profile",
+    "contract_of",
     "discover",
     "enabled_names",
     "resolve",
@@ -95,6 +99,17 @@ def load(name: str, available: Mapping[str, Any]) -> Plugin:
     return plugin
 
 
+def contract_of(name: str, available: Mapping[str, Any]) -> Contract:
+    """The spec files of an installed plugin: beside the module its entry point names.
+
+    The plugin must be loaded (see :func:`load`) first.
+    """
+    module = importlib.import_module(available[name].module)
+    if module.__file__ is None:
+        raise ConfigError(f"plugin {name!r} has no module file to find its spec files by")
+    return Contract(Path(module.__file__).parent)
+
+
 def enabled_names(profile: str, enable: Iterable[str], disable: Iterable[str]) -> list[str]:
     """The names a profile plus ``enable`` minus ``disable`` selects, in a stable order."""
     try:
@@ -113,6 +128,8 @@ class Composition:
 
     order: tuple[Plugin, ...]
     providers: Mapping[ServiceKey[Any], Plugin]
+    contracts: Mapping[str, Contract] = field(default_factory=dict)
+    """The spec files of the plugins loaded from entry points, by plugin name, in start order."""
 
     def edges(self) -> list[tuple[str, str, str, bool]]:
         """``(user, provider, service, required)`` for every service dependency."""
@@ -217,12 +234,16 @@ def resolve(plugins: Sequence[Plugin], candidates: Sequence[Plugin] = ()) -> Com
 def compose(
     names: Sequence[str], extra: Sequence[Plugin] = (), available: Mapping[str, Any] | None = None
 ) -> Composition:
-    """Load the named plugins (plus ready-made ``extra`` ones) and :func:`resolve` them."""
+    """Load the named plugins (plus ready-made ``extra`` ones) and :func:`resolve` them.
+
+    Each plugin loaded by name must describe every route it serves in the spec files it ships
+    (:func:`~junction.spec.check_described`); ready-made ``extra`` plugins are not checked.
+    """
     available = discover() if available is None else available
     plugins = [load(name, available) for name in names]
     plugins.extend(extra)
     try:
-        return resolve(plugins)
+        composition = resolve(plugins)
     except PluginGraphError:
         # Only now import the plugins that are not enabled, to name which one would help.
         enabled = {p.name for p in plugins}
@@ -233,3 +254,10 @@ def compose(
             except ConfigError as exc:
                 log.debug("ignoring plugin %s for hints: %s", name, exc)
         return resolve(plugins, candidates)
+    contracts: dict[str, Contract] = {}
+    for plugin in composition.order:
+        if plugin.name in names and plugin.name in available:
+            contract = contract_of(plugin.name, available)
+            check_described(plugin.name, plugin.routers, contract)
+            contracts[plugin.name] = contract
+    return replace(composition, contracts=contracts)
