@@ -99,13 +99,13 @@ async def test_create_refuses_bad_bodies_with_400(
     assert (await client.get("/api/sessions")).json() == []
 
 
-async def test_create_with_an_unknown_kernel_spec_answers_501_with_short_message(
+async def test_create_with_an_unknown_kernel_spec_answers_400_with_short_message(
     client: Any, kernels: FakeKernels
 ) -> None:
     response = await client.post(
         "/api/sessions", json={"path": "a.ipynb", "type": "notebook", "kernel": {"name": "nope"}}
     )
-    assert response.status_code == 501
+    assert response.status_code == 400
     assert response.json() == {
         "message": "Kernel 'nope' is not installed; pick another kernel or install it.",
         "reason": "nope not found",
@@ -192,12 +192,12 @@ async def test_patch_refuses_bad_bodies_with_400_and_changes_nothing(
     assert kernels.shutdowns == []
 
 
-async def test_patch_to_an_unknown_kernel_spec_answers_501_and_keeps_the_kernel(
+async def test_patch_to_an_unknown_kernel_spec_answers_400_and_keeps_the_kernel(
     client: Any, kernels: FakeKernels, session: dict[str, Any]
 ) -> None:
     url = f"/api/sessions/{session['id']}"
     response = await client.patch(url, json={"kernel": {"name": "nope"}})
-    assert response.status_code == 501
+    assert response.status_code == 400
     assert response.json() == {
         "message": "Kernel 'nope' is not installed; pick another kernel or install it.",
         "reason": "nope not found",

@@ -69,13 +69,13 @@ async def test_kernel_shut_down_through_the_kernels_api_ends_its_session(tmp_pat
         assert (await client.get(f"/api/sessions/{listed.json()['id']}")).status_code == 404
 
 
-async def test_unknown_kernel_spec_answers_501_and_starts_nothing(tmp_path: Path) -> None:
+async def test_unknown_kernel_spec_answers_400_and_starts_nothing(tmp_path: Path) -> None:
     async with app_client(profile="kernels", root_dir=tmp_path) as client:
         response = await client.post(
             "/api/sessions",
             json={"path": "a.ipynb", "type": "notebook", "kernel": {"name": "no-such-spec"}},
         )
-        assert response.status_code == 501
+        assert response.status_code == 400
         assert response.json()["short_message"] == "no-such-spec not found"
         assert await _kernel_ids(client) == []
 

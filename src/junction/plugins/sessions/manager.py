@@ -38,9 +38,23 @@ from junction.plugins.sessions.service import (
     SessionStore,
 )
 
-__all__ = ["StoredSessions"]
+__all__ = ["StoredSessions", "UnknownKernelSpec"]
 
 log = logging.getLogger("junction.sessions")
+
+
+class UnknownKernelSpec(KernelUnavailable, BadRequest):
+    """A session named a kernel spec that is not installed (400).
+
+    jupyter_server answers 501 here, but nothing on the server failed: the request named
+    something that does not exist. No client depends on the 501: ``@jupyterlab/services``
+    treats every status but 201 (200 for PATCH) alike and shows ``message``, and
+    jupyter_server's ``GatewayClient`` never sends sessions to a gateway. The body keeps
+    Jupyter's ``short_message``.
+    """
+
+    status_code = 400
+    default_reason = "Bad Request"
 
 
 class _KeyedLocks:
@@ -228,15 +242,15 @@ class StoredSessions:
         kernel_id: str | None = None,
         patching: bool = False,
     ) -> Kernel:
-        """Start a kernel for a document; map "no such spec" (and, when patching, any start
-        failure) to :class:`KernelUnavailable`, as Jupyter clients expect a 501 there."""
+        """Start a kernel for a document; map "no such spec" to :class:`UnknownKernelSpec`
+        (400) and, when patching, any start failure to :class:`KernelUnavailable` (501)."""
         env = {"JPY_SESSION_NAME": self._session_name(path, name)}
         try:
             return await self._kernels.start(
                 name=kernel_name, path=path, env=env, kernel_id=kernel_id
             )
         except KernelSpecNotFound as exc:
-            raise KernelUnavailable(
+            raise UnknownKernelSpec(
                 f"Kernel {exc.spec_name!r} is not installed; pick another kernel or install it.",
                 f"{exc.spec_name} not found",
             ) from exc

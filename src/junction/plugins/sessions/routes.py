@@ -39,7 +39,7 @@ async def list_sessions(sessions: Sessions) -> list[Session]:
 @router.post(
     "/api/sessions",
     status_code=201,
-    responses={501: {"description": "The kernel spec is not installed."}},
+    responses={400: {"description": "The kernel spec is not installed."}},
 )
 async def create_session(
     request: Request,
@@ -69,7 +69,10 @@ async def get_session(session_id: str, sessions: Sessions) -> Session:
 
 @router.patch(
     "/api/sessions/{session_id}",
-    responses={501: {"description": "The new kernel could not be started."}},
+    responses={
+        400: {"description": "The kernel spec is not installed."},
+        501: {"description": "The new kernel could not be started."},
+    },
 )
 async def update_session(
     session_id: str,
