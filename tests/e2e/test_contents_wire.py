@@ -402,3 +402,26 @@ def test_sixteen_writers_and_readers_over_the_wire(wire: Wire) -> None:
     assert "".join(final["cells"][0]["source"]) in sources
     assert not [name for name in os.listdir(wire.root) if name.startswith(".~")]
     (wire.root / "shared.ipynb").unlink()
+
+
+def test_files_refuse_cookie_reads_from_other_sites_over_the_wire(wire: Wire) -> None:
+    (wire.root / "include.js").write_text("var secret = 1;")
+    browser = httpx.Client(base_url=wire.process.url, timeout=30)
+    with browser:
+        login = browser.get("lab", params={"token": TEST_TOKEN}, headers={"Accept": "text/html"})
+        assert login.status_code == 302
+        xsrf = browser.cookies["_xsrf"]
+        page = f"http://127.0.0.1:{wire.port}/lab/tree/include.js"
+        for referer in (None, "http://evil.example/steal.html", "http://127.0.0.1:1/lab"):
+            headers = {"Referer": referer} if referer else {}
+            refused = browser.get("files/include.js", headers=headers)
+            assert refused.status_code == 403, referer
+            assert "Blocking" in refused.json()["message"]
+        # What JupyterLab sends: its own page as Referer, or ?_xsrf= on links it opens.
+        assert browser.get("files/include.js", headers={"Referer": page}).text == "var secret = 1;"
+        assert browser.get("files/include.js", params={"_xsrf": xsrf}).status_code == 200
+        refused = browser.get("files/include.js", params={"_xsrf": xsrf + "x"})
+        assert refused.status_code == 403
+    # A token is proof enough, from anywhere.
+    foreign = wire.client.get("files/include.js", headers={"Referer": "http://evil.example/"})
+    assert foreign.status_code == 200

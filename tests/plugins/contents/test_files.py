@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from junction.plugins.contents.files import FILES_CSP
+from junction.testing import TEST_TOKEN
+
+from .conftest import contents_client
 
 pytestmark = pytest.mark.anyio
 
@@ -148,3 +152,68 @@ async def test_special_files_are_refused_without_blocking(client: Any, root: Pat
         response = await client.request(method, url, json=body)
         assert response.status_code == 400, url
         assert response.json()["reason"] == "bad type", url
+
+
+@pytest.fixture
+async def browser(root: Path) -> AsyncIterator[Any]:
+    """A client logged in by cookie, as a browser is (no token on its requests)."""
+    async with contents_client(root, authenticated=False) as client:
+        exchanged = await client.get(
+            "/", params={"token": TEST_TOKEN}, headers={"Accept": "text/html"}
+        )
+        assert exchanged.status_code == 302
+        assert "_xsrf" in client.cookies
+        yield client
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "Blocking request from unknown origin"),
+        (
+            {"Referer": "http://evil.example/page"},
+            "Blocking Cross Origin request from http://evil.example/page.",
+        ),
+        (
+            {"Referer": "http://localhost:9999/lab"},
+            "Blocking Cross Origin request from http://localhost:9999/lab.",
+        ),
+        ({"X-XSRFToken": "forged.value"}, "Blocking request from unknown origin"),
+    ],
+)
+async def test_files_refuse_cookie_reads_from_other_sites(
+    browser: Any, root: Path, method: str, headers: dict[str, str], message: str
+) -> None:
+    (root / "secret.js").write_text("var secret = 42;")
+    response = await browser.request(method, "/files/secret.js", headers=headers)
+    assert response.status_code == 403
+    if method == "GET":
+        assert response.json() == {"message": message, "reason": "Forbidden"}
+
+
+async def test_files_refuse_a_forged_xsrf_query(browser: Any, root: Path) -> None:
+    (root / "secret.js").write_text("var secret = 42;")
+    response = await browser.get("/files/secret.js", params={"_xsrf": "nonce.mac"})
+    assert response.status_code == 403
+
+
+async def test_files_serve_cookie_reads_from_our_pages(browser: Any, root: Path) -> None:
+    (root / "secret.js").write_text("var secret = 42;")
+    same_site = await browser.get(
+        "/files/secret.js", headers={"Referer": "http://localhost:8888/lab/tree/x.ipynb"}
+    )
+    assert (same_site.status_code, same_site.text) == (200, "var secret = 42;")
+    # JupyterLab's download links and "Open in New Browser Tab" carry ?_xsrf=.
+    link = await browser.get("/files/secret.js", params={"_xsrf": browser.cookies["_xsrf"]})
+    assert (link.status_code, link.text) == (200, "var secret = 42;")
+    header = await browser.head(
+        "/files/secret.js", headers={"X-XSRFToken": browser.cookies["_xsrf"]}
+    )
+    assert header.status_code == 200
+
+
+async def test_files_serve_token_reads_from_anywhere(client: Any, root: Path) -> None:
+    (root / "secret.js").write_text("var secret = 42;")
+    response = await client.get("/files/secret.js", headers={"Referer": "http://evil.example/"})
+    assert response.status_code == 200

@@ -21,7 +21,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from junction.errors import BadRequest, PayloadTooLarge
+from junction.auth.identity import Authenticator
+from junction.auth.xssi import cross_site_read
+from junction.errors import BadRequest, Forbidden, PayloadTooLarge
 from junction.plugin import use
 from junction.plugins.contents.files import FileStream, media_type_for
 from junction.plugins.contents.models import (
@@ -39,7 +41,7 @@ from junction.plugins.contents.service import (
     CheckpointNotFound,
     ContentsService,
 )
-from junction.services import SERVER, ServerState
+from junction.services import AUTH, SERVER, ServerState
 
 __all__ = ["router"]
 
@@ -47,6 +49,7 @@ router = APIRouter(tags=["contents"])
 
 Contents = Annotated[ContentsService, use(CONTENTS)]
 Server = Annotated[ServerState, use(SERVER)]
+Auth = Annotated[Authenticator, use(AUTH)]
 M = TypeVar("M", bound=BaseModel)
 
 CHECKPOINT_ID = re.compile(r"[\w-]+")
@@ -366,9 +369,16 @@ async def legacy_notebooks(path: str, request: Request, server: Server) -> Redir
 
 
 @router.api_route("/files/{path:path}", methods=["GET", "HEAD"])
-async def raw_file(path: str, request: Request, contents: Contents) -> Response:
+async def raw_file(path: str, request: Request, contents: Contents, auth: Auth) -> Response:
     """The file's bytes, streamed; ``?download=1`` makes it an attachment (notebooks always
-    are). Range requests are supported. HTML and SVG run sandboxed (CSP)."""
+    are). Range requests are supported. HTML and SVG run sandboxed (CSP).
+
+    A cookie-authenticated read must come from our pages (same-host ``Referer`` or
+    ``?_xsrf=``), else 403: see :mod:`junction.auth.xssi`.
+    """
+    problem = cross_site_read(request.scope, auth)
+    if problem is not None:
+        raise Forbidden(problem)
     opened = await contents.open_file(path)
     try:
         media_type = await anyio.to_thread.run_sync(media_type_for, opened)
