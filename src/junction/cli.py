@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from junction._version import __version__
+from junction.applications import coverage
 from junction.auth.passwords import hash_password
 from junction.config import default_config_file, load_settings, merge, parse_assignment
 from junction.deploy import NginxLayout, nginx_config
@@ -184,6 +185,11 @@ def _print_plugins(settings: ServerSettings) -> None:
     others = sorted(set(discover()) - {p.name for p in composition.order})
     if others:
         print("installed, not enabled: " + ", ".join(others))
+    print(f"applications (* = what profile {settings.profile} is for):")
+    for app in coverage(settings.profile, {p.name for p in composition.order}):
+        print(f"  {'*' if app.intended else ' '} {app.describe()}")
+        if app.intended and app.missing:
+            print(f"      enable {' and '.join(app.missing)} to serve {app.name}")
 
 
 def _print_nginx(args: argparse.Namespace) -> None:
