@@ -61,7 +61,6 @@ PROFILES: Mapping[str, Profile] = {
     "gateway": Profile(
         ("kernelspecs", "kernels", "sessions"),
         "a kernel gateway for remote clients",
-        defaults={"kernels": {"list_kernels": False}, "sessions": {"list_sessions": False}},
     ),
     "kernels": Profile(
         ("kernelspecs", "kernels", "sessions"),
