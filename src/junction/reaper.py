@@ -7,8 +7,10 @@ terminals) calls :meth:`Reaper.track` with the group id when one starts and
 reads ``+<pgid>`` and ``-<pgid>`` lines from a pipe and keeps nothing but that set. When the
 pipe closes, however the server ended (SIGKILL, the OOM killer, a clean exit), the reaper
 sends SIGHUP, SIGCONT and SIGTERM to every process group still listed, SIGKILL to those alive
-after ``GRACE`` seconds, and exits. After a graceful shutdown the set is empty and the reaper
-simply exits.
+after ``GRACE`` seconds, and exits. A tracked group that leads a session (kernels and
+terminals start each child in a session of its own) takes every group of that session with
+it, so a terminal's background jobs go too. After a graceful shutdown the set is empty and
+the reaper simply exits.
 
 jupyter_client starts each local kernel in its own session, and so does the terminals plugin
 for each shell, so a process group is the child and whatever it started. A later "reattach
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import time
 
-__all__ = ["GRACE", "Reaper"]
+__all__ = ["GRACE", "Reaper", "session_groups"]
 
 GRACE = 3.0
 
@@ -95,6 +97,32 @@ class Reaper:
             self._process = None
 
 
+def session_groups(sid: int) -> set[int]:
+    """The process groups of session ``sid`` (its leader's group included), from ``/proc``.
+
+    A child started in its own session (a kernel, a terminal's shell) is the session's
+    leader, and whatever it starts stays in that session unless it calls ``setsid`` itself;
+    a shell with job control puts each job in a group of its own, so killing the leader's
+    group alone would miss them. Where ``/proc`` is missing this is just ``{sid}``.
+    """
+    groups = {sid}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return groups
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 3 and int(fields[3]) == sid:
+            groups.add(int(fields[2]))
+    return groups
+
+
 def _alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -105,7 +133,8 @@ def _alive(pgid: int) -> bool:
     return True
 
 
-def _kill(groups: set[int], grace: float) -> None:
+def _kill(sessions: set[int], grace: float) -> None:
+    groups = {pgid for sid in sessions for pgid in session_groups(sid)}
     for signals in ((signal.SIGHUP, signal.SIGCONT, signal.SIGTERM), (signal.SIGKILL,)):
         for pgid in groups:
             for sig in signals:
@@ -117,6 +146,7 @@ def _kill(groups: set[int], grace: float) -> None:
             time.sleep(0.05)
         if not groups:
             return
+        groups |= {pgid for sid in sessions for pgid in session_groups(sid)}
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ class Profile:
 
 PROFILES: Mapping[str, Profile] = {
     "full": Profile(
-        ("contents", "kernelspecs", "kernels", "sessions", "frontend", "lab"),
+        ("contents", "kernelspecs", "kernels", "sessions", "terminals", "frontend", "lab"),
         "JupyterLab, files and kernels in one process",
     ),
     "gateway": Profile(
