@@ -1,9 +1,10 @@
 """A stock ``jupyter server --gateway-url`` using Junction as its kernel gateway.
 
 The Jupyter server keeps sessions itself and forwards kernel specs, kernels and the kernel
-WebSocket to Junction, authenticating with ``GatewayClient.auth_token``. It runs with the
-gateway profile's listing off, and with ``kernels.list_kernels`` on, which the Jupyter
-server's own kernel listing needs. The test runs a
+WebSocket to Junction, authenticating with ``GatewayClient.auth_token``. Junction runs with
+the gateway profile's defaults, which list kernels to the token holder: the Jupyter server's
+``/api/status`` and ``/api/kernels`` (which JupyterLab polls) list the gateway's kernels,
+and fail with 403 when an operator turns listing off (the second variant). The test runs a
 notebook cell through the Jupyter server's own REST API and WebSocket and checks that the
 specs came from Junction and that the kernel ran in Junction. Junction alone sees a kernel
 spec named ``junction-probe`` (through ``JUPYTER_PATH``), so finding it on the Jupyter server
@@ -35,16 +36,18 @@ JUPYTER_TOKEN = "jupyter-server-token"
 PROBE_SPEC = "junction-probe"
 
 
-@pytest.fixture(params=[False, True], ids=["listing-off", "listing-on"])
+@pytest.fixture(params=[True, False], ids=["defaults", "listing-off"])
 def listing(request: pytest.FixtureRequest) -> bool:
-    """Whether Junction lists kernels: off is the gateway profile's default."""
+    """Whether Junction lists kernels and sessions: on is the gateway profile's default."""
     return bool(request.param)
 
 
 @pytest.fixture
 def gateway_args(listing: bool) -> list[str]:
-    """Turn kernel listing on when the test asks for it."""
-    return ["--set", "kernels.list_kernels=true"] if listing else []
+    """The gateway profile as it comes, or with both listings turned off."""
+    if listing:
+        return []
+    return ["--set", "kernels.list_kernels=false", "--set", "sessions.list_sessions=false"]
 
 
 @pytest.fixture
@@ -225,18 +228,23 @@ async def test_jupyter_server_runs_a_cell_in_a_junction_kernel(
         kernel_id = session["kernel"]["id"]
         in_junction = await junction.get(f"api/kernels/{kernel_id}")
         assert in_junction.json()["name"] == PROBE_SPEC
-        # The gateway profile does not list, as kernel gateway. GatewayClient runs notebooks
-        # without listing; only the Jupyter server's own GET /api/kernels (which JupyterLab
-        # polls) lists the gateway's kernels, so it needs kernels.list_kernels = true.
-        assert (await junction.get("api/sessions")).status_code == 403
+        # GatewayClient runs notebooks without listing; the Jupyter server's /api/status
+        # and GET /api/kernels (which JupyterLab polls) list the gateway's kernels.
         listed_here = await junction.get("api/kernels")
         listed_there = await jupyter.get("api/kernels")
+        status = await jupyter.get("api/status")
+        sessions_here = await junction.get("api/sessions")
         if listing:
             assert [k["id"] for k in listed_here.json()] == [kernel_id]
             assert [k["id"] for k in listed_there.json()] == [kernel_id]
+            assert status.status_code == 200, status.text
+            assert status.json()["kernels"] == 1
+            assert sessions_here.json() == []  # GatewayClient starts kernels, not sessions
         else:
             assert listed_here.status_code == 403, listed_here.text
             assert listed_there.status_code == 403, listed_there.text
+            assert status.status_code == 403, status.text
+            assert sessions_here.status_code == 403, sessions_here.text
         # Sessions stay in the Jupyter server.
         assert [s["id"] for s in (await jupyter.get("api/sessions")).json()] == [session["id"]]
 

@@ -1,5 +1,5 @@
 """The kernel-gateway options on a real server with real kernels: the prespawned pool, the
-seed notebook, ``force_kernel_name``, listing off, ``allowed_env``, ``max_kernels``.
+seed notebook, ``force_kernel_name``, listing, ``allowed_env``, ``max_kernels``.
 
 The server's log says when a pool kernel is ready (``kernel pool: kernel <id> ... is ready``);
 the tests wait for those lines, so they know which kernel a start must get.
@@ -182,7 +182,7 @@ def _forced_spec(share: Path) -> None:
     (directory / "kernel.json").write_text(json.dumps(spec))
 
 
-async def test_the_gateway_profile_forces_a_spec_hides_listings_and_filters_env(
+async def test_the_gateway_profile_forces_a_spec_lists_to_the_token_holder_and_filters_env(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _forced_spec(tmp_path / "share")
@@ -212,17 +212,16 @@ async def test_the_gateway_profile_forces_a_spec_hides_listings_and_filters_env(
         assert session.status_code == 201, session.text
         assert session.json()["kernel"]["name"] == "forced"
 
-        # Listing is off, as in kernel gateway; reading by id is not.
-        for what in ("kernels", "sessions"):
+        # Listing is on for the token holder (GatewayClient needs it), and only for them.
+        for what, expected in (("kernels", kernel["id"]), ("sessions", session.json()["id"])):
             listed = httpx.get(server.url + f"api/{what}", headers=AUTH)
-            assert listed.status_code == 403
-            assert listed.json()["reason"] == "Forbidden"
-            assert f"Listing {what} is turned off" in listed.json()["message"]
-            assert f"({what}.list_{what} = false)" in listed.json()["message"]
+            assert listed.status_code == 200, listed.text
+            assert expected in [item["id"] for item in listed.json()]
+            anonymous = httpx.get(server.url + f"api/{what}")
+            assert anonymous.status_code == 403
+            assert anonymous.json()["message"] == "Invalid or missing authentication token"
         one = httpx.get(server.url + f"api/kernels/{kernel['id']}", headers=AUTH)
         assert (one.status_code, one.json()["id"]) == (200, kernel["id"])
-        one = httpx.get(server.url + f"api/sessions/{session.json()['id']}", headers=AUTH)
-        assert (one.status_code, one.json()["id"]) == (200, session.json()["id"])
 
         # allowed_env (KG's env_whitelist): a variable outside it is refused, by name.
         refused = httpx.post(
