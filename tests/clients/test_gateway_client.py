@@ -232,18 +232,18 @@ async def test_jupyter_server_runs_a_cell_in_a_junction_kernel(
         # and GET /api/kernels (which JupyterLab polls) list the gateway's kernels.
         listed_here = await junction.get("api/kernels")
         listed_there = await jupyter.get("api/kernels")
-        status = await jupyter.get("api/status")
+        server_status = await jupyter.get("api/status")
         sessions_here = await junction.get("api/sessions")
         if listing:
             assert [k["id"] for k in listed_here.json()] == [kernel_id]
             assert [k["id"] for k in listed_there.json()] == [kernel_id]
-            assert status.status_code == 200, status.text
-            assert status.json()["kernels"] == 1
+            assert server_status.status_code == 200, server_status.text
+            assert server_status.json()["kernels"] == 1
             assert sessions_here.json() == []  # GatewayClient starts kernels, not sessions
         else:
             assert listed_here.status_code == 403, listed_here.text
             assert listed_there.status_code == 403, listed_there.text
-            assert status.status_code == 403, status.text
+            assert server_status.status_code == 403, server_status.text
             assert sessions_here.status_code == 403, sessions_here.text
         # Sessions stay in the Jupyter server.
         assert [s["id"] for s in (await jupyter.get("api/sessions")).json()] == [session["id"]]
