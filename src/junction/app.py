@@ -7,8 +7,8 @@ stops them in reverse, each within ``shutdown_timeout``.
 
 Middleware, outermost first::
 
-    CORS (if configured) -> HostGuard (loopback only) -> SecurityHeaders -> Auth
-        -> PlainTextJSON -> routes
+    RequestMetrics -> RequestId -> CORS (if configured) -> HostGuard (loopback only)
+        -> SecurityHeaders -> Auth -> PlainTextJSON -> RouteCapture -> routes
 """
 
 from __future__ import annotations
@@ -31,6 +31,17 @@ from junction.auth.middleware import AuthMiddleware
 from junction.auth.routes import router as auth_router
 from junction.config import merge
 from junction.errors import ConfigError, HTTPError
+from junction.health import HEALTH_PATHS, Health
+from junction.health import router as health_router
+from junction.logs import RequestIdMiddleware
+from junction.metrics import (
+    METRICS,
+    METRICS_PATH,
+    Metrics,
+    RequestMetricsMiddleware,
+    RouteCaptureMiddleware,
+)
+from junction.metrics import router as metrics_router
 from junction.middleware import (
     HostGuardMiddleware,
     PlainTextJSONMiddleware,
@@ -146,12 +157,16 @@ def create_app(
     services = ServiceRegistry()
     services.provide(SERVER, state)
     services.provide(AUTH, auth)
+    metrics = Metrics(state)
+    services.provide(METRICS, metrics)
+    health = Health()
     reaper = Reaper()
     services.provide(REAPER, reaper)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tg, AsyncExitStack() as stack:
+            tg.start_soon(metrics.run_lag_probe)
             for plugin in composition.order:
                 if plugin.lifespan is None:
                     continue
@@ -162,9 +177,11 @@ def create_app(
                     _bounded_stop(plugin, context, settings.shutdown_timeout)
                 )
             log.info("started plugins: %s", ", ".join(p.name for p in composition.order))
+            health.started = True
             try:
                 yield
             finally:
+                health.started = False
                 try:
                     await stack.aclose()
                 finally:
@@ -188,16 +205,21 @@ def create_app(
     app.state.plugin_settings = plugin_settings
     app.state.request_shutdown = _no_shutdown_hook
     app.state.landing_page = settings.base_url + _landing_page(composition)
+    app.state.health = health
 
     _install_error_handlers(app)
     app.include_router(server_router, prefix=base)
     app.include_router(auth_router, prefix=base)
+    app.include_router(health_router, prefix=base)
+    app.include_router(metrics_router, prefix=base)
     app.include_router(spec_router, prefix=base)
     for plugin in composition.order:
         for router in plugin.routers:
             app.include_router(router, prefix=base)
 
     public = [path for plugin in composition.order for path in plugin.public_paths]
+    public += [*HEALTH_PATHS, METRICS_PATH]  # /metrics checks its own tokens
+    app.add_middleware(RouteCaptureMiddleware)
     app.add_middleware(PlainTextJSONMiddleware)
     app.add_middleware(AuthMiddleware, auth=auth, state=state, public_paths=public)
     app.add_middleware(SecurityHeadersMiddleware, base_url=settings.base_url)
@@ -214,6 +236,8 @@ def create_app(
             expose_headers=settings.expose_headers,
             max_age=settings.max_age,
         )
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     if settings.no_auth:
         log.warning("AUTHENTICATION IS OFF: anyone who can reach this server can run code as you")
     return app

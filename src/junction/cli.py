@@ -255,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from junction.logs import configure_logging
         from junction.server import run
 
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         app = create_app(settings)
         run(app, settings)
     except ConfigError as exc:

@@ -1,17 +1,45 @@
 """Logging setup for the ``junction`` command, with secrets scrubbed from every line.
 
 Tokens travel in query strings (``?token=``) that uvicorn's access log and error messages
-would print; :class:`SecretScrubber` rewrites them before any handler sees the record.
+would print; :class:`SecretScrubber` rewrites them before any handler sees the record, in
+both formats: text lines for people, JSON lines (``log_format = "json"``) for collectors.
+
+Every HTTP request gets an id (:class:`RequestIdMiddleware`): the client's ``X-Request-ID``
+when it is a sane token, else a new one. It is sent back in ``X-Request-ID`` and held in
+:data:`REQUEST_ID` while the request runs, so every line logged on its behalf carries it.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+import secrets
 import sys
+import traceback
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, Literal
 from urllib.parse import unquote_plus
 
-__all__ = ["QuietSuccesses", "SecretScrubber", "configure_logging", "scrub"]
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "REQUEST_ID",
+    "JSONFormatter",
+    "QuietSuccesses",
+    "RequestIdMiddleware",
+    "SecretScrubber",
+    "TextFormatter",
+    "configure_logging",
+    "scrub",
+]
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("junction_request_id", default=None)
+"""The id of the HTTP request being served, or None outside any request."""
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 _SECRET_NAMES = frozenset({"token", "_xsrf", "password"})
 _QUERY_PAIR = re.compile(r"(?P<lead>^|[?&;\s\"'])(?P<key>[^=&?;\s\"']+)=(?P<value>[^&\s]*)")
@@ -66,12 +94,114 @@ class QuietSuccesses(logging.Filter):
         return not (isinstance(status, int) and status < 400)
 
 
-def configure_logging(level: str) -> None:
-    """Send junction's and uvicorn's logs to stderr, scrubbed, at ``level``."""
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD_ATTRIBUTES = frozenset(
+    set(vars(logging.LogRecord("x", logging.INFO, "x", 0, "", (), None)))
+    | {"message", "asctime", "color_message"}  # uvicorn's ANSI-coloured copy of the message
+)
+
+
+def _exception_text(record: logging.LogRecord) -> str | None:
+    if record.exc_info and record.exc_info[0] is not None:
+        return scrub("".join(traceback.format_exception(*record.exc_info)).rstrip())
+    return scrub(record.exc_text) if record.exc_text else None
+
+
+class TextFormatter(logging.Formatter):
+    """``[I 12:00:00 junction.kernels 3f2a…] message``: the request id when there is one."""
+
+    def __init__(self) -> None:
+        super().__init__("[%(levelname).1s %(asctime)s %(name)s] %(message)s", "%H:%M:%S")
+        self._with_id = logging.Formatter(
+            "[%(levelname).1s %(asctime)s %(name)s %(request_id)s] %(message)s", "%H:%M:%S"
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format ``record``; exception text is scrubbed like the message."""
+        request_id = REQUEST_ID.get()
+        if record.exc_info or record.exc_text:
+            record.exc_text = _exception_text(record)
+            record.exc_info = None
+        if request_id is None:
+            return super().format(record)
+        record.request_id = request_id
+        return self._with_id.format(record)
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request_id, extra fields.
+
+    ``time`` is ISO 8601 in UTC; ``request_id`` is present while a request is served;
+    ``exception`` holds a traceback when there is one; fields given with ``extra=`` follow
+    (string values scrubbed like the message, other values as JSON or their ``repr``).
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format ``record`` as one line of JSON."""
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            line["request_id"] = request_id
+        exception = _exception_text(record)
+        if exception:
+            line["exception"] = exception
+        for key, value in vars(record).items():
+            if key in _STANDARD_ATTRIBUTES or key.startswith("_") or key in line:
+                continue
+            line[key] = scrub(value) if isinstance(value, str) else value
+        return orjson.dumps(line, default=repr).decode()
+
+
+class RequestIdMiddleware:
+    """Give every HTTP request an id, send it back as ``X-Request-ID``, log with it.
+
+    A client's (or proxy's) ``X-Request-ID`` is kept when it is 1-128 characters of
+    ``[A-Za-z0-9._:@/+=-]``, so ids chain across services; anything else is replaced, since
+    it would be written into every log line.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        # A random prefix per app and a counter: unique ids without a system call each.
+        self._prefix = secrets.token_hex(6) + "-"
+        self._counter = itertools.count(1)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if _SANE_REQUEST_ID.fullmatch(candidate):
+                    request_id = candidate
+                break
+        if request_id is None:
+            request_id = f"{self._prefix}{next(self._counter):x}"
+        header = (b"x-request-id", request_id.encode())
+
+        async def sender(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        reset = REQUEST_ID.set(request_id)
+        try:
+            await self.app(scope, receive, sender)
+        finally:
+            REQUEST_ID.reset(reset)
+
+
+def configure_logging(level: str, log_format: Literal["text", "json"] = "text") -> None:
+    """Send junction's and uvicorn's logs to stderr, scrubbed, at ``level``, as ``log_format``."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("[%(levelname).1s %(asctime)s %(name)s] %(message)s", "%H:%M:%S")
-    )
+    handler.setFormatter(JSONFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(QuietSuccesses(debug=level == "debug"))
     handler.addFilter(SecretScrubber())
     root = logging.getLogger()

@@ -116,6 +116,16 @@ class ServerSettings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Logging threshold."
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines as text, or as JSON objects one per line (time, level, logger, "
+        "message, request_id, extra fields) for log collectors.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="A token that may read /metrics and nothing else, for Prometheus. The "
+        "server token works too.",
+    )
     plugins: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per-plugin settings sections, e.g. [contents] in the config file.",

@@ -15,6 +15,7 @@ Map of the package:
 - ``slots.py``: :class:`ClientSlot`, one client's outbox and replay buffer.
 - ``connection.py``: one WebSocket: protocol choice, read and write loops, close codes.
 - ``wire.py``: message formats (ZeroMQ, v1 binary, JSON) and signing.
+- ``metrics.py``: WebSocket traffic counters and the collector behind ``/metrics``.
 - ``routes.py``, ``settings.py``: HTTP/WebSocket routes and :class:`KernelsSettings`.
 """
 
@@ -27,8 +28,10 @@ from pathlib import Path
 
 import anyio
 
+from junction.metrics import METRICS
 from junction.plugin import Plugin, PluginContext
 from junction.plugins.kernels.manager import JupyterClientKernels
+from junction.plugins.kernels.metrics import collector
 from junction.plugins.kernels.routes import router
 from junction.plugins.kernels.seeding import SeedNotebook
 from junction.plugins.kernels.service import (
@@ -87,9 +90,13 @@ async def lifespan(ctx: PluginContext[KernelsSettings]) -> AsyncIterator[None]:
         server.gauges["kernels"] = kernels.kernel_count
         server.gauges["connections"] = kernels.connection_count
         server.activity_sources.append(kernels.last_activity)
+        metrics = ctx.get_optional(METRICS)
+        remove_collector = metrics.add_collector(collector(kernels)) if metrics else None
         try:
             yield
         finally:
+            if remove_collector is not None:
+                remove_collector()
             server.gauges.pop("kernels", None)
             server.gauges.pop("connections", None)
             server.activity_sources.remove(kernels.last_activity)
@@ -102,6 +109,7 @@ plugin = Plugin(
     routers=[router],
     lifespan=lifespan,
     provides=[KERNELS],
+    optional=[METRICS],
     requires=[KERNELSPECS, SERVER, REAPER],
     order_hint=50,
 )

@@ -28,6 +28,7 @@ import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from junction.plugins.kernels.hub import KernelHub
+from junction.plugins.kernels.metrics import WireStats
 from junction.plugins.kernels.slots import ClientSlot
 from junction.plugins.kernels.wire import (
     V1_SUBPROTOCOL,
@@ -69,8 +70,10 @@ class Connection:
         binary: bool,
         max_message_size: int,
         keep_for_reconnect: bool,
+        stats: WireStats,
     ) -> None:
         self.websocket = websocket
+        self.stats = stats
         self.hub = hub
         self.slot = slot
         self.binary = binary
@@ -130,6 +133,7 @@ class Connection:
     async def _read(self) -> None:
         receive = self.websocket.receive
         limit = self.max_message_size
+        messages, sizes = self.stats.messages_in, self.stats.bytes_in
         try:
             while True:
                 event = await receive()
@@ -151,6 +155,8 @@ class Connection:
                 except ProtocolError as exc:
                     self.close_soon(exc.code, f"invalid kernel message: {exc}")
                     break
+                messages[message.channel] += 1
+                sizes[message.channel] += size
                 await self.hub.send(self.slot, message)
         except (WebSocketDisconnect, OSError):
             self._peer_code = self._peer_code or 1006
@@ -171,13 +177,16 @@ class Connection:
     async def _write(self) -> None:
         send = self.websocket.send
         slot = self.slot
+        messages, sizes = self.stats.messages_out, self.stats.bytes_out
         try:
             while True:
                 message = await slot.wait_message(self)
                 if message is None:
                     break
+                frame: bytes | str
                 if self.binary:
-                    await send({"type": "websocket.send", "bytes": message.v1_frame()})
+                    frame = message.v1_frame()
+                    await send({"type": "websocket.send", "bytes": frame})
                 else:
                     frame = message.json_frame()
                     if isinstance(frame, str):
@@ -185,6 +194,8 @@ class Connection:
                     else:
                         await send({"type": "websocket.send", "bytes": frame})
                 slot.sent(message)
+                messages[message.channel] += 1
+                sizes[message.channel] += len(frame)
         except (WebSocketDisconnect, OSError, RuntimeError):
             self._peer_code = self._peer_code or 1006
         finally:
@@ -199,6 +210,7 @@ async def serve_channels(
     session_id: str | None,
     max_message_size: int,
     keep_for_reconnect: bool,
+    stats: WireStats,
 ) -> None:
     """Accept a kernel WebSocket (v1 when offered) and serve it until it closes."""
     binary = V1_SUBPROTOCOL in websocket.scope.get("subprotocols", ())
@@ -211,6 +223,7 @@ async def serve_channels(
         binary=binary,
         max_message_size=max_message_size,
         keep_for_reconnect=keep_for_reconnect,
+        stats=stats,
     )
     await connection.run()
 

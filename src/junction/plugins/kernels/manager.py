@@ -42,6 +42,7 @@ from jupyter_core.paths import jupyter_runtime_dir
 from junction.errors import BadRequest, Forbidden
 from junction.plugins.kernels.connection import GOING_AWAY, NORMAL
 from junction.plugins.kernels.kernel import KernelRuntime, ManagedKernel
+from junction.plugins.kernels.metrics import WireStats
 from junction.plugins.kernels.models import Kernel
 from junction.plugins.kernels.pool import KernelPool, PoolEntry
 from junction.plugins.kernels.seeding import SeedNotebook
@@ -84,6 +85,7 @@ class JupyterClientKernels:
         self.max_message_size = settings.max_message_size or max_message_size
         self._task_group = task_group
         self._kernels: dict[str, ManagedKernel] = {}
+        self.wire_stats = WireStats()
         self._context = zmq.asyncio.Context()
         self._reaper = reaper
         self._runtime: KernelRuntime | None = None
@@ -221,6 +223,10 @@ class JupyterClientKernels:
     def kernel_count(self) -> int:
         """Gauge ``kernels``."""
         return len(self._kernels)
+
+    def managed(self) -> tuple[ManagedKernel, ...]:
+        """The kernels this server holds (the pool's are apart), for metrics."""
+        return tuple(self._kernels.values())
 
     def connection_count(self) -> int:
         """Gauge ``connections``: WebSockets attached to any kernel."""

@@ -118,4 +118,5 @@ async def kernel_channels(
         session_id=session_id,
         max_message_size=runtime.max_message_size,
         keep_for_reconnect=runtime.settings.reconnect_window > 0,
+        stats=runtime.wire_stats,
     )
