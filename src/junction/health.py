@@ -61,13 +61,13 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/api/health/live")
-async def live() -> Response:
+async def health_live() -> Response:
     """200 whenever the event loop gets to answer."""
     return Response(_OK, media_type="application/json")
 
 
 @router.get("/api/health/ready")
-async def ready(request: Request) -> Response:
+async def health_ready(request: Request) -> Response:
     """200 when the server can take traffic, else 503."""
     health: Health = request.app.state.health
     if await health.ready():

@@ -31,9 +31,11 @@ def core_contract() -> Contract:
 def core_routers() -> list[APIRouter]:
     """The routers of the core itself, in the order the app includes them."""
     from junction.auth.routes import router as auth_router
+    from junction.health import router as health_router
+    from junction.metrics import router as metrics_router
     from junction.server_routes import router as server_router
 
-    return [server_router, auth_router, router]
+    return [server_router, auth_router, router, health_router, metrics_router]
 
 
 def _render(contracts: list[tuple[str, Contract]], base_url: str) -> bytes:
