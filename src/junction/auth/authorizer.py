@@ -197,7 +197,6 @@ _AREAS: Mapping[str, str] = {
     "nbconvert": "nbconvert",
     "api/config": "config",
     "api/shutdown": "server",
-    "api/me": "api",
     "api/status": "api",
     "api": "api",
 }

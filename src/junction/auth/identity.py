@@ -122,8 +122,9 @@ class IdentityProvider(Protocol):
         """Start a browser session for ``user``; returns the new cookie value."""
         ...
 
-    async def close_session(self, session: str) -> None:
-        """End one browser session (logout); unknown values are ignored."""
+    async def close_session(self, session: str) -> str | None:
+        """End one browser session (logout); unknown values are ignored. Returns where to
+        send the browser next (an OpenID issuer's logout page), or None."""
         ...
 
 

@@ -1,4 +1,10 @@
-"""Login, logout and ``/api/me``."""
+"""Login, logout and ``/api/me``.
+
+In multi-user mode (an identity provider attached) the login form also asks for a username:
+with one, the provider checks the password and opens a server-side session whose random id
+becomes the login cookie (a new id at every login); without one, the server's token or
+password logs in as before. Logout ends the session (and may continue at the OpenID issuer).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import html
 import json
 import secrets
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import anyio
 import anyio.to_thread
@@ -43,7 +49,7 @@ padding-top:12vh;margin:0}}
 main{{background:#fff;padding:2rem 2.5rem;border-radius:8px;box-shadow:0 1px 4px #0002;
 min-width:20rem}}
 h1{{font-size:1.3rem;margin-top:0}} label{{display:block;margin:.8rem 0 .3rem}}
-input[type=password]{{width:100%;padding:.5rem;box-sizing:border-box}}
+input[type=password],input[type=text]{{width:100%;padding:.5rem;box-sizing:border-box}}
 button{{margin-top:1rem;padding:.5rem 1.2rem}} .error{{color:#b00020}}
 </style></head><body><main>{body}</main></body></html>"""
 
@@ -71,12 +77,26 @@ def _login_page(request: Request, *, next_url: str, error: str = "", status: int
     xsrf = present if auth.valid_xsrf(present) else auth.new_xsrf()
     what = "password or token" if auth.password_enabled else "token"
     error_html = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+    username_html = ""
+    links_html = ""
+    if auth.identity is not None:
+        for label, path in auth.identity.login_links():
+            href = html.escape(f"{auth.settings.base_url}{path}?next={quote(next_url, safe='')}")
+            links_html += f'<p><a class="login-link" href="{href}">{html.escape(label)}</a></p>'
+        if auth.identity.password_login:
+            what = "password (or, without a username, the server's token)"
+            username_html = (
+                '<label for="username">Username</label>'
+                '<input type="text" id="username" name="username" autofocus '
+                'autocomplete="username">'
+            )
     body = (
-        f"<h1>Log in to Junction</h1>{error_html}"
+        f"<h1>Log in to Junction</h1>{error_html}{links_html}"
         f'<form method="post" action="{html.escape(auth.settings.base_url)}login">'
+        f"{username_html}"
         f'<label for="password">Enter your {what}</label>'
-        '<input type="password" id="password" name="password" autofocus '
-        'autocomplete="current-password">'
+        '<input type="password" id="password" name="password" '
+        f'{"" if username_html else "autofocus "}autocomplete="current-password">'
         f'<input type="hidden" name="_xsrf" value="{html.escape(xsrf)}">'
         f'<input type="hidden" name="next" value="{html.escape(next_url)}">'
         '<button type="submit">Log in</button></form>'
@@ -104,6 +124,7 @@ async def login_form(request: Request, next: str | None = None) -> Response:
 async def login(
     request: Request,
     password: Annotated[str, Form()] = "",
+    username: Annotated[str, Form()] = "",
     xsrf: Annotated[str, Form(alias="_xsrf")] = "",
     next_url: Annotated[str, Form(alias="next")] = "",
 ) -> Response:
@@ -115,18 +136,46 @@ async def login(
         return _login_page(
             request, next_url=target, error="Your form expired; try again.", status=403
         )
+    identity = auth.identity
+    if identity is not None and username and identity.password_login:
+        user = await identity.check_password(username, password)
+        if user is None:
+            await anyio.sleep(0.5)
+            return _login_page(request, next_url=target, error="Invalid credentials.", status=401)
+        return await start_session(request, user, target)
     if not await _check_login_off_loop(request, auth, password):
         return _login_page(request, next_url=target, error="Invalid credentials.", status=401)
     response = RedirectResponse(target, status_code=302)
+    set_login_cookie(response, auth, auth.make_cookie(auth.user))
+    return response
+
+
+def set_login_cookie(response: Response, auth: Authenticator, value: str) -> None:
+    """Set the login cookie (``HttpOnly``, ``SameSite=Lax``, ``Secure`` under TLS)."""
     response.set_cookie(
         auth.cookie_name,
-        auth.make_cookie(auth.user),
+        value,
         max_age=auth.cookie_max_age,
         path=auth.settings.base_url,
         httponly=True,
         samesite="lax",
         secure=auth.settings.certfile is not None or auth.settings.cookie_secure,
     )
+
+
+async def start_session(request: Request, user: User, target: str, **extra: Any) -> Response:
+    """Log ``user`` in (multi-user mode): end the browser's previous session, open a new one
+    with a new random id, and redirect to ``target``. ``extra`` goes to the provider."""
+    auth: Authenticator = request.app.state.services.get(AUTH)
+    assert auth.identity is not None
+    previous = request.cookies.get(auth.cookie_name)
+    if previous:
+        await auth.identity.close_session(previous)
+    agent = request.headers.get("user-agent", "")
+    address = request.client.host if request.client is not None else ""
+    session = await auth.identity.open_session(user, agent=agent, address=address, **extra)
+    response = RedirectResponse(target, status_code=302)
+    set_login_cookie(response, auth, session)
     return response
 
 
@@ -147,11 +196,17 @@ async def _check_login_off_loop(request: Request, auth: Authenticator, secret: s
 
 @router.get("/logout", include_in_schema=False)
 async def logout(request: Request) -> Response:
-    """Forget the login cookie."""
+    """Forget the login cookie; in multi-user mode end the session on the server too, and
+    continue at the OpenID issuer's logout page when the session came from there."""
     auth: Authenticator = request.app.state.services.get(AUTH)
     base = html.escape(auth.settings.base_url)
     body = f'<h1>Logged out</h1><p><a href="{base}login">Log in again</a></p>'
-    response = HTMLResponse(_PAGE.format(title="Logged out", body=body))
+    response: Response = HTMLResponse(_PAGE.format(title="Logged out", body=body))
+    cookie = request.cookies.get(auth.cookie_name)
+    if auth.identity is not None and cookie:
+        elsewhere = await auth.identity.close_session(cookie)
+        if elsewhere:
+            response = RedirectResponse(elsewhere, status_code=302)
     response.delete_cookie(auth.cookie_name, path=auth.settings.base_url)
     return response
 
@@ -180,8 +235,9 @@ async def me(
 ) -> dict[str, Any]:
     """The current identity and, for each requested resource, the actions it may take."""
     requested = _parse_permissions(permissions)
+    allowed = auth.authorizer.is_authorized
     granted = {
-        resource: [action for action in actions if action in ACTIONS]
+        resource: [a for a in actions if a in ACTIONS and allowed(user, a, resource)]
         for resource, actions in requested.items()
     }
     return {"identity": user.identity(), "permissions": granted}
