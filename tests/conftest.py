@@ -1,11 +1,31 @@
-"""Shared fixtures: the anyio backend for async tests."""
+"""Shared fixtures: the anyio backend for async tests, a private Jupyter data dir (so each
+test has its own ``junction.db``), and PostgreSQL (``conftest_pg``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+# postgres_cluster, postgres_url and database_url (see conftest_pg.py).
+pytest_plugins = ["conftest_pg"]
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     """Run async tests on asyncio, the loop uvicorn uses."""
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def jupyter_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A Jupyter data dir of the test's own, holding the default database ``junction.db``.
+
+    Servers the test starts (in-process or as subprocesses) share it, so state survives their
+    restarts within the test but never leaks into another test or the user's own.
+    """
+    path = tmp_path_factory.mktemp("jupyter-data")
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(path))
+    return path

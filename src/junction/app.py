@@ -30,7 +30,9 @@ from junction.auth.identity import Authenticator, load_cookie_secret
 from junction.auth.middleware import AuthMiddleware
 from junction.auth.routes import router as auth_router
 from junction.config import merge
-from junction.errors import ConfigError, HTTPError
+from junction.database import Database
+from junction.database import upgrade as upgrade_database
+from junction.errors import ConfigError, DatabaseUnavailable, HTTPError
 from junction.health import HEALTH_PATHS, Health
 from junction.health import router as health_router
 from junction.logs import RequestIdMiddleware
@@ -51,7 +53,7 @@ from junction.plugin import Plugin, PluginContext, PluginSettings
 from junction.reaper import Reaper
 from junction.registry import PROFILES, Composition, compose, discover, enabled_names
 from junction.server_routes import router as server_router
-from junction.services import AUTH, REAPER, SERVER, ServerState, ServiceRegistry
+from junction.services import AUTH, DATABASE, REAPER, SERVER, ServerState, ServiceRegistry
 from junction.settings import ServerSettings
 from junction.spec.routes import router as spec_router
 
@@ -157,6 +159,8 @@ def create_app(
     services = ServiceRegistry()
     services.provide(SERVER, state)
     services.provide(AUTH, auth)
+    database = Database(settings.database_url)
+    services.provide(DATABASE, database)
     metrics = Metrics(state)
     services.provide(METRICS, metrics)
     health = Health()
@@ -166,6 +170,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tg, AsyncExitStack() as stack:
+            await stack.enter_async_context(_opened(database, composition))
             tg.start_soon(metrics.run_lag_probe)
             for plugin in composition.order:
                 if plugin.lifespan is None:
@@ -241,6 +246,25 @@ def create_app(
     if settings.no_auth:
         log.warning("AUTHENTICATION IS OFF: anyone who can reach this server can run code as you")
     return app
+
+
+@asynccontextmanager
+async def _opened(database: Database, composition: Composition) -> AsyncIterator[None]:
+    """Bring every enabled plugin's tables up to date before any plugin starts; close the
+    database after the last one stopped. An unreachable database stops the startup."""
+    owners = [(p.name, p.tables) for p in composition.order if p.tables is not None]
+    try:
+        migrated = await upgrade_database(database, owners)
+    except DatabaseUnavailable:
+        await database.close()
+        log.error("cannot open the database %s; check database_url", database.masked_url)
+        raise
+    if migrated:
+        log.info("database %s: migrated %s", database.masked_url, ", ".join(migrated))
+    try:
+        yield
+    finally:
+        await database.close()
 
 
 def _no_shutdown_hook() -> None:

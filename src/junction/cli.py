@@ -2,7 +2,8 @@
 
 ``junction`` serves; ``junction plugins`` prints the plugin graph and start order;
 ``junction config show`` prints the effective configuration (secrets masked);
-``junction password`` stores an argon2 hash of a login password in the config file.
+``junction password`` stores an argon2 hash of a login password in the config file;
+``junction db upgrade`` migrates the database's tables of every enabled plugin and exits.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _FLAGS: dict[str, str] = {
     "port": "port",
     "root_dir": "root_dir",
     "base_url": "base_url",
+    "default_url": "default_url",
     "token": "token",
     "password": "password",
     "profile": "profile",
@@ -86,6 +88,7 @@ def _options() -> argparse.ArgumentParser:
     add("--port", type=int, help="port to listen on; 0 picks a free one")
     add("--root-dir", dest="root_dir", help="directory served by contents")
     add("--base-url", dest="base_url", help="URL prefix of every route")
+    add("--default-url", dest="default_url", help="where / redirects, e.g. /tree (Notebook 7)")
     add("--token", help="shared secret for API access")
     add("--password", help="argon2 hash of the login password")
     add("--no-auth", dest="no_auth", action="store_true", help="serve WITHOUT authentication")
@@ -124,6 +127,10 @@ def _parser(*, describe_settings: bool = True) -> argparse.ArgumentParser:
     config = commands.add_parser("config", parents=[common], help="inspect the configuration")
     config.add_argument("action", choices=["show"], help="show: print the effective settings")
     commands.add_parser("password", parents=[common], help="set the login password (hashed)")
+    database = commands.add_parser("db", parents=[common], help="manage the database")
+    database.add_argument(
+        "action", choices=["upgrade"], help="upgrade: migrate every enabled plugin's tables"
+    )
     deploy = commands.add_parser("deploy", help="write reverse-proxy configuration")
     deploy.add_argument("target", choices=["nginx"], help="the proxy to configure")
     deploy.add_argument("--listen", default="8080", help="address nginx listens on")
@@ -163,6 +170,9 @@ def _masked(settings: ServerSettings) -> dict[str, Any]:
     for key in ("token", "password", "cookie_secret"):
         if data.get(key) is not None:
             data[key] = "********"
+    from junction.database import masked_url
+
+    data["database_url"] = masked_url(settings.database_url)
     return data
 
 
@@ -219,6 +229,33 @@ def _set_password(config_file: Path | None) -> None:
     print(f"password hash written to {path}")
 
 
+def _upgrade_database(settings: ServerSettings) -> int:
+    """``junction db upgrade``: migrate like a starting server would, print what changed."""
+    import anyio
+
+    from junction.database import Database, upgrade
+    from junction.errors import DatabaseUnavailable
+
+    composition = compose(enabled_names(settings.profile, settings.enable, settings.disable))
+    owners = [(p.name, p.tables) for p in composition.order if p.tables is not None]
+    database = Database(settings.database_url)
+
+    async def migrate() -> list[str]:
+        try:
+            return await upgrade(database, owners)
+        finally:
+            await database.close()
+
+    try:
+        migrated = anyio.run(migrate)
+    except DatabaseUnavailable:
+        print(f"junction: cannot reach the database {database.masked_url}", file=sys.stderr)
+        return 1
+    done = ", ".join(migrated) if migrated else "nothing to migrate"
+    print(f"database {database.masked_url}: {done}")
+    return 0
+
+
 def _skip_slow_optional_imports() -> None:
     """Keep optional imports that cost seconds at startup out of the server process.
 
@@ -251,6 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             print(json.dumps(_masked(settings), indent=2, sort_keys=True))
             return 0
+        if args.command == "db":
+            from junction.logs import configure_logging
+
+            configure_logging(settings.log_level)
+            return _upgrade_database(settings)
         from junction.app import create_app
         from junction.logs import configure_logging
         from junction.server import run

@@ -18,6 +18,7 @@ the Jupyter error body ``{"message": ..., "reason": ...}``. Routes never build e
         ├── PayloadTooLarge               413
         ├── InsufficientStorage (OSError) 507
         └── ServiceUnavailable            503
+            └── DatabaseUnavailable       503 the database cannot be reached right now
 
 Plugins subclass the closest one (``KernelNotFound(NotFound)``) so callers can catch either.
 """
@@ -30,6 +31,7 @@ __all__ = [
     "BadRequest",
     "ConfigError",
     "Conflict",
+    "DatabaseUnavailable",
     "Forbidden",
     "Gone",
     "HTTPError",
@@ -135,3 +137,12 @@ class ServiceUnavailable(HTTPError):
 
     status_code = 503
     default_reason = "Service Unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached or is busy past its timeout (503); nothing was changed.
+
+    Raised by :meth:`junction.database.Database.session`; the request may be retried.
+    """
+
+    default_reason = "DatabaseUnavailable"

@@ -38,6 +38,7 @@ from junction.errors import ConfigError
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
+    from junction.database import PluginTables
     from junction.services import ServiceRegistry
     from junction.settings import ServerSettings
 
@@ -98,6 +99,8 @@ class Plugin:
     optional: Sequence[ServiceKey[Any]] = ()
     public_paths: Sequence[str] = ()
     landing_page: str | None = None
+    tables: PluginTables | None = None
+    """Tables this plugin owns in the shared database; migrated before any plugin starts."""
     order_hint: int = field(default=100)
     """Among plugins with no dependency between them, lower starts first (ties by name)."""
 

@@ -22,7 +22,7 @@ from starlette.routing import Mount
 
 from junction.errors import ConfigError, PluginGraphError
 from junction.plugin import Plugin, ServiceKey
-from junction.services import AUTH, REAPER, SERVER
+from junction.services import AUTH, DATABASE, REAPER, SERVER
 from junction.spec.contract import Contract, check_described
 
 __all__ = [
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "junction.plugins"
-CORE_SERVICES: frozenset[ServiceKey[Any]] = frozenset({SERVER, AUTH, REAPER})
+CORE_SERVICES: frozenset[ServiceKey[Any]] = frozenset({SERVER, AUTH, REAPER, DATABASE})
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,20 @@ from junction.plugin import ServiceKey
 if TYPE_CHECKING:
     from junction.auth.authorizer import Authorizer
     from junction.auth.identity import Authenticator, IdentityProvider
+    from junction.database import Database
     from junction.reaper import Reaper
     from junction.settings import ServerSettings
 
-__all__ = ["AUTH", "AUTHORIZER", "IDENTITY", "REAPER", "SERVER", "ServerState", "ServiceRegistry"]
+__all__ = [
+    "AUTH",
+    "AUTHORIZER",
+    "DATABASE",
+    "IDENTITY",
+    "REAPER",
+    "SERVER",
+    "ServerState",
+    "ServiceRegistry",
+]
 
 T = TypeVar("T")
 
@@ -104,6 +114,8 @@ class ServerState:
 SERVER: ServiceKey[ServerState] = ServiceKey("server")
 AUTH: ServiceKey[Authenticator] = ServiceKey("auth")
 REAPER: ServiceKey[Reaper] = ServiceKey("reaper")
+DATABASE: ServiceKey[Database] = ServiceKey("database")
+"""The shared database (provided by the core; see :mod:`junction.database`)."""
 IDENTITY: ServiceKey[IdentityProvider] = ServiceKey("identity")
 """Users and their credentials in multi-user mode (provided by the ``users`` plugin)."""
 AUTHORIZER: ServiceKey[Authorizer] = ServiceKey("authorizer")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-__all__ = ["LOOPBACK_NAMES", "ServerSettings"]
+__all__ = ["LOOPBACK_NAMES", "ServerSettings", "default_database_url"]
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
 
@@ -22,6 +22,14 @@ def _split_list(value: Any) -> Any:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def default_database_url() -> str:
+    """``junction.db`` in Junction's data directory (``<jupyter data dir>/junction``)."""
+    from jupyter_core.paths import jupyter_data_dir
+
+    path = Path(jupyter_data_dir()) / "junction" / "junction.db"
+    return f"sqlite+aiosqlite:///{path.as_posix()}"
 
 
 class ServerSettings(BaseModel):
@@ -113,6 +121,12 @@ class ServerSettings(BaseModel):
     )
     certfile: Path | None = Field(None, description="TLS certificate (PEM) to serve HTTPS.")
     keyfile: Path | None = Field(None, description="TLS private key (PEM).")
+    database_url: str = Field(
+        default_factory=default_database_url,
+        description="Database holding plugins' state (settings, workspaces, sessions): "
+        "'sqlite+aiosqlite:///PATH' or 'postgresql+asyncpg://USER:PASSWORD@HOST/DB'. "
+        "Unset: an SQLite file junction.db in <jupyter data dir>/junction.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Logging threshold."
     )

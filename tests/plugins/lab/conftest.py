@@ -115,8 +115,37 @@ def labextensions(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def serve(root_dir: Path, labextensions: Path, tmp_path: Path) -> Serve:
-    """Start frontend + lab (+ ``enable``) in-process; lab data goes to ``tmp/lab-data``."""
+def lab_database_url() -> str | None:
+    """The database the lab tests use: None for the default (``junction.db`` in the test's
+    own Jupyter data dir). Store tests override it with ``database_url`` (SQLite and
+    PostgreSQL)."""
+    return None
+
+
+async def query(url: str, statement: str) -> list[tuple[Any, ...]]:
+    """Rows of one SQL statement run on the database at ``url``."""
+    from sqlalchemy import text
+
+    from junction.database import Database
+
+    database = Database(url)
+    try:
+        async with database.session() as session:
+            result = await session.execute(text(statement))
+            return (
+                [tuple(row) for row in result.all()]
+                if getattr(result, "returns_rows", False)
+                else []
+            )
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+def serve(
+    root_dir: Path, labextensions: Path, tmp_path: Path, lab_database_url: str | None
+) -> Serve:
+    """Start frontend + lab (+ ``enable``) in-process; lab files go to ``tmp/lab-data``."""
 
     @asynccontextmanager
     async def start(
@@ -132,6 +161,8 @@ def serve(root_dir: Path, labextensions: Path, tmp_path: Path) -> Serve:
             "frontend": {"extra_labextensions_path": [str(labextensions)], **(frontend or {})},
             "lab": {"data_dir": str(tmp_path / "lab-data"), **(lab or {})},
         }
+        if lab_database_url is not None:
+            server.setdefault("database_url", lab_database_url)
         async with app_client(
             plugins=plugins,
             plugin_settings=sections,

@@ -1,4 +1,5 @@
-"""``/lab/api/settings``: schemas from the app and extensions, admin defaults, user values."""
+"""``/lab/api/settings``: schemas from the app and extensions, admin defaults, user values
+(kept in ``lab_settings`` on SQLite and PostgreSQL, imported once from settings files)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ import pytest
 from junction.plugins.lab.service import SettingsNotFound
 from junction.plugins.lab.usersettings import settings_path
 
-from .conftest import EXT_PLUGIN, THEMES, Serve
+from .conftest import EXT_PLUGIN, THEMES, Serve, query
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def lab_database_url(database_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return database_url
 
 
 def _default(entry: dict[str, object], key: str) -> object:
@@ -44,7 +51,9 @@ async def test_full_list_carries_schema_version_and_empty_user_values(serve: Ser
     assert entries[THEMES]["schema"]["title"] == "Theme"
 
 
-async def test_saved_json5_is_kept_verbatim_and_parsed(serve: Serve, tmp_path: Path) -> None:
+async def test_saved_json5_is_kept_verbatim_and_parsed(
+    serve: Serve, tmp_path: Path, database_url: str
+) -> None:
     raw = '{\n  // my theme\n  "theme": "JupyterLab Dark",\n}'
     async with serve() as client:
         saved = await client.put(f"/lab/api/settings/{THEMES}", json={"raw": raw})
@@ -53,8 +62,9 @@ async def test_saved_json5_is_kept_verbatim_and_parsed(serve: Serve, tmp_path: P
     assert entry["raw"] == raw
     assert entry["settings"] == {"theme": "JupyterLab Dark"}
     assert entry["last_modified"].endswith("Z")
-    stored = tmp_path / "lab-data" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    assert (stored / "themes.jupyterlab-settings").read_text() == raw
+    rows = await query(database_url, "SELECT plugin_id, raw FROM lab_settings")
+    assert rows == [(THEMES, raw)]
+    assert not (tmp_path / "lab-data" / "user-settings").exists()
 
 
 async def test_settings_survive_a_restart(serve: Serve) -> None:
@@ -118,7 +128,7 @@ async def test_invalid_settings_are_refused_and_not_saved(
     ],
 )
 async def test_unknown_or_malformed_ids_are_not_found(
-    serve: Serve, tmp_path: Path, plugin_id: str
+    serve: Serve, tmp_path: Path, database_url: str, plugin_id: str
 ) -> None:
     async with serve() as client:
         got = await client.get(f"/lab/api/settings/{plugin_id}")
@@ -126,6 +136,7 @@ async def test_unknown_or_malformed_ids_are_not_found(
     assert got.status_code == 404
     assert put.status_code == 404
     assert not (tmp_path / "lab-data" / "user-settings").exists()
+    assert await query(database_url, "SELECT plugin_id FROM lab_settings") == []
 
 
 @pytest.mark.parametrize(
@@ -194,3 +205,42 @@ async def test_settings_need_a_login(serve: Serve) -> None:
     async with serve(authenticated=False) as client:
         response = await client.get("/lab/api/settings")
     assert response.status_code == 403
+
+
+async def test_settings_files_are_imported_once_with_their_text(
+    serve: Serve, tmp_path: Path, database_url: str
+) -> None:
+    stored = tmp_path / "lab-data" / "user-settings"
+    raw = '{\n  // kept\n  "greeting": "from a file",\n}'
+    (stored / "@acme" / "hello").mkdir(parents=True)
+    (stored / "@acme" / "hello" / "plugin.jupyterlab-settings").write_text(raw)
+    (stored / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    themes = stored / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings"
+    themes.write_text('{"theme": "JupyterLab Dark"}')
+    (stored / "stray.jupyterlab-settings").write_text("{}")  # no package: not a plugin id
+    async with serve() as client:
+        hello = (await client.get(f"/lab/api/settings/{EXT_PLUGIN}")).json()
+        await client.put(
+            f"/lab/api/settings/{THEMES}", json={"raw": '{"theme": "JupyterLab Light"}'}
+        )
+    themes.write_text('{"theme": "changed on disk later"}')
+    async with serve() as client:
+        theme = (await client.get(f"/lab/api/settings/{THEMES}")).json()
+    assert hello["raw"] == raw
+    assert hello["settings"] == {"greeting": "from a file"}
+    assert hello["last_modified"].endswith("Z")
+    assert theme["settings"] == {"theme": "JupyterLab Light"}  # the import did not run again
+    rows = await query(database_url, "SELECT plugin_id FROM lab_settings ORDER BY plugin_id")
+    assert rows == [(EXT_PLUGIN,), (THEMES,)]
+
+
+async def test_settings_reads_are_served_from_memory(serve: Serve, database_url: str) -> None:
+    async with serve() as client:
+        await client.put(f"/lab/api/settings/{EXT_PLUGIN}", json={"raw": '{"greeting": "a"}'})
+        # Changed behind the server's back: a running server keeps what it wrote.
+        await query(database_url, 'UPDATE lab_settings SET raw = \'{"greeting": "b"}\'')
+        cached = (await client.get(f"/lab/api/settings/{EXT_PLUGIN}")).json()
+    async with serve() as client:
+        reloaded = (await client.get(f"/lab/api/settings/{EXT_PLUGIN}")).json()
+    assert cached["settings"] == {"greeting": "a"}
+    assert reloaded["settings"] == {"greeting": "b"}

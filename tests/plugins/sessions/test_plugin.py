@@ -11,6 +11,7 @@ from junction.app import create_app
 from junction.plugins.kernels.service import KERNELS
 from junction.plugins.sessions import SESSIONS, plugin
 from junction.registry import compose, discover
+from junction.services import DATABASE
 from junction.testing import make_settings
 
 from .fakes import FakeKernels, fake_kernels_plugin
@@ -28,7 +29,7 @@ class _EntryPoint:
 
 def test_plugin_declares_that_it_needs_kernels_and_provides_sessions() -> None:
     assert plugin.name == "sessions"
-    assert list(plugin.requires) == [KERNELS]
+    assert list(plugin.requires) == [KERNELS, DATABASE]
     assert list(plugin.provides) == [SESSIONS]
     assert discover()["sessions"].load() is plugin
 
@@ -68,6 +69,7 @@ def test_unsupported_store_is_refused() -> None:
     settings = make_settings(enable=["sessions"], plugins={"sessions": {"store": "sqlite"}})
     with pytest.raises(
         ConfigError,
-        match=r"(?s)invalid settings for plugin sessions: .*store\n  Input should be 'memory'",
+        match=r"(?s)invalid settings for plugin sessions: .*store\n  Input should be "
+        r"'database' or 'memory'",
     ):
         create_app(settings, plugins=[fake_kernels_plugin(FakeKernels())])

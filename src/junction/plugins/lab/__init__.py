@@ -3,17 +3,20 @@
 Map of the package:
 
 - ``service.py``: the contracts (settings, workspaces, config sections, events), keys, errors;
-- ``schemas.py``: plugin settings schemas and admin defaults; ``usersettings.py`` stores the
-  user's values as JSON5 files;
-- ``workspaces.py``, ``configsections.py``: file stores for layouts and config sections,
-  all written through ``storage.py`` (atomic replace);
+- ``schemas.py``: plugin settings schemas and admin defaults; ``usersettings.py`` keeps the
+  user's values (JSON5 text) in the database;
+- ``workspaces.py``: layouts in the database; ``tables.py`` and ``migrations/``: the lab's
+  tables; ``imports.py``: the one-time import of the settings and workspace files;
+- ``configsections.py``: config sections as files, written through ``storage.py`` (atomic
+  replace);
 - ``events.py``: the in-memory event bus behind ``/api/events``;
 - ``translations.py``, ``licenses.py``, ``nbconvert.py``, ``plugins.py``: language packs,
   license reports, notebook export, plugins switched off from the UI;
 - ``routes.py`` (``/lab/api/...``) and ``server_routes.py`` (``/api/config``,
   ``/api/events``, ``/api/nbconvert``, ``/nbconvert``).
 
-User state lives under ``<jupyter config dir>/junction/lab`` unless configured otherwise.
+Settings and workspaces live in the server's database (``database_url``); config sections
+under ``<jupyter config dir>/junction/lab`` unless configured otherwise.
 """
 
 from __future__ import annotations
@@ -27,11 +30,14 @@ from typing import Any
 import anyio
 from jupyter_core.paths import jupyter_config_dir
 
+from junction.errors import NotFound
 from junction.plugin import Plugin, PluginContext
-from junction.plugins.contents.service import CONTENTS
-from junction.plugins.frontend.service import FRONTEND
+from junction.plugins.contents.service import CONTENTS, ContentsService
+from junction.plugins.frontend.models import PathKind
+from junction.plugins.frontend.service import FRONTEND, PathInspector
 from junction.plugins.lab.configsections import FileConfigSections
 from junction.plugins.lab.events import MemoryEventBus
+from junction.plugins.lab.imports import import_files
 from junction.plugins.lab.nbconvert import Nbconvert
 from junction.plugins.lab.plugins import LockedPageConfig, PluginSwitches
 from junction.plugins.lab.routes import router as lab_router
@@ -50,8 +56,10 @@ from junction.plugins.lab.service import (
     WorkspaceStore,
 )
 from junction.plugins.lab.settings import LabSettings
-from junction.plugins.lab.usersettings import FileSettingsStore
-from junction.plugins.lab.workspaces import FileWorkspaces
+from junction.plugins.lab.tables import TABLES
+from junction.plugins.lab.usersettings import TableSettingsStore
+from junction.plugins.lab.workspaces import TableWorkspaces
+from junction.services import DATABASE
 
 __all__ = [
     "CONFIG",
@@ -74,11 +82,30 @@ def default_data_dir() -> Path:
     return Path(jupyter_config_dir()) / "junction" / "lab"
 
 
+def path_inspector(contents: ContentsService) -> PathInspector:
+    """Tells Notebook 7's tree page what lies at a path, as the contents API sees it.
+
+    Hidden items look missing unless contents serves them; malformed paths raise 400.
+    """
+    kinds: dict[str, PathKind] = {"directory": "directory", "notebook": "notebook"}
+
+    async def inspect(path: str) -> PathKind:
+        try:
+            model = await contents.get(path, content=False)
+        except NotFound:
+            return "missing"
+        return kinds.get(model["type"], "file")
+
+    return inspect
+
+
 @asynccontextmanager
 async def lifespan(ctx: PluginContext[LabSettings]) -> AsyncIterator[None]:
-    """Open the stores, provide the lab services, and add the lab's page config keys."""
+    """Import old settings and workspace files once, open the stores, provide the lab
+    services, and add the lab's page config keys."""
     settings = ctx.settings
     frontend = ctx.get(FRONTEND)
+    database = ctx.get(DATABASE)
     data_dir = (settings.data_dir or default_data_dir()).expanduser()
     user_settings_dir = (settings.user_settings_dir or data_dir / "user-settings").expanduser()
     workspaces_dir = (settings.workspaces_dir or data_dir / "workspaces").expanduser()
@@ -88,15 +115,19 @@ async def lifespan(ctx: PluginContext[LabSettings]) -> AsyncIterator[None]:
         load_overrides, frontend.layout.settings_dir, settings.default_settings
     )
     catalog = SchemaCatalog(frontend.layout.schemas_dir, overrides)
+    await import_files(database, user_settings_dir=user_settings_dir, workspaces_dir=workspaces_dir)
     config = FileConfigSections(config_dir)
     switches = PluginSwitches(config, settings.locked_plugins, settings.lock_all_plugins)
     bus = MemoryEventBus()
-    ctx.provide(SETTINGS, FileSettingsStore(catalog, user_settings_dir, frontend))
-    ctx.provide(WORKSPACES, FileWorkspaces(workspaces_dir))
+    ctx.provide(SETTINGS, TableSettingsStore(catalog, database, frontend))
+    ctx.provide(WORKSPACES, TableWorkspaces(database))
     ctx.provide(CONFIG, LockedPageConfig(config, switches))
     ctx.provide(EVENTS, bus)
     ctx.provide(PLUGIN_SWITCHES, switches)
-    ctx.provide(NBCONVERT, Nbconvert(ctx.get_optional(CONTENTS)))
+    contents = ctx.get_optional(CONTENTS)
+    ctx.provide(NBCONVERT, Nbconvert(contents))
+    if contents is not None:
+        frontend.set_path_inspector(path_inspector(contents))
 
     async def lab_page_config() -> dict[str, Any]:
         layer = await switches.page_config()
@@ -105,7 +136,7 @@ async def lifespan(ctx: PluginContext[LabSettings]) -> AsyncIterator[None]:
         return layer
 
     frontend.add_page_config(lab_page_config)
-    log.info("lab user settings in %s, workspaces in %s", user_settings_dir, workspaces_dir)
+    log.info("lab settings and workspaces in the database %s", database.masked_url)
     try:
         yield
     finally:
@@ -120,7 +151,8 @@ plugin = Plugin(
     routers=[lab_router, server_router],
     lifespan=lifespan,
     provides=[SETTINGS, WORKSPACES, CONFIG, EVENTS, PLUGIN_SWITCHES, NBCONVERT],
-    requires=[FRONTEND],
+    requires=[FRONTEND, DATABASE],
     optional=[CONTENTS],
     public_paths=["lab/api/themes/"],
+    tables=TABLES,
 )

@@ -17,14 +17,19 @@ class LabSettings(PluginSettings):
 
     data_dir: Path | None = Field(
         None,
-        description="Directory holding user settings, workspaces and config sections. "
+        description="Directory holding config sections, and the settings and workspace "
+        "files imported once into the database. "
         "Unset: <jupyter config dir>/junction/lab (e.g. ~/.jupyter/junction/lab).",
     )
     user_settings_dir: Path | None = Field(
-        None, description="Where user settings are saved. Unset: <data_dir>/user-settings."
+        None,
+        description="User settings files (JupyterLab's layout) imported into the database "
+        "the first time it has none. Unset: <data_dir>/user-settings.",
     )
     workspaces_dir: Path | None = Field(
-        None, description="Where workspaces are saved. Unset: <data_dir>/workspaces."
+        None,
+        description="Workspace files imported into the database the first time it has "
+        "none. Unset: <data_dir>/workspaces.",
     )
     config_dir: Path | None = Field(
         None,

@@ -1,31 +1,44 @@
-"""``FileSettingsStore``: user settings as JSON5 files, validated against plugin schemas.
+"""``TableSettingsStore``: user settings in the ``lab_settings`` table, validated against
+plugin schemas.
 
-Layout: ``<dir>/<package>/<plugin>.jupyterlab-settings`` (``<package>`` may be
-``@scope/name``), holding exactly the text the user saved, comments included. This is the
-layout JupyterLab users know, so settings can be copied in and out by hand.
+Each row holds exactly the JSON5 text the user saved, comments included. All rows are read
+once, on first use, and kept in memory; saves write through to the table, so serving the
+settings costs no query. The ``<dir>/<package>/<plugin>.jupyterlab-settings`` files that
+JupyterLab users know are imported once (see :mod:`junction.plugins.lab.imports`);
+:func:`settings_path` maps ids to those files.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 import json5
 from jsonschema.exceptions import ValidationError
+from sqlalchemy import select
 
+from junction.database import Database
 from junction.plugins.frontend.service import FrontendService
 from junction.plugins.lab.models import SettingEntry
 from junction.plugins.lab.schemas import PluginSchema, SchemaCatalog
 from junction.plugins.lab.service import InvalidSettings, SettingsNotFound
-from junction.plugins.lab.storage import write_atomically
-from junction.services import isoformat
+from junction.plugins.lab.tables import SETTINGS, as_utc
+from junction.services import isoformat, utcnow
 
-__all__ = ["SETTINGS_SUFFIX", "FileSettingsStore", "settings_path"]
-
+__all__ = [
+    "SETTINGS_SUFFIX",
+    "StoredSettings",
+    "TableSettingsStore",
+    "check_plugin_id",
+    "settings_path",
+    "upsert",
+]
 SETTINGS_SUFFIX = ".jupyterlab-settings"
 
 log = logging.getLogger("junction.lab")
@@ -33,8 +46,14 @@ log = logging.getLogger("junction.lab")
 _PLUGIN_ID = re.compile(r"(@[\w.-]+/)?[\w.-]+:[\w.-]+")
 
 
+def check_plugin_id(plugin_id: str) -> None:
+    """Refuse a malformed plugin id (:class:`SettingsNotFound`)."""
+    settings_path(Path("/"), plugin_id)
+
+
 def settings_path(directory: Path, plugin_id: str) -> Path:
-    """Where a plugin's user settings live; :class:`SettingsNotFound` for a malformed id."""
+    """Where a plugin's user settings file lives in ``directory`` (the layout of JupyterLab's
+    user-settings directory); :class:`SettingsNotFound` for a malformed id."""
     if not _PLUGIN_ID.fullmatch(plugin_id):
         raise SettingsNotFound(f"no settings for {plugin_id!r}")
     package, _, plugin = plugin_id.partition(":")
@@ -44,13 +63,36 @@ def settings_path(directory: Path, plugin_id: str) -> Path:
     return directory.joinpath(*parts)
 
 
-class FileSettingsStore:
-    """The settings store over a directory of JSON5 files (see the module docstring)."""
+@dataclass(frozen=True, slots=True)
+class StoredSettings:
+    """One plugin's saved settings, as a row of ``lab_settings`` holds them."""
 
-    def __init__(self, catalog: SchemaCatalog, directory: Path, frontend: FrontendService) -> None:
+    raw: str
+    created: datetime
+    last_modified: datetime
+
+
+def upsert(dialect: str, table: Any, key: str, values: Mapping[str, Any]) -> Any:
+    """An INSERT that updates the row when ``key`` already exists (both dialects)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values)
+    changed = {name: value for name, value in values.items() if name not in (key, "created")}
+    return statement.on_conflict_do_update(index_elements=[key], set_=changed)
+
+
+class TableSettingsStore:
+    """The settings store over the ``lab_settings`` table (see the module docstring)."""
+
+    def __init__(
+        self, catalog: SchemaCatalog, database: Database, frontend: FrontendService
+    ) -> None:
         self.catalog = catalog
-        self.directory = directory
+        self.database = database
         self.frontend = frontend
+        self._saved: dict[str, StoredSettings] | None = None
+        self._loading = anyio.Lock()
 
     async def ids(self) -> list[str]:
         """Every plugin id with a schema, sorted."""
@@ -60,6 +102,7 @@ class FileSettingsStore:
     async def list(self) -> list[SettingEntry]:
         """Every plugin's settings (schemas that fail to load are logged and left out)."""
         located = await self._locate()
+        saved = await self._load()
 
         def read_all() -> list[SettingEntry]:
             entries = []
@@ -69,7 +112,7 @@ class FileSettingsStore:
                 except (OSError, ValueError) as exc:
                     _log_bad_schema(plugin_id, exc)
                     continue
-                entries.append(self._entry(schema))
+                entries.append(_entry(schema, saved.get(plugin_id)))
             return entries
 
         return await anyio.to_thread.run_sync(read_all)
@@ -77,10 +120,12 @@ class FileSettingsStore:
     async def get(self, plugin_id: str) -> SettingEntry:
         """One plugin's settings. Raises :class:`SettingsNotFound`."""
         schema = await self._schema(plugin_id)
-        return await anyio.to_thread.run_sync(self._entry, schema)
+        saved = await self._load()
+        return _entry(schema, saved.get(plugin_id))
 
     async def save(self, plugin_id: str, raw: str) -> None:
-        """Validate and keep ``raw``. Raises :class:`SettingsNotFound`, :class:`InvalidSettings`."""
+        """Validate and keep ``raw``. Raises :class:`SettingsNotFound`, :class:`InvalidSettings`,
+        and :class:`~junction.errors.DatabaseUnavailable` (nothing saved then)."""
         schema = await self._schema(plugin_id)
         values = _parse(raw)
         try:
@@ -90,15 +135,37 @@ class FileSettingsStore:
             raise InvalidSettings(
                 f"settings for {plugin_id} fail the schema at {where}: {exc.message}"
             ) from None
-        path = settings_path(self.directory, plugin_id)
-        await anyio.to_thread.run_sync(write_atomically, path, raw)
+        saved = await self._load()
+        now = utcnow()
+        row = {"plugin_id": plugin_id, "raw": raw, "created": now, "last_modified": now}
+        async with self.database.session() as session:
+            await session.execute(upsert(self.database.dialect, SETTINGS, "plugin_id", row))
+        before = saved.get(plugin_id)
+        saved[plugin_id] = StoredSettings(raw, before.created if before else now, now)
+
+    async def _load(self) -> dict[str, StoredSettings]:
+        """Every saved row, read from the table once (one query) and then kept."""
+        async with self._loading:
+            if self._saved is None:
+                query = select(
+                    SETTINGS.c.plugin_id,
+                    SETTINGS.c.raw,
+                    SETTINGS.c.created,
+                    SETTINGS.c.last_modified,
+                )
+                async with self.database.session() as session:
+                    rows = (await session.execute(query)).all()
+                self._saved = {
+                    row[0]: StoredSettings(row[1], as_utc(row[2]), as_utc(row[3])) for row in rows
+                }
+            return self._saved
 
     async def _locate(self) -> dict[str, Path]:
         extensions = await self.frontend.federated_extensions()
         return await anyio.to_thread.run_sync(self.catalog.locate, extensions)
 
     async def _schema(self, plugin_id: str) -> PluginSchema:
-        settings_path(self.directory, plugin_id)  # refuses malformed ids early
+        check_plugin_id(plugin_id)
         located = await self._locate()
         path = located.get(plugin_id)
         if path is None:
@@ -109,38 +176,32 @@ class FileSettingsStore:
             _log_bad_schema(plugin_id, exc)
             raise SettingsNotFound(f"the settings schema of {plugin_id} is broken") from None
 
-    def _entry(self, schema: PluginSchema) -> SettingEntry:
-        """Blocking: reads the user's file."""
-        path = settings_path(self.directory, schema.plugin_id)
-        raw, values, warning = "{}", {}, None
-        last_modified = created = None
-        try:
-            text = path.read_text("utf-8")
-            info = path.stat()
-        except OSError:
-            text = ""
-        else:
-            last_modified = isoformat(_utc(info.st_mtime))
-            created = isoformat(_utc(info.st_ctime))
-        if text.strip():
+
+def _entry(schema: PluginSchema, saved: StoredSettings | None) -> SettingEntry:
+    raw, values, warning = "{}", {}, None
+    last_modified = created = None
+    if saved is not None:
+        last_modified = isoformat(saved.last_modified)
+        created = isoformat(saved.created)
+        if saved.raw.strip():
             try:
-                values = _parse(text)
+                values = _parse(saved.raw)
                 schema.validator.validate(values)
-                raw = text
+                raw = saved.raw
             except (InvalidSettings, ValidationError) as exc:
                 warning = f"ignored saved settings of {schema.plugin_id}: {exc.message}"
                 log.warning("%s", warning)
                 values = {}
-        return SettingEntry(
-            id=schema.plugin_id,
-            schema_=schema.schema,
-            version=schema.version,
-            raw=raw,
-            settings=values,
-            warning=warning,
-            last_modified=last_modified,
-            created=created,
-        )
+    return SettingEntry(
+        id=schema.plugin_id,
+        schema_=schema.schema,
+        version=schema.version,
+        raw=raw,
+        settings=values,
+        warning=warning,
+        last_modified=last_modified,
+        created=created,
+    )
 
 
 def _parse(raw: str) -> dict[str, Any]:
@@ -151,10 +212,6 @@ def _parse(raw: str) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise InvalidSettings("settings must be a JSON object")
     return values
-
-
-def _utc(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def _log_bad_schema(plugin_id: str, exc: Exception) -> None:

@@ -1,26 +1,29 @@
-"""``FileWorkspaces``: each workspace a JSON file named after its (escaped) id.
+"""``TableWorkspaces``: each workspace a row of ``lab_workspaces`` under its escaped id.
 
-``<dir>/<id>.jupyterlab-workspace`` holds the JSON the UI sent, unchanged; ``created`` and
-``last_modified`` are read from the file's times when it is served. Ids are escaped
-(``quote`` plus ``.`` as ``%2E``), so any id maps to one plain file name and back.
+A row holds the JSON the UI sent, unchanged; ``created`` and ``last_modified`` are added to
+its metadata when it is served. Ids are escaped as their files used to be named (``quote``
+plus ``.`` as ``%2E``), so any id, however odd, is one plain key, and the
+``<id>.jupyterlab-workspace`` files of the workspaces directory import as they are (see
+:mod:`junction.plugins.lab.imports`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-import anyio
+from sqlalchemy import delete, select
 
+from junction.database import Database
 from junction.plugins.lab.service import InvalidWorkspace, WorkspaceNotFound
-from junction.plugins.lab.storage import write_atomically
-from junction.services import isoformat
+from junction.plugins.lab.tables import WORKSPACES, as_utc
+from junction.plugins.lab.usersettings import upsert
+from junction.services import isoformat, utcnow
 
-__all__ = ["WORKSPACE_SUFFIX", "FileWorkspaces", "check_workspace"]
+__all__ = ["WORKSPACE_SUFFIX", "TableWorkspaces", "check_workspace", "workspace_key"]
 
 WORKSPACE_SUFFIX = ".jupyterlab-workspace"
 _MAX_NAME = 200
@@ -43,61 +46,74 @@ def check_workspace(workspace_id: str, workspace: Mapping[str, Any]) -> None:
         )
 
 
-class FileWorkspaces:
-    """The workspace store over one directory (see the module docstring)."""
+def workspace_key(workspace_id: str) -> str:
+    """The escaped id a workspace is kept under (and its file was named after)."""
+    name = quote(workspace_id.lstrip("/"), safe="").replace(".", "%2E")
+    if not name or len(name) > _MAX_NAME:
+        raise InvalidWorkspace("workspace ids must have 1 to 200 (escaped) characters")
+    return name
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
 
-    def _path(self, workspace_id: str) -> Path:
-        name = quote(workspace_id.lstrip("/"), safe="").replace(".", "%2E")
-        if not name or len(name) > _MAX_NAME:
-            raise InvalidWorkspace("workspace ids must have 1 to 200 (escaped) characters")
-        return self.directory / (name + WORKSPACE_SUFFIX)
+class TableWorkspaces:
+    """The workspace store over ``lab_workspaces`` (see the module docstring).
+
+    Every method raises :class:`~junction.errors.DatabaseUnavailable` when the database
+    cannot be reached.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     async def list(self) -> list[dict[str, Any]]:
-        """Every saved workspace, sorted by id; unreadable files are skipped."""
-
-        def read_all() -> list[dict[str, Any]]:
-            try:
-                paths = sorted(self.directory.glob("*" + WORKSPACE_SUFFIX))
-            except OSError:
-                return []
-            found = (_read(path) for path in paths if not path.name.startswith("."))
-            return [workspace for workspace in found if workspace is not None]
-
-        return await anyio.to_thread.run_sync(read_all)
+        """Every saved workspace, sorted by id; rows that do not parse are skipped."""
+        query = select(
+            WORKSPACES.c.workspace, WORKSPACES.c.created, WORKSPACES.c.last_modified
+        ).order_by(WORKSPACES.c.key)
+        async with self.database.session() as session:
+            rows = (await session.execute(query)).all()
+        found = (_served(*row) for row in rows)
+        return [workspace for workspace in found if workspace is not None]
 
     async def get(self, workspace_id: str) -> dict[str, Any] | None:
         """The saved workspace, or None."""
-        path = self._path(workspace_id)
-        return await anyio.to_thread.run_sync(_read, path)
+        key = workspace_key(workspace_id)
+        query = select(
+            WORKSPACES.c.workspace, WORKSPACES.c.created, WORKSPACES.c.last_modified
+        ).where(WORKSPACES.c.key == key)
+        async with self.database.session() as session:
+            row = (await session.execute(query)).first()
+        return None if row is None else _served(*row)
 
     async def save(self, workspace_id: str, workspace: Mapping[str, Any]) -> None:
-        """Keep the workspace (atomically). Raises :class:`InvalidWorkspace`."""
+        """Keep the workspace (replacing any). Raises :class:`InvalidWorkspace`."""
         check_workspace(workspace_id, workspace)
-        path = self._path(workspace_id)
-        text = json.dumps(workspace, ensure_ascii=False)
-        await anyio.to_thread.run_sync(write_atomically, path, text)
+        key = workspace_key(workspace_id)
+        now = utcnow()
+        row = {
+            "key": key,
+            "workspace": json.dumps(workspace, ensure_ascii=False),
+            "created": now,
+            "last_modified": now,
+        }
+        async with self.database.session() as session:
+            await session.execute(upsert(self.database.dialect, WORKSPACES, "key", row))
 
     async def delete(self, workspace_id: str) -> None:
-        """Remove the file. Raises :class:`WorkspaceNotFound`."""
-        path = self._path(workspace_id)
-        try:
-            await anyio.Path(path).unlink()
-        except FileNotFoundError:
-            raise WorkspaceNotFound(f"no workspace {workspace_id!r}") from None
+        """Forget a workspace. Raises :class:`WorkspaceNotFound`."""
+        key = workspace_key(workspace_id)
+        async with self.database.session() as session:
+            result = await session.execute(delete(WORKSPACES).where(WORKSPACES.c.key == key))
+        if not getattr(result, "rowcount", 0):
+            raise WorkspaceNotFound(f"no workspace {workspace_id!r}")
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def _served(text: str, created: datetime, last_modified: datetime) -> dict[str, Any] | None:
     try:
-        text = path.read_text("utf-8")
-        info = path.stat()
         workspace = json.loads(text)
-    except (OSError, ValueError):
+    except ValueError:
         return None
     if not isinstance(workspace, dict) or not isinstance(workspace.get("metadata"), dict):
         return None
-    workspace["metadata"]["last_modified"] = isoformat(datetime.fromtimestamp(info.st_mtime, UTC))
-    workspace["metadata"]["created"] = isoformat(datetime.fromtimestamp(info.st_ctime, UTC))
+    workspace["metadata"]["last_modified"] = isoformat(as_utc(last_modified))
+    workspace["metadata"]["created"] = isoformat(as_utc(created))
     return workspace

@@ -7,6 +7,8 @@ Map of the package:
 - ``models.py``: wire models (the session, request bodies).
 - ``manager.py``: :class:`StoredSessions`, the service: sessions in a store, kernels from
   the kernels service (``requires=[KERNELS]``).
+- ``tables.py``, ``migrations/``: the ``sessions_sessions`` table;
+- ``tablestore.py``: :class:`TableSessionStore`, the store in the database (the default);
 - ``memory.py``: :class:`MemorySessionStore`, the in-memory store.
 - ``routes.py``: the HTTP routes.
 - ``settings.py``: :class:`SessionsSettings`.
@@ -24,6 +26,9 @@ from junction.plugins.sessions.memory import MemorySessionStore
 from junction.plugins.sessions.routes import router
 from junction.plugins.sessions.service import SESSIONS, SessionService, SessionStore
 from junction.plugins.sessions.settings import SessionsSettings
+from junction.plugins.sessions.tables import TABLES
+from junction.plugins.sessions.tablestore import TableSessionStore
+from junction.services import DATABASE
 
 __all__ = ["SESSIONS", "SessionService", "SessionStore", "plugin"]
 
@@ -32,7 +37,11 @@ __all__ = ["SESSIONS", "SessionService", "SessionStore", "plugin"]
 async def lifespan(ctx: PluginContext[SessionsSettings]) -> AsyncIterator[None]:
     """Provide :data:`SESSIONS` over the configured store; nothing to stop (kernels stop
     with the kernels plugin)."""
-    store = MemorySessionStore()
+    store: SessionStore = (
+        MemorySessionStore()
+        if ctx.settings.store == "memory"
+        else TableSessionStore(ctx.get(DATABASE))
+    )
     sessions = StoredSessions(
         store, ctx.get(KERNELS), ctx.server.root_dir, listing=ctx.settings.list_sessions
     )
@@ -47,5 +56,6 @@ plugin = Plugin(
     routers=[router],
     lifespan=lifespan,
     provides=[SESSIONS],
-    requires=[KERNELS],
+    requires=[KERNELS, DATABASE],
+    tables=TABLES,
 )

@@ -1,0 +1,202 @@
+"""``Database``: one async SQLAlchemy engine for every plugin, and the errors it maps.
+
+SQLite (the default) is opened the way a server with several writers needs it: WAL (readers
+never block the writer), a busy timeout (a writer waits for another instead of failing), and
+``BEGIN IMMEDIATE`` so a transaction that reads then writes takes the write lock up front
+rather than failing with "database is locked" when it upgrades (sqlite3's own mode sends no
+``BEGIN`` at all before DDL, which would also break transactional migrations).
+
+PostgreSQL connections are checked before use (``pool_pre_ping``), so after the server
+restarts the first request gets a fresh connection instead of an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from junction.errors import ConfigError, DatabaseUnavailable, InsufficientStorage
+
+__all__ = ["BUSY_TIMEOUT", "CONNECT_TIMEOUT", "Database", "DatabaseFull", "masked_url"]
+
+log = logging.getLogger("junction.database")
+
+BUSY_TIMEOUT = 10.0
+"""Seconds an SQLite writer waits for another's lock before giving up with a 503."""
+CONNECT_TIMEOUT = 10.0
+"""Seconds a PostgreSQL connection attempt may take before the database counts as down."""
+
+_PG_DISK_FULL = "53100"  # PostgreSQL SQLSTATE disk_full
+
+
+class DatabaseFull(InsufficientStorage):
+    """The database's disk is full; the transaction was rolled back, nothing was changed (507)."""
+
+
+def masked_url(url: str | URL) -> str:
+    """The URL with its password replaced by ``***``, for logs and error messages."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        return "<unparseable database URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+class Database:
+    """The database every plugin shares (service key :data:`~junction.services.DATABASE`).
+
+    Creating one connects to nothing; the engine is made on first use and
+    :meth:`close` disposes of it. :meth:`session` is how plugins run queries.
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            self.url = make_url(url)
+        except ArgumentError:
+            raise ConfigError(f"database_url is not a database URL: {masked_url(url)}") from None
+        dialect = self.url.get_backend_name()
+        if dialect not in ("sqlite", "postgresql"):
+            raise ConfigError(
+                f"database_url must be sqlite+aiosqlite:// or postgresql+asyncpg://, "
+                f"not {masked_url(self.url)}"
+            )
+        self.dialect: str = dialect
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+
+    def __repr__(self) -> str:
+        return f"Database({masked_url(self.url)!r})"
+
+    @property
+    def masked_url(self) -> str:
+        """The URL without its password, as logs and errors show it."""
+        return masked_url(self.url)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None (PostgreSQL, or an in-memory SQLite database)."""
+        if self.dialect != "sqlite" or self.url.database in (None, "", ":memory:"):
+            return None
+        return Path(str(self.url.database))
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The async engine, created on first use (connections are opened lazily)."""
+        if self._engine is None:
+            self._engine = self._create_engine()
+            self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
+        return self._engine
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A transaction: committed when the block exits, rolled back if it raises.
+
+        Raises :class:`~junction.errors.DatabaseUnavailable` when the database cannot be
+        reached (or SQLite stays locked past :data:`BUSY_TIMEOUT`), :class:`DatabaseFull`
+        when its disk is full.
+        """
+        self.engine  # noqa: B018 - creates the session factory on first use
+        assert self._sessions is not None
+        try:
+            async with self._sessions.begin() as session:
+                yield session
+        except (DBAPIError, OSError, PoolTimeout, TimeoutError) as exc:
+            raise self.translate(exc) from exc
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1``; raises like :meth:`session`. Called at startup."""
+        async with self.session() as session:
+            await session.execute(text("SELECT 1"))
+
+    def translate(self, exc: BaseException) -> Exception:
+        """The domain error for a driver error: full disk, unreachable, or ``exc`` itself."""
+        if _is_disk_full(exc):
+            log.error("database %s is out of space: %s", self.masked_url, _first_line(exc))
+            return DatabaseFull("the database's disk is full; nothing was saved")
+        if isinstance(exc, OSError | PoolTimeout | TimeoutError | OperationalError) or (
+            isinstance(exc, DBAPIError)
+            and (exc.connection_invalidated or isinstance(exc, InterfaceError))
+        ):
+            log.warning("database %s unavailable: %s", self.masked_url, _first_line(exc))
+            return DatabaseUnavailable(
+                "the database is unavailable; try again shortly", reason="DatabaseUnavailable"
+            )
+        return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+    async def close(self) -> None:
+        """Close every pooled connection. Called when the server stops."""
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+            self._sessions = None
+
+    def _create_engine(self) -> AsyncEngine:
+        if self.dialect == "postgresql":
+            return self._create(
+                pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT}, pool_timeout=30
+            )
+        path = self.sqlite_path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = self._create(connect_args={"timeout": BUSY_TIMEOUT})
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        return engine
+
+    def _create(self, **options: Any) -> AsyncEngine:
+        try:
+            return create_async_engine(self.url, **options)
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise ConfigError(f"cannot use database {self.masked_url}: {exc}") from None
+
+
+def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
+    """Per new SQLite connection: WAL, foreign keys, and BEGIN under our control."""
+    dbapi_connection.isolation_level = None  # we send BEGIN ourselves (see _sqlite_begin)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable with WAL except on power loss
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Start every transaction as a writer, so read-then-write never hits SQLITE_BUSY."""
+    mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    original = getattr(exc, "orig", None)
+    if isinstance(original, sqlite3.Error) or isinstance(exc, sqlite3.Error):
+        error = original if isinstance(original, sqlite3.Error) else exc
+        return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    if getattr(original, "sqlstate", None) == _PG_DISK_FULL:
+        return True
+    return "database or disk is full" in str(exc) or (isinstance(exc, OSError) and exc.errno == 28)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
