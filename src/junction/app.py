@@ -209,7 +209,8 @@ def create_app(
     app.state.composition = composition
     app.state.plugin_settings = plugin_settings
     app.state.request_shutdown = _no_shutdown_hook
-    app.state.landing_page = settings.base_url + _landing_page(composition)
+    landing = settings.default_url.lstrip("/") or _landing_page(composition)
+    app.state.landing_page = settings.base_url + landing
     app.state.health = health
 
     _install_error_handlers(app)

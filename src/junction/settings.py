@@ -46,6 +46,11 @@ class ServerSettings(BaseModel):
         default_factory=Path.cwd, description="Directory served by the contents API."
     )
     base_url: str = Field("/", description="URL prefix of every route, e.g. '/user/ana/'.")
+    default_url: str = Field(
+        "",
+        description="Where '/' redirects, under base_url: '/tree' for Notebook 7, '/lab' for "
+        "JupyterLab. Empty: the landing page of the enabled plugins.",
+    )
     token: SecretStr | None = Field(
         None, description="Shared secret for API access; a random one is made when unset."
     )
@@ -159,6 +164,13 @@ class ServerSettings(BaseModel):
     @classmethod
     def _normalize_base_url(cls, value: str) -> str:
         return "/" + value.strip("/") + "/" if value.strip("/") else "/"
+
+    @field_validator("default_url")
+    @classmethod
+    def _path_under_base_url(cls, value: str) -> str:
+        if value and (not value.startswith("/") or value.startswith("//")):
+            raise ValueError("default_url must be a path starting with '/', such as '/tree'")
+        return value
 
     @field_validator("password")
     @classmethod

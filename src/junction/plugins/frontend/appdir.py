@@ -1,13 +1,17 @@
-"""Finding the installed JupyterLab: its application directory and the labextensions path.
+"""Finding the installed UIs: JupyterLab's application directory, the labextensions path, and
+Notebook 7's package.
 
 JupyterLab ships its prebuilt core bundle as data files in ``<prefix>/share/jupyter/lab``
 (``static/``, ``schemas/``, ``themes/``); prebuilt extensions installed by pip land in
 ``<prefix>/share/jupyter/labextensions``, and Jupyter's data path lists every such prefix.
-Nothing here imports jupyterlab itself (that would pull in a whole other server).
+Notebook 7 (the ``notebook`` package) keeps its own bundle and page templates inside the
+package and shares everything else with JupyterLab. Nothing here imports jupyterlab or
+notebook (either would pull in a whole other server).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import site
@@ -18,9 +22,15 @@ from pathlib import Path
 from jupyter_core.paths import ENV_JUPYTER_PATH, SYSTEM_JUPYTER_PATH, jupyter_path
 
 from junction.errors import ConfigError
-from junction.plugins.frontend.models import LabLayout
+from junction.plugins.frontend.models import LabLayout, NotebookLayout
 
-__all__ = ["app_dir_candidates", "find_app_dir", "labextensions_path", "load_layout"]
+__all__ = [
+    "app_dir_candidates",
+    "find_app_dir",
+    "find_notebook",
+    "labextensions_path",
+    "load_layout",
+]
 
 
 def app_dir_candidates(configured: Path | None) -> list[Path]:
@@ -75,6 +85,27 @@ def load_layout(app_dir: Path) -> LabLayout:
         except PackageNotFoundError:
             app_version = "0.0.0"
     return LabLayout(app_dir=app_dir, app_name=name, app_version=app_version)
+
+
+def find_notebook() -> NotebookLayout | None:
+    """Notebook 7's installed package, or None when it is missing or lacks its templates.
+
+    Locates the package without importing it. Called once at startup (it touches the disk).
+    """
+    try:
+        spec = importlib.util.find_spec("notebook")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    package_dir = Path(next(iter(spec.submodule_search_locations)))
+    if not (package_dir / "templates" / "tree.html").is_file():
+        return None
+    try:
+        notebook_version = version("notebook")
+    except PackageNotFoundError:
+        return None
+    return NotebookLayout(package_dir=package_dir.resolve(), version=notebook_version)
 
 
 def labextensions_path(extra: Sequence[Path] = ()) -> list[Path]:

@@ -1,4 +1,5 @@
-"""``InstalledLab``: the frontend service over an installed JupyterLab and its extensions."""
+"""``InstalledLab``: the frontend service over an installed JupyterLab (and Notebook 7, when
+it is installed) and their prebuilt extensions."""
 
 from __future__ import annotations
 
@@ -12,17 +13,28 @@ import anyio
 
 from junction.jsonfiles import merge
 from junction.plugins.frontend.extensions import scan_extensions
-from junction.plugins.frontend.models import FederatedExtension, LabLayout, PageRequest
+from junction.plugins.frontend.models import (
+    FederatedExtension,
+    LabLayout,
+    NotebookLayout,
+    PageRequest,
+    PathKind,
+)
 from junction.plugins.frontend.pageconfig import (
     apply_extensions,
     disabled_list,
     normalize,
+    notebook_page_config,
     read_static_page_config,
     server_page_config,
 )
-from junction.plugins.frontend.service import PageConfigProvider
+from junction.plugins.frontend.service import (
+    NotebookNotInstalled,
+    PageConfigProvider,
+    PathInspector,
+)
 from junction.plugins.frontend.settings import FrontendSettings
-from junction.plugins.frontend.template import Shell
+from junction.plugins.frontend.template import NotebookShell, Shell
 from junction.settings import ServerSettings
 from junction.staticfiles import resolve_inside
 
@@ -37,6 +49,9 @@ class InstalledLab:
     The extension list is read again on every page load, in a worker thread, and kept for
     the file requests that follow; a file request for an extension not seen yet triggers one
     more scan, so an extension installed while the server runs works after a reload.
+
+    ``notebook`` and ``notebook_shell`` are Notebook 7's files and templates (both None when
+    it is not installed); ``terminals_available`` is whether a terminals service runs.
     """
 
     def __init__(
@@ -46,9 +61,17 @@ class InstalledLab:
         settings: FrontendSettings,
         server: ServerSettings,
         shell: Shell,
+        *,
+        notebook: NotebookLayout | None = None,
+        notebook_shell: NotebookShell | None = None,
+        terminals_available: bool = False,
     ) -> None:
         self._layout = layout
         self._shell = shell
+        self._notebook = notebook if notebook_shell is not None else None
+        self._notebook_shell = notebook_shell
+        self._terminals_available = terminals_available
+        self._inspector: PathInspector | None = None
         self._path = tuple(labextensions_path)
         self._settings = settings
         self._server = server
@@ -60,6 +83,11 @@ class InstalledLab:
     def layout(self) -> LabLayout:
         """The application directory and its parts."""
         return self._layout
+
+    @property
+    def notebook(self) -> NotebookLayout | None:
+        """Notebook 7's installed files, or None."""
+        return self._notebook
 
     @property
     def labextensions_path(self) -> Sequence[Path]:
@@ -86,10 +114,28 @@ class InstalledLab:
         """Merge ``provider()`` into every page config from now on."""
         self._providers.append(provider)
 
+    def set_path_inspector(self, inspector: PathInspector) -> None:
+        """Let ``inspector`` say what lies at a path, for Notebook 7's tree page."""
+        self._inspector = inspector
+
+    async def inspect_path(self, path: str) -> PathKind | None:
+        """What lies at ``path``; None without an inspector."""
+        return None if self._inspector is None else await self._inspector(path)
+
     async def page_config(self, page: PageRequest) -> dict[str, Any]:
         """Assemble the page config, layer by layer (see :mod:`.pageconfig`)."""
         extra = self._settings.extra_labextensions_path
-        config = server_page_config(self._layout, self._server, self._path, extra)
+        config = server_page_config(
+            self._layout,
+            self._server,
+            self._path,
+            extra,
+            terminals_available=self._terminals_available,
+        )
+        if page.notebook_page is not None:
+            if self._notebook is None:
+                raise NotebookNotInstalled()
+            merge(config, notebook_page_config(self._notebook, self._server))
         static = await anyio.to_thread.run_sync(read_static_page_config, self._layout)
         merge(config, static)
         apply_extensions(config, await self.federated_extensions())
@@ -99,6 +145,11 @@ class InstalledLab:
         merge(config, {"disabledExtensions": switched_off})
         merge(config, normalize(self._settings.page_config))
         config["disabledExtensions"] = disabled_list(config.get("disabledExtensions"))
+        if page.notebook_page is not None:
+            # Notebook 7 has no modes or workspaces; only its tree page names a path.
+            if page.notebook_page == "tree":
+                config["treePath"] = page.tree_path
+            return config
         config["mode"] = page.mode
         config["workspace"] = page.workspace
         config["treePath"] = page.tree_path
@@ -106,6 +157,11 @@ class InstalledLab:
         return config
 
     async def render_page(self, page: PageRequest) -> str:
-        """The HTML shell with this page's config."""
+        """The HTML shell with this page's config: JupyterLab's, or Notebook 7's page."""
         config = await self.page_config(page)
+        if page.notebook_page is not None:
+            assert self._notebook_shell is not None  # page_config raised otherwise
+            return self._notebook_shell.render(
+                page.notebook_page, config, base_url=self._server.base_url
+            )
         return self._shell.render(config, base_url=self._server.base_url)

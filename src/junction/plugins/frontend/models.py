@@ -1,4 +1,4 @@
-"""Values the frontend plugin works with: the app directory layout, prebuilt extensions, pages."""
+"""Values the frontend plugin works with: installed apps, prebuilt extensions, pages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["FederatedExtension", "LabLayout", "PageRequest"]
+__all__ = [
+    "FederatedExtension",
+    "LabLayout",
+    "NotebookLayout",
+    "NotebookPage",
+    "PageRequest",
+    "PathKind",
+]
+
+NotebookPage = Literal["tree", "notebooks", "edit", "consoles", "terminals"]
+"""Notebook 7's pages; each has a template ``<page>.html`` and is its ``notebookPage``."""
+
+PathKind = Literal["directory", "notebook", "file", "missing"]
+"""What lies at a path under the root dir (``missing`` also for hidden items)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +54,33 @@ class LabLayout:
     def settings_dir(self) -> Path:
         """The app settings dir: ``overrides.json`` and ``page_config.json`` live here."""
         return self.app_dir / "settings"
+
+
+@dataclass(frozen=True, slots=True)
+class NotebookLayout:
+    """An installed Notebook 7 (the ``notebook`` package): its page templates and bundle.
+
+    Notebook 7 shares JupyterLab's schemas, themes, settings and prebuilt extensions; only
+    its core bundle (``static/``) and HTML templates (``templates/``) are its own.
+    """
+
+    package_dir: Path
+    version: str
+
+    @property
+    def static_dir(self) -> Path:
+        """The prebuilt core bundle: ``main.<hash>.js``, chunks, fonts."""
+        return self.package_dir / "static"
+
+    @property
+    def templates_dir(self) -> Path:
+        """The Jinja2 templates of the pages: ``tree.html``, ``notebooks.html``..."""
+        return self.package_dir / "templates"
+
+    @property
+    def custom_css(self) -> Path:
+        """The placeholder ``custom.css`` served when the user has none."""
+        return self.package_dir / "custom" / "custom.css"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +122,13 @@ class FederatedExtension:
 
 @dataclass(frozen=True, slots=True)
 class PageRequest:
-    """What a page URL asks for: the shell mode, the workspace, and the path to open."""
+    """What a page URL asks for: the shell mode, the workspace, and the path to open.
+
+    ``notebook_page`` is set for Notebook 7's pages (which have no mode or workspace) and
+    None for JupyterLab's.
+    """
 
     mode: Literal["multiple-document", "single-document"] = "multiple-document"
     workspace: str = "default"
     tree_path: str = ""
+    notebook_page: NotebookPage | None = None

@@ -5,14 +5,18 @@ every API it calls, the installed prebuilt extensions, and feature switches. It 
 lowest first:
 
 1. :func:`server_page_config`: what the server knows (URLs under the base URL, directories,
-   versions, switches);
+   versions, switches), with :func:`notebook_page_config` laid over it on Notebook 7's pages;
 2. ``page_config.json[5]`` in the app settings dir, then ``labconfig/page_config.d/*.json``
    and ``labconfig/page_config.json`` in every Jupyter config dir, system first, user last
    (``jupyter labextension disable`` writes there);
 3. the prebuilt extensions found now, and the plugins they declare disabled;
 4. keys added by other plugins through ``FrontendService.add_page_config``;
 5. the ``frontend.page_config`` setting;
-6. per page: mode, workspace, tree path.
+6. per page: mode, workspace, tree path (Notebook 7: the tree path on its tree page only;
+   its templates add ``notebookPage``).
+
+Notebook 7 reads the same keys as JupyterLab, pointing at the same ``/lab/api/*`` APIs and
+``/lab/extensions/``, so both UIs share settings, workspaces and prebuilt extensions.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from jupyter_core.paths import jupyter_config_path
+from jupyter_core.paths import jupyter_config_dir, jupyter_config_path
 
 from junction.jsonfiles import merge, read_json_object
-from junction.plugins.frontend.models import FederatedExtension, LabLayout
+from junction.plugins.frontend.models import FederatedExtension, LabLayout, NotebookLayout
 from junction.settings import ServerSettings
 
 __all__ = [
@@ -34,6 +38,7 @@ __all__ = [
     "apply_extensions",
     "disabled_list",
     "normalize",
+    "notebook_page_config",
     "read_static_page_config",
     "server_page_config",
 ]
@@ -75,9 +80,18 @@ _DEFERRED = "deferredExtensions"
 
 
 def server_page_config(
-    layout: LabLayout, server: ServerSettings, labextensions: Sequence[Path], extra: Sequence[Path]
+    layout: LabLayout,
+    server: ServerSettings,
+    labextensions: Sequence[Path],
+    extra: Sequence[Path],
+    *,
+    terminals_available: bool = False,
 ) -> dict[str, Any]:
-    """The keys the server itself knows, before any file or plugin adds to them."""
+    """The keys the server itself knows, before any file or plugin adds to them.
+
+    ``terminals_available`` is whether a terminals service runs: JupyterLab and Notebook 7
+    offer terminals (launcher, menus, running list) only when ``terminalsAvailable`` is true.
+    """
     base = server.base_url
     root = server.root_dir.as_posix()
     urls = {
@@ -129,7 +143,7 @@ def server_page_config(
         "serverRoot": root,
         "staticDir": layout.static_dir.as_posix(),
         "templatesDir": layout.static_dir.as_posix(),
-        "terminalsAvailable": False,
+        "terminalsAvailable": terminals_available,
         "themesDir": layout.themes_dir.as_posix(),
         "untracked_message_types": list(UNTRACKED_MESSAGE_TYPES),
         "userSettingsDir": "",
@@ -142,6 +156,25 @@ def server_page_config(
         config[key] = url
         config["full" + key[0].upper() + key[1:]] = base + url.lstrip("/")
     return config
+
+
+def notebook_page_config(notebook: NotebookLayout, server: ServerSettings) -> dict[str, Any]:
+    """Layer 1 on Notebook 7's pages: what differs from JupyterLab's server keys.
+
+    Its own name, version and bundle; ``frontendUrl`` and ``jupyterConfigDir`` as Notebook 7
+    sends them; no classic notebook alongside.
+    """
+    return {
+        "appName": "Jupyter Notebook",
+        "appNamespace": "notebook",
+        "appVersion": notebook.version,
+        "frontendUrl": server.base_url,
+        "fullStaticUrl": f"{server.base_url}static/notebook",
+        "jupyterConfigDir": Path(jupyter_config_dir()).as_posix(),
+        "nbclassic_enabled": False,
+        "staticDir": notebook.static_dir.as_posix(),
+        "templatesDir": notebook.templates_dir.as_posix(),
+    }
 
 
 def read_static_page_config(

@@ -21,12 +21,17 @@ from junction.plugins.frontend.models import PageRequest
 from junction.plugins.frontend.service import FRONTEND, FrontendService
 from junction.staticfiles import resolve_inside, send_file
 
-__all__ = ["FAVICONS_DIR", "router"]
+__all__ = ["FAVICONS_DIR", "favicon_response", "router"]
 
 router = APIRouter(tags=["frontend"], include_in_schema=False)
 
 FAVICONS_DIR = Path(__file__).parent / "favicons"
 """Junction's own favicons (idle and busy), served at ``static/favicons/``."""
+
+# Notebook 7's pages name one icon per kind of page; Junction has one icon for all.
+_FAVICON_ALIASES = {
+    f"favicon-{kind}.ico": "favicon.ico" for kind in ("notebook", "file", "terminal", "console")
+}
 
 Frontend = Annotated[FrontendService, use(FRONTEND)]
 
@@ -97,13 +102,18 @@ async def core_bundle(request: Request, frontend: Frontend, path: str) -> Respon
     return await send_file(request, target)
 
 
-@router.api_route("/static/favicons/{name}", methods=_GET_HEAD)
-async def favicon(request: Request, name: str) -> Response:
-    """The idle and busy favicons the shell links to."""
-    target = resolve_inside(FAVICONS_DIR, name)
+async def favicon_response(request: Request, name: str) -> Response:
+    """The favicon ``name`` (Notebook 7's per-page names included); NotFound if none."""
+    target = resolve_inside(FAVICONS_DIR, _FAVICON_ALIASES.get(name, name))
     if target is None:
         raise NotFound(f"no such favicon: {name}")
     return await send_file(request, target, immutable=False)
+
+
+@router.api_route("/static/favicons/{name}", methods=_GET_HEAD)
+async def favicon(request: Request, name: str) -> Response:
+    """The idle and busy favicons the shells link to."""
+    return await favicon_response(request, name)
 
 
 @router.api_route("/favicon.ico", methods=_GET_HEAD)

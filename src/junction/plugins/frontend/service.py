@@ -1,13 +1,16 @@
-"""The frontend service: where JupyterLab's built files are, and the page config it reads.
+"""The frontend service: where the UIs' built files are, and the page config they read.
 
 Other plugins use it through :data:`FRONTEND`: the lab plugin finds schemas, themes and
-prebuilt extensions here, and any plugin can add keys to the page config the HTML shell
-carries (a terminals plugin would set ``terminalsAvailable``)::
+prebuilt extensions here, and any plugin can add keys to the page config the HTML shells
+of JupyterLab and Notebook 7 carry::
 
-    async def terminals_page_config() -> dict[str, Any]:
-        return {"terminalsAvailable": True}
+    async def hub_page_config() -> dict[str, Any]:
+        return {"hubPrefix": "/hub/"}
 
-    ctx.get(FRONTEND).add_page_config(terminals_page_config)
+    ctx.get(FRONTEND).add_page_config(hub_page_config)
+
+A plugin that knows the files under the root dir tells Notebook 7's tree page what lies at
+a path with :meth:`FrontendService.set_path_inspector`.
 """
 
 from __future__ import annotations
@@ -16,13 +19,42 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from junction.errors import NotFound
 from junction.plugin import ServiceKey
-from junction.plugins.frontend.models import FederatedExtension, LabLayout, PageRequest
+from junction.plugins.frontend.models import (
+    FederatedExtension,
+    LabLayout,
+    NotebookLayout,
+    PageRequest,
+    PathKind,
+)
 
-__all__ = ["FRONTEND", "FrontendService", "PageConfigProvider"]
+__all__ = [
+    "FRONTEND",
+    "FrontendService",
+    "NotebookNotInstalled",
+    "PageConfigProvider",
+    "PathInspector",
+]
 
 PageConfigProvider = Callable[[], Awaitable[Mapping[str, Any]]]
 """Returns page config keys to merge into every page; awaited on each page load."""
+
+PathInspector = Callable[[str], Awaitable[PathKind]]
+"""Says what lies at an API path (``''`` is the root dir); awaited on each tree page load.
+
+May raise the domain errors of a malformed or forbidden path (400, 403).
+"""
+
+
+class NotebookNotInstalled(NotFound):
+    """A Notebook 7 page or file was asked for, but the ``notebook`` package is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Notebook 7 is not installed on this server: install it with "
+            "\"pip install 'notebook>=7.2,<8'\" (or 'jupyter-junction[lab]') and restart"
+        )
 
 
 class FrontendService(Protocol):
@@ -31,6 +63,11 @@ class FrontendService(Protocol):
     @property
     def layout(self) -> LabLayout:
         """The application directory and its parts (static, schemas, themes, settings)."""
+        ...
+
+    @property
+    def notebook(self) -> NotebookLayout | None:
+        """Notebook 7's installed files, or None when the ``notebook`` package is missing."""
         ...
 
     @property
@@ -62,12 +99,31 @@ class FrontendService(Protocol):
         """
         ...
 
+    def set_path_inspector(self, inspector: PathInspector) -> None:
+        """Let ``inspector`` say what lies at a path, for Notebook 7's tree page.
+
+        Called once, in the lifespan of the plugin that serves the files. Without one, the
+        tree page opens any path it is given (as JupyterLab's ``/lab/tree`` does).
+        """
+        ...
+
+    async def inspect_path(self, path: str) -> PathKind | None:
+        """What lies at ``path`` per the path inspector; None when there is none."""
+        ...
+
     async def page_config(self, page: PageRequest) -> dict[str, Any]:
-        """The complete page config for one page load (what ``jupyter-config-data`` holds)."""
+        """The complete page config for one page load (what ``jupyter-config-data`` holds).
+
+        Raises :class:`NotebookNotInstalled` for a Notebook 7 page without Notebook 7.
+        """
         ...
 
     async def render_page(self, page: PageRequest) -> str:
-        """The HTML shell for one page load, with its page config embedded."""
+        """The HTML shell for one page load, with its page config embedded.
+
+        JupyterLab's ``index.html``, or Notebook 7's ``<page>.html`` for its pages; raises
+        :class:`NotebookNotInstalled` for a Notebook 7 page without Notebook 7.
+        """
         ...
 
 
