@@ -189,19 +189,24 @@ class PtyTerminals:
         return str(number)
 
     def _directory(self, cwd: str | None) -> Path:
+        """``cwd`` as an absolute path inside the root, else as an API path under it (as
+        JupyterLab's "Open in Terminal" sends it); 400 when outside or not a directory."""
         if cwd is None or not cwd.strip():
             return self.root_dir
-        candidate = Path(cwd)
-        if not candidate.is_absolute():
-            candidate = self.root_dir / cwd.lstrip("/")
-        resolved = candidate.resolve()
-        if not resolved.is_relative_to(self.root_dir):
+        candidates = [Path(cwd)] if Path(cwd).is_absolute() else []
+        candidates.append(self.root_dir / cwd.lstrip("/"))
+        outside = False
+        for candidate in candidates:
+            resolved = candidate.resolve()
+            if not resolved.is_relative_to(self.root_dir):
+                outside = True
+            elif resolved.is_dir():
+                return resolved
+        if outside:
             raise BadRequest(
                 f"cwd {cwd!r} is outside the server root", reason="cwd outside the root"
             )
-        if not resolved.is_dir():
-            raise BadRequest(f"cwd {cwd!r} is not a directory", reason="No such directory")
-        return resolved
+        raise BadRequest(f"cwd {cwd!r} is not a directory", reason="No such directory")
 
     async def _stop(self, terminal: PtyTerminal) -> None:
         await terminal.terminate()
