@@ -20,7 +20,7 @@ from junction.testing import TEST_TOKEN, ServerProcess
 pytestmark = [pytest.mark.e2e]
 
 AUTH = {"Authorization": f"token {TEST_TOKEN}"}
-METRICS_TOKEN = "prometheus-scrape-secret"  # noqa: S105 - a fixture, not a secret
+METRICS_TOKEN = "prometheus-scrape-secret"
 MARKER = "zq7marker"
 """Appears in raw paths requested below, and so must never appear in a label."""
 
@@ -131,16 +131,21 @@ async def test_metrics_follow_requests_kernels_and_websocket_traffic(
         during = scrape(server)
 
     after_requests = value(during, "junction_http_request_duration_seconds_count", **status_route)
-    assert after_requests - value(
-        before, "junction_http_request_duration_seconds_count", **status_route
-    ) >= 5
-    assert value(
-        during, "junction_http_request_duration_seconds_bucket", le="+Inf", **status_route
-    ) == after_requests
+    assert (
+        after_requests
+        - value(before, "junction_http_request_duration_seconds_count", **status_route)
+        >= 5
+    )
+    assert (
+        value(during, "junction_http_request_duration_seconds_bucket", le="+Inf", **status_route)
+        == after_requests
+    )
     assert value(during, "junction_http_request_duration_seconds_sum", **status_route) > 0
-    assert value(during, "junction_http_responses_total", status_class="4xx") - value(
-        before, "junction_http_responses_total", status_class="4xx"
-    ) >= 2
+    assert (
+        value(during, "junction_http_responses_total", status_class="4xx")
+        - value(before, "junction_http_responses_total", status_class="4xx")
+        >= 2
+    )
     assert value(during, "junction_http_responses_total", status_class="2xx", **status_route) >= 5
     assert value(during, "junction_http_responses_total", route="/api/contents/{path}") >= 1
     assert value(during, "junction_http_responses_total", route="unmatched") >= 1
@@ -157,9 +162,15 @@ async def test_metrics_follow_requests_kernels_and_websocket_traffic(
         assert value(during, "junction_kernel_websocket_bytes_total", **labels) > value(
             before, "junction_kernel_websocket_bytes_total", **labels
         )
-    assert value(
-        during, "junction_kernel_websocket_messages_total", direction="to_client", channel="iopub"
-    ) >= 3 * 3  # busy, execute_input, stream and idle for each execute
+    assert (
+        value(
+            during,
+            "junction_kernel_websocket_messages_total",
+            direction="to_client",
+            channel="iopub",
+        )
+        >= 3 * 3
+    )  # busy, execute_input, stream and idle for each execute
 
     assert has(during, "junction_event_loop_lag_seconds")
     assert value(during, "junction_event_loop_lag_seconds") >= 0
@@ -167,8 +178,8 @@ async def test_metrics_follow_requests_kernels_and_websocket_traffic(
     assert value(during, "process_open_fds") > 0
     assert value(during, "junction_terminals") == 0
 
-    for (_, labels), _ in during.items():
-        for _, label_value in labels:
+    for _, label_set in during:
+        for _, label_value in label_set:
             assert MARKER not in label_value
             assert kernel_id not in label_value
 
