@@ -151,6 +151,10 @@ def server_page_config(
         "workspacesDir": "",
         "allow_hidden_files": False,
         "delete_to_trash": False,
+        # The collaboration plugin turns real-time collaboration on (and sets
+        # serverSideExecution) through its own page config; without it, an installed
+        # jupyter-docprovider must fall back to the classic contents models.
+        "disableRTC": True,
     }
     for key, url in urls.items():
         config[key] = url
