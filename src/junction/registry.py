@@ -53,10 +53,13 @@ class Profile:
     defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
+_FULL = ("contents", "kernelspecs", "kernels", "sessions", "terminals", "frontend", "lab")
+
 PROFILES: Mapping[str, Profile] = {
-    "full": Profile(
-        ("contents", "kernelspecs", "kernels", "sessions", "terminals", "frontend", "lab"),
-        "JupyterLab, files and kernels in one process",
+    "full": Profile(_FULL, "JupyterLab, files and kernels in one process"),
+    "multiuser": Profile(
+        (*_FULL, "users"),
+        "full, for many users on one server: accounts, logins, tokens, per-user kernels",
     ),
     "gateway": Profile(
         ("kernelspecs", "kernels", "sessions"),

@@ -176,6 +176,7 @@ class Authenticator:
         self.cookie_max_age = int(settings.cookie_max_age_days * 86400)
         self.identity: IdentityProvider | None = None
         self.authorizer: Authorizer = TokenHolder()
+        self.owners: dict[tuple[str, str], str] = {}
 
     def attach(self, identity: IdentityProvider, authorizer: Authorizer) -> None:
         """Switch to multi-user mode; called by the plugin providing ``IDENTITY`` at start.
@@ -186,6 +187,21 @@ class Authenticator:
         self.identity = identity
         self.authorizer = authorizer
         self.user = replace(self.user, admin=True, roles=("admin",))
+
+    def record_owner(self, resource: str, object_id: str, user: User) -> None:
+        """Note who started an object (a kernel, a session, a terminal), for
+        :meth:`may_access`; called by the plugin that made it."""
+        self.owners[(resource, object_id)] = user.username
+
+    def forget_owner(self, resource: str, object_id: str) -> None:
+        """Forget an object's owner once the object is gone."""
+        self.owners.pop((resource, object_id), None)
+
+    def may_access(self, user: User, action: str, resource: str, object_id: str) -> bool:
+        """Whether ``user`` may take ``action`` on one object (the authorizer decides, given
+        the recorded owner). Plugins answer 404 when it is False, so ids leak nothing."""
+        owner = self.owners.get((resource, object_id))
+        return self.authorizer.may_access(user, action, resource, owner)
 
     def detach(self) -> None:
         """Back to single-user mode; called when the providing plugin stops."""

@@ -6,13 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response, WebSocket
 from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
 
+from junction.auth.middleware import current_user
 from junction.errors import Forbidden, ServiceUnavailable
 from junction.plugin import use
 from junction.plugins.kernels.connection import serve_channels
 from junction.plugins.kernels.manager import JupyterClientKernels
 from junction.plugins.kernels.models import Kernel, StartKernel
 from junction.plugins.kernels.service import KERNELS, KernelNotFound, KernelService
+from junction.services import AUTH
 
 __all__ = ["router"]
 
@@ -30,6 +33,22 @@ async def _runtime(kernels: Kernels) -> JupyterClientKernels:  # async: no worke
 
 Runtime = Annotated[JupyterClientKernels, Depends(_runtime)]
 
+
+def _visible(conn: HTTPConnection, kernel_id: str, action: str) -> bool:
+    """Whether the caller may see this kernel (multi-user mode: its owner or an admin)."""
+    auth = conn.app.state.services.get(AUTH)
+    return bool(auth.may_access(current_user(conn.scope), action, "kernels", kernel_id))
+
+
+async def _owned(conn: HTTPConnection, kernel_id: str) -> None:
+    """Another user's kernel looks missing (404), as jupyter_server's authorizer would not."""
+    action = "read" if conn.scope.get("method") in ("GET", "HEAD") else "write"
+    if not _visible(conn, kernel_id, action):
+        raise KernelNotFound(kernel_id)
+
+
+Owned = [Depends(_owned)]
+
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such kernel"}}
 
 
@@ -38,14 +57,14 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such ker
     response_model_exclude_none=True,
     responses={403: {"description": "Listing is off (kernels.list_kernels = false)"}},
 )
-async def list_kernels(runtime: Runtime) -> list[Kernel]:
+async def list_kernels(conn: HTTPConnection, runtime: Runtime) -> list[Kernel]:
     """Every running kernel; 403 when ``kernels.list_kernels`` is off."""
     if not runtime.settings.list_kernels:
         raise Forbidden(
             "Listing kernels is turned off on this server (kernels.list_kernels = false); "
             "ask for a kernel by its id"
         )
-    return await runtime.list()
+    return [k for k in await runtime.list() if _visible(conn, k.id, "read")]
 
 
 @router.post(
@@ -60,6 +79,7 @@ async def list_kernels(runtime: Runtime) -> list[Kernel]:
     },
 )
 async def start_kernel(
+    conn: HTTPConnection,
     runtime: Runtime,
     response: Response,
     body: Annotated[StartKernel | None, Body()] = None,
@@ -70,24 +90,34 @@ async def start_kernel(
     kernel = await runtime.start(
         name=request.name, path=request.path, env=request.env, kernel_id=request.kernel_id
     )
+    conn.app.state.services.get(AUTH).record_owner("kernels", kernel.id, current_user(conn.scope))
     response.headers["Location"] = f"{runtime.base_url}api/kernels/{kernel.id}"
     return kernel
 
 
-@router.get("/api/kernels/{kernel_id}", response_model_exclude_none=True, responses=_NOT_FOUND)
+@router.get(
+    "/api/kernels/{kernel_id}",
+    response_model_exclude_none=True,
+    responses=_NOT_FOUND,
+    dependencies=Owned,
+)
 async def get_kernel(kernel_id: str, kernels: Kernels) -> Kernel:
     """One kernel's model."""
     return await kernels.get(kernel_id)
 
 
-@router.delete("/api/kernels/{kernel_id}", status_code=204, responses=_NOT_FOUND)
+@router.delete(
+    "/api/kernels/{kernel_id}", status_code=204, responses=_NOT_FOUND, dependencies=Owned
+)
 async def shutdown_kernel(kernel_id: str, kernels: Kernels) -> Response:
     """Shut a kernel down; its WebSockets close with code 1000."""
     await kernels.shutdown(kernel_id)
     return Response(status_code=204)
 
 
-@router.post("/api/kernels/{kernel_id}/interrupt", status_code=204, responses=_NOT_FOUND)
+@router.post(
+    "/api/kernels/{kernel_id}/interrupt", status_code=204, responses=_NOT_FOUND, dependencies=Owned
+)
 async def interrupt_kernel(kernel_id: str, kernels: Kernels) -> Response:
     """Interrupt what the kernel runs (SIGINT or ``interrupt_request``, per its spec)."""
     await kernels.interrupt(kernel_id)
@@ -95,7 +125,10 @@ async def interrupt_kernel(kernel_id: str, kernels: Kernels) -> Response:
 
 
 @router.post(
-    "/api/kernels/{kernel_id}/restart", response_model_exclude_none=True, responses=_NOT_FOUND
+    "/api/kernels/{kernel_id}/restart",
+    response_model_exclude_none=True,
+    responses=_NOT_FOUND,
+    dependencies=Owned,
 )
 async def restart_kernel(kernel_id: str, kernels: Kernels) -> Kernel:
     """Restart a kernel in place; attached WebSockets stay attached."""
@@ -108,6 +141,8 @@ async def kernel_channels(
 ) -> None:
     """The kernel's messages: JSON, or ``v1.kernel.websocket.jupyter.org`` when offered."""
     try:
+        if not _visible(websocket, kernel_id, "execute"):
+            raise KernelNotFound(kernel_id)
         kernel = runtime.kernel(kernel_id)
     except KernelNotFound as exc:
         await websocket.send_denial_response(JSONResponse(exc.body(), status_code=exc.status_code))

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
+from starlette.requests import HTTPConnection
 
-from junction.errors import BadRequest, Forbidden
+from junction.auth.middleware import current_user
+from junction.errors import BadRequest, Conflict, Forbidden, NotFound
 from junction.plugin import use
 from junction.plugins.sessions.manager import StoredSessions
 from junction.plugins.sessions.models import CreateSession, Session, UpdateSession
-from junction.plugins.sessions.service import SESSIONS, SessionService
+from junction.plugins.sessions.service import SESSIONS, SessionNotFound, SessionService
+from junction.services import AUTH
 
 __all__ = ["router"]
 
@@ -22,18 +25,41 @@ Sessions = Annotated[SessionService, use(SESSIONS)]
 _NO_BODY = "No JSON data provided"
 
 
+def _visible(conn: HTTPConnection, resource: str, object_id: str, action: str) -> bool:
+    """Whether the caller may see this session or kernel (multi-user mode: owner or admin)."""
+    auth = conn.app.state.services.get(AUTH)
+    return bool(auth.may_access(current_user(conn.scope), action, resource, object_id))
+
+
+def _record(conn: HTTPConnection, session: Session) -> None:
+    auth = conn.app.state.services.get(AUTH)
+    user = current_user(conn.scope)
+    auth.record_owner("sessions", session.id, user)
+    auth.record_owner("kernels", session.kernel.id, user)
+
+
+async def _owned(conn: HTTPConnection, session_id: str) -> None:
+    """Another user's session looks missing (404)."""
+    action = "read" if conn.scope.get("method") in ("GET", "HEAD") else "write"
+    if not _visible(conn, "sessions", session_id, action):
+        raise SessionNotFound(session_id)
+
+
+Owned = [Depends(_owned)]
+
+
 @router.get(
     "/api/sessions",
     responses={403: {"description": "Listing is off (sessions.list_sessions = false)"}},
 )
-async def list_sessions(sessions: Sessions) -> list[Session]:
+async def list_sessions(conn: HTTPConnection, sessions: Sessions) -> list[Session]:
     """Every session whose kernel is running; 403 when ``sessions.list_sessions`` is off."""
     if isinstance(sessions, StoredSessions) and not sessions.listing:
         raise Forbidden(
             "Listing sessions is turned off on this server (sessions.list_sessions = false); "
             "ask for a session by its id"
         )
-    return await sessions.list()
+    return [s for s in await sessions.list() if _visible(conn, "sessions", s.id, "read")]
 
 
 @router.post(
@@ -50,18 +76,24 @@ async def create_session(
     """Create a session for a document, or return the one it already has (unchanged)."""
     if body is None:
         raise BadRequest(_NO_BODY)
-    session, _created = await sessions.create(
+    if body.kernel.id is not None and not _visible(request, "kernels", body.kernel.id, "write"):
+        raise NotFound(f"Kernel does not exist: {body.kernel.id}")
+    session, created = await sessions.create(
         path=body.path,
         type=body.type,
         name=body.name,
         kernel_name=body.kernel.name,
         kernel_id=body.kernel.id,
     )
+    if created:
+        _record(request, session)
+    elif not _visible(request, "sessions", session.id, "write"):
+        raise Conflict(f"{body.path} has a session of another user")
     response.headers["Location"] = f"{request.url.path}/{session.id}"
     return session
 
 
-@router.get("/api/sessions/{session_id}")
+@router.get("/api/sessions/{session_id}", dependencies=Owned)
 async def get_session(session_id: str, sessions: Sessions) -> Session:
     """One session, with its kernel's live model."""
     return await sessions.get(session_id)
@@ -69,12 +101,14 @@ async def get_session(session_id: str, sessions: Sessions) -> Session:
 
 @router.patch(
     "/api/sessions/{session_id}",
+    dependencies=Owned,
     responses={
         400: {"description": "The kernel spec is not installed."},
         501: {"description": "The new kernel could not be started."},
     },
 )
 async def update_session(
+    conn: HTTPConnection,
     session_id: str,
     sessions: Sessions,
     body: Annotated[UpdateSession | None, Body()] = None,
@@ -83,7 +117,13 @@ async def update_session(
     if body is None:
         raise BadRequest(_NO_BODY)
     kernel = body.kernel
-    return await sessions.update(
+    if (
+        kernel is not None
+        and kernel.id is not None
+        and not _visible(conn, "kernels", kernel.id, "write")
+    ):
+        raise NotFound(f"Kernel does not exist: {kernel.id}")
+    session = await sessions.update(
         session_id,
         path=body.path,
         name=body.name,
@@ -91,9 +131,11 @@ async def update_session(
         kernel_id=kernel.id if kernel is not None else None,
         kernel_name=kernel.name if kernel is not None else None,
     )
+    _record(conn, session)
+    return session
 
 
-@router.delete("/api/sessions/{session_id}", status_code=204)
+@router.delete("/api/sessions/{session_id}", status_code=204, dependencies=Owned)
 async def delete_session(session_id: str, sessions: Sessions) -> Response:
     """Delete a session and shut its kernel down (410 when the kernel was already gone)."""
     await sessions.delete(session_id)

@@ -1,0 +1,123 @@
+"""The users plugin: many people on one server, each with their own logins and objects.
+
+Map of the package:
+
+- ``service.py``: the :class:`UsersService` Protocol, the :data:`USERS` key, the errors.
+- ``directory.py``: :class:`UserDirectory`, the service and the core's ``IDENTITY``
+  provider: accounts, password checks, browser sessions and API tokens, cached in memory.
+- ``credentials.py``: token and session id formats and their digests.
+- ``schema.py`` and ``migrations/``: the tables (``users_accounts``, ``users_sessions``,
+  ``users_tokens``) and their Alembic revisions.
+- ``store.py``: the queries.
+- ``oidc.py``: OpenID Connect logins (authorization code with PKCE, through authlib).
+- ``routes.py``, ``models.py``: the ``/api/users`` admin and self-service API.
+- ``commands.py``: ``junction users ...``, the same against the configured database.
+- ``settings.py``: :class:`UsersSettings`.
+
+Permissions come from the core's :class:`~junction.auth.authorizer.RoleAuthorizer`, which
+this plugin provides as ``AUTHORIZER`` and attaches to the core's authenticator.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+
+from junction.auth.authorizer import RoleAuthorizer
+from junction.database import PluginTables
+from junction.plugin import Plugin, PluginContext
+from junction.plugins.users.directory import UserDirectory
+from junction.plugins.users.oidc import OIDC
+from junction.plugins.users.oidc import router as oidc_router
+from junction.plugins.users.routes import router
+from junction.plugins.users.schema import metadata
+from junction.plugins.users.service import USERS, UsersService
+from junction.plugins.users.settings import UsersSettings
+from junction.services import AUTH, AUTHORIZER, DATABASE, IDENTITY
+
+__all__ = ["USERS", "UsersService", "plugin"]
+
+log = logging.getLogger("junction.users")
+
+
+@asynccontextmanager
+async def lifespan(ctx: PluginContext[UsersSettings]) -> AsyncIterator[None]:
+    """Provide the directory as ``USERS`` and ``IDENTITY``, the authorizer as ``AUTHORIZER``,
+    and switch the core to multi-user mode until the server stops."""
+    settings = ctx.settings
+    directory = UserDirectory(ctx.get(DATABASE), settings)
+    authorizer = RoleAuthorizer()
+    auth = ctx.get(AUTH)
+    async with _openid(ctx, directory):
+        ctx.provide(USERS, directory)
+        ctx.provide(IDENTITY, directory)
+        ctx.provide(AUTHORIZER, authorizer)
+        auth.attach(directory, authorizer)
+        log.warning(
+            "multi-user mode: every kernel and terminal runs as this server's Unix account "
+            "(%s); users are kept apart by Junction's permission checks, not by the operating "
+            "system, so any user's code can read what that account can read",
+            _unix_account(),
+        )
+        flusher = anyio.CancelScope()
+        ctx.task_group.start_soon(_run_in, flusher, directory)
+        try:
+            yield
+        finally:
+            flusher.cancel()
+            auth.detach()
+            with anyio.CancelScope(shield=True):
+                try:
+                    await directory.flush()
+                except Exception:
+                    log.exception("could not record session and token activity")
+
+
+async def _run_in(scope: anyio.CancelScope, directory: UserDirectory) -> None:
+    with scope:
+        await directory.run()
+
+
+@asynccontextmanager
+async def _openid(
+    ctx: PluginContext[UsersSettings], directory: UserDirectory
+) -> AsyncIterator[None]:
+    """Set up OpenID Connect logins when ``users.oidc_issuer`` is configured."""
+    if not ctx.settings.oidc_enabled:
+        yield
+        return
+    from junction.plugins.users.oidc import OpenIDLogin
+
+    async with OpenIDLogin(ctx.settings, directory, base_url=ctx.server.base_url) as login:
+        directory.recheck = login.recheck
+        directory.logout_url = login.logout_url
+        directory.add_login_link(ctx.settings.oidc_label, "login/oidc")
+        ctx.provide(OIDC, login)
+        yield
+
+
+def _unix_account() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+plugin = Plugin(
+    name="users",
+    description="Many users on one server: accounts, logins (password, OpenID Connect), "
+    "browser sessions, API tokens, roles (/api/users).",
+    settings=UsersSettings,
+    routers=[router, oidc_router],
+    lifespan=lifespan,
+    provides=[USERS, IDENTITY, AUTHORIZER, OIDC],
+    public_paths=["login/oidc", "oauth/callback"],
+    requires=[AUTH, DATABASE],
+    tables=PluginTables(metadata, Path(__file__).parent / "migrations"),
+    order_hint=10,
+)

@@ -1,0 +1,514 @@
+"""``UserDirectory``: the users service and identity provider, with the cache in front.
+
+The hot path (a request carrying a token or a session cookie) is answered from memory:
+
+- a checked token or session is kept for ``users.cache_seconds``, keyed by the SHA-256
+  digest of the secret (the secret itself is never kept);
+- unknown digests are remembered for as long, so guessing costs no database query either;
+- "last seen" of sessions and "last used" of tokens are recorded in memory and written in
+  one transaction every :data:`FLUSH_SECONDS` by a background task.
+
+Every change made through this object (revoking a token, ending sessions, disabling an
+account, changing roles) drops the affected cache entries at once, so on this server the
+revocation delay is zero. Changes made by another process sharing the database (another
+server, ``junction users revoke``) apply when the entries expire.
+
+Session lifetime: a session ends ``session_idle_hours`` after its last request, and
+``session_max_days`` after login whatever happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import anyio.to_thread
+
+from junction.auth.identity import User
+from junction.auth.passwords import hash_password, verify_password
+from junction.database import Database
+from junction.plugins.users import credentials, store
+from junction.plugins.users.service import (
+    BadUserName,
+    TokenNotFound,
+    UserExists,
+    UserNotFound,
+)
+from junction.plugins.users.settings import UsersSettings
+from junction.plugins.users.store import Account, SessionRow, TokenRow
+
+__all__ = ["FLUSH_SECONDS", "UserDirectory"]
+
+log = logging.getLogger("junction.users")
+
+FLUSH_SECONDS = 30.0
+"""How often last-seen and last-used times are written to the database."""
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_UNKNOWN_LIMIT = 10_000
+# A hash to verify against when the account does not exist, so a wrong username takes as
+# long as a wrong password and does not reveal which accounts exist.
+_DUMMY_HASH = hash_password("not a password")
+
+Recheck = Callable[[str], Awaitable[bool | None]]
+"""Asks the OpenID issuer whether a session's access token still belongs to an allowed
+user: True, False (log the session out), or None (cannot tell now; keep it)."""
+
+
+@dataclass
+class _Cached:
+    user: User
+    account_id: int
+    cached_at: float  # monotonic
+    expires: float | None  # epoch seconds of the absolute expiry
+    last_seen: float = 0.0  # epoch seconds, sessions only
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it can be a username; raises :class:`BadUserName`."""
+    if not _NAME.fullmatch(name):
+        raise BadUserName(
+            f"invalid username {name!r}: 1-64 letters, digits, '.', '_', '@' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class UserDirectory:
+    """The :class:`~junction.plugins.users.service.UsersService` and the ``IDENTITY`` provider.
+
+    Created by the plugin's lifespan; :meth:`run` (the flusher) runs in the server's task
+    group, :meth:`flush` once more at shutdown.
+    """
+
+    def __init__(self, database: Database, settings: UsersSettings) -> None:
+        self.database = database
+        self.settings = settings
+        self.password_login = settings.password_login
+        self.recheck: Recheck | None = None
+        self.logout_url: Callable[[SessionRow], str | None] | None = None
+        self._links: list[tuple[str, str]] = []
+        self._ttl = settings.cache_seconds
+        self._idle = settings.session_idle_hours * 3600
+        self._max_age = timedelta(days=settings.session_max_days)
+        self._tokens: dict[str, _Cached] = {}
+        self._sessions: dict[str, _Cached] = {}
+        self._unknown: dict[str, float] = {}
+        self._seen: dict[str, datetime] = {}
+        self._used: dict[str, datetime] = {}
+        self._limiter = anyio.CapacityLimiter(2)
+
+    # -- identity provider: the hot path ---------------------------------------------------
+
+    def login_links(self) -> Sequence[tuple[str, str]]:
+        """Other ways to log in (OpenID Connect), as ``(label, path)``."""
+        return self._links
+
+    def add_login_link(self, label: str, path: str) -> None:
+        """Offer another way to log in on the login page."""
+        self._links.append((label, path))
+
+    async def user_for_token(self, token: str) -> User | None:
+        """The user of an API token, from memory when it was checked recently."""
+        if not credentials.looks_like_token(token):
+            return None
+        key = credentials.digest(token)
+        now = time.time()
+        entry = self._fresh(self._tokens, key)
+        if entry is None:
+            if self._known_unknown(key):
+                return None
+            entry = await self._load_token(key)
+            if entry is None:
+                return None
+        if entry.expires is not None and now >= entry.expires:
+            self._tokens.pop(key, None)
+            return None
+        self._used[key] = datetime.fromtimestamp(now, UTC)
+        return entry.user
+
+    async def user_for_session(self, session: str) -> User | None:
+        """The user of a session cookie; ends the session when it is idle or too old."""
+        if len(session) > 128:
+            return None
+        key = credentials.digest(session)
+        now = time.time()
+        entry = self._fresh(self._sessions, key)
+        if entry is None:
+            if self._known_unknown(key):
+                return None
+            entry = await self._load_session(key)
+            if entry is None:
+                return None
+        if (
+            entry.expires is not None and now >= entry.expires
+        ) or now - entry.last_seen > self._idle:
+            self._sessions.pop(key, None)
+            async with self.database.session() as db:
+                await store.delete_session(db, key)
+            return None
+        entry.last_seen = now
+        self._seen[key] = datetime.fromtimestamp(now, UTC)
+        return entry.user
+
+    def _fresh(self, cache: dict[str, _Cached], key: str) -> _Cached | None:
+        entry = cache.get(key)
+        if entry is not None and time.monotonic() - entry.cached_at >= self._ttl:
+            # Expired from the cache: the next lookup reads the database again. The time it
+            # was last seen must survive the reload, or an idle session would look fresh.
+            cache.pop(key, None)
+            return None
+        return entry
+
+    def _known_unknown(self, key: str) -> bool:
+        until = self._unknown.get(key)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        del self._unknown[key]
+        return False
+
+    def _remember_unknown(self, key: str) -> None:
+        if len(self._unknown) >= _UNKNOWN_LIMIT:
+            self._unknown.clear()
+        self._unknown[key] = time.monotonic() + self._ttl
+
+    async def _load_token(self, key: str) -> _Cached | None:
+        async with self.database.session() as db:
+            found = await store.token_with_account(db, key)
+        if found is None or not found[1].enabled:
+            self._remember_unknown(key)
+            return None
+        row, account = found
+        expires = row.expires.timestamp() if row.expires is not None else None
+        entry = _Cached(account.user(row.scopes), account.id, time.monotonic(), expires)
+        self._tokens[key] = entry
+        return entry
+
+    async def _load_session(self, key: str) -> _Cached | None:
+        async with self.database.session() as db:
+            found = await store.session_with_account(db, key)
+        if found is None or not found[1].enabled:
+            self._remember_unknown(key)
+            return None
+        row, account = found
+        if self.recheck is not None and row.access_token and self._recheck_due(row):
+            allowed = await self.recheck(row.access_token)
+            async with self.database.session() as db:
+                if allowed is False:
+                    log.info("user %s is no longer allowed by the issuer; logged out", account.name)
+                    await store.delete_session(db, key)
+                    self._remember_unknown(key)
+                    return None
+                if allowed is True:
+                    await store.update_session(db, key, checked=datetime.now(UTC))
+        last_seen = self._seen.get(key, row.last_seen).timestamp()
+        entry = _Cached(
+            account.user(), account.id, time.monotonic(), row.expires.timestamp(), last_seen
+        )
+        self._sessions[key] = entry
+        return entry
+
+    def _recheck_due(self, row: SessionRow) -> bool:
+        if row.checked is None:
+            return True
+        age = (datetime.now(UTC) - row.checked).total_seconds()
+        return age >= self.settings.oidc_recheck_seconds
+
+    def forget(self, name: str) -> None:
+        """Drop every cached token and session of ``name`` (after any change to them)."""
+        for cache in (self._tokens, self._sessions):
+            for key in [k for k, entry in cache.items() if entry.user.username == name]:
+                del cache[key]
+
+    # -- logins ----------------------------------------------------------------------------
+
+    async def check_password(self, username: str, password: str) -> User | None:
+        """The user, when the password is theirs and the account enabled (argon2 off-loop)."""
+        async with self.database.session() as db:
+            account = await store.account_named(db, username)
+        stored = account.password_hash if account is not None else None
+        ok = await anyio.to_thread.run_sync(
+            verify_password, stored or _DUMMY_HASH, password, limiter=self._limiter
+        )
+        if not ok or account is None or stored is None or not account.enabled:
+            return None
+        return account.user()
+
+    async def open_session(
+        self,
+        user: User,
+        *,
+        agent: str,
+        address: str,
+        id_token: str | None = None,
+        access_token: str | None = None,
+    ) -> str:
+        """Start a browser session; returns the cookie value (a new random id each login)."""
+        session = credentials.new_session_id()
+        now = datetime.now(UTC)
+        async with self.database.session() as db:
+            account = await store.account_named(db, user.username)
+            if account is None:
+                raise UserNotFound(user.username)
+            await store.insert_session(
+                db,
+                digest=credentials.digest(session),
+                account_id=account.id,
+                created=now,
+                last_seen=now,
+                expires=now + self._max_age,
+                agent=agent[:512],
+                address=address[:64],
+                id_token=id_token,
+                access_token=access_token,
+                checked=now if access_token else None,
+            )
+        return session
+
+    async def close_session(self, session: str) -> str | None:
+        """End one session (logout); returns where to send the browser next (the OpenID
+        issuer's logout page for OpenID sessions), or None."""
+        key = credentials.digest(session)
+        self._sessions.pop(key, None)
+        self._seen.pop(key, None)
+        async with self.database.session() as db:
+            row = await store.delete_session(db, key)
+        if row is not None and self.logout_url is not None:
+            return self.logout_url(row)
+        return None
+
+    # -- administration --------------------------------------------------------------------
+
+    async def add_user(
+        self,
+        name: str,
+        *,
+        admin: bool = False,
+        groups: Sequence[str] = (),
+        roles: Sequence[str] | None = None,
+        password: str | None = None,
+        display_name: str | None = None,
+        source: str = "local",
+    ) -> Account:
+        """Create an account; raises :class:`UserExists` or :class:`BadUserName`."""
+        check_name(name)
+        password_hash = None
+        if password is not None:
+            password_hash = await anyio.to_thread.run_sync(hash_password, password)
+        async with self.database.session() as db:
+            if await store.account_named(db, name) is not None:
+                raise UserExists(name)
+            return await store.insert_account(
+                db,
+                name=name,
+                display_name=display_name,
+                groups=list(groups),
+                roles=list(roles if roles is not None else self.settings.default_roles),
+                admin=admin,
+                enabled=True,
+                password_hash=password_hash,
+                source=source,
+            )
+
+    async def sync_external(
+        self,
+        name: str,
+        *,
+        display_name: str | None,
+        avatar_url: str | None,
+        groups: Sequence[str],
+        admin: bool,
+        source: str,
+    ) -> Account:
+        """Create or update an account an external issuer vouches for (at each login)."""
+        check_name(name)
+        async with self.database.session() as db:
+            account = await store.account_named(db, name)
+            if account is None:
+                return await store.insert_account(
+                    db,
+                    name=name,
+                    display_name=display_name,
+                    avatar_url=avatar_url,
+                    groups=list(groups),
+                    roles=list(self.settings.default_roles),
+                    admin=admin,
+                    enabled=True,
+                    password_hash=None,
+                    source=source,
+                )
+            await store.update_account(
+                db,
+                account.id,
+                display_name=display_name or account.display_name,
+                avatar_url=avatar_url or account.avatar_url,
+                groups=list(groups),
+                admin=admin,
+            )
+        self.forget(name)
+        return replace(
+            account,
+            display_name=display_name or account.display_name,
+            avatar_url=avatar_url or account.avatar_url,
+            groups=tuple(groups),
+            admin=admin,
+        )
+
+    async def users(self) -> list[Account]:
+        """Every account, by name."""
+        async with self.database.session() as db:
+            return await store.all_accounts(db)
+
+    async def get(self, name: str) -> Account:
+        """One account; raises :class:`UserNotFound`."""
+        async with self.database.session() as db:
+            account = await store.account_named(db, name)
+        if account is None:
+            raise UserNotFound(name)
+        return account
+
+    async def set_enabled(self, name: str, enabled: bool) -> Account:
+        """Enable or disable an account; takes effect at its next request."""
+        async with self.database.session() as db:
+            account = await store.account_named(db, name)
+            if account is None:
+                raise UserNotFound(name)
+            await store.update_account(db, account.id, enabled=enabled)
+        self.forget(name)
+        self._unknown.clear()
+        return replace(account, enabled=enabled)
+
+    async def set_roles(
+        self, name: str, *, roles: Sequence[str] | None = None, admin: bool | None = None
+    ) -> Account:
+        """Change an account's roles or admin flag; takes effect at its next request."""
+        async with self.database.session() as db:
+            account = await store.account_named(db, name)
+            if account is None:
+                raise UserNotFound(name)
+            changes: dict[str, object] = {}
+            if roles is not None:
+                changes["roles"] = list(roles)
+            if admin is not None:
+                changes["admin"] = admin
+            if changes:
+                await store.update_account(db, account.id, **changes)
+        self.forget(name)
+        return replace(
+            account,
+            roles=tuple(roles) if roles is not None else account.roles,
+            admin=admin if admin is not None else account.admin,
+        )
+
+    async def set_password(self, name: str, password: str | None) -> None:
+        """Set or remove an account's password (argon2, off the event loop)."""
+        password_hash = None
+        if password is not None:
+            password_hash = await anyio.to_thread.run_sync(hash_password, password)
+        async with self.database.session() as db:
+            account = await store.account_named(db, name)
+            if account is None:
+                raise UserNotFound(name)
+            await store.update_account(db, account.id, password_hash=password_hash)
+
+    async def issue_token(
+        self,
+        name: str,
+        *,
+        note: str = "",
+        scopes: Sequence[str] | None = None,
+        expires: datetime | None = None,
+    ) -> tuple[str, TokenRow]:
+        """Make an API token; the token itself is returned once and never stored."""
+        limit = self.settings.token_max_days
+        if limit:
+            latest = datetime.now(UTC) + timedelta(days=limit)
+            expires = latest if expires is None else min(expires, latest)
+        token = credentials.new_token()
+        async with self.database.session() as db:
+            account = await store.account_named(db, name)
+            if account is None:
+                raise UserNotFound(name)
+            row = await store.insert_token(
+                db,
+                digest=credentials.digest(token),
+                account_id=account.id,
+                hint=credentials.hint(token),
+                note=note[:255],
+                scopes=list(scopes) if scopes is not None else None,
+                expires=expires,
+            )
+        self._unknown.pop(row.digest, None)
+        return token, row
+
+    async def tokens(self, name: str) -> list[TokenRow]:
+        """The user's tokens, oldest first."""
+        async with self.database.session() as db:
+            account = await store.account_named(db, name)
+            if account is None:
+                raise UserNotFound(name)
+            return await store.tokens_of(db, account.id)
+
+    async def revoke_token(self, name: str, token_id: int) -> None:
+        """Revoke one token, at once on this server."""
+        async with self.database.session() as db:
+            account = await store.account_named(db, name)
+            if account is None:
+                raise UserNotFound(name)
+            found = await store.delete_token(db, account.id, token_id)
+        if found is None:
+            raise TokenNotFound(token_id)
+        self._tokens.pop(found, None)
+        self._used.pop(found, None)
+
+    async def sessions(self, name: str) -> list[SessionRow]:
+        """The user's open sessions, newest first."""
+        async with self.database.session() as db:
+            account = await store.account_named(db, name)
+            if account is None:
+                raise UserNotFound(name)
+            return await store.sessions_of(db, account.id)
+
+    async def revoke(self, name: str, *, tokens: bool = True) -> tuple[int, int]:
+        """End every session of a user, and revoke their tokens unless ``tokens`` is False."""
+        async with self.database.session() as db:
+            account = await store.account_named(db, name)
+            if account is None:
+                raise UserNotFound(name)
+            ended = await store.delete_sessions_of(db, account.id)
+            revoked = await store.delete_tokens_of(db, account.id) if tokens else []
+        for key in ended:
+            self._seen.pop(key, None)
+        for key in revoked:
+            self._used.pop(key, None)
+        self.forget(name)
+        return len(ended), len(revoked)
+
+    # -- background --------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Write the batched last-seen and last-used times, and purge expired rows."""
+        seen, self._seen = self._seen, {}
+        used, self._used = self._used, {}
+        async with self.database.session() as db:
+            if seen:
+                await store.touch_sessions(db, seen)
+            if used:
+                await store.touch_tokens(db, used)
+            await store.purge_expired(db, datetime.now(UTC))
+
+    async def run(self) -> None:
+        """Flush every :data:`FLUSH_SECONDS` until cancelled; errors are logged, not fatal."""
+        while True:
+            await anyio.sleep(FLUSH_SECONDS)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("could not record session and token activity")

@@ -1,0 +1,99 @@
+"""Settings of the users plugin (section ``[users]``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+
+from junction.plugin import PluginSettings
+
+__all__ = ["UsersSettings"]
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class UsersSettings(PluginSettings):
+    """Accounts, logins, sessions, tokens and OpenID Connect."""
+
+    password_login: bool = Field(
+        True, description="Offer the username and password form for local accounts."
+    )
+    default_roles: list[str] = Field(
+        default_factory=lambda: ["user"],
+        description="Roles of new accounts (built in: user, viewer, admin).",
+    )
+    session_idle_hours: float = Field(
+        12.0, gt=0, description="A browser session ends after this long without a request."
+    )
+    session_max_days: float = Field(
+        14.0, gt=0, description="A browser session ends this long after login, whatever else."
+    )
+    token_max_days: float = Field(
+        0.0,
+        ge=0,
+        description="Longest lifetime of a new API token; 0 allows tokens that never expire.",
+    )
+    cache_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How long a checked token or session is trusted from memory before the "
+        "database is read again. Revocations made on this server apply at once; made "
+        "elsewhere (another process, 'junction users revoke'), within this delay.",
+    )
+    oidc_issuer: str = Field(
+        "", description="OpenID Connect issuer URL; empty turns OpenID Connect logins off."
+    )
+    oidc_client_id: str = Field("", description="Client id registered with the issuer.")
+    oidc_client_secret: SecretStr = Field(
+        SecretStr(""), description="Client secret registered with the issuer."
+    )
+    oidc_scopes: list[str] = Field(
+        default_factory=lambda: ["openid", "profile", "email", "groups"],
+        description="Scopes asked of the issuer.",
+    )
+    oidc_username_claim: str = Field(
+        "preferred_username",
+        description="Claim that becomes the username ('sub' when the claim is missing).",
+    )
+    oidc_groups_claim: str = Field("groups", description="Claim listing the user's groups.")
+    oidc_admin_groups: list[str] = Field(
+        default_factory=list, description="Members of these groups are administrators."
+    )
+    oidc_label: str = Field(
+        "Log in with OpenID Connect", description="Text of the login page's OpenID button."
+    )
+    oidc_recheck_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="How often a session's groups are fetched again from the issuer, so a "
+        "user removed from the allowed groups is logged out.",
+    )
+    allowed_users: list[str] = Field(
+        default_factory=list,
+        description="OpenID users allowed in (empty with allowed_groups empty: everyone).",
+    )
+    allowed_groups: list[str] = Field(
+        default_factory=list, description="Members of these OpenID groups are allowed in."
+    )
+
+    @field_validator(
+        "default_roles",
+        "oidc_scopes",
+        "oidc_admin_groups",
+        "allowed_users",
+        "allowed_groups",
+        mode="before",
+    )
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split(value)
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether OpenID Connect logins are configured."""
+        return bool(self.oidc_issuer and self.oidc_client_id)

@@ -1,0 +1,310 @@
+"""Reading and writing the users plugin's tables; no caching here (see ``directory.py``).
+
+Every function takes an open transaction (``Database.session()``), so callers group several
+changes into one commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import RowMapping, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from junction.auth.identity import User
+from junction.plugins.users.schema import accounts, sessions, tokens
+
+__all__ = ["Account", "SessionRow", "TokenRow", "as_utc"]
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite returns naive ones)."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Account:
+    """One row of ``users_accounts``."""
+
+    id: int
+    name: str
+    display_name: str | None
+    initials: str | None
+    color: str | None
+    avatar_url: str | None
+    groups: tuple[str, ...]
+    roles: tuple[str, ...]
+    admin: bool
+    enabled: bool
+    password_hash: str | None
+    source: str
+    created: datetime
+
+    @classmethod
+    def from_row(cls, row: RowMapping | Mapping[str, Any]) -> Account:
+        """Build from a ``users_accounts`` row mapping."""
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            display_name=row["display_name"],
+            initials=row["initials"],
+            color=row["color"],
+            avatar_url=row["avatar_url"],
+            groups=tuple(row["groups"] or ()),
+            roles=tuple(row["roles"] or ()),
+            admin=bool(row["admin"]),
+            enabled=bool(row["enabled"]),
+            password_hash=row["password_hash"],
+            source=row["source"],
+            created=as_utc(row["created"]) or datetime.now(UTC),
+        )
+
+    def user(self, scopes: Sequence[str] | None = None) -> User:
+        """The :class:`User` this account stands for (``scopes`` of the token used)."""
+        return User.named(
+            self.name,
+            display_name=self.display_name,
+            initials=self.initials,
+            color=self.color,
+            avatar_url=self.avatar_url,
+            groups=self.groups,
+            roles=self.roles,
+            admin=self.admin,
+            scopes=tuple(scopes) if scopes is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """One row of ``users_sessions``."""
+
+    digest: str
+    account_id: int
+    created: datetime
+    last_seen: datetime
+    expires: datetime
+    agent: str
+    address: str
+    id_token: str | None
+    access_token: str | None
+    checked: datetime | None
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """One row of ``users_tokens``."""
+
+    id: int
+    digest: str
+    account_id: int
+    hint: str
+    note: str
+    scopes: tuple[str, ...] | None
+    created: datetime
+    expires: datetime | None
+    last_used: datetime | None
+
+
+def _session(row: RowMapping | Mapping[str, Any]) -> SessionRow:
+    return SessionRow(
+        digest=row["digest"],
+        account_id=row["account_id"],
+        created=as_utc(row["created"]) or datetime.now(UTC),
+        last_seen=as_utc(row["last_seen"]) or datetime.now(UTC),
+        expires=as_utc(row["expires"]) or datetime.now(UTC),
+        agent=row["agent"],
+        address=row["address"],
+        id_token=row["id_token"],
+        access_token=row["access_token"],
+        checked=as_utc(row["checked"]),
+    )
+
+
+def _token(row: RowMapping | Mapping[str, Any]) -> TokenRow:
+    return TokenRow(
+        id=row["id"],
+        digest=row["digest"],
+        account_id=row["account_id"],
+        hint=row["hint"],
+        note=row["note"],
+        scopes=tuple(row["scopes"]) if row["scopes"] is not None else None,
+        created=as_utc(row["created"]) or datetime.now(UTC),
+        expires=as_utc(row["expires"]),
+        last_used=as_utc(row["last_used"]),
+    )
+
+
+# -- accounts ------------------------------------------------------------------------------
+
+
+async def account_named(db: AsyncSession, name: str) -> Account | None:
+    """The account called ``name``, or None."""
+    row = (await db.execute(select(accounts).where(accounts.c.name == name))).mappings().first()
+    return Account.from_row(row) if row is not None else None
+
+
+async def account_by_id(db: AsyncSession, account_id: int) -> Account | None:
+    """The account with this id, or None."""
+    query = select(accounts).where(accounts.c.id == account_id)
+    row = (await db.execute(query)).mappings().first()
+    return Account.from_row(row) if row is not None else None
+
+
+async def all_accounts(db: AsyncSession) -> list[Account]:
+    """Every account, by name."""
+    rows = (await db.execute(select(accounts).order_by(accounts.c.name))).mappings()
+    return [Account.from_row(row) for row in rows]
+
+
+async def insert_account(db: AsyncSession, **values: Any) -> Account:
+    """Create an account; ``values`` are column values (name, roles, ...)."""
+    values.setdefault("created", datetime.now(UTC))
+    values["groups"] = list(values.get("groups", ()))
+    values["roles"] = list(values.get("roles", ()))
+    await db.execute(insert(accounts).values(**values))
+    account = await account_named(db, values["name"])
+    assert account is not None
+    return account
+
+
+async def update_account(db: AsyncSession, account_id: int, **values: Any) -> None:
+    """Change some columns of an account."""
+    for key in ("groups", "roles"):
+        if key in values:
+            values[key] = list(values[key])
+    await db.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+
+async def insert_session(db: AsyncSession, **values: Any) -> None:
+    """Record a new browser session (values: digest, account_id, times, agent, ...)."""
+    await db.execute(insert(sessions).values(**values))
+
+
+async def session_with_account(db: AsyncSession, digest: str) -> tuple[SessionRow, Account] | None:
+    """A session and its account, by the digest of the cookie id."""
+    query = (
+        select(sessions, accounts)
+        .join(accounts, accounts.c.id == sessions.c.account_id)
+        .where(sessions.c.digest == digest)
+    )
+    row = (await db.execute(query)).mappings().first()
+    if row is None:
+        return None
+    account = {c.name: row[accounts.c[c.name]] for c in accounts.columns}
+    session = {c.name: row[sessions.c[c.name]] for c in sessions.columns}
+    return _session(session), Account.from_row(account)
+
+
+async def update_session(db: AsyncSession, digest: str, **values: Any) -> None:
+    """Change some columns of a session."""
+    await db.execute(update(sessions).where(sessions.c.digest == digest).values(**values))
+
+
+async def delete_session(db: AsyncSession, digest: str) -> SessionRow | None:
+    """Forget a session; returns it, or None when there was none."""
+    query = select(sessions).where(sessions.c.digest == digest)
+    row = (await db.execute(query)).mappings().first()
+    await db.execute(delete(sessions).where(sessions.c.digest == digest))
+    return _session(row) if row is not None else None
+
+
+async def delete_sessions_of(db: AsyncSession, account_id: int) -> list[str]:
+    """Forget every session of an account; returns their digests."""
+    query = select(sessions.c.digest).where(sessions.c.account_id == account_id)
+    digests = list((await db.execute(query)).scalars())
+    await db.execute(delete(sessions).where(sessions.c.account_id == account_id))
+    return digests
+
+
+async def sessions_of(db: AsyncSession, account_id: int) -> list[SessionRow]:
+    """Every session of an account, newest first."""
+    query = (
+        select(sessions)
+        .where(sessions.c.account_id == account_id)
+        .order_by(sessions.c.created.desc())
+    )
+    return [_session(row) for row in (await db.execute(query)).mappings()]
+
+
+async def touch_sessions(db: AsyncSession, seen: Mapping[str, datetime]) -> None:
+    """Record when sessions were last used (batched by the directory)."""
+    for digest, moment in seen.items():
+        await update_session(db, digest, last_seen=moment)
+
+
+async def purge_expired(db: AsyncSession, now: datetime) -> None:
+    """Delete sessions past their absolute expiry and tokens past theirs."""
+    await db.execute(delete(sessions).where(sessions.c.expires < now))
+    await db.execute(delete(tokens).where(tokens.c.expires < now))
+
+
+# -- tokens --------------------------------------------------------------------------------
+
+
+async def insert_token(db: AsyncSession, **values: Any) -> TokenRow:
+    """Record a new API token (values: digest, account_id, hint, note, scopes, expires)."""
+    values.setdefault("created", datetime.now(UTC))
+    await db.execute(insert(tokens).values(**values))
+    row = (
+        (await db.execute(select(tokens).where(tokens.c.digest == values["digest"])))
+        .mappings()
+        .first()
+    )
+    assert row is not None
+    return _token(row)
+
+
+async def token_with_account(db: AsyncSession, digest: str) -> tuple[TokenRow, Account] | None:
+    """A token and its account, by the token's digest."""
+    query = (
+        select(tokens, accounts)
+        .join(accounts, accounts.c.id == tokens.c.account_id)
+        .where(tokens.c.digest == digest)
+    )
+    row = (await db.execute(query)).mappings().first()
+    if row is None:
+        return None
+    account = {c.name: row[accounts.c[c.name]] for c in accounts.columns}
+    token = {c.name: row[tokens.c[c.name]] for c in tokens.columns}
+    return _token(token), Account.from_row(account)
+
+
+async def tokens_of(db: AsyncSession, account_id: int) -> list[TokenRow]:
+    """Every token of an account, oldest first."""
+    query = select(tokens).where(tokens.c.account_id == account_id).order_by(tokens.c.id)
+    return [_token(row) for row in (await db.execute(query)).mappings()]
+
+
+async def delete_token(db: AsyncSession, account_id: int, token_id: int) -> str | None:
+    """Forget one token of an account; returns its digest, or None when there was none."""
+    query = select(tokens.c.digest).where(
+        tokens.c.id == token_id, tokens.c.account_id == account_id
+    )
+    found = (await db.execute(query)).scalar()
+    if found is not None:
+        await db.execute(delete(tokens).where(tokens.c.id == token_id))
+    return found
+
+
+async def delete_tokens_of(db: AsyncSession, account_id: int) -> list[str]:
+    """Forget every token of an account; returns their digests."""
+    query = select(tokens.c.digest).where(tokens.c.account_id == account_id)
+    digests = list((await db.execute(query)).scalars())
+    await db.execute(delete(tokens).where(tokens.c.account_id == account_id))
+    return digests
+
+
+async def touch_tokens(db: AsyncSession, used: Mapping[str, datetime]) -> None:
+    """Record when tokens were last used (batched by the directory)."""
+    for token_digest, moment in used.items():
+        await db.execute(
+            update(tokens).where(tokens.c.digest == token_digest).values(last_used=moment)
+        )
