@@ -14,10 +14,16 @@ def by_name(profile: str, enabled: list[str]) -> dict[str, str]:
     return {c.name: c.describe() for c in coverage(profile, enabled)}
 
 
-def test_full_profile_serves_jupyterlab_and_notebook_without_terminals() -> None:
-    lines = by_name("full", enabled_names("full", [], []))
+def test_full_profile_without_terminals_serves_jupyterlab_without_its_terminal() -> None:
+    lines = by_name("full", enabled_names("full", [], ["terminals"]))
     assert lines["jupyterlab"].startswith("jupyterlab: ready; without terminals (")
     assert lines["notebook"].startswith("notebook: ready")
+
+
+def test_full_profile_with_terminals_serves_jupyterlab_fully() -> None:
+    assert by_name("full", enabled_names("full", ["terminals"], []))["jupyterlab"] == (
+        "jupyterlab: ready"
+    )
 
 
 def test_disabling_a_needed_plugin_is_reported_as_missing() -> None:

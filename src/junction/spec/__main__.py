@@ -15,7 +15,7 @@ from junction.errors import ConfigError
 from junction.registry import contract_of, discover, load
 from junction.spec.contract import check_described
 from junction.spec.generate import write_contract
-from junction.spec.routes import CORE, core_contract, core_routers
+from junction.spec.routes import CORE, core_contract, core_public_paths, core_routers
 
 __all__ = ["main"]
 
@@ -26,9 +26,10 @@ def _write(names: Sequence[str]) -> None:
         if name == CORE:
             changed = write_contract(
                 CORE,
-                "The core: server, identity, login.",
+                "The core: server, identity, login, this spec.",
                 core_routers(),
                 core_contract().directory,
+                core_public_paths(),
             )
         else:
             plugin = load(name, available)

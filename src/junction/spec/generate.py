@@ -88,11 +88,7 @@ _FORBIDDEN = "Not authenticated, or not allowed"
 
 def _public(path: str, public_paths: Sequence[str]) -> bool:
     local = path.lstrip("/")
-    return any(local.startswith(prefix) for prefix in public_paths if prefix) or local in {
-        "login",
-        "logout",
-        "favicon.ico",
-    }
+    return any(local.startswith(prefix) for prefix in public_paths if prefix)
 
 
 def _return_type(route: APIRoute) -> Any:
@@ -127,6 +123,8 @@ def _fix_operation(
     if "422" in responses:
         del responses["422"]
         responses.setdefault("400", {"description": "Invalid parameters or body"})
+    if "{" in route.path_format:
+        responses.setdefault("404", {"description": "What the path names does not exist"})
     if not public:
         responses.setdefault("403", {"description": _FORBIDDEN})
         operation["security"] = copy.deepcopy(_SECURITY)
@@ -189,27 +187,45 @@ def openapi_document(
     return document
 
 
-def _merge(existing: Any, generated: Any) -> Any:
-    """Generated wins on every key it has; keys only ``existing`` has are kept."""
+_GENERATED_WINS = frozenset({"description", "summary", "operationId", "tags", "security"})
+"""Operation keys the code owns: improve the docstring, not the file."""
+
+
+def _keep(existing: Any, generated: Any) -> Any:
+    """The reviewed value wins; keys only the generated one has are added."""
     if isinstance(existing, dict) and isinstance(generated, dict):
-        if existing.get(MANUAL):
-            return existing
         merged = dict(existing)
         for key, value in generated.items():
-            if key == "parameters" and isinstance(value, list):
-                merged[key] = _merge_parameters(existing.get(key) or [], value)
-            else:
-                merged[key] = _merge(existing.get(key), value) if key in existing else value
+            merged[key] = _keep(existing[key], value) if key in existing else value
         return merged
-    return generated
+    return existing
 
 
 def _merge_parameters(existing: list[Any], generated: list[Any]) -> list[Any]:
     def key(param: Any) -> tuple[Any, Any]:
         return (param.get("name"), param.get("in")) if isinstance(param, dict) else (None, None)
 
+    # Parameters the code reads itself (from the raw request) are described by hand: keep them.
     old = {key(param): param for param in existing}
-    return [_merge(old[key(p)], p) if key(p) in old else p for p in generated]
+    merged = [_keep(old[key(p)], p) if key(p) in old else p for p in generated]
+    fresh = {key(p) for p in generated}
+    return merged + [p for p in existing if key(p) not in fresh]
+
+
+def _merge_operation(existing: Any, generated: dict[str, Any]) -> Any:
+    if not isinstance(existing, dict):
+        return generated
+    if existing.get(MANUAL):
+        return existing
+    merged = dict(existing)
+    for key, value in generated.items():
+        if key in _GENERATED_WINS or key not in existing:
+            merged[key] = value
+        elif key == "parameters":
+            merged[key] = _merge_parameters(existing[key] or [], value)
+        else:
+            merged[key] = _keep(existing[key], value)
+    return merged
 
 
 def _refs(node: Any) -> Iterable[str]:
@@ -227,22 +243,31 @@ def _refs(node: Any) -> Iterable[str]:
 def reconcile(existing: dict[str, Any], generated: dict[str, Any]) -> dict[str, Any]:
     """Merge a freshly generated document into the reviewed one on disk.
 
-    Only the generated operations survive (a removed route loses its operation); within
-    each, the generated keys win and keys only the reviewed file has are kept; an operation
-    or schema marked ``x-junction-manual: true`` is kept as it is. Component schemas nothing
+    Only the generated operations survive (a removed route loses its operation). Within an
+    operation the code owns ``summary``, ``description`` (the docstring), ``operationId``,
+    ``tags`` and ``security``; everywhere else the reviewed values win and what the
+    generator adds (a new response, a new property) joins them. Component schemas come from
+    the models (improve a model's ``Field`` descriptions, not the file). An operation or a
+    schema marked ``x-junction-manual: true`` is kept exactly as reviewed. Schemas nothing
     refers to any more are dropped.
     """
-    result: dict[str, Any] = _merge({k: v for k, v in existing.items() if k != "paths"}, generated)
+    result: dict[str, Any] = {**existing, **{k: v for k, v in generated.items() if k != "paths"}}
+    old_schemas = (existing.get("components") or {}).get("schemas") or {}
+    schemas = dict(old_schemas)
+    for name, schema in generated.get("components", {}).get("schemas", {}).items():
+        if not (old_schemas.get(name) or {}).get(MANUAL):
+            schemas[name] = schema
+    result["components"] = {**(existing.get("components") or {}), **generated["components"]}
+    result["components"]["schemas"] = schemas
     old_paths = existing.get("paths") or {}
     paths: dict[str, Any] = {}
     for path, item in generated.get("paths", {}).items():
         old_item = old_paths.get(path) or {}
         merged_item = {k: v for k, v in old_item.items() if k not in HTTP_METHODS}
         for method, operation in item.items():
-            merged_item[method] = _merge(old_item.get(method), operation)
+            merged_item[method] = _merge_operation(old_item.get(method), operation)
         paths[path] = merged_item
     result["paths"] = paths
-    schemas: dict[str, Any] = result.get("components", {}).get("schemas", {})
     kept = {"Error"}
     frontier = set(_refs(paths))
     while frontier - kept:

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from junction.spec.contract import Contract
 from junction.spec.merge import merge_documents
 
-__all__ = ["CORE", "core_contract", "core_routers", "router"]
+__all__ = ["CORE", "core_contract", "core_public_paths", "core_routers", "router"]
 
 CORE = "core"
 """The name the core's routes go by in spec files and commands."""
@@ -36,6 +36,13 @@ def core_routers() -> list[APIRouter]:
     from junction.server_routes import router as server_router
 
     return [server_router, auth_router, router, health_router, metrics_router]
+
+
+def core_public_paths() -> tuple[str, ...]:
+    """Paths of the core served without credentials (as the auth gate lets them through)."""
+    from junction.health import HEALTH_PATHS
+
+    return ("login", "logout", "api/security/csp-report", *HEALTH_PATHS)
 
 
 def _render(contracts: list[tuple[str, Contract]], base_url: str) -> bytes:
