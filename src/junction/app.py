@@ -163,7 +163,7 @@ def create_app(
     services.provide(DATABASE, database)
     metrics = Metrics(state)
     services.provide(METRICS, metrics)
-    health = Health()
+    health = Health(checks=[database.ping])
     reaper = Reaper()
     services.provide(REAPER, reaper)
 
