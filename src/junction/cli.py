@@ -4,6 +4,7 @@
 ``junction config show`` prints the effective configuration (secrets masked);
 ``junction password`` stores an argon2 hash of a login password in the config file;
 ``junction db upgrade`` migrates the database's tables of every enabled plugin and exits.
+``junction users add|list|disable|enable|token|revoke`` administers the users plugin's accounts.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def _parser(*, describe_settings: bool = True) -> argparse.ArgumentParser:
     database.add_argument(
         "action", choices=["upgrade"], help="upgrade: migrate every enabled plugin's tables"
     )
+    _add_users_parser(commands, common)
     deploy = commands.add_parser("deploy", help="write reverse-proxy configuration")
     deploy.add_argument("target", choices=["nginx"], help="the proxy to configure")
     deploy.add_argument("--listen", default="8080", help="address nginx listens on")
@@ -146,6 +148,29 @@ def _parser(*, describe_settings: bool = True) -> argparse.ArgumentParser:
         help="write a complete nginx.conf keeping its files in DIR",
     )
     return parser
+
+
+def _add_users_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    """``junction users ACTION``, run by the users plugin's ``commands`` module."""
+    users = commands.add_parser("users", parents=[common], help="manage users (multi-user mode)")
+    actions = users.add_subparsers(dest="users_action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="create a local account")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="make the user an administrator")
+    add.add_argument("--group", action="append", default=[], help="add to a group (repeatable)")
+    add.add_argument(
+        "--password", dest="ask_password", action="store_true", help="ask for a login password"
+    )
+    actions.add_parser("list", help="list every account")
+    for action, text in [
+        ("disable", "refuse the user's logins, sessions and tokens"),
+        ("enable", "allow a disabled user again"),
+        ("revoke", "end every session and revoke every token of a user"),
+    ]:
+        actions.add_parser(action, help=text).add_argument("name")
+    token = actions.add_parser("token", help="make an API token, printed as the last line")
+    token.add_argument("name")
+    token.add_argument("--note", default="", help="what the token is for")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -288,6 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             print(json.dumps(_masked(settings), indent=2, sort_keys=True))
             return 0
+        if args.command == "users":
+            from junction.plugins.users.commands import run as run_users
+
+            return run_users(settings, args)
         if args.command == "db":
             from junction.logs import configure_logging
 
