@@ -10,6 +10,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from conftest_pg import PostgresCluster
 from junction.app import create_app
 from junction.testing import ServerProcess, app_client, make_settings
 
@@ -124,3 +125,25 @@ def test_health_routes_on_a_real_server(server: ServerProcess) -> None:
         assert response.json() == OK
         assert response.headers["x-request-id"]
     assert httpx.get(server.url + "api/contents").status_code == 403
+
+
+@pytest.mark.anyio
+async def test_ready_follows_the_database(
+    postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    name = postgres_url.rsplit("/", 1)[1]
+    async with app_client(authenticated=False, database_url=postgres_url) as client:
+        assert (await client.get("/api/health/ready")).json() == OK
+        postgres_cluster.sql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        terminate = (
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"  # noqa: S608 - a name the fixture made
+        )
+        postgres_cluster.sql(terminate)
+        response = await client.get("/api/health/ready")
+        assert response.status_code == 503
+        assert response.json() == UNAVAILABLE
+        assert (await client.get("/api/health/live")).status_code == 200
+        postgres_cluster.sql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        with anyio.fail_after(30):
+            while (await client.get("/api/health/ready")).status_code != 200:
+                await anyio.sleep(0.05)
