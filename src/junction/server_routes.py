@@ -1,4 +1,4 @@
-"""Routes of the core itself: ``/``, ``/api``, ``/api/status``, ``/api/shutdown``."""
+"""Routes of the core itself: ``/``, ``/api`` and ``/api/``, ``/api/status``, ``/api/shutdown``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,17 @@ async def root(request: Request) -> RedirectResponse:
 @router.get("/api", tags=["server"])
 async def api_version() -> dict[str, str]:
     """The server's version."""
+    return {"version": __version__}
+
+
+@router.get("/api/", tags=["server"])
+async def api_version_slash() -> dict[str, str]:
+    """The server's version, for clients that join ``api/`` to the base URL.
+
+    jupyter_server redirects every unmatched path ending in ``/`` to the path without it;
+    answering at once spares those clients a round trip and works for clients that do not
+    follow redirects (JupyterHub's readiness check).
+    """
     return {"version": __version__}
 
 

@@ -425,3 +425,19 @@ def test_files_refuse_cookie_reads_from_other_sites_over_the_wire(wire: Wire) ->
     # A token is proof enough, from anywhere.
     foreign = wire.client.get("files/include.js", headers={"Referer": "http://evil.example/"})
     assert foreign.status_code == 200
+
+
+def test_view_page_frames_files_a_browser_may_load(wire: Wire) -> None:
+    (wire.root / "page.html").write_text("<p>framed</p>")
+    browser = httpx.Client(base_url=wire.process.url, timeout=30)
+    with browser:
+        login = browser.get("view/page.html", params={"token": TEST_TOKEN},
+                            headers={"Accept": "text/html"})  # fmt: skip
+        assert login.status_code == 302
+        view = browser.get("view/page.html", headers={"Accept": "text/html"})
+        assert view.status_code == 200
+        assert 'sandbox="allow-scripts" src="/files/page.html"' in view.text
+        # The iframe's request carries the view page as its Referer.
+        framed = browser.get("files/page.html", headers={"Referer": str(view.url)})
+        assert (framed.status_code, framed.text) == (200, "<p>framed</p>")
+        assert "sandbox allow-scripts" in framed.headers["content-security-policy"]

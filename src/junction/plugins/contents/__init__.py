@@ -1,6 +1,7 @@
 """The contents plugin: files, notebooks and directories under ``root_dir``.
 
-Serves ``/api/contents`` (Jupyter's contents API, checkpoints included) and ``/files``.
+Serves ``/api/contents`` (Jupyter's contents API, checkpoints and notebook trust included),
+``/api/resolvePath``, ``/files`` and ``/view``.
 
 Map of the package:
 
@@ -14,7 +15,8 @@ Map of the package:
   hashes), ``notebooks.py`` (nbformat checks), ``atomic.py`` (atomic writes, path locks),
   ``saving.py`` and ``uploads.py`` (saves, chunked uploads), ``creating.py`` (untitled
   items, copies), ``trees.py`` (folder copies and moves through directory descriptors),
-  ``checkpoints.py``, and ``oserrors.py`` (OS errors to contents errors).
+  ``checkpoints.py``, ``trust.py`` (notebook signatures, nbformat's notary), and
+  ``oserrors.py`` (OS errors to contents errors).
 
 With the frontend plugin, the page config tells JupyterLab ``allow_hidden_files`` and
 ``delete_to_trash`` (see :func:`lifespan`).
@@ -32,7 +34,9 @@ from junction.plugins.contents.filesystem import LocalContents, Trash
 from junction.plugins.contents.routes import router
 from junction.plugins.contents.service import CONTENTS, ContentsService
 from junction.plugins.contents.settings import ContentsSettings
+from junction.plugins.contents.trust import NotebookTrust, default_notary_dir
 from junction.plugins.frontend.service import FRONTEND
+from junction.plugins.kernels.service import KERNELS
 
 __all__ = ["CONTENTS", "ContentsService", "ContentsSettings", "LocalContents", "plugin"]
 
@@ -61,7 +65,8 @@ async def lifespan(ctx: PluginContext[ContentsSettings]) -> AsyncIterator[None]:
     trash = find_trash() if ctx.settings.delete_to_trash else None
     if ctx.settings.delete_to_trash and trash is None:
         log.warning("delete_to_trash is on but send2trash is not installed: deletes are final")
-    contents = LocalContents(ctx.server.root_dir, ctx.settings, trash=trash)
+    trust = NotebookTrust(ctx.settings.notary_dir or default_notary_dir())
+    contents = LocalContents(ctx.server.root_dir, ctx.settings, trash=trash, trust=trust)
     if contents.paths.fd_path is None:
         log.warning(
             "this system cannot name open files (no /proc/self/fd): saves cannot check "
@@ -87,10 +92,11 @@ async def lifespan(ctx: PluginContext[ContentsSettings]) -> AsyncIterator[None]:
 
 plugin = Plugin(
     name="contents",
-    description="Files, notebooks and directories under root_dir (/api/contents, /files).",
+    description="Files, notebooks and directories under root_dir (/api/contents, /files, "
+    "/view, /api/resolvePath).",
     settings=ContentsSettings,
     routers=[router],
     lifespan=lifespan,
     provides=[CONTENTS],
-    optional=[FRONTEND],
+    optional=[FRONTEND, KERNELS],
 )

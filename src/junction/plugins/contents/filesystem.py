@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import posixpath
 import shutil
 import stat
 from collections.abc import Callable, Iterator
@@ -49,6 +50,8 @@ from junction.plugins.contents.reading import (
 from junction.plugins.contents.saving import Saver
 from junction.plugins.contents.service import (
     BadType,
+    ContentsChange,
+    ContentsObserver,
     DirectoryNotEmpty,
     FileExists,
     FileNotFound,
@@ -59,6 +62,7 @@ from junction.plugins.contents.service import (
 )
 from junction.plugins.contents.settings import ContentsSettings
 from junction.plugins.contents.trees import move_across
+from junction.plugins.contents.trust import NotebookTrust
 from junction.plugins.contents.uploads import Uploads
 
 __all__ = ["LocalContents", "Trash"]
@@ -81,9 +85,17 @@ class LocalContents:
     """
 
     def __init__(
-        self, root: str | Path, settings: ContentsSettings, *, trash: Trash | None = None
+        self,
+        root: str | Path,
+        settings: ContentsSettings,
+        *,
+        trash: Trash | None = None,
+        trust: NotebookTrust | None = None,
     ) -> None:
         self.settings = settings
+        self.root = os.path.abspath(root)
+        self.trust = trust
+        """Signs notebooks and marks their cells trusted; None: every cell reads untrusted."""
         self.paths = RootPaths(str(root), allow_hidden=settings.allow_hidden)
         self.factory = ModelFactory()
         self.names = NameFilter(allow_hidden=settings.allow_hidden, hide_globs=settings.hide_globs)
@@ -100,6 +112,7 @@ class LocalContents:
         )
         self.creator = Creator(self)
         self.saver = Saver(self)
+        self.observers: list[ContentsObserver] = []
 
     def _write(self, fd: int, data: memoryview) -> int:
         return self.write_block(fd, data)
@@ -119,6 +132,8 @@ class LocalContents:
     async def aclose(self) -> None:
         """Discard unfinished uploads; called when the plugin stops."""
         self.uploads.close()
+        if self.trust is not None:
+            await self._run(self.trust.close)
 
     @staticmethod
     async def _run(func: Callable[..., T], *args: Any) -> T:
@@ -198,7 +213,7 @@ class LocalContents:
                     fd, st.st_size, offset=offset, length=length, max_bytes=self.max_read, api=api
                 )
                 if notebook:
-                    model["content"] = notebook_from_bytes(data.data, api)
+                    model["content"] = self.marked(notebook_from_bytes(data.data, api))
                     model["format"] = "json"
                 else:
                     ranged = offset is not None or length is not None
@@ -215,6 +230,76 @@ class LocalContents:
                 model["hash"] = hash_file(fd, data)
                 model["hash_algorithm"] = HASH_ALGORITHM
         return model
+
+    def marked(self, notebook: dict[str, Any]) -> dict[str, Any]:
+        """A notebook just read, its code cells marked trusted or not (``metadata.trusted``)."""
+        if self.trust is not None:
+            self.trust.mark(notebook)
+        else:
+            for cell in notebook.get("cells") or ():
+                if isinstance(cell, dict) and cell.get("cell_type") == "code":
+                    metadata = cell.setdefault("metadata", {})
+                    if isinstance(metadata, dict):
+                        metadata["trusted"] = False
+        return notebook
+
+    async def trust_notebook(self, path: str) -> None:
+        """See ``ContentsService.trust_notebook``."""
+        await self._run(self._trust_notebook, path)
+
+    def _trust_notebook(self, path: str) -> None:
+        resolved = self.paths.resolve(path, Access.READ)
+        api = resolved.api
+        if not api.endswith(".ipynb"):
+            raise BadType(f"{api!r} is not a notebook")
+        if self.trust is None:
+            raise BadRequest("notebook trust is not available on this server")
+        with os_errors(api, "read"):
+            if stat.S_ISDIR(os.stat(resolved.os_path).st_mode):
+                raise BadType(f"{api!r} is not a notebook")
+            with open_regular(self.paths, resolved.os_path, api) as handle:
+                fd = handle.fileno()
+                st = os.fstat(fd)
+                data = read_bytes(
+                    fd, st.st_size, offset=None, length=None, max_bytes=self.max_read, api=api
+                )
+        log.warning("trusting notebook %s", api)
+        self.trust.sign(notebook_from_bytes(data.data, api))
+
+    async def resolve_path(self, path: str) -> str | None:
+        """See ``ContentsService.resolve_path``."""
+        return await self._run(self._resolve_path, path)
+
+    def _resolve_path(self, path: str) -> str | None:
+        expanded = os.path.expanduser(path)
+        if os.path.isabs(expanded):
+            # Kernels print paths under root_dir as configured, or with links resolved; the
+            # last try resolves links on the way (the API path then names the link's target).
+            absolute = os.path.abspath(expanded)
+            api = None
+            for root, candidate in (
+                (self.root, absolute),
+                (self.paths.root, absolute),
+                (self.paths.root, os.path.realpath(absolute)),
+            ):
+                prefix = root.rstrip(os.sep) + os.sep
+                if candidate == root:
+                    api = ""
+                elif candidate.startswith(prefix):
+                    api = candidate[len(prefix) :].replace(os.sep, "/")
+                if api is not None:
+                    break
+            if api is None:
+                return None
+        else:
+            api = posixpath.normpath(path.replace(os.sep, "/"))
+            api = "" if api == "." else api
+        try:
+            model = self._get(api, None, None, False, False, None, None)
+        except HTTPError:
+            return None
+        path_found: str = model["path"]
+        return path_found
 
     async def list_directory(self, path: str, *, limit: int, after: str | None = None) -> Model:
         """See ``ContentsService.list_directory``."""
@@ -269,7 +354,21 @@ class LocalContents:
 
     async def save(self, path: str, request: SaveRequest) -> SaveResult:
         """See ``ContentsService.save``."""
-        return await self.saver.save(path, request)
+        result = await self.saver.save(path, request)
+        if request.chunk is None or request.chunk == -1:
+            await self._notify(ContentsChange("saved", result.model["path"]))
+        return result
+
+    def add_observer(self, observer: ContentsObserver) -> None:
+        """See ``ContentsService.add_observer``."""
+        self.observers.append(observer)
+
+    async def _notify(self, change: ContentsChange) -> None:
+        for observer in self.observers:
+            try:
+                await observer(change)
+            except Exception:
+                log.exception("a contents observer failed on %s", change)
 
     # -- moving and deleting ---------------------------------------------------------------
 
@@ -282,7 +381,9 @@ class LocalContents:
         if target.is_root:
             raise FileExists("the root directory already exists")
         async with self.locks.hold(source.os_path, target.os_path):
-            return await self._run(self._rename, source, target)
+            model = await self._run(self._rename, source, target)
+        await self._notify(ContentsChange("renamed", source.api, target.api))
+        return model
 
     def _rename(self, source: ResolvedPath, target: ResolvedPath) -> Model:
         name, new_name = source.name_on_disk, target.name_on_disk
@@ -347,6 +448,7 @@ class LocalContents:
             raise BadRequest("cannot delete the root directory")
         async with self.locks.hold(resolved.os_path):
             await self._run(self._delete, resolved)
+        await self._notify(ContentsChange("deleted", resolved.api))
 
     def _delete(self, resolved: ResolvedPath) -> None:
         api, name = resolved.api, resolved.name_on_disk

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 
-def _nbformat() -> ModuleType:
+def nbformat_module() -> ModuleType:
     """nbformat, imported on first use: with jsonschema it is ~10 MB and a slow import, which
     a server that never touches a notebook (a gateway, a file server) should not pay."""
     import nbformat
@@ -34,7 +34,7 @@ def _nbformat() -> ModuleType:
     return nbformat
 
 
-__all__ = ["new_notebook_bytes", "notebook_bytes", "notebook_from_bytes"]
+__all__ = ["nbformat_module", "new_notebook_bytes", "notebook_bytes", "notebook_from_bytes"]
 
 
 def _add_missing_ids(content: dict[str, Any]) -> None:
@@ -68,12 +68,12 @@ def notebook_bytes(content: Any, api_path: str) -> bytes:
         )
     _add_missing_ids(content)
     try:
-        _nbformat().validate(content)
+        nbformat_module().validate(content)
     except Exception as error:  # nbformat raises KeyError/TypeError too on odd shapes
         raise InvalidNotebook(
             f"notebook {api_path!r} failed validation: {_describe(error)}"
         ) from None
-    nbformat = _nbformat()
+    nbformat = nbformat_module()
     node = nbformat.from_dict(content)
     text: str = nbformat.v4.writes_json(node)
     return text.encode() + b"\n"
@@ -81,7 +81,7 @@ def notebook_bytes(content: Any, api_path: str) -> bytes:
 
 def new_notebook_bytes() -> bytes:
     """The bytes of a new, empty notebook."""
-    empty = _nbformat().v4.new_notebook()
+    empty = nbformat_module().v4.new_notebook()
     return notebook_bytes(dict(empty), "Untitled.ipynb")
 
 
@@ -142,7 +142,7 @@ def notebook_from_bytes(data: bytes, api_path: str) -> dict[str, Any]:
     major = notebook.get("nbformat")
     if isinstance(major, int) and major < 4:
         try:
-            upgraded = _nbformat().reads(data.decode(), as_version=4)
+            upgraded = nbformat_module().reads(data.decode(), as_version=4)
         except Exception as error:  # any failure of the old-format upgrade means unreadable
             raise InvalidNotebook(f"unreadable notebook {api_path!r}: {_describe(error)}") from None
         notebook = dict(orjson.loads(orjson.dumps(upgraded)))

@@ -1,4 +1,5 @@
-"""HTTP routes of the contents plugin: ``/api/contents``, its checkpoints, ``/files``.
+"""HTTP routes of the contents plugin: ``/api/contents`` (checkpoints, trust),
+``/api/resolvePath``, ``/files`` and the ``/view`` page.
 
 Routes only parse and check the request, call :data:`CONTENTS` and encode the answer with
 orjson. Query values are checked here with Jupyter's messages (``Format 'x' is invalid``);
@@ -9,6 +10,7 @@ is wrong.
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -17,8 +19,9 @@ from urllib.parse import quote
 
 import anyio
 import orjson
-from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.requests import HTTPConnection
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from junction.auth.identity import Authenticator
@@ -40,8 +43,10 @@ from junction.plugins.contents.service import (
     BadType,
     CheckpointNotFound,
     ContentsService,
+    FileNotFound,
 )
-from junction.services import AUTH, SERVER, ServerState
+from junction.plugins.kernels.service import KERNELS, KernelService
+from junction.services import AUTH, SERVER, ServerState, ServiceRegistry
 
 __all__ = ["router"]
 
@@ -50,6 +55,15 @@ router = APIRouter(tags=["contents"])
 Contents = Annotated[ContentsService, use(CONTENTS)]
 Server = Annotated[ServerState, use(SERVER)]
 Auth = Annotated[Authenticator, use(AUTH)]
+
+
+async def _optional_kernels(conn: HTTPConnection) -> KernelService | None:
+    """The kernels service when the kernels plugin runs in this server, else None."""
+    registry: ServiceRegistry = conn.app.state.services
+    return registry.get_optional(KERNELS)
+
+
+Kernels = Annotated[KernelService | None, Depends(_optional_kernels)]
 M = TypeVar("M", bound=BaseModel)
 
 CHECKPOINT_ID = re.compile(r"[\w-]+")
@@ -181,9 +195,8 @@ async def delete_checkpoint(path: str, checkpoint_id: str, contents: Contents) -
 
 @router.post("/api/contents/{path:path}/trust", status_code=201)
 async def trust_notebook(path: str, contents: Contents) -> Response:
-    """Accept 'Trust Notebook'. Notebooks are not signed, so this only checks the notebook
-    exists; trust is not remembered."""
-    await contents.get(path, type="notebook", content=False)
+    """Sign the notebook as it is, so its outputs read as trusted until it changes."""
+    await contents.trust_notebook(path)
     return Response(status_code=201)
 
 
@@ -389,3 +402,64 @@ async def raw_file(path: str, request: Request, contents: Contents, auth: Auth) 
     return FileStream(
         opened, media_type=media_type, download=download, head=request.method == "HEAD"
     )
+
+
+# -- paths named outside the contents API ------------------------------------------------
+
+
+@router.get("/api/resolvePath")
+async def resolve_path(request: Request, contents: Contents, kernels: Kernels) -> Response:
+    """Which file a path names, as JupyterLab asks for paths in tracebacks and links.
+
+    Query: ``path`` (an API path, or an absolute path under the root, ``~`` expanded) and
+    ``kernel`` (optional id). Answers ``{"resolved": [{"scope": "server", "path"}]}`` with
+    the API path when the item exists; a ``kernel`` this server does not run adds
+    ``"unresolved": [{"scope": "kernel", "reason"}]``. See docs/contents.md.
+    """
+    path = request.query_params.get("path")
+    if path is None:
+        raise BadRequest("Missing argument path")
+    body: dict[str, Any] = {"resolved": []}
+    found = await contents.resolve_path(path)
+    if found is not None:
+        body["resolved"].append({"scope": "server", "path": found})
+    kernel_id = request.query_params.get("kernel")
+    if kernel_id and (kernels is None or not kernels.exists(kernel_id)):
+        reason = f"Kernel {kernel_id} could not be found"
+        body["unresolved"] = [{"scope": "kernel", "reason": reason}]
+    return _json(body)
+
+
+_VIEW_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<style>
+html, body, #container {{ height: 100%; }}
+body, #container {{ overflow: hidden; margin: 0; }}
+#iframe {{ width: 100%; height: 100%; border: none; }}
+</style>
+</head>
+<body>
+<div id="container">
+<iframe id="iframe" sandbox="allow-scripts" src="{src}"></iframe>
+</div>
+</body>
+</html>
+"""
+
+
+@router.get("/view/{path:path}", response_class=HTMLResponse)
+async def view_file(path: str, contents: Contents, server: Server) -> HTMLResponse:
+    """A page showing the file in a sandboxed iframe of ``/files/{path}`` (scripts run in
+    an origin of their own); 404 unless ``path`` is a readable regular file."""
+    api = path.strip("/")
+    try:
+        model = await contents.get(api, type="file", content=False)
+    except BadType:
+        raise FileNotFound(f"File does not exist: {api}") from None
+    src = server.settings.base_url + "files/" + quote(model["path"])
+    page = _VIEW_PAGE.format(title=html.escape(model["name"]), src=html.escape(src, quote=True))
+    return HTMLResponse(page)

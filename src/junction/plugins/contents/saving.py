@@ -27,7 +27,7 @@ import anyio
 
 from junction.errors import BadRequest
 from junction.plugins.contents.models import SaveRequest
-from junction.plugins.contents.notebooks import notebook_bytes
+from junction.plugins.contents.notebooks import notebook_bytes, notebook_from_bytes
 from junction.plugins.contents.oserrors import file_bytes, os_errors
 from junction.plugins.contents.paths import Access, ResolvedPath
 from junction.plugins.contents.service import (
@@ -80,11 +80,14 @@ class Saver:
     def _save_whole(self, resolved: ResolvedPath, kind: str, request: SaveRequest) -> SaveResult:
         api = resolved.api
         name = resolved.name_on_disk
+        trust = self.contents.trust if kind == "notebook" else None
+        sign = False
         if kind != "directory":
             if request.content is None:
                 raise InvalidContent("No file content provided")
             if kind == "notebook":
                 data = notebook_bytes(request.content, api)
+                sign = trust is not None and trust.signable(request.content)
             else:
                 data = file_bytes(request.format, request.content, api)
         with os_errors(api, "save"), self.contents.paths.parent(resolved) as directory:
@@ -102,6 +105,9 @@ class Saver:
             with self.contents.atomic_file(directory) as target:
                 target.write(data)
                 st = target.commit(name, mode=mode)
+            if sign and trust is not None:
+                # Sign what a later read sees: the bytes written, parsed as reads parse them.
+                trust.sign(notebook_from_bytes(data, api))
             return SaveResult(self.contents.model(resolved, st), created)
 
     def _target_state(self, directory: int, resolved: ResolvedPath) -> tuple[int | None, bool]:

@@ -28,9 +28,10 @@ Messages name API paths only, never the server's absolute paths.
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Literal, Protocol
 
 from junction.errors import (
     BadRequest,
@@ -48,6 +49,8 @@ __all__ = [
     "BadFormat",
     "BadType",
     "CheckpointNotFound",
+    "ContentsChange",
+    "ContentsObserver",
     "ContentsService",
     "DirectoryNotEmpty",
     "DiskFull",
@@ -143,6 +146,20 @@ class SaveResult:
 
     model: Model
     created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ContentsChange:
+    """A change the service made: ``saved`` (``path``), ``renamed`` (``path`` to
+    ``new_path``; a directory moves everything below it) or ``deleted`` (``path``)."""
+
+    kind: Literal["saved", "renamed", "deleted"]
+    path: str
+    new_path: str | None = None
+
+
+ContentsObserver = Callable[[ContentsChange], Awaitable[None]]
+"""Awaited after each successful save, rename and delete; its errors are logged, not raised."""
 
 
 @dataclass(slots=True)
@@ -248,6 +265,29 @@ class ContentsService(Protocol):
         """The absolute filesystem path of ``path``, checked to stay inside the root.
 
         For plugins that hand paths to other programs (a kernel's working directory).
+        """
+        ...
+
+    async def trust_notebook(self, path: str) -> None:
+        """Sign the notebook at ``path`` as it is now, so reading it marks its code cells
+        trusted until its content changes; called for ``POST .../trust``. Raises
+        FileNotFound, BadType (not a notebook)."""
+        ...
+
+    def add_observer(self, observer: ContentsObserver) -> None:
+        """Call ``observer`` after every successful save, rename and delete from now on.
+
+        Called by plugins in their lifespan (collaboration keeps file ids and rooms on
+        their paths); uploads report ``saved`` once, with their last chunk.
+        """
+        ...
+
+    async def resolve_path(self, path: str) -> str | None:
+        """The API path of an existing, readable item named by ``path``, or None.
+
+        ``path`` is an API path, a path relative to the root, or an absolute filesystem path
+        (``~`` expanded) under the root, as a kernel prints in a traceback. Called for
+        ``GET /api/resolvePath``; never raises for a path it cannot resolve.
         """
         ...
 

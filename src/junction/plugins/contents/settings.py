@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from junction.plugin import PluginSettings
@@ -66,6 +68,12 @@ class ContentsSettings(PluginSettings):
     fsync: bool = Field(
         True,
         description="Flush saved files and their directory to disk before reporting success.",
+    )
+    notary_dir: Path | None = Field(
+        None,
+        description="Directory of the notebook-signing secret (notebook_secret) and the "
+        "signatures of trusted notebooks (nbsignatures.db). Default: Junction's data "
+        "directory, <jupyter data dir>/junction.",
     )
     listing_cache_dirs: int = Field(
         16,
