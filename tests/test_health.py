@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from conftest_pg import PostgresCluster
 from junction.app import create_app
 from junction.testing import ServerProcess, app_client, make_settings
 
@@ -129,7 +129,8 @@ def test_health_routes_on_a_real_server(server: ServerProcess) -> None:
 
 @pytest.mark.anyio
 async def test_ready_follows_the_database(
-    postgres_cluster: PostgresCluster, postgres_url: str
+    postgres_cluster: Any,  # conftest_pg.PostgresCluster
+    postgres_url: str,
 ) -> None:
     name = postgres_url.rsplit("/", 1)[1]
     async with app_client(authenticated=False, database_url=postgres_url) as client:
