@@ -9,6 +9,7 @@ PostgreSQL. PostgreSQL refuses to run as root, so as root the binaries run as th
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -22,7 +23,13 @@ import pytest
 
 from junction.testing import free_port
 
-__all__ = ["PostgresCluster", "database_url", "postgres_cluster", "postgres_url"]
+__all__ = [
+    "PostgresCluster",
+    "database_url",
+    "own_postgres",
+    "postgres_cluster",
+    "postgres_url",
+]
 
 
 def _bin_dir() -> Path:
@@ -129,6 +136,23 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
             cluster.stop()
         finally:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL server of this test's own, which it may stop and start.
+
+    Its directory is outside pytest's (private to root), so the postgres user can enter it.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="junction-pg-"))
+    cluster = PostgresCluster(directory).init()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        with contextlib.suppress(RuntimeError):  # already stopped by the test
+            cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -169,8 +169,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as tg, AsyncExitStack() as stack:
-            await stack.enter_async_context(_opened(database, composition))
+        async with (
+            _opened(database, composition),
+            anyio.create_task_group() as tg,
+            AsyncExitStack() as stack,
+        ):
             tg.start_soon(metrics.run_lag_probe)
             for plugin in composition.order:
                 if plugin.lifespan is None:

@@ -48,6 +48,17 @@ CONNECT_TIMEOUT = 10.0
 """Seconds a PostgreSQL connection attempt may take before the database counts as down."""
 
 _PG_DISK_FULL = "53100"  # PostgreSQL SQLSTATE disk_full
+_SQLITE_UNAVAILABLE = frozenset(
+    {
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+    }
+)
 
 
 class DatabaseFull(InsufficientStorage):
@@ -134,10 +145,7 @@ class Database:
         if _is_disk_full(exc):
             log.error("database %s is out of space: %s", self.masked_url, _first_line(exc))
             return DatabaseFull("the database's disk is full; nothing was saved")
-        if isinstance(exc, OSError | PoolTimeout | TimeoutError | OperationalError) or (
-            isinstance(exc, DBAPIError)
-            and (exc.connection_invalidated or isinstance(exc, InterfaceError))
-        ):
+        if _is_unreachable(exc):
             log.warning("database %s unavailable: %s", self.masked_url, _first_line(exc))
             return DatabaseUnavailable(
                 "the database is unavailable; try again shortly", reason="DatabaseUnavailable"
@@ -185,6 +193,21 @@ def _sqlite_begin(connection: Any) -> None:
     """Start every transaction as a writer, so read-then-write never hits SQLITE_BUSY."""
     mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
     connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be used right now (not that the query is bad)."""
+    if isinstance(exc, OSError | PoolTimeout | TimeoutError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if isinstance(exc.orig, sqlite3.Error):
+        # SQLite reports bad SQL as OperationalError too; only these codes mean "unusable".
+        code = (getattr(exc.orig, "sqlite_errorcode", None) or 0) & 0xFF
+        return code in _SQLITE_UNAVAILABLE
+    return isinstance(exc, OperationalError)
 
 
 def _is_disk_full(exc: BaseException) -> bool:
