@@ -116,6 +116,17 @@ async def test_resource_files_are_served_and_nothing_outside_the_spec(
     assert unauthenticated.status_code == 403
 
 
+async def test_resource_files_answer_head_with_headers_only(jupyter_path: Path) -> None:
+    async with app_client(enable=["kernelspecs"]) as client:
+        head = await client.head("/kernelspecs/echo/logo-64x64.png")
+        missing = await client.head("/kernelspecs/nope/logo-64x64.png")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == "image/png"
+    assert head.headers["content-length"] == str(len(PNG))
+    assert missing.status_code == 404
+
+
 async def test_a_spec_installed_later_is_found_by_name_before_the_cache_expires(
     jupyter_path: Path,
 ) -> None:

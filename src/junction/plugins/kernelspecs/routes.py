@@ -30,11 +30,13 @@ async def get_kernelspec(name: str, specs: Specs) -> KernelSpec:
     return await specs.get(name)
 
 
-@router.get(
+@router.api_route(
     "/kernelspecs/{name}/{path:path}",
+    methods=["GET", "HEAD"],
     response_class=FileResponse,
     responses={404: {"description": "No such kernel spec or resource"}},
 )
 async def get_kernelspec_resource(name: str, path: str, specs: Specs) -> FileResponse:
-    """A file from a kernel spec's directory: logos, ``kernel.js``, ``kernel.css``."""
+    """A file from a kernel spec's directory: logos, ``kernel.js``, ``kernel.css``
+    (``HEAD`` gives its headers only, as jupyter_server's resource handler does)."""
     return FileResponse(await specs.resource(name, path))
