@@ -32,6 +32,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import httpx2
+from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2.rfc6749 import OAuth2Error
 from fastapi import APIRouter, Query, Request
@@ -188,7 +189,7 @@ class OpenIDLogin:
                 token = await client.fetch_token(
                     meta["token_endpoint"], code=code, code_verifier=pending.verifier
                 )
-            except (OAuth2Error, httpx2.HTTPError) as exc:
+            except (OAuthError, OAuth2Error, httpx2.HTTPError) as exc:
                 log.info("OpenID code exchange refused: %s", exc)
                 raise LoginRefused("The issuer refused the login code") from exc
         id_token = token.get("id_token")

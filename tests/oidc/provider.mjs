@@ -1,0 +1,69 @@
+// A real OpenID Connect provider on loopback for the users plugin's tests (panva's
+// oidc-provider, OpenID-certified), with test accounts and groups.
+//
+//   node provider.mjs PORT REDIRECT_URI POST_LOGOUT_URI
+//
+// Prints "ready <issuer>" when it listens. Its development login form accepts any password;
+// the login name is the account id. POST /test/groups/<sub> with a JSON list of groups
+// changes an account's groups (to test that removal from a group logs the user out).
+import http from 'node:http';
+import Provider from 'oidc-provider';
+
+const [port, redirectUri, postLogoutUri] = process.argv.slice(2);
+const issuer = `http://127.0.0.1:${port}`;
+
+const accounts = {
+  ana: { name: 'Ana Lima', email: 'ana@example.org', groups: ['lab'] },
+  bob: { name: 'Bob Stone', email: 'bob@example.org', groups: ['lab'] },
+  root: { name: 'Root Admin', email: 'root@example.org', groups: ['lab-admins'] },
+  eve: { name: 'Eve Outsider', email: 'eve@example.org', groups: ['guests'] },
+};
+
+const provider = new Provider(issuer, {
+  clients: [
+    {
+      client_id: 'junction',
+      client_secret: 'junction-test-secret',
+      redirect_uris: [redirectUri],
+      post_logout_redirect_uris: [postLogoutUri],
+      grant_types: ['authorization_code'],
+    },
+  ],
+  claims: {
+    openid: ['sub'],
+    email: ['email'],
+    profile: ['name', 'preferred_username'],
+    groups: ['groups'],
+  },
+  scopes: ['openid', 'email', 'profile', 'groups'],
+  pkce: { required: () => true },
+  cookies: { keys: ['junction-oidc-test'] },
+  async findAccount(ctx, sub) {
+    const account = accounts[sub];
+    if (!account) return undefined;
+    return {
+      accountId: sub,
+      async claims() {
+        return { sub, preferred_username: sub, ...account };
+      },
+    };
+  },
+});
+provider.on('server_error', (ctx, err) => console.error('server_error', err));
+
+const callback = provider.callback();
+const server = http.createServer((req, res) => {
+  const match = req.url.match(/^\/test\/groups\/([a-z]+)$/);
+  if (req.method === 'POST' && match) {
+    let body = '';
+    req.on('data', (chunk) => { body += chunk; });
+    req.on('end', () => {
+      accounts[match[1]].groups = JSON.parse(body);
+      res.writeHead(204);
+      res.end();
+    });
+    return;
+  }
+  callback(req, res);
+});
+server.listen(Number(port), '127.0.0.1', () => console.log(`ready ${issuer}`));
