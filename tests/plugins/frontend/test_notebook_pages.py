@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from pydantic import ValidationError
+from starlette.testclient import TestClient
 
+from junction.app import create_app
 from junction.plugin import Plugin, PluginContext
 from junction.plugins.frontend.models import PathKind
 from junction.plugins.frontend.service import FRONTEND
 from junction.plugins.terminals.service import TERMINALS, TerminalService
-from junction.testing import TEST_TOKEN
+from junction.testing import TEST_TOKEN, make_settings
 
 from .conftest import Serve
 from .test_routes import HTML, page_config
@@ -335,3 +338,25 @@ async def test_default_url_sends_the_root_to_notebook_7(serve: Serve) -> None:
     async with serve(default_url="/tree", base_url="/user/ana/") as client:
         response = await client.get("/user/ana/", headers=HTML)
     assert response.headers["location"] == "/user/ana/tree"
+
+
+def test_the_terminals_websocket_wins_over_the_terminal_page(root_dir: Path) -> None:
+    app = create_app(make_settings(enable=["frontend", "terminals"], root_dir=root_dir))
+    headers = {"Authorization": f"token {TEST_TOKEN}"}
+    with TestClient(app, base_url="http://localhost:8888", headers=headers) as client:
+        name = client.post("/api/terminals", json={}).json()["name"]
+        page = client.get(f"/terminals/{name}", headers=HTML)
+        socket_url = f"/terminals/websocket/{name}"
+        with client.websocket_connect(socket_url, headers={"Host": "localhost:8888"}) as socket:
+            first = socket.receive_json()
+        client.delete(f"/api/terminals/{name}")
+    assert page.status_code == 200
+    assert page_config(page.text)["notebookPage"] == "terminals"
+    assert page_config(page.text)["terminalsAvailable"] is True
+    assert first == ["setup", {}]
+
+
+@pytest.mark.parametrize("value", ["tree", "//evil.example/tree", "https://evil.example/"])
+def test_default_url_must_be_a_path(value: str) -> None:
+    with pytest.raises(ValidationError, match="default_url must be a path"):
+        make_settings(default_url=value)
