@@ -44,6 +44,7 @@ UNSUPPORTED_DATA = 1003
 INVALID_DATA = 1007
 MESSAGE_TOO_BIG = 1009
 INTERNAL_ERROR = 1011
+_CLOSE_WAIT = 2.0
 
 
 class _BadFrame(Exception):
@@ -62,23 +63,28 @@ async def serve_terminal(
     peer_closed = False
     try:
         async with anyio.create_task_group() as group:
+            client.on_close = group.cancel_scope.cancel
 
             async def read() -> None:
                 nonlocal peer_closed
                 peer_closed = await _read(websocket, terminal, client, max_message_size)
-                if peer_closed:
-                    group.cancel_scope.cancel()
+                group.cancel_scope.cancel()
 
             group.start_soon(read)
             await _write(websocket, terminal, client)
             group.cancel_scope.cancel()
     finally:
+        client.on_close = None
         terminal.detach(client)
     if client.close is not None and not peer_closed:
         code, reason = client.close
         if code != NORMAL:
             log.info("terminal %s: closing a WebSocket (%d): %s", terminal.name, code, reason)
-        with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+        # A client too slow to take its output may not take the close frame either.
+        with (
+            anyio.move_on_after(_CLOSE_WAIT),
+            contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError),
+        ):
             await websocket.close(code, reason[:120])
 
 

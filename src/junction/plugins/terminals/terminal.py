@@ -65,7 +65,8 @@ class TerminalClient:
 
     The terminal pushes output with :meth:`push`; the connection's writer takes it with
     :meth:`next_frame` and reports each sent frame with
-    :meth:`~PtyTerminal.sent`. ``close`` holds the code and reason the server closes with.
+    :meth:`~PtyTerminal.sent`. ``close`` holds the code and reason the server closes with;
+    ``on_close``, set by the connection, is called once when it is set.
     """
 
     def __init__(self) -> None:
@@ -74,6 +75,7 @@ class TerminalClient:
         self.size: tuple[int, int] | None = None
         self.ended = False
         self.close: tuple[int, str] | None = None
+        self.on_close: Callable[[], None] | None = None
         self._wake = anyio.Event()
 
     def push(self, text: str) -> None:
@@ -88,6 +90,8 @@ class TerminalClient:
             self.close = (code, reason)
             self.chunks.clear()
             self.queued = 0
+            if self.on_close is not None:  # stop the writer even in the middle of a send
+                self.on_close()
         self._wake.set()
 
     def end(self) -> None:
