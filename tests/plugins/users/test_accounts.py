@@ -215,3 +215,12 @@ async def test_the_server_token_still_works_and_is_an_admin(multiuser: MultiUser
     async with multiuser() as admin:
         me = await admin.get("/api/me", headers={"Authorization": f"token {TEST_TOKEN}"})
         assert me.json()["identity"]["admin"] is True
+
+
+async def test_the_startup_log_says_kernels_run_as_the_servers_account(
+    multiuser: MultiUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="junction.users"):
+        async with multiuser():
+            pass
+    assert any("runs as this server's Unix account" in r.getMessage() for r in caplog.records)
