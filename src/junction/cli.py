@@ -198,6 +198,10 @@ def _masked(settings: ServerSettings) -> dict[str, Any]:
     from junction.database import masked_url
 
     data["database_url"] = masked_url(settings.database_url)
+    for section in data.get("plugins", {}).values():
+        for key in section:
+            if key.endswith(("secret", "password", "token")):
+                section[key] = "********"
     return data
 
 

@@ -54,3 +54,12 @@ def test_users_commands_add_list_token_disable_revoke(tmp_path: Path) -> None:
     missing = _junction(db, "revoke", "nobody")
     assert missing.returncode == 1
     assert "No such user: nobody" in missing.stderr
+
+
+def test_config_show_masks_the_openid_client_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    from junction.cli import main
+
+    assert main(["config", "show", "--set", "users.oidc_client_secret=very-secret"]) == 0
+    shown = capsys.readouterr().out
+    assert "very-secret" not in shown
+    assert '"oidc_client_secret": "********"' in shown
