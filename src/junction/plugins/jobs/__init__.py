@@ -1,0 +1,74 @@
+"""The jobs plugin: requests too long for one HTTP exchange, run in the background.
+
+``POST /api/jobs`` starts one (``zip``: a folder as an archive to download; ``copy``: a
+folder copied to a new path); ``GET /api/jobs/{id}`` and its server-sent ``events`` follow its
+progress; ``DELETE`` cancels it; ``result`` downloads the archive. Records live in the
+database (``jobs_jobs``) and survive a restart.
+
+Map of the package:
+
+- ``service.py``: the :class:`JobService` Protocol, the :data:`JOBS` key, the errors.
+- ``models.py``: wire models and job states.
+- ``runner.py``: :class:`TableJobs`, the service: records, worker threads, cancellation.
+- ``folders.py``: paths under the root, snapshots and change detection.
+- ``archive.py``: the zip job, written in zipfile's streaming mode.
+- ``copying.py``: the copy job.
+- ``tables.py``, ``migrations/``: the table and its Alembic revisions.
+- ``routes.py``, ``settings.py``: HTTP routes and :class:`JobsSettings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from junction.plugin import Plugin, PluginContext
+from junction.plugins.jobs.routes import router
+from junction.plugins.jobs.runner import TableJobs
+from junction.plugins.jobs.service import JOBS, JobFinished, JobNotFound, JobService, NoResult
+from junction.plugins.jobs.settings import JobsSettings
+from junction.plugins.jobs.tables import TABLES
+from junction.services import DATABASE
+
+__all__ = ["JOBS", "JobFinished", "JobNotFound", "JobService", "NoResult", "plugin"]
+
+
+def _default_directory() -> Path:
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "junction" / "jobs"
+
+
+@asynccontextmanager
+async def lifespan(ctx: PluginContext[JobsSettings]) -> AsyncIterator[None]:
+    """Provide :data:`JOBS`; mark jobs a stopped server left unfinished as failed; cancel
+    running jobs at exit."""
+    settings = ctx.settings
+    jobs = TableJobs(
+        ctx.get(DATABASE),
+        root_dir=ctx.server.root_dir,
+        directory=settings.directory or _default_directory(),
+        task_group=ctx.task_group,
+        max_running=settings.max_running,
+        include_hidden=settings.include_hidden,
+        base_url=ctx.server.base_url,
+    )
+    await jobs.recover()
+    ctx.provide(JOBS, jobs)
+    try:
+        yield
+    finally:
+        await jobs.stop()
+
+
+plugin = Plugin(
+    name="jobs",
+    description="Jobs API (/api/jobs): folders zipped for download or copied, in the background.",
+    settings=JobsSettings,
+    routers=[router],
+    lifespan=lifespan,
+    provides=[JOBS],
+    requires=[DATABASE],
+    tables=TABLES,
+)

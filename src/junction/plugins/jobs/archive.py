@@ -1,0 +1,90 @@
+"""The ``zip`` job: a folder as a zip archive, written in zipfile's streaming mode.
+
+The archive goes to a file through a write-only stream, so :mod:`zipfile` writes each entry's
+sizes and CRC in a data descriptor after its data instead of seeking back: memory stays
+constant (one chunk) whatever the size of the files, and the same code could write to a
+socket. The archive is written under a temporary name and renamed only once complete and
+consistent; a folder that changed meanwhile fails the job and the partial file is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from junction.plugins.jobs.folders import (
+    CHUNK,
+    FolderChanged,
+    Reporter,
+    check_unchanged,
+    compare,
+    snapshot,
+)
+
+__all__ = ["write_zip"]
+
+
+class _WriteOnly:
+    """A write-only file: zipfile cannot seek it, so it writes in streaming mode."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def write(self, data: bytes) -> int:
+        return int(self._raw.write(data))
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def close(self) -> None:
+        """The caller closes the underlying file."""
+
+
+def write_zip(
+    folder: Path, target: Path, reporter: Reporter, *, include_hidden: bool
+) -> dict[str, Any]:
+    """Archive ``folder`` into ``target``; returns the entry count and size.
+
+    Runs in a worker thread. Raises ``FolderChanged`` or ``Cancelled`` (after removing the
+    partial archive), or ``OSError``.
+    """
+    before = snapshot(folder, include_hidden=include_hidden)
+    reporter.total = sum(entry.size for entry in before)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("wb") as raw:
+            with zipfile.ZipFile(
+                _WriteOnly(raw), "w", zipfile.ZIP_DEFLATED, allowZip64=True
+            ) as archive:
+                for entry in before:
+                    reporter.check()
+                    path = folder / entry.name
+                    if entry.is_dir:
+                        archive.writestr(zipfile.ZipInfo(entry.name + "/"), b"")
+                        continue
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+                    with os.fdopen(fd, "rb") as source:
+                        check_unchanged(entry, os.fstat(fd))
+                        info = zipfile.ZipInfo.from_file(path, entry.name)
+                        info.compress_type = zipfile.ZIP_DEFLATED
+                        copied = 0
+                        with archive.open(info, "w", force_zip64=entry.size >= 1 << 31) as sink:
+                            while chunk := source.read(CHUNK):
+                                sink.write(chunk)
+                                copied += len(chunk)
+                                reporter.done += len(chunk)
+                                reporter.check()
+                                check_unchanged(entry, os.fstat(fd))
+                        check_unchanged(entry, os.fstat(fd))
+                        if copied != entry.size:
+                            raise FolderChanged(f"{entry.name} changed while it was read")
+            compare(before, snapshot(folder, include_hidden=include_hidden))
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+    return {"entries": len(before), "size": target.stat().st_size}

@@ -1,0 +1,122 @@
+"""HTTP routes of the jobs API: submit, list, read, cancel, follow, download."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.requests import HTTPConnection
+
+from junction.auth.middleware import current_user
+from junction.errors import Forbidden
+from junction.plugin import use
+from junction.plugins.jobs.models import Job, NewJob
+from junction.plugins.jobs.service import JOBS, JobService
+from junction.services import AUTH
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["jobs"])
+
+Jobs = Annotated[JobService, use(JOBS)]
+
+_NOT_FOUND: dict[int | str, dict[str, str]] = {404: {"description": "No such job"}}
+
+
+def _owner(conn: HTTPConnection) -> str | None:
+    """Whose jobs the caller sees: everyone's in single-user mode or for admins."""
+    auth = conn.app.state.services.get(AUTH)
+    user = current_user(conn.scope)
+    if auth.identity is None or user.admin:
+        return None
+    return str(user.username)
+
+
+def _check_contents(conn: HTTPConnection, action: str) -> None:
+    """In multi-user mode, jobs read (and copies write) files: the caller needs that right."""
+    auth = conn.app.state.services.get(AUTH)
+    if auth.identity is None:
+        return
+    if not auth.authorizer.is_authorized(current_user(conn.scope), action, "contents"):
+        raise Forbidden(f"Not allowed to {action} contents")
+
+
+@router.post(
+    "/api/jobs",
+    status_code=201,
+    responses={
+        404: {"description": "No such folder"},
+        409: {"description": "A copy's destination exists"},
+    },
+)
+async def submit_job(request: Request, body: NewJob, jobs: Jobs, response: Response) -> Job:
+    """Start a job: ``zip`` archives a folder for download, ``copy`` copies it to ``to``."""
+    _check_contents(request, "read")
+    if body.kind == "copy":
+        _check_contents(request, "write")
+    job = await jobs.submit(body, owner=current_user(request.scope).username)
+    response.headers["Location"] = f"{request.app.state.settings.base_url}api/jobs/{job.id}"
+    return job
+
+
+@router.get("/api/jobs")
+async def list_jobs(request: Request, jobs: Jobs) -> list[Job]:
+    """The caller's jobs (everyone's for admins), newest first."""
+    return await jobs.list(_owner(request))
+
+
+@router.get("/api/jobs/{job_id}", responses=_NOT_FOUND)
+async def get_job(request: Request, job_id: str, jobs: Jobs) -> Job:
+    """A job's status, progress, error or result."""
+    return await jobs.get(job_id, _owner(request))
+
+
+@router.delete(
+    "/api/jobs/{job_id}",
+    status_code=204,
+    responses={**_NOT_FOUND, 409: {"description": "The job has already ended"}},
+)
+async def cancel_job(request: Request, job_id: str, jobs: Jobs) -> Response:
+    """Cancel a pending or running job; answers once it has stopped."""
+    await jobs.cancel(job_id, _owner(request))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/api/jobs/{job_id}/events",
+    responses={
+        **_NOT_FOUND,
+        200: {"content": {"text/event-stream": {}}, "description": "The job at each change"},
+    },
+    response_class=StreamingResponse,
+)
+async def job_events(request: Request, job_id: str, jobs: Jobs) -> StreamingResponse:
+    """Server-sent events: the job as JSON now and at each change, until it ends."""
+    updates = jobs.watch(job_id, _owner(request))
+    first = await anext(updates)  # raises JobNotFound before the response starts
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield b"data: " + first.model_dump_json().encode() + b"\n\n"
+        async for job in updates:
+            yield b"data: " + job.model_dump_json().encode() + b"\n\n"
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get(
+    "/api/jobs/{job_id}/result",
+    responses={
+        **_NOT_FOUND,
+        200: {"content": {"application/zip": {}}, "description": "The archive"},
+        409: {"description": "The job has no archive (not completed, or not a zip job)"},
+    },
+    response_class=FileResponse,
+)
+async def job_result(request: Request, job_id: str, jobs: Jobs) -> FileResponse:
+    """Download the archive a completed ``zip`` job made."""
+    path, name = await jobs.result_file(job_id, _owner(request))
+    return FileResponse(path, media_type="application/zip", filename=name)

@@ -1,0 +1,347 @@
+""":class:`TableJobs`: jobs kept in ``jobs_jobs``, run in worker threads, a few at a time.
+
+Each job's record is written when it is submitted and whenever its status changes; progress
+lives in memory (a :class:`~junction.plugins.jobs.folders.Reporter` the worker thread
+updates) and is read live while the job runs, so counting bytes costs no database writes.
+When the plugin starts, records left ``pending`` or ``running`` by a server that stopped are
+marked failed; when it stops, running jobs are cancelled and recorded the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import anyio
+import anyio.abc
+import orjson
+from sqlalchemy import Row, insert, select, update
+
+from junction.database import Database
+from junction.errors import BadRequest, Conflict
+from junction.plugins.jobs.archive import write_zip
+from junction.plugins.jobs.copying import copy_folder
+from junction.plugins.jobs.folders import Cancelled, FolderChanged, Reporter, resolve
+from junction.plugins.jobs.models import FINISHED, Job, NewJob, Progress
+from junction.plugins.jobs.service import JobFinished, JobNotFound, NoResult
+from junction.plugins.jobs.tables import JOBS_TABLE
+
+__all__ = ["STOPPED", "TableJobs"]
+
+log = logging.getLogger("junction.jobs")
+
+STOPPED = "the server stopped while the job ran"
+"""The error of jobs a stopping (or crashed) server left unfinished."""
+
+_STOP_WAIT = 10.0
+
+
+@dataclass
+class _Live:
+    """A job this process runs: its progress, and an event set at every change."""
+
+    reporter: Reporter = field(default_factory=Reporter)
+    changed: anyio.Event = field(default_factory=anyio.Event)
+    finished: anyio.Event = field(default_factory=anyio.Event)
+    waiting: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    cancelling: bool = False
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = anyio.Event()
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class TableJobs:
+    """Implements :class:`~junction.plugins.jobs.service.JobService` over the database."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        root_dir: Path,
+        directory: Path,
+        task_group: anyio.abc.TaskGroup,
+        max_running: int,
+        include_hidden: bool,
+        base_url: str,
+    ) -> None:
+        self._database = database
+        self._root = root_dir
+        self.directory = directory
+        self._task_group = task_group
+        self._slots = anyio.Semaphore(max_running)
+        self._include_hidden = include_hidden
+        self._base_url = base_url
+        self._live: dict[str, _Live] = {}
+
+    async def recover(self) -> int:
+        """Mark jobs a previous server left unfinished as failed; returns how many."""
+        async with self._database.session() as session:
+            result = await session.execute(
+                update(JOBS_TABLE)
+                .where(JOBS_TABLE.c.status.in_(("pending", "running")))
+                .values(status="failed", error=STOPPED, updated=time.time())
+            )
+        count = int(getattr(result, "rowcount", 0) or 0)
+        if count:
+            log.warning("%d jobs were unfinished when the server last stopped", count)
+        return count
+
+    async def stop(self) -> None:
+        """Cancel every job of this process and wait (bounded) until each has recorded it."""
+        for live in self._live.values():
+            live.cancelling = True
+            live.reporter.cancel()
+            live.waiting.cancel()
+        with anyio.move_on_after(_STOP_WAIT):
+            for live in list(self._live.values()):
+                await live.finished.wait()
+
+    # -- the service --------------------------------------------------------------------------
+
+    async def submit(self, request: NewJob, owner: str) -> Job:
+        """Check the request and queue the job."""
+        folder = await anyio.to_thread.run_sync(resolve, self._root, request.path)
+        destination: Path | None = None
+        if request.kind == "copy":
+            destination = await anyio.to_thread.run_sync(self._destination, request.to)
+        elif request.to is not None:
+            raise BadRequest("'to' is for copy jobs only")
+        job_id = uuid.uuid4().hex
+        now = time.time()
+        async with self._database.session() as session:
+            await session.execute(
+                insert(JOBS_TABLE).values(
+                    id=job_id,
+                    seq=time.time_ns(),
+                    owner=owner,
+                    kind=request.kind,
+                    status="pending",
+                    path=_api_path(self._root, folder),
+                    destination=_api_path(self._root, destination) if destination else None,
+                    created=now,
+                    updated=now,
+                    done=0,
+                    total=None,
+                )
+            )
+        live = self._live[job_id] = _Live()
+        self._task_group.start_soon(self._run, job_id, request.kind, folder, destination, live)
+        return await self.get(job_id)
+
+    async def get(self, job_id: str, owner: str | None = None) -> Job:
+        """The job now."""
+        async with self._database.session() as session:
+            query = select(JOBS_TABLE).where(JOBS_TABLE.c.id == job_id)
+            row = (await session.execute(query)).first()
+        if row is None or (owner is not None and row.owner != owner):
+            raise JobNotFound(job_id)
+        return self._model(row)
+
+    async def list(self, owner: str | None = None) -> list[Job]:
+        """Jobs, newest first."""
+        query = select(JOBS_TABLE).order_by(JOBS_TABLE.c.seq.desc())
+        if owner is not None:
+            query = query.where(JOBS_TABLE.c.owner == owner)
+        async with self._database.session() as session:
+            rows = (await session.execute(query)).all()
+        return [self._model(row) for row in rows]
+
+    async def cancel(self, job_id: str, owner: str | None = None) -> Job:
+        """Stop a pending or running job; returns it once it has stopped."""
+        job = await self.get(job_id, owner)
+        live = self._live.get(job_id)
+        if job.status in FINISHED or live is None:
+            raise JobFinished(job)
+        live.reporter.cancel()
+        live.waiting.cancel()
+        await live.finished.wait()
+        return await self.get(job_id)
+
+    async def watch(self, job_id: str, owner: str | None = None) -> AsyncIterator[Job]:
+        """The job now, then at each change (at most every 0.1 s while it runs)."""
+        job = await self.get(job_id, owner)
+        yield job
+        while job.status not in FINISHED:
+            live = self._live.get(job_id)
+            if live is not None:
+                with anyio.move_on_after(15):
+                    await live.changed.wait()
+            job = await self.get(job_id)
+            yield job
+
+    async def result_file(self, job_id: str, owner: str | None = None) -> tuple[Path, str]:
+        """The archive of a completed zip job and its download name."""
+        job = await self.get(job_id, owner)
+        if job.kind != "zip" or job.status != "completed":
+            raise NoResult(f"Job {job_id} has no archive to download ({job.status})")
+        path = self._archive(job_id)
+        if not path.is_file():
+            raise NoResult(f"The archive of job {job_id} is gone")
+        return path, _download_name(job.path)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def _destination(self, to: str | None) -> Path:
+        if not to:
+            raise BadRequest("a copy job needs 'to', the new folder's path")
+        parts = PurePosixPath(to.strip("/")).parts
+        if not parts or "\0" in to or any(part in ("..", ".") for part in parts):
+            raise BadRequest(f"invalid path: {to!r}")
+        parent = resolve(self._root, "/".join(parts[:-1]))
+        destination = parent / parts[-1]
+        if destination.exists() or destination.is_symlink():
+            raise Conflict(f"{to} already exists")
+        return destination
+
+    def _archive(self, job_id: str) -> Path:
+        return self.directory / f"{job_id}.zip"
+
+    async def _run(
+        self, job_id: str, kind: str, folder: Path, destination: Path | None, live: _Live
+    ) -> None:
+        try:
+            with live.waiting:
+                await self._slots.acquire()
+            if live.waiting.cancelled_caught:
+                raise Cancelled
+            try:
+                live.reporter.check()
+                await self._record(job_id, live, status="running")
+                work: Callable[[], dict[str, Any]]
+                if kind == "zip":
+                    self.directory.mkdir(parents=True, exist_ok=True)
+
+                    def work() -> dict[str, Any]:
+                        return write_zip(
+                            folder,
+                            self._archive(job_id),
+                            live.reporter,
+                            include_hidden=self._include_hidden,
+                        )
+                else:
+                    assert destination is not None
+
+                    def work() -> dict[str, Any]:
+                        return copy_folder(
+                            folder,
+                            destination,
+                            live.reporter,
+                            include_hidden=self._include_hidden,
+                            job_id=job_id,
+                        )
+
+                failure: Exception | None = None
+                async with anyio.create_task_group() as watchers:
+                    watchers.start_soon(self._pulse, live)
+                    try:
+                        result = await anyio.to_thread.run_sync(work)
+                    except Exception as exc:  # raised below, outside the group (no wrapping)
+                        failure = exc
+                    finally:
+                        watchers.cancel_scope.cancel()
+                if failure is not None:
+                    raise failure
+            finally:
+                self._slots.release()
+            if kind == "zip":
+                result["url"] = f"{self._base_url}api/jobs/{job_id}/result"
+                result["name"] = _download_name(_api_path(self._root, folder))
+            await self._record(job_id, live, status="completed", result=result)
+        except Cancelled:
+            reason = STOPPED if live.cancelling else "cancelled"
+            status = "failed" if live.cancelling else "cancelled"
+            await self._finish(job_id, live, status, reason)
+        except FolderChanged as exc:
+            await self._finish(
+                job_id, live, "failed", f"the folder changed while the job ran: {exc}"
+            )
+        except FileExistsError as exc:
+            await self._finish(job_id, live, "failed", str(exc))
+        except OSError as exc:
+            await self._finish(
+                job_id, live, "failed", f"{exc.strerror or exc}: {exc.filename or ''}"
+            )
+        except Exception:
+            log.exception("job %s failed", job_id)
+            await self._finish(job_id, live, "failed", "internal error; see the server log")
+        finally:
+            live.finished.set()
+            live.notify()
+            self._live.pop(job_id, None)
+
+    async def _pulse(self, live: _Live) -> None:
+        """Wake watchers while the worker makes progress (the thread cannot, cheaply)."""
+        seen = -1
+        while True:
+            await anyio.sleep(0.1)
+            if live.reporter.done != seen:
+                seen = live.reporter.done
+                live.notify()
+
+    async def _finish(self, job_id: str, live: _Live, status: str, error: str) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._record(job_id, live, status=status, error=error)
+            except Exception:
+                log.exception("job %s: could not record its end (%s)", job_id, status)
+
+    async def _record(
+        self,
+        job_id: str,
+        live: _Live,
+        *,
+        status: str,
+        error: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": status,
+            "updated": time.time(),
+            "done": live.reporter.done,
+            "total": live.reporter.total,
+            "error": error,
+        }
+        if result is not None:
+            values["result"] = orjson.dumps(result).decode()
+        async with self._database.session() as session:
+            await session.execute(
+                update(JOBS_TABLE).where(JOBS_TABLE.c.id == job_id).values(**values)
+            )
+        live.notify()
+
+    def _model(self, row: Row[Any]) -> Job:
+        live = self._live.get(row.id)
+        done, total = row.done, row.total
+        if live is not None and row.status == "running":
+            done, total = live.reporter.done, live.reporter.total
+        return Job(
+            id=row.id,
+            kind=row.kind,
+            status=row.status,
+            path=row.path,
+            to=row.destination,
+            created=_iso(row.created),
+            updated=_iso(row.updated),
+            progress=Progress(done=done, total=total),
+            error=row.error,
+            result=orjson.loads(row.result) if row.result else None,
+        )
+
+
+def _api_path(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix() if path != root else ""
+
+
+def _download_name(api_path: str) -> str:
+    return (PurePosixPath(api_path).name or "root") + ".zip"
