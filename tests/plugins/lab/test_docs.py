@@ -58,7 +58,7 @@ async def test_page_config_example_adds_keys_to_every_page(serve: Serve) -> None
         page = (await client.get("/lab", headers={"Accept": "text/html"})).text
     match = re.search(r'"application/json">(.*?)</script>', page)
     assert match
-    assert json.loads(match.group(1))["terminalsAvailable"] is True
+    assert json.loads(match.group(1))["exposeAppInBrowser"] is True
 
 
 async def test_events_example_registers_and_emits() -> None:
