@@ -141,31 +141,35 @@ _PATH_ITEM_KEYS = frozenset({*HTTP_METHODS, "summary", "description", "parameter
 
 
 def _block(text: str, top: str) -> list[tuple[int, str, str]] | None:
-    """``(indent, key, value)`` of the key lines inside the top-level block ``top``.
+    """``(indent, key, value)`` of the keys of the first two levels inside the block ``top``.
 
+    Deeper lines are skipped unread (a block scalar's lines are always deeper than its key).
     Returns None when the block is not in plain block style (flow style, anchors, complex
     keys...), so that the caller parses the YAML instead.
     """
-    lines = iter(text.splitlines())
-    for line in lines:
-        if line.rstrip() == f"{top}:":
-            break
+    if text.startswith(f"{top}:\n"):
+        start = len(top) + 2
     else:
-        return [] if re.search(rf"^{top}\s*:", text, re.MULTILINE) is None else None
+        found = text.find(f"\n{top}:\n")
+        if found < 0:
+            return [] if re.search(rf"^{top}\s*:", text, re.MULTILINE) is None else None
+        start = found + len(top) + 3
     entries: list[tuple[int, str, str]] = []
-    scalar_indent: int | None = None
-    for line in lines:
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
+    levels: list[int] = []
+    for line in text[start:].splitlines():
+        body = line.lstrip(" ")
+        if not body or body.startswith("#"):
             continue
-        indent = len(line) - len(line.lstrip(" "))
+        indent = len(line) - len(body)
         if indent == 0:
             break
-        if scalar_indent is not None:
-            if indent > scalar_indent:
-                continue
-            scalar_indent = None
-        if stripped.startswith("- "):
+        if len(levels) == 2 and indent > levels[1]:
+            continue
+        if indent not in levels:
+            if levels and indent < levels[-1]:
+                return None
+            levels.append(indent)
+        if body.startswith("- "):
             continue
         match = _KEY.match(line)
         if match is None:
@@ -174,8 +178,6 @@ def _block(text: str, top: str) -> list[tuple[int, str, str]] | None:
         value = (match[5] or "").strip()
         if value.startswith(("&", "*")) or key == "<<":
             return None
-        if value.startswith(("|", ">")):
-            scalar_indent = indent
         entries.append((indent, key.strip(), value))
     return entries
 

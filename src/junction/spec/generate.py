@@ -369,12 +369,14 @@ def write_contract(
     """(Re)write ``openapi.yaml`` and ``asyncapi.yaml`` in ``directory``; return changed files."""
     changed = []
     openapi_path = directory / OPENAPI_FILE
-    existing = load_yaml(openapi_path) if openapi_path.exists() else {}
-    generated = openapi_document(name, description, routers, public_paths)
-    text = dump(reconcile(existing or {}, generated), _header(name, "HTTP"))
-    if not openapi_path.exists() or openapi_path.read_text() != text:
-        openapi_path.write_text(text)
-        changed.append(openapi_path)
+    has_http = any(isinstance(r, APIRoute) for router in routers for r in router.routes)
+    if has_http or openapi_path.exists():
+        existing = load_yaml(openapi_path) if openapi_path.exists() else {}
+        generated = openapi_document(name, description, routers, public_paths)
+        text = dump(reconcile(existing or {}, generated), _header(name, "HTTP"))
+        if not openapi_path.exists() or openapi_path.read_text() != text:
+            openapi_path.write_text(text)
+            changed.append(openapi_path)
     asyncapi_path = directory / ASYNCAPI_FILE
     old = load_yaml(asyncapi_path) if asyncapi_path.exists() else {}
     sockets = asyncapi_document(name, routers, old or {})
