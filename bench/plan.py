@@ -35,6 +35,9 @@ class Plan:
     load_seconds: float
     load_warmup: float
     load_rounds: int
+    terminal_keystrokes: int
+    terminal_output_mb: int
+    terminal_rounds: int
     scenario_timeout: float
 
 
@@ -59,6 +62,9 @@ FULL = Plan(
     load_seconds=3.0,
     load_warmup=0.5,
     load_rounds=2,
+    terminal_keystrokes=200,
+    terminal_output_mb=50,
+    terminal_rounds=2,
     scenario_timeout=240.0,
 )
 
@@ -83,5 +89,8 @@ QUICK = Plan(
     load_seconds=1.0,
     load_warmup=0.3,
     load_rounds=1,
+    terminal_keystrokes=100,
+    terminal_output_mb=10,
+    terminal_rounds=1,
     scenario_timeout=90.0,
 )

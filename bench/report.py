@@ -158,6 +158,18 @@ def rows_for(plan: Plan) -> list[Row]:
             scale=1e3,
         ),
     ]
+    rows += [
+        Row("terminal keystroke to echo, p50", "ms", "term_echo", scale=1e3),
+        Row("terminal keystroke to echo, p99", "ms", "term_echo", "p99", scale=1e3),
+        Row("server CPU per terminal keystroke", "µs", "term_cpu_key", scale=1e6),
+        Row(
+            f"terminal output, `yes | head -c {plan.terminal_output_mb}M`",
+            "MB/s",
+            "term_output",
+            better="higher",
+        ),
+        Row("server CPU per terminal output MB", "ms", "term_cpu_mb", scale=1e3),
+    ]
     return rows
 
 

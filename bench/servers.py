@@ -35,7 +35,7 @@ __all__ = [
     "stop_all_servers",
 ]
 
-JUNCTION_PROFILE_PLUGINS = ("contents", "kernelspecs", "kernels", "sessions")
+JUNCTION_PROFILE_PLUGINS = ("contents", "kernelspecs", "kernels", "sessions", "terminals")
 """The Junction plugins the scenarios use (the UI plugins are left out on purpose)."""
 
 
