@@ -312,6 +312,49 @@ async def test_job_records_survive_a_restart(tmp_path: Path) -> None:
         assert zipfile.ZipFile(io.BytesIO(download.content)).testzip() is None
 
 
+async def test_ended_jobs_are_forgotten_after_keep_days(
+    tmp_path: Path, jupyter_data_dir: Path
+) -> None:
+    make_tree(tmp_path)
+    async with app_client(root_dir=tmp_path, enable=["jobs"]) as client:
+        job = (await client.post("/api/jobs", json={"kind": "zip", "path": "project"})).json()
+        await wait_job(client, job["id"], ended)
+    archives = jupyter_data_dir / "junction" / "jobs"
+    assert [p.name for p in archives.iterdir()] == [f"{job['id']}.zip"]
+    settings = {"jobs": {"keep_days": 1e-9}}
+    async with app_client(root_dir=tmp_path, enable=["jobs"], plugin_settings=settings) as client:
+        with anyio.fail_after(30):
+            while (await client.get(f"/api/jobs/{job['id']}")).status_code != 404:
+                await anyio.sleep(0.02)
+    assert list(archives.iterdir()) == []
+
+
+async def test_running_jobs_are_a_metric(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    sparse(folder / "zeros.bin", 8 * BIG)
+    async with app_client(root_dir=tmp_path, enable=["jobs"]) as client:
+        job = (await client.post("/api/jobs", json={"kind": "zip", "path": "big"})).json()
+        await wait_job(client, job["id"], running)
+        text = (await client.get("/metrics")).text
+        await client.delete(f"/api/jobs/{job['id']}")
+        after = (await client.get("/metrics")).text
+
+    def samples(body: str) -> dict[str, float]:
+        families = text_string_to_metric_families(body)
+        return {
+            s.labels["status"]: s.value
+            for f in families
+            if f.name == "junction_jobs"
+            for s in f.samples
+        }
+
+    assert samples(text) == {"pending": 0, "running": 1}
+    assert samples(after) == {"pending": 0, "running": 0}
+
+
 async def test_a_job_running_at_shutdown_is_recorded_failed(tmp_path: Path) -> None:
     folder = tmp_path / "big"
     folder.mkdir()

@@ -19,10 +19,17 @@ Map of the package:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from junction.errors import ServiceUnavailable
+from junction.metrics import METRICS
 from junction.plugin import Plugin, PluginContext
 from junction.plugins.jobs.routes import router
 from junction.plugins.jobs.runner import TableJobs
@@ -32,6 +39,10 @@ from junction.plugins.jobs.tables import TABLES
 from junction.services import DATABASE
 
 __all__ = ["JOBS", "JobFinished", "JobNotFound", "JobService", "NoResult", "plugin"]
+
+log = logging.getLogger("junction.jobs")
+
+_EXPIRE_EVERY = 3600.0
 
 
 def _default_directory() -> Path:
@@ -56,10 +67,36 @@ async def lifespan(ctx: PluginContext[JobsSettings]) -> AsyncIterator[None]:
     )
     await jobs.recover()
     ctx.provide(JOBS, jobs)
+    expiry = anyio.CancelScope()
+    ctx.task_group.start_soon(_expire_regularly, jobs, settings.keep_days, expiry)
+    metrics = ctx.get_optional(METRICS)
+    remove_collector = metrics.add_collector(lambda: _collect(jobs)) if metrics else None
     try:
         yield
     finally:
+        expiry.cancel()
+        if remove_collector is not None:
+            remove_collector()
         await jobs.stop()
+
+
+async def _expire_regularly(jobs: TableJobs, keep_days: float, scope: anyio.CancelScope) -> None:
+    with scope:
+        while True:
+            try:
+                await jobs.expire(time.time() - keep_days * 86400)
+            except ServiceUnavailable as exc:
+                log.warning("could not forget old jobs: %s", exc)
+            await anyio.sleep(_EXPIRE_EVERY)
+
+
+def _collect(jobs: TableJobs) -> Iterable[Metric]:
+    family = GaugeMetricFamily(
+        "junction_jobs", "Jobs of this server, pending or running.", labels=["status"]
+    )
+    for status, count in sorted(jobs.counts().items()):
+        family.add_metric([status], count)
+    yield family
 
 
 plugin = Plugin(
@@ -70,5 +107,6 @@ plugin = Plugin(
     lifespan=lifespan,
     provides=[JOBS],
     requires=[DATABASE],
+    optional=[METRICS],
     tables=TABLES,
 )

@@ -10,6 +10,7 @@ marked failed; when it stops, running jobs are cancelled and recorded the same w
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +22,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import orjson
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, delete, insert, select, update
 
 from junction.database import Database
 from junction.errors import BadRequest, Conflict
@@ -51,6 +52,7 @@ class _Live:
     finished: anyio.Event = field(default_factory=anyio.Event)
     waiting: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     cancelling: bool = False
+    started: bool = False
 
     def notify(self) -> None:
         self.changed.set()
@@ -85,17 +87,45 @@ class TableJobs:
         self._live: dict[str, _Live] = {}
 
     async def recover(self) -> int:
-        """Mark jobs a previous server left unfinished as failed; returns how many."""
+        """Mark jobs a previous server left unfinished as failed and remove what they had
+        half written; returns how many there were."""
+        unfinished = JOBS_TABLE.c.status.in_(("pending", "running"))
         async with self._database.session() as session:
-            result = await session.execute(
+            rows = (await session.execute(select(JOBS_TABLE).where(unfinished))).all()
+            await session.execute(
                 update(JOBS_TABLE)
-                .where(JOBS_TABLE.c.status.in_(("pending", "running")))
+                .where(JOBS_TABLE.c.id.in_([row.id for row in rows]))
                 .values(status="failed", error=STOPPED, updated=time.time())
             )
-        count = int(getattr(result, "rowcount", 0) or 0)
-        if count:
-            log.warning("%d jobs were unfinished when the server last stopped", count)
-        return count
+        for row in rows:
+            await anyio.to_thread.run_sync(self._remove_partial, row.id, row.destination)
+        if rows:
+            log.warning("%d jobs were unfinished when the server last stopped", len(rows))
+        return len(rows)
+
+    async def expire(self, older_than: float) -> int:
+        """Forget ended jobs last changed before ``older_than`` (Unix time) and delete their
+        archives; returns how many."""
+        old = JOBS_TABLE.c.status.in_(tuple(FINISHED)) & (JOBS_TABLE.c.updated < older_than)
+        async with self._database.session() as session:
+            ids = [row.id for row in (await session.execute(select(JOBS_TABLE.c.id).where(old)))]
+            await session.execute(delete(JOBS_TABLE).where(JOBS_TABLE.c.id.in_(ids)))
+        for job_id in ids:
+            await anyio.to_thread.run_sync(self._archive(job_id).unlink, True)
+        return len(ids)
+
+    def counts(self) -> dict[str, int]:
+        """Jobs of this process by status (``pending`` or ``running``), for metrics."""
+        counts = {"pending": 0, "running": 0}
+        for live in self._live.values():
+            counts["running" if live.started else "pending"] += 1
+        return counts
+
+    def _remove_partial(self, job_id: str, destination: str | None) -> None:
+        self._archive(job_id).with_suffix(".zip.partial").unlink(missing_ok=True)
+        if destination:
+            where = self._root.joinpath(*PurePosixPath(destination).parts)
+            shutil.rmtree(where.with_name(f".{where.name}.copy-{job_id}"), ignore_errors=True)
 
     async def stop(self) -> None:
         """Cancel every job of this process and wait (bounded) until each has recorded it."""
@@ -217,6 +247,7 @@ class TableJobs:
                 raise Cancelled
             try:
                 live.reporter.check()
+                live.started = True
                 await self._record(job_id, live, status="running")
                 work: Callable[[], dict[str, Any]]
                 if kind == "zip":

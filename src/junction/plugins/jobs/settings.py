@@ -20,6 +20,12 @@ class JobsSettings(PluginSettings):
         description="Where archives are written until downloaded. Unset: 'jobs' in "
         "Junction's data directory (<jupyter data dir>/junction/jobs).",
     )
+    keep_days: float = Field(
+        7.0,
+        gt=0,
+        description="Days an ended job (and its archive) is kept after it ended; older ones "
+        "are forgotten, checked hourly.",
+    )
     include_hidden: bool = Field(
         False, description="Include hidden files and folders (names starting with '.')."
     )
