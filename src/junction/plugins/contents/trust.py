@@ -93,6 +93,19 @@ def _make_notary(directory: Path) -> Any:
     )
 
 
+class _Notebook(dict[str, Any]):
+    """A notebook as nbformat's notary reads it (``nb.nbformat``), without a deep copy.
+
+    ``nbformat.from_dict`` copies every cell and output, which costs as much as the digest;
+    the notary only reads the notebook (and puts ``metadata.signature`` back as it was).
+    """
+
+    @property
+    def nbformat(self) -> Any:
+        """The notebook's major format version."""
+        return self.get("nbformat")
+
+
 def _code_cells(notebook: dict[str, Any]) -> list[dict[str, Any]]:
     cells = notebook.get("cells")
     if not isinstance(cells, list):
@@ -119,9 +132,8 @@ class NotebookTrust:
 
     def is_signed(self, notebook: dict[str, Any]) -> bool:
         """Whether this exact content was signed on this server."""
-        node = nbformat_module().from_dict(notebook)
         with self._lock:
-            return bool(self._get_notary().check_signature(node))
+            return bool(self._get_notary().check_signature(_Notebook(notebook)))
 
     def mark(self, notebook: dict[str, Any]) -> bool:
         """Set ``metadata.trusted`` on every code cell of a notebook just read; return it."""
@@ -142,9 +154,8 @@ class NotebookTrust:
 
     def sign(self, notebook: dict[str, Any]) -> None:
         """Record the notebook's signature, so reading this content marks it trusted."""
-        node = nbformat_module().from_dict(notebook)
         with self._lock:
-            self._get_notary().sign(node)
+            self._get_notary().sign(_Notebook(notebook))
 
     def close(self) -> None:
         """Close the signatures database; called when the plugin stops."""
