@@ -19,7 +19,7 @@ install it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -40,6 +40,14 @@ router = APIRouter(tags=["frontend"], include_in_schema=False)
 Frontend = Annotated[FrontendService, use(FRONTEND)]
 
 _GET_HEAD = ["GET", "HEAD"]
+
+Responses = dict[int | str, dict[str, Any]]
+_MISSING: Responses = {404: {"description": "Notebook 7 is not installed"}}
+_TREE: Responses = {
+    302: {"description": "A file: to /notebooks/<path> (a notebook) or /files/<path>"},
+    404: {"description": "No such directory, or Notebook 7 is not installed"},
+}
+_NOTEBOOKS: Responses = {302: {"description": "A directory: to /tree/<path>"}, **_MISSING}
 
 
 def _installed(frontend: FrontendService) -> NotebookLayout:
@@ -73,26 +81,30 @@ async def _tree(request: Request, frontend: FrontendService, path: str) -> Respo
     return await _page(frontend, "tree", path)
 
 
-@router.api_route("/tree", methods=_GET_HEAD, name="notebook_tree_root")
+@router.api_route("/tree", methods=_GET_HEAD, name="notebook_tree_root", responses=_TREE)
 async def tree_root(request: Request, frontend: Frontend) -> Response:
     """The file browser at the root directory."""
     return await _tree(request, frontend, "")
 
 
-@router.api_route("/tree/{path:path}", methods=_GET_HEAD, name="notebook_tree")
+@router.api_route("/tree/{path:path}", methods=_GET_HEAD, name="notebook_tree", responses=_TREE)
 async def tree(request: Request, frontend: Frontend, path: str) -> Response:
     """The file browser at directory ``path``; files redirect to the page that opens them."""
     return await _tree(request, frontend, path)
 
 
-@router.api_route("/notebooks", methods=_GET_HEAD, name="notebook_notebooks_root")
+@router.api_route(
+    "/notebooks", methods=_GET_HEAD, name="notebook_notebooks_root", responses=_NOTEBOOKS
+)
 async def notebooks_root(request: Request, frontend: Frontend) -> Response:
     """No notebook named: the file browser at the root directory."""
     _installed(frontend)
     return _redirect(request, "tree", "")
 
 
-@router.api_route("/notebooks/{path:path}", methods=_GET_HEAD, name="notebook_notebooks")
+@router.api_route(
+    "/notebooks/{path:path}", methods=_GET_HEAD, name="notebook_notebooks", responses=_NOTEBOOKS
+)
 async def notebooks(request: Request, frontend: Frontend, path: str) -> Response:
     """The notebook page (the page opens ``path``); a directory redirects to the tree."""
     _installed(frontend)
@@ -102,31 +114,35 @@ async def notebooks(request: Request, frontend: Frontend, path: str) -> Response
     return await _page(frontend, "notebooks")
 
 
-@router.api_route("/edit", methods=_GET_HEAD, name="notebook_edit_root")
+@router.api_route("/edit", methods=_GET_HEAD, name="notebook_edit_root", responses=_MISSING)
 async def edit_root(frontend: Frontend) -> Response:
     """The text editor page with no file named."""
     return await _page(frontend, "edit")
 
 
-@router.api_route("/edit/{path:path}", methods=_GET_HEAD, name="notebook_edit")
+@router.api_route("/edit/{path:path}", methods=_GET_HEAD, name="notebook_edit", responses=_MISSING)
 async def edit(frontend: Frontend, path: str) -> Response:
     """The text editor page (the page opens ``path``)."""
     return await _page(frontend, "edit")
 
 
-@router.api_route("/consoles/{path:path}", methods=_GET_HEAD, name="notebook_consoles")
+@router.api_route(
+    "/consoles/{path:path}", methods=_GET_HEAD, name="notebook_consoles", responses=_MISSING
+)
 async def consoles(frontend: Frontend, path: str) -> Response:
     """The console page (the page starts or attaches to a console for ``path``)."""
     return await _page(frontend, "consoles")
 
 
-@router.api_route("/terminals/{name}", methods=_GET_HEAD, name="notebook_terminals")
+@router.api_route(
+    "/terminals/{name}", methods=_GET_HEAD, name="notebook_terminals", responses=_MISSING
+)
 async def terminals(frontend: Frontend, name: str) -> Response:
     """The terminal page (the page opens terminal ``name``)."""
     return await _page(frontend, "terminals")
 
 
-@router.api_route("/custom/custom.css", methods=_GET_HEAD)
+@router.api_route("/custom/custom.css", methods=_GET_HEAD, responses=_MISSING)
 async def custom_css(request: Request, frontend: Frontend) -> Response:
     """The user's custom CSS, linked from every Notebook 7 page."""
     notebook = _installed(frontend)
@@ -135,14 +151,14 @@ async def custom_css(request: Request, frontend: Frontend) -> Response:
     return await send_file(request, target, immutable=False)
 
 
-@router.api_route("/static/notebook/favicons/{name}", methods=_GET_HEAD)
+@router.api_route("/static/notebook/favicons/{name}", methods=_GET_HEAD, responses=_MISSING)
 async def notebook_favicon(request: Request, frontend: Frontend, name: str) -> Response:
     """The favicon the console page names under Notebook 7's static URL."""
     _installed(frontend)
     return await favicon_response(request, name)
 
 
-@router.api_route("/static/notebook/{path:path}", methods=_GET_HEAD)
+@router.api_route("/static/notebook/{path:path}", methods=_GET_HEAD, responses=_MISSING)
 async def notebook_bundle(request: Request, frontend: Frontend, path: str) -> Response:
     """A file of Notebook 7's prebuilt core bundle."""
     target = resolve_inside(_installed(frontend).static_dir, path)
