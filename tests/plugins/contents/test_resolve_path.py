@@ -62,7 +62,16 @@ async def test_home_relative_paths_are_expanded(
 
 @pytest.mark.parametrize(
     "path",
-    ["/etc/passwd", "../outside.txt", "pkg/../../outside.txt", ".secret.py", "", "a\0b", "esc/x"],
+    [
+        "/etc/passwd",
+        "../outside.txt",
+        "pkg/../../outside.txt",
+        ".secret.py",
+        "",
+        "a\0b",
+        "/a\0b",
+        "esc/x",
+    ],
 )
 async def test_paths_outside_hidden_or_malformed_do_not_resolve(
     client: Any, tree: Path, path: str

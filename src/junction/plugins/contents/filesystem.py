@@ -271,6 +271,8 @@ class LocalContents:
         return await self._run(self._resolve_path, path)
 
     def _resolve_path(self, path: str) -> str | None:
+        if "\0" in path:
+            return None  # no file has such a name (and os.path functions raise on it)
         expanded = os.path.expanduser(path)
         if os.path.isabs(expanded):
             # Kernels print paths under root_dir as configured, or with links resolved; the
