@@ -165,7 +165,7 @@ class AuthMiddleware:
         if (
             "token" in query
             and method == "token"
-            and user is self.auth.user
+            and (user is self.auth.user or (self.auth.identity is not None and user.scopes is None))
             and not is_ws
             and self._is_page(local, http_method, headers)
         ):
@@ -215,7 +215,19 @@ class AuthMiddleware:
         if rest:
             location += "?" + rest
         response = RedirectResponse(location, status_code=302)
-        self._set_login_cookie(response, user)
+        if user is self.auth.user or self.auth.identity is None:
+            self._set_login_cookie(response, self.auth.make_cookie(user))
+        else:
+            # A person's own API token in a page URL: open a server-side session for them,
+            # as logging in would (only unscoped tokens get here: a session has full rights).
+            headers = Headers(scope=scope)
+            client = scope.get("client")
+            session = await self.auth.identity.open_session(
+                user,
+                agent=headers.get("user-agent", ""),
+                address=client[0] if client else "",
+            )
+            self._set_login_cookie(response, session)
         response.raw_headers.append(
             (
                 b"set-cookie",
@@ -224,8 +236,7 @@ class AuthMiddleware:
         )
         await response(scope, receive, send)
 
-    def _set_login_cookie(self, response: Response, user: User) -> None:
-        value = self.auth.make_cookie(user)
+    def _set_login_cookie(self, response: Response, value: str) -> None:
         cookie = (
             f"{self.auth.cookie_name}={value}{self._cookie_attrs}; HttpOnly; "
             f"Max-Age={self.auth.cookie_max_age}"

@@ -224,3 +224,25 @@ async def test_the_startup_log_says_kernels_run_as_the_servers_account(
         async with multiuser():
             pass
     assert any("runs as this server's Unix account" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_users_token_in_a_page_url_opens_a_session(multiuser: MultiUser) -> None:
+    async with multiuser() as admin:
+        await service(admin).add_user("ana")
+        full = (await admin.post("/api/users/ana/tokens")).json()["token"]
+        scoped = (
+            await admin.post("/api/users/ana/tokens", json={"scopes": ["read:contents"]})
+        ).json()["token"]
+        async with _browser(admin) as browser:
+            page = {"Accept": "text/html"}
+            response = await browser.get("/", params={"token": full}, headers=page)
+            assert response.status_code == 302
+            assert "token" not in response.headers["location"]
+            me = await browser.get("/api/me")
+            assert me.json()["identity"]["username"] == "ana"
+            assert len(await service(admin).sessions("ana")) == 1
+        async with _browser(admin) as browser:
+            await browser.get("/", params={"token": scoped}, headers=page)
+            # A scoped token never becomes a session with the account's full rights.
+            assert _cookie_name(admin) not in browser.cookies
+            assert len(await service(admin).sessions("ana")) == 1
