@@ -31,6 +31,7 @@ from junction.plugin import use
 from junction.plugins.frontend.models import NotebookLayout, NotebookPage, PageRequest
 from junction.plugins.frontend.routes import favicon_response
 from junction.plugins.frontend.service import FRONTEND, FrontendService, NotebookNotInstalled
+from junction.services import SERVER, ServerState
 from junction.staticfiles import resolve_inside, send_file
 
 __all__ = ["router"]
@@ -38,6 +39,7 @@ __all__ = ["router"]
 router = APIRouter(tags=["frontend"], include_in_schema=False)
 
 Frontend = Annotated[FrontendService, use(FRONTEND)]
+Server = Annotated[ServerState, use(SERVER)]
 
 _GET_HEAD = ["GET", "HEAD"]
 
@@ -62,55 +64,54 @@ async def _page(frontend: FrontendService, page: NotebookPage, tree_path: str = 
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
-def _redirect(request: Request, area: str, path: str) -> RedirectResponse:
-    base = request.app.state.settings.base_url
-    target = f"{base}{area}" + (f"/{quote(path)}" if path else "")
+def _redirect(server: ServerState, area: str, path: str) -> RedirectResponse:
+    target = f"{server.settings.base_url}{area}" + (f"/{quote(path)}" if path else "")
     return RedirectResponse(target, status_code=302)
 
 
-async def _tree(request: Request, frontend: FrontendService, path: str) -> Response:
+async def _tree(server: ServerState, frontend: FrontendService, path: str) -> Response:
     _installed(frontend)
     path = path.strip("/")
     kind = await frontend.inspect_path(path)
     if kind == "missing":
         raise NotFound(f"no such directory: {path}")
     if kind == "notebook":
-        return _redirect(request, "notebooks", path)
+        return _redirect(server, "notebooks", path)
     if kind == "file":
-        return _redirect(request, "files", path)
+        return _redirect(server, "files", path)
     return await _page(frontend, "tree", path)
 
 
 @router.api_route("/tree", methods=_GET_HEAD, name="notebook_tree_root", responses=_TREE)
-async def tree_root(request: Request, frontend: Frontend) -> Response:
+async def tree_root(server: Server, frontend: Frontend) -> Response:
     """The file browser at the root directory."""
-    return await _tree(request, frontend, "")
+    return await _tree(server, frontend, "")
 
 
 @router.api_route("/tree/{path:path}", methods=_GET_HEAD, name="notebook_tree", responses=_TREE)
-async def tree(request: Request, frontend: Frontend, path: str) -> Response:
+async def tree(server: Server, frontend: Frontend, path: str) -> Response:
     """The file browser at directory ``path``; files redirect to the page that opens them."""
-    return await _tree(request, frontend, path)
+    return await _tree(server, frontend, path)
 
 
 @router.api_route(
     "/notebooks", methods=_GET_HEAD, name="notebook_notebooks_root", responses=_NOTEBOOKS
 )
-async def notebooks_root(request: Request, frontend: Frontend) -> Response:
+async def notebooks_root(server: Server, frontend: Frontend) -> Response:
     """No notebook named: the file browser at the root directory."""
     _installed(frontend)
-    return _redirect(request, "tree", "")
+    return _redirect(server, "tree", "")
 
 
 @router.api_route(
     "/notebooks/{path:path}", methods=_GET_HEAD, name="notebook_notebooks", responses=_NOTEBOOKS
 )
-async def notebooks(request: Request, frontend: Frontend, path: str) -> Response:
+async def notebooks(server: Server, frontend: Frontend, path: str) -> Response:
     """The notebook page (the page opens ``path``); a directory redirects to the tree."""
     _installed(frontend)
     path = path.strip("/")
     if not path or await frontend.inspect_path(path) == "directory":
-        return _redirect(request, "tree", path)
+        return _redirect(server, "tree", path)
     return await _page(frontend, "notebooks")
 
 
