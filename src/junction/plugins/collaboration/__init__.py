@@ -1,0 +1,73 @@
+"""The collaboration plugin: real-time collaboration with server-owned documents.
+
+Serves what JupyterLab's collaboration front end (``jupyter-docprovider``,
+``jupyter-collaboration-ui``) needs: ``PUT /api/collaboration/session/{path}`` (a file's
+stable id) and the room WebSockets ``/api/collaboration/room/{format}:{type}:{fileId}`` and
+``/api/collaboration/room/JupyterLab:globalAwareness``. See docs/collaboration.md.
+
+Map of the package:
+
+- ``service.py``: the :class:`CollaborationService` Protocol, the :data:`COLLABORATION` key.
+- ``models.py``: wire models; ``routes.py``: the routes; ``settings.py``: the settings.
+- ``protocol.py``: the y-protocols framing; ``room.py``: :class:`Room` (sync, awareness,
+  clients); ``document.py``: :class:`DocumentRoom` (a room bound to a file: load, save,
+  outside changes); ``rooms.py``: :class:`Rooms` (open rooms, cleanup; the service);
+  ``connection.py``: one client's WebSocket.
+- ``store.py``, ``tables.py``, ``migrations/``: file ids and room updates in the database.
+
+With the frontend running, the page config says ``disableRTC: false``; the contents
+service tells the rooms about saves, renames and deletes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from junction.plugin import Plugin, PluginContext
+from junction.plugins.collaboration.rooms import Rooms
+from junction.plugins.collaboration.routes import router
+from junction.plugins.collaboration.service import COLLABORATION, CollaborationService
+from junction.plugins.collaboration.settings import CollaborationSettings
+from junction.plugins.collaboration.store import DatabaseStore
+from junction.plugins.collaboration.tables import TABLES
+from junction.plugins.contents.service import CONTENTS
+from junction.plugins.frontend.service import FRONTEND
+from junction.services import DATABASE
+
+__all__ = ["COLLABORATION", "CollaborationService", "CollaborationSettings", "plugin"]
+
+
+@asynccontextmanager
+async def lifespan(ctx: PluginContext[CollaborationSettings]) -> AsyncIterator[None]:
+    """Provide :data:`COLLABORATION`; save and close every room when the server stops."""
+    store = DatabaseStore(ctx.get(DATABASE), checkpoint_every=ctx.settings.checkpoint_every)
+    rooms = Rooms(ctx.settings, store, ctx.get(CONTENTS), ctx.task_group)
+    ctx.get(CONTENTS).add_observer(rooms.on_contents_change)
+    ctx.provide(COLLABORATION, rooms)
+    frontend = ctx.get_optional(FRONTEND)
+    if frontend is not None:
+
+        async def collaboration_page_config() -> dict[str, Any]:
+            return {"disableRTC": False}
+
+        frontend.add_page_config(collaboration_page_config)
+    try:
+        yield
+    finally:
+        await rooms.aclose()
+
+
+plugin = Plugin(
+    name="collaboration",
+    description="Real-time collaboration: shared documents kept by the server "
+    "(/api/collaboration).",
+    settings=CollaborationSettings,
+    routers=[router],
+    lifespan=lifespan,
+    provides=[COLLABORATION],
+    requires=[CONTENTS, DATABASE],
+    optional=[FRONTEND],
+    tables=TABLES,
+)

@@ -1,0 +1,104 @@
+"""HTTP and WebSocket routes of the collaboration plugin."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Response, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
+
+from junction.auth.middleware import current_user
+from junction.errors import Forbidden, HTTPError, ServiceUnavailable
+from junction.plugin import use
+from junction.plugins.collaboration.connection import serve_client
+from junction.plugins.collaboration.models import SessionRequest, SessionResponse
+from junction.plugins.collaboration.rooms import Rooms
+from junction.plugins.collaboration.service import COLLABORATION, CollaborationService
+from junction.services import AUTH
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["collaboration"])
+
+Collaboration = Annotated[CollaborationService, use(COLLABORATION)]
+
+UNKNOWN_SESSION = 1003
+ROOM_NOT_FOUND = 4404
+ROOM_FAILED = 4500
+
+
+def _may(conn: HTTPConnection, action: str) -> bool:
+    auth = conn.app.state.services.get(AUTH)
+    return bool(auth.authorizer.is_authorized(current_user(conn.scope), action, "contents"))
+
+
+def _rooms(service: CollaborationService) -> Rooms:
+    if not isinstance(service, Rooms):
+        raise ServiceUnavailable("the collaboration routes need the collaboration plugin's rooms")
+    return service
+
+
+@router.put(
+    "/api/collaboration/session/{path:path}",
+    status_code=200,
+    responses={
+        201: {"description": "The file got its id now", "model": SessionResponse},
+        404: {"description": "No such file"},
+    },
+)
+async def open_session(
+    path: str,
+    body: Annotated[SessionRequest, Body()],
+    collaboration: Collaboration,
+    response: Response,
+    conn: HTTPConnection,
+) -> SessionResponse:
+    """The id of the file at ``path`` (its room is ``{format}:{type}:{fileId}``) and this
+    server process's session id; 201 when the file was given its id now."""
+    if not _may(conn, "read"):
+        raise Forbidden("you may not read files")
+    file_id, created = await collaboration.index(path)
+    if created:
+        response.status_code = 201
+    return SessionResponse(
+        format=body.format, type=body.type, fileId=file_id, sessionId=collaboration.session_id
+    )
+
+
+@router.websocket("/api/collaboration/room/{room_id}")
+async def room_websocket(websocket: WebSocket, room_id: str, collaboration: Collaboration) -> None:
+    """A shared document's sync and awareness (y-protocols, binary frames). Closes with
+    1003 and a JSON reason for another server process's ``sessionId``, 4404 for an unknown
+    room or file, 4500 when the room could not load, 1002 for a malformed message, 1008 for
+    an update from a user who may only read, 1009 above ``max_update_size``."""
+    rooms = _rooms(collaboration)
+    if not _may(websocket, "read"):
+        denial = Forbidden("you may not read files")
+        await websocket.send_denial_response(
+            JSONResponse(denial.body(), status_code=denial.status_code)
+        )
+        return
+    session = websocket.query_params.get("sessionId")
+    await websocket.accept()
+    if session is not None and session != rooms.session_id:
+        reason: dict[str, Any] = {
+            "reason": "unknown_session",
+            "sessionId": session,
+            "reloadable": True,
+        }
+        await websocket.close(UNKNOWN_SESSION, json.dumps(reason))
+        return
+    try:
+        room = await rooms.get(room_id)
+    except HTTPError as exc:
+        code = ROOM_NOT_FOUND if exc.status_code == 404 else ROOM_FAILED
+        await websocket.close(code, exc.message[:120])
+        return
+    await serve_client(
+        websocket,
+        room,
+        read_only=not _may(websocket, "write"),
+        max_message_size=rooms.settings.max_update_size,
+    )

@@ -1,0 +1,296 @@
+"""Collaboration on real servers: uvicorn on loopback, a Python Yjs client over ``websockets``.
+
+The client speaks the room protocol the way JupyterLab's provider does (SyncStep1 on open,
+answers to the server's SyncStep1, updates, awareness, RAW save) with pycrdt documents.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import httpx
+import pytest
+import websockets
+from jupyter_ydoc import YNotebook
+from pycrdt import Doc, Encoder, write_var_uint
+from websockets.asyncio.client import ClientConnection
+
+from junction.plugins.collaboration.protocol import (
+    AWARENESS,
+    RAW,
+    SYNC,
+    SYNC_STEP1,
+    SYNC_STEP2,
+    SYNC_UPDATE,
+    AwarenessEntry,
+    Reader,
+    awareness_message,
+    parse_awareness,
+    sync_message,
+)
+from junction.testing import TEST_TOKEN, ServerProcess
+
+pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
+
+AUTH = {"Authorization": f"token {TEST_TOKEN}"}
+WAIT = 20.0
+
+
+def notebook(*sources: str) -> dict[str, Any]:
+    """A notebook with one code cell per source, cell ids c0, c1, ..."""
+    cells: list[dict[str, Any]] = [
+        {
+            "cell_type": "code",
+            "id": f"c{index}",
+            "source": source,
+            "metadata": {},
+            "outputs": [],
+            "execution_count": None,
+        }
+        for index, source in enumerate(sources)
+    ]
+    return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def code_cell(source: str, cell_id: str) -> dict[str, Any]:
+    """A code cell as JupyterLab inserts it."""
+    cell = {"cell_type": "code", "source": source, "id": cell_id, "metadata": {}}
+    return {**cell, "outputs": [], "execution_count": None}
+
+
+def write_notebook(path: Path, *sources: str) -> None:
+    """Write a notebook file as an editor outside Junction would."""
+    path.write_text(json.dumps(notebook(*sources)))
+
+
+def sources_on_disk(path: Path) -> list[str]:
+    """The cells' sources of the notebook file."""
+    data = json.loads(path.read_text())
+    return ["".join(cell["source"]) for cell in data["cells"]]
+
+
+class YClient:
+    """A room client: a pycrdt document kept in sync with the server's."""
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self.connection = connection
+        self.doc: Doc[Any] = Doc()
+        self.notebook = YNotebook(self.doc)
+        self.synced = anyio.Event()
+        self.changed = anyio.Event()
+        self.awareness: dict[int, str] = {}
+        self.raw: list[dict[str, Any]] = []
+        self.close_code: int | None = None
+        self._outgoing: list[bytes] = []
+        self.doc.observe(lambda event: self._outgoing.append(event.update))
+
+    async def start(self) -> None:
+        """Send SyncStep1, as the provider does on open."""
+        await self.connection.send(sync_message(SYNC_STEP1, self.doc.get_state()))
+
+    async def run(self) -> None:
+        """Read frames until the socket closes."""
+        try:
+            async for frame in self.connection:
+                assert isinstance(frame, bytes)
+                await self._handle(frame)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.connection.close_code
+            self.changed.set()
+
+    async def _handle(self, frame: bytes) -> None:
+        reader = Reader(frame)
+        kind = reader.uint()
+        if kind == SYNC:
+            sub, payload = reader.uint(), reader.bytes()
+            if sub == SYNC_STEP1:
+                await self.connection.send(sync_message(SYNC_STEP2, self.doc.get_update(payload)))
+            else:
+                self.doc.apply_update(payload)
+                self._outgoing.clear()  # what the server sent is not ours to send back
+                if sub == SYNC_STEP2:
+                    self.synced.set()
+        elif kind == AWARENESS:
+            for entry in parse_awareness(reader.bytes()):
+                self.awareness[entry.client_id] = entry.state
+        elif kind == RAW:
+            self.raw.append(json.loads(reader.string()))
+        self.changed.set()
+        self.changed = anyio.Event()
+
+    async def push(self) -> None:
+        """Send the local edits made since the last push."""
+        updates, self._outgoing = self._outgoing, []
+        for update in updates:
+            await self.connection.send(sync_message(SYNC_UPDATE, update))
+
+    async def save(self, request_id: int = 1) -> dict[str, Any]:
+        """Send RAW ``save`` and wait for the answer."""
+        encoder = Encoder()
+        encoder.write_var_string("save")
+        encoder.write_var_uint(request_id)
+        await self.connection.send(write_var_uint(RAW) + encoder.to_bytes())
+        answer: dict[str, Any] = await self.wait_for(
+            lambda: next((r for r in self.raw if r.get("responseTo") == request_id), None)
+        )
+        return answer
+
+    async def wait_for(self, condition: Any, timeout: float = WAIT) -> Any:
+        """Wait until ``condition()`` is truthy; returns its value."""
+        with anyio.fail_after(timeout):
+            while not (value := condition()):
+                await self.changed.wait()
+            return value
+
+    def sources(self) -> list[str]:
+        """The cells' sources as this client sees them."""
+        return [str(cell["source"]) for cell in self.notebook.get()["cells"]]
+
+
+async def session(base: str, path: str) -> tuple[int, dict[str, Any]]:
+    """PUT /api/collaboration/session/{path} for a notebook."""
+    async with httpx.AsyncClient(headers=AUTH) as http:
+        response = await http.put(
+            f"{base}api/collaboration/session/{quote(path, safe='')}",
+            json={"format": "json", "type": "notebook"},
+        )
+    body = response.json()
+    return response.status_code, body
+
+
+@asynccontextmanager
+async def connect(base: str, path: str) -> AsyncIterator[YClient]:
+    """A synced client of the notebook at ``path``."""
+    _, body = await session(base, path)
+    room = f"json:notebook:{body['fileId']}"
+    url = base.replace("http", "ws", 1) + f"api/collaboration/room/{room}"
+    url += f"?sessionId={body['sessionId']}"
+    async with websockets.connect(url, additional_headers=AUTH, max_size=None) as connection:
+        client = YClient(connection)
+        async with anyio.create_task_group() as group:
+            group.start_soon(client.run)
+            await client.start()
+            with anyio.fail_after(WAIT):
+                await client.synced.wait()
+            yield client
+            group.cancel_scope.cancel()
+
+
+def server_args(tmp_path: Path, root: Path, **settings: Any) -> list[str]:
+    """Command-line arguments of a server running contents + collaboration on ``root``."""
+    args = ["--ip", "127.0.0.1", "--port", "0", "--root-dir", str(root)]
+    args += ["--profile", "contents", "--enable", "collaboration"]
+    args += ["--set", f"database_url=sqlite+aiosqlite:///{tmp_path / 'junction.db'}"]
+    for key, value in settings.items():
+        args += ["--set", f"collaboration.{key}={value}"]
+    return args
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A server running contents + collaboration on a fresh root and database."""
+    root = tmp_path / "root"
+    root.mkdir()
+    args = server_args(
+        tmp_path,
+        root,
+        document_save_delay=0.2,
+        file_poll_interval=0.2,
+        max_update_size=1 << 20,
+    )
+    with ServerProcess(args, log_path=tmp_path / "server.log") as process:
+        yield process.url, root
+
+
+async def test_session_ids_are_stable_and_missing_files_404(server: tuple[str, Path]) -> None:
+    base, root = server
+    write_notebook(root / "a b.ipynb", "1")
+    status, first = await session(base, "a b.ipynb")
+    assert status == 201
+    assert set(first) == {"format", "type", "fileId", "sessionId"}
+    status, again = await session(base, "a b.ipynb")
+    assert status == 200
+    assert again["fileId"] == first["fileId"]
+    assert again["sessionId"] == first["sessionId"]
+    status, missing = await session(base, "nope.ipynb")
+    assert status == 404
+    assert missing["message"]
+
+
+async def test_awareness_goes_to_everyone_including_the_sender(server: tuple[str, Path]) -> None:
+    base, root = server
+    write_notebook(root / "nb.ipynb", "")
+    async with connect(base, "nb.ipynb") as alice, connect(base, "nb.ipynb") as bob:
+        state = json.dumps({"user": {"name": "alice"}})
+        await alice.connection.send(awareness_message([AwarenessEntry(4242, 1, state)]))
+        await alice.wait_for(lambda: alice.awareness.get(4242) == state)
+        await bob.wait_for(lambda: bob.awareness.get(4242) == state)
+    async with connect(base, "nb.ipynb") as carol:
+        # alice left: her state was withdrawn for everyone
+        assert carol.awareness.get(4242) in (None, "null")
+
+
+async def test_a_huge_message_is_refused_with_1009(server: tuple[str, Path]) -> None:
+    base, root = server
+    write_notebook(root / "nb.ipynb", "a")
+    async with connect(base, "nb.ipynb") as client:
+        client.notebook.ycells[0]["source"] += "x" * (2 << 20)
+        await client.push()
+        await client.wait_for(lambda: client.close_code is not None)
+        assert client.close_code == 1009
+    async with connect(base, "nb.ipynb") as other:
+        assert other.sources() == ["a"]
+
+
+async def test_unknown_session_and_room(server: tuple[str, Path]) -> None:
+    base, root = server
+    write_notebook(root / "nb.ipynb", "a")
+    _, body = await session(base, "nb.ipynb")
+    ws = base.replace("http", "ws", 1)
+    room = f"{ws}api/collaboration/room/json:notebook:{body['fileId']}?sessionId=stale"
+    async with websockets.connect(room, additional_headers=AUTH) as connection:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await connection.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1003
+    assert json.loads(closed.value.rcvd.reason)["reason"] == "unknown_session"
+    async with websockets.connect(
+        f"{ws}api/collaboration/room/json:notebook:no-such-id", additional_headers=AUTH
+    ) as connection:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await connection.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4404
+
+
+async def test_room_needs_auth_and_same_origin(server: tuple[str, Path]) -> None:
+    base, root = server
+    write_notebook(root / "nb.ipynb", "a")
+    ws = base.replace("http", "ws", 1) + "api/collaboration/room/JupyterLab:globalAwareness"
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(ws):
+            pass
+    assert refused.value.response.status_code in (401, 403)
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(
+            ws, additional_headers={**AUTH, "Origin": "http://evil.example"}
+        ):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_outside_change_is_merged_when_the_room_is_clean(server: tuple[str, Path]) -> None:
+    base, root = server
+    write_notebook(root / "nb.ipynb", "a")
+    async with connect(base, "nb.ipynb") as client:
+        write_notebook(root / "nb.ipynb", "from disk")
+        await client.wait_for(lambda: client.sources() == ["from disk"])
+    assert not list(root.glob("*conflict*"))
