@@ -20,10 +20,8 @@ from .node_client import STEPS, run_client
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def gateway_args() -> list[str]:
-    """JupyterLab's clients list kernels and sessions (they poll both): listing on."""
-    return ["--set", "kernels.list_kernels=true", "--set", "sessions.list_sessions=true"]
+# JupyterLab's clients list kernels and sessions (they poll both): the gateway profile's
+# defaults allow it, so the server runs with no extra options.
 
 
 def test_jupyterlab_services_drives_kernels_and_sessions(
