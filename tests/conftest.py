@@ -3,6 +3,7 @@ test has its own ``junction.db``), and PostgreSQL (``conftest_pg``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,16 @@ pytest_plugins = ["conftest_pg"]
 def anyio_backend() -> str:
     """Run async tests on asyncio, the loop uvicorn uses."""
     return "asyncio"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_jupyter_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A Jupyter data dir for the whole run, set before any module-scoped server starts, so
+    no test ever reads or writes the user's own ``junction.db``."""
+    path = tmp_path_factory.mktemp("session-jupyter-data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_DATA_DIR", str(path))
+        yield path
 
 
 @pytest.fixture(autouse=True)

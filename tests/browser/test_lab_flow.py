@@ -141,6 +141,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JUPYTER_CONFIG_DIR", str(path / "jupyter-config"))
         patch.setenv("JUPYTER_RUNTIME_DIR", str(path / "jupyter-runtime"))
+        patch.setenv("JUPYTER_DATA_DIR", str(path / "jupyter-data"))  # junction.db
         patch.setenv("IPYTHONDIR", str(path / "ipython"))
         patch.delenv("JUPYTERLAB_DIR", raising=False)
         yield path

@@ -133,14 +133,17 @@ class Database:
             async with self._sessions.begin() as session:
                 yield session
         except (DBAPIError, OSError, PoolTimeout, TimeoutError) as exc:
-            raise self.translate(exc) from exc
+            error = self.translate(exc)
+            if error is exc:
+                raise
+            raise error from exc
 
     async def ping(self) -> None:
         """Run ``SELECT 1``; raises like :meth:`session`. Called at startup."""
         async with self.session() as session:
             await session.execute(text("SELECT 1"))
 
-    def translate(self, exc: BaseException) -> Exception:
+    def translate(self, exc: Exception) -> Exception:
         """The domain error for a driver error: full disk, unreachable, or ``exc`` itself."""
         if _is_disk_full(exc):
             log.error("database %s is out of space: %s", self.masked_url, _first_line(exc))
@@ -150,7 +153,7 @@ class Database:
             return DatabaseUnavailable(
                 "the database is unavailable; try again shortly", reason="DatabaseUnavailable"
             )
-        return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+        return exc
 
     async def close(self) -> None:
         """Close every pooled connection. Called when the server stops."""

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 from sqlalchemy import text
@@ -118,7 +118,7 @@ async def pending(
                     applied = frozenset(row[0] for row in rows)
                 states.append(Migration(plugin, tables, applied, heads(tables.migrations)))
     except (DBAPIError, OSError, TimeoutError) as exc:
-        raise database.translate(exc) from exc
+        _reraise(database, exc)
     return [state for state in states if not state.is_current]
 
 
@@ -146,8 +146,15 @@ async def upgrade(database: Database, owners: Sequence[tuple[str, PluginTables]]
                         migrated.append(state.plugin)
                         log.info("migrated the tables of %s", state.plugin)
         except (DBAPIError, OSError, TimeoutError) as exc:
-            raise database.translate(exc) from exc
+            _reraise(database, exc)
     return migrated
+
+
+def _reraise(database: Database, exc: Exception) -> NoReturn:
+    error = database.translate(exc)
+    if error is exc:
+        raise exc
+    raise error from exc
 
 
 async def _version_tables(conn: AsyncConnection, dialect: str) -> set[str]:
