@@ -272,7 +272,7 @@ class Authenticator:
         header_token = self.token_from_header(header)
         if header_token is not None and self.check_token(header_token):
             return self.user, "token"
-        if cookie:
+        if cookie and "." in cookie:  # signed cookies have dots; session ids never do
             user = self.read_cookie(cookie)
             if user is not None:
                 return user, "cookie"

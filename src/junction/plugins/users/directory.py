@@ -99,8 +99,8 @@ class UserDirectory:
         self._tokens: dict[str, _Cached] = {}
         self._sessions: dict[str, _Cached] = {}
         self._unknown: dict[str, float] = {}
-        self._seen: dict[str, datetime] = {}
-        self._used: dict[str, datetime] = {}
+        self._seen: dict[str, float] = {}  # digest -> epoch seconds, written by flush()
+        self._used: dict[str, float] = {}
         self._limiter = anyio.CapacityLimiter(2)
 
     # -- identity provider: the hot path ---------------------------------------------------
@@ -129,7 +129,7 @@ class UserDirectory:
         if entry.expires is not None and now >= entry.expires:
             self._tokens.pop(key, None)
             return None
-        self._used[key] = datetime.fromtimestamp(now, UTC)
+        self._used[key] = now
         return entry.user
 
     async def user_for_session(self, session: str) -> User | None:
@@ -153,7 +153,7 @@ class UserDirectory:
                 await store.delete_session(db, key)
             return None
         entry.last_seen = now
-        self._seen[key] = datetime.fromtimestamp(now, UTC)
+        self._seen[key] = now
         return entry.user
 
     def _fresh(self, cache: dict[str, _Cached], key: str) -> _Cached | None:
@@ -208,7 +208,7 @@ class UserDirectory:
                     return None
                 if allowed is True:
                     await store.update_session(db, key, checked=datetime.now(UTC))
-        last_seen = self._seen.get(key, row.last_seen).timestamp()
+        last_seen = self._seen.get(key, row.last_seen.timestamp())
         entry = _Cached(
             account.user(), account.id, time.monotonic(), row.expires.timestamp(), last_seen
         )
@@ -499,9 +499,9 @@ class UserDirectory:
         used, self._used = self._used, {}
         async with self.database.session() as db:
             if seen:
-                await store.touch_sessions(db, seen)
+                await store.touch_sessions(db, _as_times(seen))
             if used:
-                await store.touch_tokens(db, used)
+                await store.touch_tokens(db, _as_times(used))
             await store.purge_expired(db, datetime.now(UTC))
 
     async def run(self) -> None:
@@ -512,3 +512,7 @@ class UserDirectory:
                 await self.flush()
             except Exception:
                 log.exception("could not record session and token activity")
+
+
+def _as_times(moments: dict[str, float]) -> dict[str, datetime]:
+    return {key: datetime.fromtimestamp(moment, UTC) for key, moment in moments.items()}
