@@ -6,8 +6,10 @@
 // USERS (comma-separated logins at the provider, the last one an administrator), ARTIFACTS_DIR,
 // CHROMIUM (default /usr/bin/chromium), STEP_TIMEOUT_MS.
 //
+// Then the administrator (the last login) revokes the first user from the /users page.
+//
 // Prints one JSON line: {"ok", "error", "users": {login: {"landed", "me", "kernel",
-// "listed", "foreign"}}}. Exits 1 on failure.
+// "listed", "foreign"}}, "revoked": {"login", "status"}}. Exits 1 on failure.
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -67,6 +69,18 @@ try {
     }
     Object.assign(result.users[login], { listed, foreign });
   }
+  // The administrator (the last login) revokes the first user from the admin page; that
+  // user's very next request is refused.
+  const admin = pages[logins[logins.length - 1]];
+  const victim = logins[0];
+  await admin.goto(`${base}users`);
+  const row = admin.locator(`tr[data-name="${victim}"]`);
+  await row.locator('button[data-action="revoke"]').click();
+  await admin.locator("#status", { hasText: `${victim}: done` }).waitFor();
+  result.revoked = {
+    login: victim,
+    status: await pages[victim].evaluate(async () => (await fetch("../api/me")).status),
+  };
   result.ok = true;
 } catch (error) {
   result.error = String(error?.stack ?? error);

@@ -4,7 +4,8 @@
 administrator by the provider's ``lab-admins`` group) in through npm's oidc-provider
 (``tests/oidc/provider.mjs``), each in their own browser context; each lands in JupyterLab
 and starts a kernel from the page. Neither user sees nor reaches the other's kernel (404);
-the administrator lists both.
+the administrator lists both, then revokes ana from the ``/users`` page, and ana's very next
+request is refused.
 
 Needs Debian's ``chromium``, Node.js, and ``npm ci`` in this directory and in ``tests/oidc``.
 """
@@ -124,3 +125,5 @@ def test_each_user_sees_only_their_kernels_and_the_admin_sees_all(servers: str) 
     assert users["ana"]["foreign"] == {bob: 404, root: 404}
     assert users["bob"]["foreign"] == {ana: 404, root: 404}
     assert users["root"]["foreign"] == {ana: 200, bob: 200}
+    # Revoked from the admin page: refused at the very next request.
+    assert summary["revoked"] == {"login": "ana", "status": 403}

@@ -246,3 +246,16 @@ async def test_a_users_token_in_a_page_url_opens_a_session(multiuser: MultiUser)
             # A scoped token never becomes a session with the account's full rights.
             assert _cookie_name(admin) not in browser.cookies
             assert len(await service(admin).sessions("ana")) == 1
+
+
+async def test_the_admin_page_lists_users_for_administrators_only(multiuser: MultiUser) -> None:
+    async with multiuser() as admin:
+        await service(admin).add_user("ana", display_name="Ana <Lima>")
+        page = await admin.get("/users")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert 'data-name="ana"' in page.text
+        assert "Ana &lt;Lima&gt;" in page.text  # escaped
+        token = (await admin.post("/api/users/ana/tokens")).json()["token"]
+        refused = await admin.get("/users", headers={"Authorization": f"token {token}"})
+        assert refused.status_code == 403

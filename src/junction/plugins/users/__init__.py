@@ -10,7 +10,8 @@ Map of the package:
   ``users_tokens``) and their Alembic revisions.
 - ``store.py``: the queries.
 - ``oidc.py``: OpenID Connect logins (authorization code with PKCE, through authlib).
-- ``routes.py``, ``models.py``: the ``/api/users`` admin and self-service API.
+- ``routes.py``, ``models.py``: the ``/api/users`` admin and self-service API;
+  ``page.py``: the ``/users`` administration page over it.
 - ``commands.py``: ``junction users ...``, the same against the configured database.
 - ``settings.py``: :class:`UsersSettings`.
 
@@ -34,6 +35,7 @@ from junction.plugin import Plugin, PluginContext
 from junction.plugins.users.directory import UserDirectory
 from junction.plugins.users.oidc import OIDC
 from junction.plugins.users.oidc import router as oidc_router
+from junction.plugins.users.page import router as page_router
 from junction.plugins.users.routes import router
 from junction.plugins.users.schema import metadata
 from junction.plugins.users.service import USERS, UsersService
@@ -113,7 +115,7 @@ plugin = Plugin(
     description="Many users on one server: accounts, logins (password, OpenID Connect), "
     "browser sessions, API tokens, roles (/api/users).",
     settings=UsersSettings,
-    routers=[router, oidc_router],
+    routers=[router, oidc_router, page_router],
     lifespan=lifespan,
     provides=[USERS, IDENTITY, AUTHORIZER, OIDC],
     public_paths=["login/oidc", "oauth/callback"],

@@ -316,7 +316,19 @@ def _login(request: Request) -> OpenIDLogin:
     return login  # type: ignore[no-any-return]  # registry values are typed by their key
 
 
-@router.get("/login/oidc", include_in_schema=False)
+_FAILURES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "OpenID Connect is not configured, or the login was refused"},
+    503: {"description": "The OpenID issuer cannot be reached"},
+}
+
+
+@router.get(
+    "/login/oidc",
+    include_in_schema=False,
+    response_class=RedirectResponse,
+    status_code=302,
+    responses=_FAILURES,
+)
 async def oidc_start(request: Request, next: Annotated[str | None, Query()] = None) -> Response:
     """Leave for the issuer's login page."""
     login = _login(request)
@@ -335,7 +347,13 @@ async def oidc_start(request: Request, next: Annotated[str | None, Query()] = No
     return response
 
 
-@router.get("/oauth/callback", include_in_schema=False)
+@router.get(
+    "/oauth/callback",
+    include_in_schema=False,
+    response_class=RedirectResponse,
+    status_code=302,
+    responses=_FAILURES,
+)
 async def oidc_callback(
     request: Request,
     code: Annotated[str, Query()] = "",

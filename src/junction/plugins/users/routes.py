@@ -26,7 +26,7 @@ from junction.plugins.users.models import (
 from junction.plugins.users.service import USERS, UserNotFound, UsersService
 from junction.services import AUTH
 
-__all__ = ["is_admin", "router"]
+__all__ = ["is_admin", "require_admin", "router"]
 
 router = APIRouter(tags=["users"])
 
@@ -39,7 +39,8 @@ def is_admin(conn: HTTPConnection, user: User) -> bool:
     return bool(auth.authorizer.is_authorized(user, "admin:users", ""))
 
 
-def _admin(conn: HTTPConnection) -> User:
+def require_admin(conn: HTTPConnection) -> User:
+    """The current user, when an administrator; raises :class:`Forbidden` otherwise."""
     user = current_user(conn.scope)
     if not is_admin(conn, user):
         raise Forbidden("Only administrators may manage users")
@@ -59,7 +60,7 @@ def _self_or_admin(conn: HTTPConnection, name: str) -> User:
 @router.get("/api/users")
 async def list_users(conn: HTTPConnection, users: Users) -> list[UserModel]:
     """Every account (administrators only)."""
-    _admin(conn)
+    require_admin(conn)
     return [UserModel.of(account) for account in await users.users()]
 
 
@@ -68,7 +69,7 @@ async def add_user(
     conn: HTTPConnection, users: Users, body: Annotated[NewUser, Body()]
 ) -> UserModel:
     """Create a local account (administrators only)."""
-    _admin(conn)
+    require_admin(conn)
     account = await users.add_user(
         body.name,
         admin=body.admin,
@@ -92,7 +93,7 @@ async def change_user(
     conn: HTTPConnection, name: str, users: Users, body: Annotated[UserChange, Body()]
 ) -> UserModel:
     """Enable, disable, change roles or password (administrators only)."""
-    user = _admin(conn)
+    user = require_admin(conn)
     if body.enabled is False and name == user.username:
         raise BadRequest("administrators cannot disable their own account")
     if body.password is not None:
@@ -110,7 +111,7 @@ async def change_user(
 @router.post("/api/users/{name}/revoke")
 async def revoke_user(conn: HTTPConnection, name: str, users: Users) -> Revoked:
     """End every session and revoke every token of a user (administrators only)."""
-    _admin(conn)
+    require_admin(conn)
     sessions, tokens = await users.revoke(name)
     return Revoked(sessions=sessions, tokens=tokens)
 
