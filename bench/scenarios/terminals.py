@@ -11,6 +11,7 @@ keystroke and per output MB, as in the kernel scenarios.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import string
@@ -27,6 +28,8 @@ __all__ = ["TERMINAL_PLUGINS", "terminal_suite"]
 
 TERMINAL_PLUGINS = ("terminals",)
 _WARMUP = 10
+_READY_TRIES = 10
+_READY_WAIT = 3.0
 _MARKER = "END-$((6*7))"
 _MARKER_OUT = "END-42"
 
@@ -42,7 +45,7 @@ class _Terminal:
         await self.connection.send(json.dumps(["stdin", text]))
 
     async def read_until(self, needle: str) -> None:
-        """Read stdout frames until one holds ``needle`` (or the last 64 characters do)."""
+        """Read stdout frames until ``needle`` shows (it may span frames)."""
         tail = ""
         while True:
             message = json.loads(await self.connection.recv())
@@ -51,9 +54,10 @@ class _Terminal:
             if message[0] != "stdout":
                 continue
             self.received += len(message[1])
-            tail = (tail + message[1])[-64:]
-            if needle in tail:
+            window = tail + message[1]
+            if needle in window:
                 return
+            tail = window[-64:]
 
 
 async def _open(target: ServerTarget) -> tuple[str, _Terminal]:
@@ -70,9 +74,16 @@ async def _open(target: ServerTarget) -> tuple[str, _Terminal]:
     terminal = _Terminal(connection)
     while json.loads(await connection.recv())[0] != "setup":
         pass
-    await terminal.send("echo READY-$((2*3))\r")
-    await terminal.read_until("READY-6")
-    return name, terminal
+    # A shell still starting may drop what is typed ahead (readline flushes it): ask again.
+    for _ in range(_READY_TRIES):
+        await terminal.send("echo READY-$((2*3))\r")
+        try:
+            async with asyncio.timeout(_READY_WAIT):
+                await terminal.read_until("READY-6")
+        except TimeoutError:
+            continue
+        return name, terminal
+    raise RuntimeError("the terminal's shell never answered")
 
 
 async def _close(target: ServerTarget, name: str, terminal: _Terminal) -> None:
