@@ -146,6 +146,7 @@ class RoleAuthorizer:
     def __init__(self, roles: Mapping[str, Iterable[str]] = ROLES) -> None:
         self._roles = {name: parse_grants(scopes) for name, scopes in roles.items()}
         self._cache: dict[tuple[tuple[str, ...], bool], frozenset[Grant]] = {}
+        self._scoped: dict[tuple[str, ...], frozenset[Grant]] = {}
 
     def grants(self, user: User) -> frozenset[Grant]:
         """Every grant the user's roles give."""
@@ -160,7 +161,11 @@ class RoleAuthorizer:
     def _matching(self, user: User, action: str, resource: str) -> list[Grant]:
         matching = [g for g in self.grants(user) if g.covers(action, resource)]
         if user.scopes is not None:  # an API token limited to some scopes
-            limited = parse_grants(user.scopes)
+            limited = self._scoped.get(user.scopes)
+            if limited is None:
+                if len(self._scoped) >= 1024:
+                    self._scoped.clear()
+                limited = self._scoped[user.scopes] = parse_grants(user.scopes)
             if not any(g.covers(action, resource) for g in limited):
                 return []
             if all(g.own_only for g in limited if g.covers(action, resource)):
