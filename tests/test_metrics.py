@@ -13,11 +13,11 @@ import anyio
 import httpx
 import pytest
 import websockets
+from fastapi import APIRouter
 from prometheus_client.parser import text_string_to_metric_families
 
-from junction.testing import TEST_TOKEN, ServerProcess
-
-pytestmark = [pytest.mark.e2e]
+from junction.plugin import Plugin
+from junction.testing import TEST_TOKEN, ServerProcess, app_client
 
 AUTH = {"Authorization": f"token {TEST_TOKEN}"}
 METRICS_TOKEN = "prometheus-scrape-secret"
@@ -107,6 +107,7 @@ def wait_for(condition: Any, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.e2e
 @pytest.mark.anyio
 async def test_metrics_follow_requests_kernels_and_websocket_traffic(
     server: ServerProcess,
@@ -189,6 +190,7 @@ async def test_metrics_follow_requests_kernels_and_websocket_traffic(
     wait_for(lambda: value(scrape(server), "junction_kernels") == 0)
 
 
+@pytest.mark.e2e
 def test_metrics_refuse_requests_without_credentials(server: ServerProcess) -> None:
     url = server.url + "metrics"
     anonymous = httpx.get(url)
@@ -200,10 +202,12 @@ def test_metrics_refuse_requests_without_credentials(server: ServerProcess) -> N
     assert httpx.get(url, params={"token": METRICS_TOKEN}).status_code == 401
 
 
+@pytest.mark.e2e
 def test_metrics_accept_the_server_token(server: ServerProcess) -> None:
     assert has(scrape(server, token=TEST_TOKEN), "junction_http_request_duration_seconds_bucket")
 
 
+@pytest.mark.e2e
 def test_metrics_token_opens_nothing_else(server: ServerProcess) -> None:
     headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
     assert has(scrape(server), "junction_http_responses_total")
@@ -212,6 +216,7 @@ def test_metrics_token_opens_nothing_else(server: ServerProcess) -> None:
     assert httpx.post(server.url + "api/kernels", headers=headers, json={}).status_code == 403
 
 
+@pytest.mark.e2e
 def test_metrics_cover_every_route_by_template(tmp_path: Path, server: ServerProcess) -> None:
     before = scrape(server)
     name = f"{MARKER}-{uuid.uuid4().hex}.txt"
@@ -224,3 +229,74 @@ def test_metrics_cover_every_route_by_template(tmp_path: Path, server: ServerPro
         value(before, "junction_http_responses_total", **route) + 1
     )
     assert not any(name in v for (_, labels) in after for _, v in labels)
+
+
+# -- in-process -------------------------------------------------------------------------------
+
+
+def _families(body: str) -> Samples:
+    samples: Samples = {}
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def _probe_plugin() -> Plugin:
+    router = APIRouter()
+
+    @router.get("/api/probe/{item_id}")
+    async def probe(item_id: str) -> dict[str, str]:
+        if item_id == "boom":
+            raise RuntimeError("unexpected")
+        return {"item": item_id}
+
+    @router.post("/api/probe/block")
+    async def block() -> dict[str, str]:
+        time.sleep(1.5)  # blocks the event loop on purpose, as careless code would
+        return {}
+
+    return Plugin(name="probe", description="routes to measure", routers=[router])
+
+
+@pytest.mark.anyio
+async def test_requests_are_labelled_by_template_and_errors_by_class() -> None:
+    async with app_client(plugins=[_probe_plugin()], base_url="/user/ana/") as client:
+        for item in ("one", "two", "three"):
+            assert (await client.get(f"/user/ana/api/probe/{item}")).status_code == 200
+        with pytest.raises(RuntimeError):  # in-process, the error reaches the client too
+            await client.get("/user/ana/api/probe/boom")
+        assert (await client.request("PURGE", "/user/ana/api/probe/one")).status_code == 405
+        samples = _families((await client.get("/user/ana/metrics")).text)
+    route = "/api/probe/{item_id}"
+    assert value(samples, "junction_http_responses_total", route=route, status_class="2xx") == 3
+    assert value(samples, "junction_http_responses_total", route=route, status_class="5xx") == 1
+    assert value(samples, "junction_http_responses_total", method="other") == 1
+    labels = {v for (_, label_set) in samples for _, v in label_set}
+    assert not labels & {"one", "two", "three", "boom", "PURGE"}
+
+
+@pytest.mark.anyio
+async def test_a_blocked_event_loop_shows_as_lag() -> None:
+    async with app_client(plugins=[_probe_plugin()]) as client:
+        assert (await client.post("/api/probe/block")).status_code == 200
+        with anyio.fail_after(30):
+            while True:
+                samples = _families((await client.get("/metrics")).text)
+                if value(samples, "junction_event_loop_lag_max_seconds") >= 0.4:
+                    break
+                await anyio.sleep(0.1)
+
+
+@pytest.mark.anyio
+async def test_metrics_in_multi_user_mode_need_an_admin_or_the_metrics_token() -> None:
+    async with app_client(enable=["users"], metrics_token=METRICS_TOKEN) as admin:
+        created = await admin.post("/api/users", json={"name": "ana"})
+        assert created.status_code == 201, created.text
+        token = (await admin.post("/api/users/ana/tokens")).json()["token"]
+        ana = {"Authorization": f"token {token}"}
+        assert (await admin.get("/metrics", headers=ana)).status_code == 401
+        assert (await admin.get("/metrics")).status_code == 200
+        metrics_only = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        assert (await admin.get("/metrics", headers=metrics_only)).status_code == 200
+        assert (await admin.get("/api/users", headers=metrics_only)).status_code == 403

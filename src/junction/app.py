@@ -228,7 +228,7 @@ def create_app(
 
     public = [path for plugin in composition.order for path in plugin.public_paths]
     public += [*HEALTH_PATHS, METRICS_PATH]  # /metrics checks its own tokens
-    app.add_middleware(RouteCaptureMiddleware)
+    app.add_middleware(RouteCaptureMiddleware, base_url=settings.base_url)
     app.add_middleware(PlainTextJSONMiddleware)
     app.add_middleware(AuthMiddleware, auth=auth, state=state, public_paths=public)
     app.add_middleware(SecurityHeadersMiddleware, base_url=settings.base_url)

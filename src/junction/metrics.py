@@ -260,10 +260,15 @@ class RequestMetricsMiddleware:
 
 
 class RouteCaptureMiddleware:
-    """Hand the matched route's path template to :class:`RequestMetricsMiddleware`."""
+    """Hand the matched route's path template to :class:`RequestMetricsMiddleware`.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Templates are relative to the base URL (``/api/status`` on every server), whether or not
+    the router's route carries the base URL as a prefix.
+    """
+
+    def __init__(self, app: ASGIApp, *, base_url: str = "/") -> None:
         self.app = app
+        self.prefix = base_url.rstrip("/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -274,6 +279,8 @@ class RouteCaptureMiddleware:
             if exchange is not None and route is not None:
                 template = getattr(route, "path_format", None) or getattr(route, "path", None)
                 if isinstance(template, str):
+                    if self.prefix and template.startswith(self.prefix + "/"):
+                        template = template[len(self.prefix) :]
                     exchange.route = template
 
 
