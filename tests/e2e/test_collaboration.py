@@ -7,6 +7,7 @@ answers to the server's SyncStep1, updates, awareness, RAW save) with pycrdt doc
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -150,6 +151,11 @@ class YClient:
                 await self.changed.wait()
             return value
 
+    def type(self, index: int, text: str) -> None:
+        """Append ``text`` to cell ``index``'s source, as typing does (a Y.Text insert)."""
+        source = self.notebook.ycells[index]["source"]
+        source.insert(len(source), text)
+
     def sources(self) -> list[str]:
         """The cells' sources as this client sees them."""
         return [str(cell["source"]) for cell in self.notebook.get()["cells"]]
@@ -242,7 +248,7 @@ async def test_a_huge_message_is_refused_with_1009(server: tuple[str, Path]) -> 
     base, root = server
     write_notebook(root / "nb.ipynb", "a")
     async with connect(base, "nb.ipynb") as client:
-        client.notebook.ycells[0]["source"] += "x" * (2 << 20)
+        client.type(0, "x" * (2 << 20))
         await client.push()
         await client.wait_for(lambda: client.close_code is not None)
         assert client.close_code == 1009
@@ -294,3 +300,116 @@ async def test_outside_change_is_merged_when_the_room_is_clean(server: tuple[str
         write_notebook(root / "nb.ipynb", "from disk")
         await client.wait_for(lambda: client.sources() == ["from disk"])
     assert not list(root.glob("*conflict*"))
+
+
+async def test_two_clients_edit_and_the_file_is_saved(server: tuple[str, Path]) -> None:
+    base, root = server
+    write_notebook(root / "nb.ipynb", "x = 1")
+    async with connect(base, "nb.ipynb") as alice, connect(base, "nb.ipynb") as bob:
+        assert alice.sources() == bob.sources() == ["x = 1"]
+        alice.type(0, "\nprint(x)")
+        await alice.push()
+        await bob.wait_for(lambda: bob.sources() == ["x = 1\nprint(x)"])
+        bob.notebook.append_cell(code_cell("y = 2", "c9"))
+        await bob.push()
+        await alice.wait_for(lambda: alice.sources() == ["x = 1\nprint(x)", "y = 2"])
+        answer = await alice.save(7)
+        assert answer["status"] in ("success", "skipped")
+        with anyio.fail_after(WAIT):
+            while sources_on_disk(root / "nb.ipynb") != ["x = 1\nprint(x)", "y = 2"]:
+                await anyio.sleep(0.05)
+    async with connect(base, "nb.ipynb") as carol:  # the room still holds one copy of each
+        assert carol.sources() == ["x = 1\nprint(x)", "y = 2"]
+
+
+async def test_malformed_messages_disconnect_only_their_sender(server: tuple[str, Path]) -> None:
+    base, root = server
+    write_notebook(root / "nb.ipynb", "a")
+    async with connect(base, "nb.ipynb") as good:
+        truncated = b"\x00\x02\x05\x01\x02"
+        not_an_update = b"\x00\x02\x0a" + b"\xff" * 10
+        bad_awareness = b"\x01\xff"
+        for bad in (truncated, not_an_update, bad_awareness):
+            async with connect(base, "nb.ipynb") as evil:
+                await evil.connection.send(bad)
+                await evil.wait_for(lambda evil=evil: evil.close_code is not None)
+                assert evil.close_code == 1002
+        good.type(0, "b")
+        await good.push()
+        async with connect(base, "nb.ipynb") as late:
+            await late.wait_for(lambda: late.sources() == ["ab"])
+        assert good.close_code is None
+
+
+async def test_outside_change_with_unsaved_edits_keeps_a_conflict_copy(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    write_notebook(root / "nb.ipynb", "a")
+    args = server_args(tmp_path, root, document_save_delay=30, file_poll_interval=0.2)
+    with ServerProcess(args, log_path=tmp_path / "server.log") as process:
+        async with connect(process.url, "nb.ipynb") as client:
+            client.type(0, " room edit")
+            await client.push()
+            await client.wait_for(lambda: client.sources() == ["a room edit"])
+            write_notebook(root / "nb.ipynb", "disk edit")
+            with anyio.fail_after(WAIT):
+                while not list(root.glob("nb (conflict *).ipynb")):
+                    await anyio.sleep(0.05)
+            (copy,) = root.glob("nb (conflict *).ipynb")
+            assert sources_on_disk(copy) == ["disk edit"]
+            assert client.sources() == ["a room edit"]
+            with anyio.fail_after(WAIT):
+                while sources_on_disk(root / "nb.ipynb") != ["a room edit"]:
+                    await anyio.sleep(0.05)
+
+
+async def test_rename_keeps_the_id_and_delete_closes_the_room(server: tuple[str, Path]) -> None:
+    base, root = server
+    write_notebook(root / "nb.ipynb", "a")
+    _, before = await session(base, "nb.ipynb")
+    async with connect(base, "nb.ipynb") as client:
+        async with httpx.AsyncClient(headers=AUTH) as http:
+            response = await http.patch(f"{base}api/contents/nb.ipynb", json={"path": "m.ipynb"})
+            assert response.status_code == 200
+        status, after = await session(base, "m.ipynb")
+        assert status == 200
+        assert after["fileId"] == before["fileId"]
+        client.type(0, "b")
+        await client.push()
+        await client.save(3)
+        with anyio.fail_after(WAIT):
+            while sources_on_disk(root / "m.ipynb") != ["ab"]:
+                await anyio.sleep(0.05)
+        assert not (root / "nb.ipynb").exists()
+        async with httpx.AsyncClient(headers=AUTH) as http:
+            response = await http.delete(f"{base}api/contents/m.ipynb")
+            assert response.status_code == 204
+        await client.wait_for(lambda: client.close_code is not None)
+        assert client.close_code == 4404
+    assert not (root / "m.ipynb").exists()
+
+
+async def test_sigkill_with_unsaved_edits_loses_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    write_notebook(root / "nb.ipynb", "start")
+    args = server_args(tmp_path, root, document_save_delay=600)
+    first = ServerProcess(args, log_path=tmp_path / "first.log").start()
+    try:
+        async with connect(first.url, "nb.ipynb") as client:
+            client.type(0, " and more")
+            client.notebook.append_cell(code_cell("new", "n1"))
+            await client.push()
+            async with connect(first.url, "nb.ipynb") as witness:  # the server has them
+                await witness.wait_for(lambda: witness.sources() == ["start and more", "new"])
+            first.stop(signal.SIGKILL)
+    finally:
+        first.stop(signal.SIGKILL)
+    assert sources_on_disk(root / "nb.ipynb") == ["start"]
+    with ServerProcess(args, log_path=tmp_path / "second.log") as second:
+        async with connect(second.url, "nb.ipynb") as client:
+            assert client.sources() == ["start and more", "new"]
+            await client.save(1)
+            with anyio.fail_after(WAIT):
+                while sources_on_disk(root / "nb.ipynb") != ["start and more", "new"]:
+                    await anyio.sleep(0.05)

@@ -28,23 +28,21 @@ async def serve_client(
     room.join(client)
     try:
         async with anyio.create_task_group() as group:
-            group.start_soon(_write, websocket, client)
-            group.start_soon(_watch, websocket, client, group.cancel_scope)
-            try:
-                await _read(websocket, room, client, max_message_size)
-            finally:
-                group.cancel_scope.cancel()
+            group.start_soon(_read, websocket, room, client, max_message_size)
+            await _write(websocket, client)
+            group.cancel_scope.cancel()
     finally:
         room.leave(client)
         client.outbox.close()
         client.inbox.close()
         code, reason = client.closing or (1000, "")
+        reason = reason.encode()[:120].decode(errors="ignore")  # RFC 6455: 123 bytes at most
         if websocket.application_state == WebSocketState.CONNECTED:
             try:
                 with anyio.CancelScope(shield=True):
                     await websocket.close(code, reason)
-            except (RuntimeError, OSError):
-                pass
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                pass  # the peer is gone already
 
 
 async def _read(websocket: WebSocket, room: Room, client: Client, max_size: int) -> None:
@@ -52,8 +50,9 @@ async def _read(websocket: WebSocket, room: Room, client: Client, max_size: int)
         try:
             message = await websocket.receive()
         except WebSocketDisconnect:
-            return
+            message = {"type": "websocket.disconnect"}
         if message["type"] == "websocket.disconnect":
+            client.close(1000, "")
             return
         frame = message.get("bytes")
         if frame is None:
@@ -76,9 +75,3 @@ async def _write(websocket: WebSocket, client: Client) -> None:
             await websocket.send_bytes(frame)
     except (WebSocketDisconnect, OSError, RuntimeError):  # the peer went away
         client.close(1001, "gone")
-
-
-async def _watch(websocket: WebSocket, client: Client, scope: anyio.CancelScope) -> None:
-    """Stop the connection when the room closes the client (slow, file deleted)."""
-    await client.closed.wait()
-    scope.cancel()

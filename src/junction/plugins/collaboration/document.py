@@ -254,10 +254,12 @@ class DocumentRoom(Room):
                 self.last_modified = full.get("last_modified")
                 return
             disk = self._from_model(full)
-            await self._outside_change(full, disk, self._normalize(disk))
+            if await self._outside_change(full, disk, self._normalize(disk)):
+                await self._save_locked()  # the file gets the room's version back at once
             await self.flush()
 
-    async def _outside_change(self, model: dict[str, Any], disk: Any, disk_normal: Any) -> None:
+    async def _outside_change(self, model: dict[str, Any], disk: Any, disk_normal: Any) -> bool:
+        """Merge an outside change, or keep it as a conflict copy (then True)."""
         current = self.ydoc.get()
         if current == disk_normal:
             self._synced = current
@@ -280,10 +282,11 @@ class DocumentRoom(Room):
             self._disk_synced(model)
             await self.store.mark(self.file_id, synced_hash=self.synced_hash, dirty=True)
             self._mark_changed()
-            return
+            return True
         self._disk_synced(model)
         self.dirty = False
         await self.store.mark(self.file_id, synced_hash=self.synced_hash, dirty=False)
+        return False
 
     # -- saving -----------------------------------------------------------------------------
 

@@ -91,6 +91,7 @@ class Client:
         if self.closing is None:
             self.closing = (code, reason)
             self.closed.set()
+            self.outbox.close()  # the writer sends what is queued, then the close frame
 
 
 class Room:
