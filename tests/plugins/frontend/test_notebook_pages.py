@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from junction.app import create_app
 from junction.plugin import Plugin, PluginContext
+from junction.plugins.frontend.appdir import find_notebook
 from junction.plugins.frontend.models import PathKind
 from junction.plugins.frontend.service import FRONTEND
 from junction.plugins.terminals.service import TERMINALS, TerminalService
@@ -360,3 +361,19 @@ def test_the_terminals_websocket_wins_over_the_terminal_page(root_dir: Path) -> 
 def test_default_url_must_be_a_path(value: str) -> None:
     with pytest.raises(ValidationError, match="default_url must be a path"):
         make_settings(default_url=value)
+
+
+def test_the_classic_notebook_is_not_taken_for_notebook_7(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "site" / "notebook"
+    (package / "templates").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "templates" / "tree.html").write_text("classic")
+    dist = tmp_path / "site" / "notebook-6.5.7.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: notebook\nVersion: 6.5.7\n")
+    assert find_notebook() is not None  # the installed Notebook 7
+    monkeypatch.delitem(sys.modules, "notebook", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert find_notebook() is None

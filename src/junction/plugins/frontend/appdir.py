@@ -88,7 +88,8 @@ def load_layout(app_dir: Path) -> LabLayout:
 
 
 def find_notebook() -> NotebookLayout | None:
-    """Notebook 7's installed package, or None when it is missing or lacks its templates.
+    """Notebook 7's installed package, or None when it is missing, older than 7 (the classic
+    notebook's templates are another UI) or lacks its templates.
 
     Locates the package without importing it. Called once at startup (it touches the disk).
     """
@@ -104,6 +105,9 @@ def find_notebook() -> NotebookLayout | None:
     try:
         notebook_version = version("notebook")
     except PackageNotFoundError:
+        return None
+    major = notebook_version.split(".", 1)[0]
+    if not major.isdigit() or int(major) < 7:
         return None
     return NotebookLayout(package_dir=package_dir.resolve(), version=notebook_version)
 
