@@ -14,10 +14,12 @@ from pathlib import Path
 
 import anyio
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
+from sqlalchemy import Column, Connection, Integer, MetaData, Table, insert, inspect, select, text
 
 from junction.database import Database, PluginTables, pending, upgrade, version_table
 from junction.database.migrations import heads
+from junction.plugins.lab.tables import TABLES as LAB_TABLES
+from junction.plugins.sessions.tables import TABLES as SESSIONS_TABLES
 
 from .sample import MIGRATIONS, NOTES, TABLES
 
@@ -32,6 +34,35 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database(database_url)
     yield db
     await db.close()
+
+
+async def known_to_alembic(url: str, plugin: str) -> None:
+    """Give ``plugin`` an empty version table, as if it had been migrated to no revision:
+    its revisions then run through Alembic instead of the new-database shortcut."""
+    database = Database(url)
+    try:
+        async with database.session() as session:
+            await session.execute(
+                text(f"CREATE TABLE {version_table(plugin)} (version_num VARCHAR(32) NOT NULL)")
+            )
+    finally:
+        await database.close()
+
+
+def schema(connection: Connection) -> dict[str, object]:
+    """Every table's columns (name, type, nullable), primary key and indexes."""
+    inspector = inspect(connection)
+    found: dict[str, object] = {}
+    for table in sorted(inspector.get_table_names()):
+        if table.startswith("alembic_version_"):
+            continue
+        columns = [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)]
+        indexes = sorted(
+            (i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)
+        )
+        key = inspector.get_pk_constraint(table)["constrained_columns"]
+        found[table] = (columns, key, indexes)
+    return found
 
 
 async def rows(database: Database, statement: str) -> list[tuple[object, ...]]:
@@ -113,6 +144,41 @@ async def test_a_failing_revision_leaves_nothing_behind(database: Database, tmp_
     assert await rows(database, query) == []
 
 
+@pytest.mark.parametrize("plugin", ["lab", "sessions"])
+async def test_a_new_database_gets_the_schema_the_revisions_make(
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    plugin: str,
+) -> None:
+    """The new-database shortcut (tables from the metadata) and Alembic agree, table for
+    table, so a plugin's metadata and its revisions cannot drift apart unnoticed."""
+    tables = {"lab": LAB_TABLES, "sessions": SESSIONS_TABLES}[plugin]
+    if database_url.startswith("sqlite"):
+        other_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('other')}/other.db"
+    else:
+        cluster = request.getfixturevalue("postgres_cluster")
+        other_url = cluster.url(cluster.create_database())
+    await known_to_alembic(other_url, plugin)
+    shortcut, replayed = Database(database_url), Database(other_url)
+    versions = f"SELECT * FROM {version_table(plugin)}"  # noqa: S608 - a fixed name
+    try:
+        assert await upgrade(shortcut, [(plugin, tables)]) == [plugin]
+        assert await upgrade(replayed, [(plugin, tables)]) == [plugin]
+        async with shortcut.engine.connect() as conn:
+            made = await conn.run_sync(schema)
+            stamped = (await conn.execute(text(versions))).all()
+        async with replayed.engine.connect() as conn:
+            migrated = await conn.run_sync(schema)
+            recorded = (await conn.execute(text(versions))).all()
+    finally:
+        await shortcut.close()
+        await replayed.close()
+    assert made == migrated
+    assert made  # the plugin has tables
+    assert stamped == recorded
+
+
 def test_revision_heads_are_read_without_alembic(tmp_path: Path) -> None:
     assert heads(MIGRATIONS) == frozenset({"t0001"})
     (tmp_path / "x.py").write_text("revision = compute()\ndown_revision = None\n")
@@ -157,6 +223,7 @@ def children() -> Iterator[list[subprocess.Popen[str]]]:
 def test_two_servers_migrating_at_once_take_turns(
     database_url: str, tmp_path: Path, children: list[subprocess.Popen[str]]
 ) -> None:
+    anyio.run(known_to_alembic, database_url, "sample")  # so the gated revision runs
     gate = str(tmp_path / "gate")
     first = _migrate_in_child(database_url, {"JUNCTION_TEST_MIGRATION_GATE": gate})
     children.append(first)
@@ -180,7 +247,8 @@ def test_two_servers_migrating_at_once_take_turns(
 def test_nothing_to_migrate_does_not_import_alembic(database_url: str) -> None:
     first, _ = _result(_migrate_in_child(database_url, {}))
     again, _ = _result(_migrate_in_child(database_url, {}))
-    assert first == {"migrated": ["sample"], "alembic": True}
+    # A new database gets the tables from the metadata, stamped; nothing runs through Alembic.
+    assert first == {"migrated": ["sample"], "alembic": False}
     assert again == {"migrated": [], "alembic": False}
 
 

@@ -10,9 +10,11 @@ takes a lock first, and waits for it (logging that it does) if another holds it:
 - PostgreSQL: a transaction-level advisory lock, released when the migration commits;
 - SQLite: an exclusive ``flock`` on ``<database file>.migrate.lock`` beside the database.
 
-Under the lock Alembic reads the applied revision again, so the second server finds the work
-done and does nothing. Each plugin's revisions run in one transaction (PostgreSQL and SQLite
-both have transactional DDL), so a failed migration leaves no half-made table.
+Under the lock the applied revision is read again, so the second server finds the work done
+and does nothing. Each plugin's revisions run in one transaction (PostgreSQL and SQLite both
+have transactional DDL), so a failed migration leaves no half-made table. A plugin none of
+whose tables exist yet (a new database) gets them from its metadata, stamped with the newest
+revision, without importing Alembic.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
-from sqlalchemy import text
+from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, inspect, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -139,9 +141,7 @@ async def upgrade(database: Database, owners: Sequence[tuple[str, PluginTables]]
                     async with conn.begin():
                         if database.dialect == "postgresql":
                             await _advisory_lock(conn)
-                        changed = await conn.run_sync(
-                            _upgrade_sync, state.plugin, state.tables, database.dialect
-                        )
+                        changed = await conn.run_sync(_migrate_sync, state, database.dialect)
                     if changed:
                         migrated.append(state.plugin)
                         log.info("migrated the tables of %s", state.plugin)
@@ -207,6 +207,37 @@ def _try_flock(fd: int) -> bool:
     except BlockingIOError:
         return False
     return True
+
+
+def _migrate_sync(connection: Connection, state: Migration, dialect: str) -> bool:
+    """Bring one plugin up to date on ``connection``, in its open transaction, under the lock.
+
+    A plugin none of whose tables exist yet gets them straight from its metadata, stamped
+    with its newest revision (Alembic's recipe for a new database): the first start costs
+    no Alembic import and no replay of every revision. Otherwise Alembic applies what is due.
+    """
+    present = set(inspect(connection).get_table_names())
+    table = version_table(state.plugin)
+    owned = set(state.tables.metadata.tables)
+    if state.heads is not None and owned and table not in present and not present & owned:
+        _create_and_stamp(connection, state.tables.metadata, table, state.heads)
+        return True
+    return _upgrade_sync(connection, state.plugin, state.tables, dialect)
+
+
+def _create_and_stamp(
+    connection: Connection, metadata: MetaData, table: str, heads: frozenset[str]
+) -> None:
+    """Create ``metadata``'s tables, and a version table as Alembic makes it holding ``heads``."""
+    metadata.create_all(connection)
+    versions = Table(
+        table,
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name=f"{table}_pkc"),
+    )
+    versions.create(connection)
+    connection.execute(versions.insert(), [{"version_num": head} for head in sorted(heads)])
 
 
 def _upgrade_sync(connection: Connection, plugin: str, tables: PluginTables, dialect: str) -> bool:
