@@ -26,7 +26,7 @@ async def test_a_terminal_runs_commands_and_answers_on_its_pty(tmp_path: Path) -
         terminal = service.terminal(model.name)
         client = terminal.attach()
         terminal.write("echo $((6*7))\r")
-        assert "\r\n42\r\n" in await read_until(terminal, client, "\r\n42\r\n")
+        assert "42\r\n" in await read_until(terminal, client, "42\r\n")
 
 
 async def test_names_are_the_lowest_free_integers_unless_given(tmp_path: Path) -> None:

@@ -58,10 +58,10 @@ async def serve_terminal(
     websocket: WebSocket, terminal: PtyTerminal, *, max_message_size: int
 ) -> None:
     """Accept the socket, attach it to ``terminal`` and serve it until either side closes."""
-    await websocket.accept()
-    client = terminal.attach()
+    client = terminal.attach()  # before the handshake answer: output from now on is kept
     peer_closed = False
     try:
+        await websocket.accept()
         async with anyio.create_task_group() as group:
             client.on_close = group.cancel_scope.cancel
 
