@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -366,3 +367,65 @@ async def test_a_job_running_at_shutdown_is_recorded_failed(tmp_path: Path) -> N
         after = (await client.get(f"/api/jobs/{job['id']}")).json()
     assert after["status"] == "failed"
     assert after["error"] == "the server stopped while the job ran"
+
+
+async def test_servers_sharing_the_database_show_and_cancel_each_others_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("junction.plugins.jobs.runner.HEARTBEAT", 0.05)
+    folder = tmp_path / "big"
+    folder.mkdir()
+    sparse(folder / "zeros.bin", 8 * BIG)
+    async with (
+        app_client(root_dir=tmp_path, enable=["jobs"]) as first,
+        app_client(root_dir=tmp_path, enable=["jobs"]) as second,
+    ):
+        job = (await first.post("/api/jobs", json={"kind": "zip", "path": "big"})).json()
+        seen = await wait_job(second, job["id"], running)
+        assert seen["progress"]["total"] == 8 * BIG
+        response = await second.delete(f"/api/jobs/{job['id']}")
+        assert response.status_code == 204
+        assert (await second.get(f"/api/jobs/{job['id']}")).json()["status"] == "cancelled"
+        assert (await first.get(f"/api/jobs/{job['id']}")).json()["status"] == "cancelled"
+
+
+async def test_jobs_of_a_server_that_stopped_beating_are_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import insert
+
+    from junction.plugins.jobs.tables import JOBS_TABLE
+    from junction.services import DATABASE
+
+    monkeypatch.setattr("junction.plugins.jobs.runner.HEARTBEAT", 0.05)
+    now = time.time()
+    row = {
+        "seq": 1,
+        "owner": "someone",
+        "kind": "zip",
+        "status": "running",
+        "path": "",
+        "created": now,
+        "updated": now,
+        "done": 5,
+        "cancel": False,
+    }
+    async with app_client(root_dir=tmp_path, enable=["jobs"]) as client:
+        database = client.app.state.services.get(DATABASE)
+        async with database.session() as session:
+            await session.execute(
+                insert(JOBS_TABLE).values(
+                    id="remote-alive", server="elsewhere/:7:abc", heartbeat=now + 3600, **row
+                )
+            )
+            await session.execute(
+                insert(JOBS_TABLE).values(
+                    id="remote-gone", server="elsewhere/:7:abc", heartbeat=now - 3600, **row
+                )
+            )
+        gone = await wait_job(client, "remote-gone", ended)
+        assert gone["status"] == "failed"
+        assert gone["error"] == "the server stopped while the job ran"
+        alive = (await client.get("/api/jobs/remote-alive")).json()
+        assert alive["status"] == "running"
+        assert alive["progress"]["done"] == 5

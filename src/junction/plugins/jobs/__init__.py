@@ -69,12 +69,15 @@ async def lifespan(ctx: PluginContext[JobsSettings]) -> AsyncIterator[None]:
     ctx.provide(JOBS, jobs)
     expiry = anyio.CancelScope()
     ctx.task_group.start_soon(_expire_regularly, jobs, settings.keep_days, expiry)
+    heartbeat = anyio.CancelScope()
+    ctx.task_group.start_soon(_beating, jobs, heartbeat)
     metrics = ctx.get_optional(METRICS)
     remove_collector = metrics.add_collector(lambda: _collect(jobs)) if metrics else None
     try:
         yield
     finally:
         expiry.cancel()
+        heartbeat.cancel()
         if remove_collector is not None:
             remove_collector()
         await jobs.stop()
@@ -88,6 +91,11 @@ async def _expire_regularly(jobs: TableJobs, keep_days: float, scope: anyio.Canc
             except ServiceUnavailable as exc:
                 log.warning("could not forget old jobs: %s", exc)
             await anyio.sleep(_EXPIRE_EVERY)
+
+
+async def _beating(jobs: TableJobs, scope: anyio.CancelScope) -> None:
+    with scope:
+        await jobs.keep_alive()
 
 
 def _collect(jobs: TableJobs) -> Iterable[Metric]:

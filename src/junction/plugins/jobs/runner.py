@@ -5,12 +5,21 @@ lives in memory (a :class:`~junction.plugins.jobs.folders.Reporter` the worker t
 updates) and is read live while the job runs, so counting bytes costs no database writes.
 When the plugin starts, records left ``pending`` or ``running`` by a server that stopped are
 marked failed; when it stops, running jobs are cancelled and recorded the same way.
+
+Several servers may share the database (processes behind a proxy). Each row names the process
+running the job and carries its heartbeat, renewed every :data:`HEARTBEAT` seconds with the
+job's progress, so every process can show it; a job whose process is gone (a dead pid on the
+same host, or a heartbeat older than :data:`STALE`) is marked failed by whichever process
+notices. A ``DELETE`` received by another process sets the row's ``cancel`` flag, which the
+running process reads at its next heartbeat.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -33,14 +42,23 @@ from junction.plugins.jobs.models import FINISHED, Job, NewJob, Progress
 from junction.plugins.jobs.service import JobFinished, JobNotFound, NoResult
 from junction.plugins.jobs.tables import JOBS_TABLE
 
-__all__ = ["STOPPED", "TableJobs"]
+__all__ = ["HEARTBEAT", "STALE", "STOPPED", "TableJobs"]
 
 log = logging.getLogger("junction.jobs")
 
 STOPPED = "the server stopped while the job ran"
 """The error of jobs a stopping (or crashed) server left unfinished."""
 
+HEARTBEAT = 5.0
+"""Seconds between two heartbeats of the jobs a process runs."""
+
+STALE = 30.0
+"""A job whose heartbeat is this old (seconds) belongs to a process that is gone."""
+
 _STOP_WAIT = 10.0
+_PROCESS = uuid.uuid4().hex[:8]
+"""Tells this process from an earlier one that had the same pid."""
+_CANCEL_WAIT = 30.0
 
 
 @dataclass
@@ -85,13 +103,22 @@ class TableJobs:
         self._include_hidden = include_hidden
         self._base_url = base_url
         self._live: dict[str, _Live] = {}
+        self._host = _host()
+        self.server = f"{self._host}:{os.getpid()}:{_PROCESS}"
 
     async def recover(self) -> int:
-        """Mark jobs a previous server left unfinished as failed and remove what they had
-        half written; returns how many there were."""
+        """Mark jobs whose server is gone as failed and remove what they had half written;
+        returns how many there were. Called at startup and at every heartbeat."""
         unfinished = JOBS_TABLE.c.status.in_(("pending", "running"))
+        now = time.time()
         async with self._database.session() as session:
-            rows = (await session.execute(select(JOBS_TABLE).where(unfinished))).all()
+            rows = [
+                row
+                for row in (await session.execute(select(JOBS_TABLE).where(unfinished))).all()
+                if self._gone(row.server, row.heartbeat, now)
+            ]
+            if not rows:
+                return 0
             await session.execute(
                 update(JOBS_TABLE)
                 .where(JOBS_TABLE.c.id.in_([row.id for row in rows]))
@@ -99,9 +126,50 @@ class TableJobs:
             )
         for row in rows:
             await anyio.to_thread.run_sync(self._remove_partial, row.id, row.destination)
-        if rows:
-            log.warning("%d jobs were unfinished when the server last stopped", len(rows))
+        log.warning("%d jobs were left unfinished by a server that stopped", len(rows))
         return len(rows)
+
+    def _gone(self, server: str, heartbeat: float, now: float) -> bool:
+        if server == self.server:
+            return False
+        parts = server.rsplit(":", 2)
+        if len(parts) == 3 and parts[0] == self._host and parts[1].isdigit():
+            pid = int(parts[1])
+            # Our own pid in another process: an earlier one (containers reuse pid 1).
+            if pid == os.getpid() or not _alive(pid):
+                return True
+        return heartbeat < now - STALE
+
+    async def keep_alive(self) -> None:
+        """Every :data:`HEARTBEAT` seconds: renew this process's jobs' heartbeats and
+        progress, stop those another process was asked to cancel, fail those of gone
+        servers. Runs until cancelled."""
+        while True:
+            await anyio.sleep(HEARTBEAT)
+            try:
+                await self._beat()
+            except Exception as exc:  # the database may be away for a while
+                log.warning("jobs heartbeat failed: %s", exc)
+
+    async def _beat(self) -> None:
+        live = dict(self._live)
+        now = time.time()
+        if live:
+            async with self._database.session() as session:
+                for job_id, job in live.items():
+                    await session.execute(
+                        update(JOBS_TABLE)
+                        .where(JOBS_TABLE.c.id == job_id)
+                        .values(heartbeat=now, done=job.reporter.done, total=job.reporter.total)
+                    )
+                query = select(JOBS_TABLE.c.id).where(
+                    JOBS_TABLE.c.id.in_(list(live)) & JOBS_TABLE.c.cancel
+                )
+                cancelled = [row.id for row in await session.execute(query)]
+            for job_id in cancelled:
+                live[job_id].reporter.cancel()
+                live[job_id].waiting.cancel()
+        await self.recover()
 
     async def expire(self, older_than: float) -> int:
         """Forget ended jobs last changed before ``older_than`` (Unix time) and delete their
@@ -163,6 +231,9 @@ class TableJobs:
                     updated=now,
                     done=0,
                     total=None,
+                    server=self.server,
+                    heartbeat=now,
+                    cancel=False,
                 )
             )
         live = self._live[job_id] = _Live()
@@ -190,13 +261,24 @@ class TableJobs:
     async def cancel(self, job_id: str, owner: str | None = None) -> Job:
         """Stop a pending or running job; returns it once it has stopped."""
         job = await self.get(job_id, owner)
-        live = self._live.get(job_id)
-        if job.status in FINISHED or live is None:
+        if job.status in FINISHED:
             raise JobFinished(job)
-        live.reporter.cancel()
-        live.waiting.cancel()
-        await live.finished.wait()
-        return await self.get(job_id)
+        live = self._live.get(job_id)
+        if live is not None:
+            live.reporter.cancel()
+            live.waiting.cancel()
+            await live.finished.wait()
+            return await self.get(job_id)
+        # Another server runs it: ask through the database, and wait for its answer.
+        async with self._database.session() as session:
+            await session.execute(
+                update(JOBS_TABLE).where(JOBS_TABLE.c.id == job_id).values(cancel=True)
+            )
+        with anyio.move_on_after(_CANCEL_WAIT):
+            while job.status not in FINISHED:
+                await anyio.sleep(0.1)
+                job = await self.get(job_id)
+        return job
 
     async def watch(self, job_id: str, owner: str | None = None) -> AsyncIterator[Job]:
         """The job now, then at each change (at most every 0.1 s while it runs)."""
@@ -207,6 +289,8 @@ class TableJobs:
             if live is not None:
                 with anyio.move_on_after(15):
                     await live.changed.wait()
+            else:  # another server runs it: its heartbeats update the row
+                await anyio.sleep(min(HEARTBEAT, 1.0))
             job = await self.get(job_id)
             yield job
 
@@ -336,9 +420,11 @@ class TableJobs:
         error: str | None = None,
         result: dict[str, Any] | None = None,
     ) -> None:
+        now = time.time()
         values: dict[str, Any] = {
             "status": status,
-            "updated": time.time(),
+            "updated": now,
+            "heartbeat": now,
             "done": live.reporter.done,
             "total": live.reporter.total,
             "error": error,
@@ -368,6 +454,27 @@ class TableJobs:
             error=row.error,
             result=orjson.loads(row.result) if row.result else None,
         )
+
+
+def _host() -> str:
+    """This host, and its pid namespace where there is one: a (host, pid) pair names one
+    live process even when containers share the host's name."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}/{namespace}"
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _api_path(root: Path, path: Path) -> str:

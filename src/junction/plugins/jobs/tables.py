@@ -1,10 +1,14 @@
-"""The jobs plugin's table: one row per job (``jobs_jobs``)."""
+"""The jobs plugin's table: one row per job (``jobs_jobs``).
+
+``server`` names the process running the job (``host:pid:nonce``) and ``heartbeat`` is when it
+last said so; ``cancel`` asks that process, whichever received the ``DELETE``, to stop it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text
 
 from junction.database import PluginTables
 
@@ -28,6 +32,9 @@ JOBS_TABLE = Table(
     Column("total", BigInteger, nullable=True),
     Column("error", Text, nullable=True),
     Column("result", Text, nullable=True),
+    Column("server", Text, nullable=False),
+    Column("heartbeat", Float, nullable=False),
+    Column("cancel", Boolean, nullable=False),
 )
 
 TABLES = PluginTables(metadata=metadata, migrations=Path(__file__).parent / "migrations")

@@ -26,6 +26,9 @@ def upgrade() -> None:
         sa.Column("total", sa.BigInteger, nullable=True),
         sa.Column("error", sa.Text, nullable=True),
         sa.Column("result", sa.Text, nullable=True),
+        sa.Column("server", sa.Text, nullable=False),
+        sa.Column("heartbeat", sa.Float, nullable=False),
+        sa.Column("cancel", sa.Boolean, nullable=False),
     )
     op.create_index("ix_jobs_jobs_seq", "jobs_jobs", ["seq"])
     op.create_index("ix_jobs_jobs_owner", "jobs_jobs", ["owner"])
