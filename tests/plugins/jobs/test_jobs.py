@@ -115,6 +115,7 @@ async def test_zip_job_events_stream_until_the_end(tmp_path: Path) -> None:
         events = []
         async with client.stream("GET", f"/api/jobs/{job['id']}/events") as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
+            assert stream.headers["x-accel-buffering"] == "no"
             async for line in stream.aiter_lines():
                 if line.startswith("data: "):
                     events.append(json.loads(line.removeprefix("data: ")))

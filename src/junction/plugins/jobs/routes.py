@@ -102,9 +102,9 @@ async def job_events(request: Request, job_id: str, jobs: Jobs) -> StreamingResp
         async for job in updates:
             yield b"data: " + job.model_dump_json().encode() + b"\n\n"
 
-    return StreamingResponse(
-        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
-    )
+    # X-Accel-Buffering: nginx would otherwise hold events back until its buffer fills.
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
 
 @router.get(
