@@ -47,6 +47,7 @@ BUSY_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 10.0
 """Seconds a PostgreSQL connection attempt may take before the database counts as down."""
 
+_DRIVERS = frozenset({("sqlite", "aiosqlite"), ("postgresql", "asyncpg")})
 _PG_DISK_FULL = "53100"  # PostgreSQL SQLSTATE disk_full
 _SQLITE_UNAVAILABLE = frozenset(
     {
@@ -87,7 +88,7 @@ class Database:
         except ArgumentError:
             raise ConfigError(f"database_url is not a database URL: {masked_url(url)}") from None
         dialect = self.url.get_backend_name()
-        if dialect not in ("sqlite", "postgresql"):
+        if (dialect, self.url.get_driver_name()) not in _DRIVERS:
             raise ConfigError(
                 f"database_url must be sqlite+aiosqlite:// or postgresql+asyncpg://, "
                 f"not {masked_url(self.url)}"
@@ -116,7 +117,6 @@ class Database:
         """The async engine, created on first use (connections are opened lazily)."""
         if self._engine is None:
             self._engine = self._create_engine()
-            self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
         return self._engine
 
     @asynccontextmanager
@@ -127,16 +127,19 @@ class Database:
         reached (or SQLite stays locked past :data:`BUSY_TIMEOUT`), :class:`DatabaseFull`
         when its disk is full.
         """
-        self.engine  # noqa: B018 - creates the session factory on first use
-        assert self._sessions is not None
         try:
-            async with self._sessions.begin() as session:
+            async with self._session_factory().begin() as session:
                 yield session
         except (DBAPIError, OSError, PoolTimeout, TimeoutError) as exc:
             error = self.translate(exc)
             if error is exc:
                 raise
             raise error from exc
+
+    def _session_factory(self) -> async_sessionmaker[AsyncSession]:
+        if self._sessions is None:
+            self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        return self._sessions
 
     async def ping(self) -> None:
         """Run ``SELECT 1``; raises like :meth:`session`. Called at startup."""
