@@ -16,6 +16,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_lab_flow import (
@@ -42,7 +43,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("collaboration-flow")
     root = path / "root"
     root.mkdir()
-    cell = {
+    cell: dict[str, Any] = {
         "cell_type": "code",
         "id": "first",
         "source": "a = 1",

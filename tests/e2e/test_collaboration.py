@@ -413,3 +413,86 @@ async def test_sigkill_with_unsaved_edits_loses_nothing(tmp_path: Path) -> None:
             with anyio.fail_after(WAIT):
                 while sources_on_disk(root / "nb.ipynb") != ["start and more", "new"]:
                     await anyio.sleep(0.05)
+
+
+@pytest.fixture
+def kernel_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A server with kernels too, so cells run on the server."""
+    root = tmp_path / "root"
+    root.mkdir()
+    args = server_args(tmp_path, root, document_save_delay=0.2, file_poll_interval=0.2)
+    args += ["--enable", "kernelspecs", "--enable", "kernels"]
+    with ServerProcess(args, log_path=tmp_path / "server.log") as process:
+        yield process.url, root
+
+
+async def run_on_server(base: str, path: str, source: str) -> tuple[str, str]:
+    """Start a kernel and ask the server to run the notebook's cell c0 (set to ``source``).
+
+    Returns the kernel id and the room id.
+    """
+    _, body = await session(base, path)
+    room = f"json:notebook:{body['fileId']}"
+    async with httpx.AsyncClient(headers=AUTH, timeout=60) as http:
+        kernel = (await http.post(f"{base}api/kernels", json={"name": "python3"})).json()
+        response = await http.post(
+            f"{base}api/kernels/{kernel['id']}/execute",
+            json={"cell_id": "c0", "document_id": room},
+        )
+        assert response.status_code == 202, response.text
+    return kernel["id"], room
+
+
+def outputs_of(client: YClient) -> list[dict[str, Any]]:
+    """The first cell's outputs as this client sees them."""
+    outputs: list[dict[str, Any]] = client.notebook.get()["cells"][0]["outputs"]
+    return outputs
+
+
+async def test_outputs_are_kept_with_every_client_gone(kernel_server: tuple[str, Path]) -> None:
+    base, root = kernel_server
+    code = "import time\nfor i in range(10):\n    print('line', i, flush=True)\n    time.sleep(0.3)"
+    write_notebook(root / "nb.ipynb", code)
+    async with connect(base, "nb.ipynb") as client:
+        await run_on_server(base, "nb.ipynb", code)
+        await client.wait_for(lambda: "line 1" in json.dumps(outputs_of(client)), timeout=60)
+    # nobody is connected while the rest of the lines come
+    with anyio.fail_after(60):
+        while "line 9" not in (root / "nb.ipynb").read_text():
+            await anyio.sleep(0.1)
+    async with connect(base, "nb.ipynb") as later:
+        await later.wait_for(lambda: later.notebook.get()["cells"][0]["execution_count"] == 1)
+        (stream,) = outputs_of(later)
+        assert stream["text"] == "".join(f"line {i}\n" for i in range(10))
+    with anyio.fail_after(WAIT):
+        while json.loads((root / "nb.ipynb").read_text())["cells"][0]["execution_count"] != 1:
+            await anyio.sleep(0.1)
+    saved = json.loads((root / "nb.ipynb").read_text())["cells"][0]
+    assert "".join(saved["outputs"][0]["text"]) == "".join(f"line {i}\n" for i in range(10))
+    assert saved["execution_count"] == 1
+
+
+async def test_clear_output_update_display_and_errors(kernel_server: tuple[str, Path]) -> None:
+    base, root = kernel_server
+    code = (
+        "from IPython.display import clear_output, display\n"
+        "print('gone')\n"
+        "clear_output(wait=True)\n"
+        "h = display('first', display_id=True)\n"
+        "h.update('second')\n"
+        "1/0"
+    )
+    write_notebook(root / "nb.ipynb", code)
+    async with connect(base, "nb.ipynb") as client:
+        await run_on_server(base, "nb.ipynb", code)
+
+        def finished() -> bool:
+            cell = client.notebook.get()["cells"][0]
+            return bool(cell["execution_count"]) and len(cell["outputs"]) == 2
+
+        await client.wait_for(finished, timeout=60)
+        display, error = outputs_of(client)
+        assert display["output_type"] == "display_data"
+        assert display["data"]["text/plain"] == "'second'"
+        assert error["output_type"] == "error"
+        assert error["ename"] == "ZeroDivisionError"

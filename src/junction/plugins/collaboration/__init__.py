@@ -15,7 +15,9 @@ Map of the package:
   ``connection.py``: one client's WebSocket.
 - ``store.py``, ``tables.py``, ``migrations/``: file ids and room updates in the database.
 
-With the frontend running, the page config says ``disableRTC: false``; the contents
+With the frontend running, the page config says ``disableRTC: false`` and, with the kernels
+plugin, ``serverSideExecution: true``: ``POST /api/kernels/{kernel_id}/execute`` runs a cell
+on the server, which writes its outputs into the document (``execution.py``). The contents
 service tells the rooms about saves, renames and deletes.
 """
 
@@ -26,6 +28,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from junction.plugin import Plugin, PluginContext
+from junction.plugins.collaboration.execution import ServerExecutor
 from junction.plugins.collaboration.rooms import Rooms
 from junction.plugins.collaboration.routes import router
 from junction.plugins.collaboration.service import COLLABORATION, CollaborationService
@@ -34,6 +37,7 @@ from junction.plugins.collaboration.store import DatabaseStore
 from junction.plugins.collaboration.tables import TABLES
 from junction.plugins.contents.service import CONTENTS
 from junction.plugins.frontend.service import FRONTEND
+from junction.plugins.kernels.service import KERNELS, ServerSideExecution
 from junction.services import DATABASE
 
 __all__ = ["COLLABORATION", "CollaborationService", "CollaborationSettings", "plugin"]
@@ -46,11 +50,15 @@ async def lifespan(ctx: PluginContext[CollaborationSettings]) -> AsyncIterator[N
     rooms = Rooms(ctx.settings, store, ctx.get(CONTENTS), ctx.task_group)
     ctx.get(CONTENTS).add_observer(rooms.on_contents_change)
     ctx.provide(COLLABORATION, rooms)
+    kernels = ctx.get_optional(KERNELS)
+    if isinstance(kernels, ServerSideExecution):
+        rooms.executor = ServerExecutor(rooms, kernels, ctx.task_group)
+    keys = {"disableRTC": False, "serverSideExecution": rooms.executor is not None}
     frontend = ctx.get_optional(FRONTEND)
     if frontend is not None:
 
         async def collaboration_page_config() -> dict[str, Any]:
-            return {"disableRTC": False}
+            return dict(keys)
 
         frontend.add_page_config(collaboration_page_config)
     try:
@@ -68,6 +76,6 @@ plugin = Plugin(
     lifespan=lifespan,
     provides=[COLLABORATION],
     requires=[CONTENTS, DATABASE],
-    optional=[FRONTEND],
+    optional=[FRONTEND, KERNELS],
     tables=TABLES,
 )

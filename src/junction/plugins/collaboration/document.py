@@ -105,6 +105,7 @@ class DocumentRoom(Room):
         self._poke = anyio.Event()
         self._saving = False
         self._dirty_unstored = False
+        self.runs = 0
         self.closed = False
 
     # -- content ----------------------------------------------------------------------------
@@ -201,6 +202,16 @@ class DocumentRoom(Room):
             self._dirty_unstored = True
             self._first_unsaved = time.monotonic()
         self._changed.set()
+
+    def hold(self) -> None:
+        """Keep the room open with no client (a cell runs on the server and writes into it)."""
+        self.runs += 1
+
+    def release(self) -> None:
+        """A run that held the room ended; the cleanup delay starts when nobody is left."""
+        self.runs -= 1
+        if self.runs == 0 and not self.clients and self.on_empty is not None:
+            self.on_empty(self)
 
     def poke(self) -> None:
         """Look at the file now (someone else saved it through Junction)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-__all__ = ["SessionRequest", "SessionResponse"]
+__all__ = ["ExecuteRequest", "SessionRequest", "SessionResponse"]
 
 
 class SessionRequest(BaseModel):
@@ -21,3 +21,10 @@ class SessionResponse(BaseModel):
     type: str
     fileId: str = Field(description="Stable id of the file (uuid).")  # noqa: N815 - wire name
     sessionId: str = Field(description="Id of this server process.")  # noqa: N815 - wire name
+
+
+class ExecuteRequest(BaseModel):
+    """Body of ``POST /api/kernels/{kernel_id}/execute``: run a cell of a shared notebook."""
+
+    cell_id: str = Field(description="Id of the cell in the notebook.")
+    document_id: str = Field(description="Room id of the notebook (json:notebook:<fileId>).")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -20,6 +21,9 @@ from junction.plugins.collaboration.service import GLOBAL_AWARENESS, RoomNotFoun
 from junction.plugins.collaboration.settings import CollaborationSettings
 from junction.plugins.collaboration.store import DatabaseStore
 from junction.plugins.contents.service import ContentsChange, ContentsService
+
+if TYPE_CHECKING:
+    from junction.plugins.collaboration.execution import ServerExecutor
 
 __all__ = ["Rooms"]
 
@@ -47,6 +51,8 @@ class Rooms:
         self._empty_since: dict[str, int] = {}
         self._generation = 0
         self.global_awareness = Room(GLOBAL_AWARENESS)
+        self.executor: ServerExecutor | None = None
+        """Runs cells on the server when the kernels plugin is there (set at startup)."""
 
     @property
     def session_id(self) -> str:
@@ -117,7 +123,7 @@ class Rooms:
 
     async def _cleanup_later(self, room: DocumentRoom, generation: int) -> None:
         await anyio.sleep(self.settings.document_cleanup_delay)
-        if self._empty_since.get(room.id) != generation or room.clients:
+        if self._empty_since.get(room.id) != generation or room.clients or room.runs:
             return
         try:
             async with self._locks.setdefault(room.id, anyio.Lock()):

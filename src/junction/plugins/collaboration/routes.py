@@ -13,7 +13,7 @@ from junction.auth.middleware import current_user
 from junction.errors import Forbidden, HTTPError, ServiceUnavailable
 from junction.plugin import use
 from junction.plugins.collaboration.connection import serve_client
-from junction.plugins.collaboration.models import SessionRequest, SessionResponse
+from junction.plugins.collaboration.models import ExecuteRequest, SessionRequest, SessionResponse
 from junction.plugins.collaboration.rooms import Rooms
 from junction.plugins.collaboration.service import COLLABORATION, CollaborationService
 from junction.services import AUTH
@@ -102,3 +102,28 @@ async def room_websocket(websocket: WebSocket, room_id: str, collaboration: Coll
         read_only=not _may(websocket, "write"),
         max_message_size=rooms.settings.max_update_size,
     )
+
+
+@router.post(
+    "/api/kernels/{kernel_id}/execute",
+    status_code=202,
+    responses={
+        404: {"description": "No such kernel, room or cell"},
+        503: {"description": "The kernels plugin is not running"},
+    },
+)
+async def execute_cell(
+    kernel_id: str,
+    body: Annotated[ExecuteRequest, Body()],
+    collaboration: Collaboration,
+    conn: HTTPConnection,
+) -> Response:
+    """Run a code cell of a shared notebook on the kernel; the server writes its outputs into
+    the document, so they are kept with no browser open. Answers 202 once the cell is busy."""
+    if not _may(conn, "execute"):
+        raise Forbidden("you may not run code")
+    executor = _rooms(collaboration).executor
+    if executor is None:
+        raise ServiceUnavailable("server-side execution needs the kernels plugin")
+    await executor.execute(kernel_id, body.document_id, body.cell_id)
+    return Response(status_code=202)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +111,7 @@ class KernelHub:
         self._pending: dict[str, _Pending] = {}
         self._internal: dict[str, _Internal] = {}
         self._idle_waiters: dict[str, anyio.Event] = {}
+        self._listeners: dict[str, Callable[[str, dict[str, Any]], None]] = {}
         self._held: list[Message] = []
         self._holding = False
         self._refusal: str | None = None
@@ -209,6 +211,26 @@ class KernelHub:
             self._nudging = True
             await self._request("kernel_info_request", anyio.Event())
 
+    async def execute(
+        self, code: str, on_output: Callable[[str, dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        """Execute ``code`` for a server-side client; ``on_output(msg_type, content)`` gets
+        its iopub messages (statuses aside). Returns the ``execute_reply`` content once idle."""
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+        message = make_message("shell", "execute_request", content, session=self._session)
+        self._listeners[message.msg_id] = on_output
+        try:
+            return await self._run_internal(message)
+        finally:
+            self._listeners.pop(message.msg_id, None)
+
     async def run_code(self, code: str) -> dict[str, Any]:
         """Execute ``code`` for the server itself (the seed notebook); no client sees it.
 
@@ -224,6 +246,9 @@ class KernelHub:
             "stop_on_error": True,
         }
         message = make_message("shell", "execute_request", content, session=self._session)
+        return await self._run_internal(message)
+
+    async def _run_internal(self, message: Message) -> dict[str, Any]:
         request = _Internal(anyio.Event())
         idle = self._idle_waiters[message.msg_id] = anyio.Event()
         self._internal[message.msg_id] = request
@@ -444,6 +469,8 @@ class KernelHub:
                     self._wake_idle_waiter(message)
             else:
                 self.last_activity = time.time()
+                if self._listeners:
+                    self._to_listener(message)
             for slot in self.slots.values():
                 slot.push(message)
             return
@@ -462,6 +489,18 @@ class KernelHub:
             log.debug("kernel %s: no client for %s", self.kernel_id, message.msg_type)
             return
         pending.slot.push(message)
+
+    def _to_listener(self, message: Message) -> None:
+        parent_id = message.parent.get("msg_id")
+        listener = self._listeners.get(parent_id) if isinstance(parent_id, str) else None
+        if listener is None:
+            return
+        try:
+            content = message.content()
+        except ValueError:
+            return
+        if isinstance(content, dict):
+            listener(message.msg_type, content)
 
     def _on_internal_reply(self, message: Message) -> None:
         if message.msg_type == "kernel_info_reply":

@@ -30,9 +30,11 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from types import TracebackType
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -206,6 +208,12 @@ class JupyterClientKernels:
         kernel = self.kernel(kernel_id)
         await kernel.restart()
         return kernel.model()
+
+    async def execute(
+        self, kernel_id: str, code: str, on_output: Callable[[str, dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        """Run ``code`` as a server-side client (see ``KernelService.execute``)."""
+        return await self.kernel(kernel_id).hub.execute(code, on_output)
 
     # -- for the routes and the core ----------------------------------------------------------
 

@@ -6,7 +6,8 @@ and the errors it raises.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 from junction.errors import NotFound, ServiceUnavailable
 from junction.plugin import ServiceKey
@@ -20,7 +21,12 @@ __all__ = [
     "KernelService",
     "KernelSpecNotFound",
     "KernelStartFailed",
+    "OutputListener",
+    "ServerSideExecution",
 ]
+
+OutputListener = Callable[[str, dict[str, Any]], None]
+"""Called with ``(msg_type, content)`` for each iopub message of a server-side request."""
 
 
 class KernelNotFound(NotFound):
@@ -88,6 +94,22 @@ class KernelService(Protocol):
 
     async def restart(self, kernel_id: str) -> Kernel:
         """Restart a kernel in place, keeping its id and WebSockets; returns the new model."""
+        ...
+
+
+@runtime_checkable
+class ServerSideExecution(Protocol):
+    """What a kernels service offers a plugin that runs code as a client of the server
+    itself; the kernels plugin's service has it (check with ``isinstance``)."""
+
+    async def execute(self, kernel_id: str, code: str, on_output: OutputListener) -> dict[str, Any]:
+        """Run ``code`` on the kernel as a client of the server itself.
+
+        ``on_output`` gets every iopub message (but ``status``) the request causes, as it
+        comes; returns the ``execute_reply`` content once the kernel is idle again. Called
+        by plugins that write outputs into documents themselves (collaboration). Raises
+        :class:`KernelNotFound`; the caller bounds the wait.
+        """
         ...
 
 
