@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from junction.database.engine import Database, DatabaseFull, masked_url
 from junction.database.migrations import pending, upgrade
-from junction.database.tables import PluginTables, version_table
+from junction.database.tables import PluginTables, upsert, version_table
 
 __all__ = [
     "Database",
@@ -25,5 +25,6 @@ __all__ = [
     "masked_url",
     "pending",
     "upgrade",
+    "upsert",
     "version_table",
 ]

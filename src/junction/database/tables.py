@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import MetaData
 
-__all__ = ["PluginTables", "version_table"]
+__all__ = ["PluginTables", "upsert", "version_table"]
 
 
 @dataclass(frozen=True)
@@ -28,3 +30,14 @@ class PluginTables:
 def version_table(plugin: str) -> str:
     """The table recording which of ``plugin``'s revisions are applied."""
     return "alembic_version_" + re.sub(r"\W", "_", plugin)
+
+
+def upsert(dialect: str, table: Any, key: str, values: Mapping[str, Any]) -> Any:
+    """An INSERT of ``values`` that updates the row instead when one with the same ``key``
+    exists, keeping its ``created`` column; for SQLite and PostgreSQL alike."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values)
+    changed = {name: value for name, value in values.items() if name not in (key, "created")}
+    return statement.on_conflict_do_update(index_elements=[key], set_=changed)

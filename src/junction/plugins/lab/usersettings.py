@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ import json5
 from jsonschema.exceptions import ValidationError
 from sqlalchemy import select
 
-from junction.database import Database
+from junction.database import Database, upsert
 from junction.plugins.frontend.service import FrontendService
 from junction.plugins.lab.models import SettingEntry
 from junction.plugins.lab.schemas import PluginSchema, SchemaCatalog
@@ -37,7 +36,6 @@ __all__ = [
     "TableSettingsStore",
     "check_plugin_id",
     "settings_path",
-    "upsert",
 ]
 SETTINGS_SUFFIX = ".jupyterlab-settings"
 
@@ -70,16 +68,6 @@ class StoredSettings:
     raw: str
     created: datetime
     last_modified: datetime
-
-
-def upsert(dialect: str, table: Any, key: str, values: Mapping[str, Any]) -> Any:
-    """An INSERT that updates the row when ``key`` already exists (both dialects)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values)
-    changed = {name: value for name, value in values.items() if name not in (key, "created")}
-    return statement.on_conflict_do_update(index_elements=[key], set_=changed)
 
 
 class TableSettingsStore:

@@ -17,10 +17,9 @@ from urllib.parse import quote, unquote
 
 from sqlalchemy import delete, select
 
-from junction.database import Database
+from junction.database import Database, upsert
 from junction.plugins.lab.service import InvalidWorkspace, WorkspaceNotFound
 from junction.plugins.lab.tables import WORKSPACES, as_utc
-from junction.plugins.lab.usersettings import upsert
 from junction.services import isoformat, utcnow
 
 __all__ = ["WORKSPACE_SUFFIX", "TableWorkspaces", "check_workspace", "workspace_key"]
