@@ -35,7 +35,7 @@ from bench.processes import kill_descendants
 from bench.report import markdown_table, write_json
 from bench.rest import JupyterClient
 from bench.results import Results
-from bench.scenarios import contents, kernels, startup, terminals, throughput
+from bench.scenarios import collaboration, contents, kernels, startup, terminals, throughput
 from bench.scenarios.common import Context
 from bench.servers import (
     JunctionKind,
@@ -49,7 +49,17 @@ from bench.targets import FLOOR, FloorTarget, ServerTarget
 
 __all__ = ["main"]
 
-GROUPS = ("cold", "memory", "kernel_start", "kernels", "contents", "load", "fanout", "terminals")
+GROUPS = (
+    "cold",
+    "memory",
+    "kernel_start",
+    "kernels",
+    "contents",
+    "load",
+    "fanout",
+    "terminals",
+    "collaboration",
+)
 SERVER_NAMES = ("jupyter_server", "jupyverse", "junction")
 
 
@@ -233,6 +243,8 @@ async def _measure(
             await _run_group(f"{plan.fanout_clients} clients on one kernel", kernels.fanout, ctx)
         if "terminals" in groups:
             await _run_group("terminal echo and output", terminals.terminal_suite, ctx)
+        if "collaboration" in groups:
+            await _run_group("collaboration rooms", collaboration.collaboration_suite, ctx)
         for target in targets:
             try:
                 await target.client.stop_all_kernels()

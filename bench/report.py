@@ -169,6 +169,10 @@ def rows_for(plan: Plan) -> list[Row]:
             better="higher",
         ),
         Row("server CPU per terminal output MB", "ms", "term_cpu_mb", scale=1e3),
+        Row("open a 5 MB, 500-cell notebook into a room", "ms", "collab_open", scale=1e3),
+        Row("room update to 20 clients, p50", "ms", "collab_fanout", scale=1e3),
+        Row("room update to 20 clients, p99", "ms", "collab_fanout", "p99", scale=1e3),
+        Row("server memory per open room (5 MB notebook)", "MB", "collab_rss_room"),
     ]
     return rows
 
