@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from junction import reaper as reaper_module
-from junction.reaper import Reaper
+from junction.reaper import Reaper, session_alive, session_groups
 
 
 def _sleeper() -> subprocess.Popen[bytes]:
@@ -131,3 +131,33 @@ def test_reaper_ignores_lines_that_name_no_group(line: bytes) -> None:
     )
     reaper.communicate(line, timeout=10)
     assert reaper.returncode == 0
+
+
+def test_session_groups_and_session_alive_see_every_group_of_a_session() -> None:
+    job = "import os, time\nos.setpgid(0, 0)\nprint(os.getpgid(0), flush=True)\ntime.sleep(600)"
+    with subprocess.Popen(
+        ["sh", "-c", f'{sys.executable} -c "$0" & wait', job],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+    ) as leader:
+        try:
+            assert leader.stdout is not None
+            job_group = int(leader.stdout.readline())
+            assert job_group != leader.pid
+            assert session_groups(leader.pid) == {leader.pid, job_group}
+            assert session_alive(leader.pid)
+            for pgid in session_groups(leader.pid):
+                os.killpg(pgid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while session_alive(leader.pid):  # the unreaped leader is a zombie: not counted
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        finally:
+            leader.kill()
+
+
+def test_a_session_with_no_process_has_only_its_own_group() -> None:
+    process = subprocess.Popen(["true"], start_new_session=True)
+    process.wait()
+    assert session_groups(process.pid) == {process.pid}
+    assert not session_alive(process.pid)

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 
-__all__ = ["GRACE", "Reaper", "session_groups"]
+__all__ = ["GRACE", "Reaper", "session_alive", "session_groups"]
 
 GRACE = 3.0
 
@@ -105,11 +105,24 @@ def session_groups(sid: int) -> set[int]:
     a shell with job control puts each job in a group of its own, so killing the leader's
     group alone would miss them. Where ``/proc`` is missing this is just ``{sid}``.
     """
-    groups = {sid}
+    return {sid} | {pgid for _, pgid in _session_members(sid)}
+
+
+def session_alive(sid: int) -> bool:
+    """Whether any process of session ``sid`` still runs (zombies, which only wait for
+    their parent to reap them, do not count)."""
+    if not os.path.isdir("/proc"):
+        return _alive(sid)
+    return bool(_session_members(sid))
+
+
+def _session_members(sid: int) -> set[tuple[int, int]]:
+    """``(pid, pgid)`` of every process of session ``sid`` that is not a zombie."""
+    members: set[tuple[int, int]] = set()
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return groups
+        return members
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -118,9 +131,9 @@ def session_groups(sid: int) -> set[int]:
                 fields = stat.read().rpartition(b")")[2].split()
         except OSError:
             continue
-        if len(fields) > 3 and int(fields[3]) == sid:
-            groups.add(int(fields[2]))
-    return groups
+        if len(fields) > 3 and int(fields[3]) == sid and fields[0] != b"Z":
+            members.add((int(entry), int(fields[2])))
+    return members
 
 
 def _alive(pgid: int) -> bool:

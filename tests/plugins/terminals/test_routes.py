@@ -10,7 +10,7 @@ import pytest
 
 from junction.plugins.terminals import TERMINALS
 from junction.plugins.terminals.manager import PtyTerminals
-from junction.reaper import session_groups
+from junction.reaper import session_alive
 from junction.services import SERVER
 from junction.testing import app_client
 
@@ -50,7 +50,7 @@ async def test_create_list_get_delete(tmp_path: Path) -> None:
         deleted = await client.delete("/api/terminals/1")
         assert deleted.status_code == 204
         assert deleted.content == b""
-        assert session_groups(pid) == {pid}
+        assert not session_alive(pid)
         assert (await client.get("/api/terminals")).json() == []
 
 

@@ -38,7 +38,7 @@ from ptyprocess import PtyProcess
 
 from junction.plugins.terminals.models import Terminal
 from junction.plugins.terminals.settings import MAX_SIZE, TerminalsSettings
-from junction.reaper import session_groups
+from junction.reaper import session_alive, session_groups
 from junction.services import isoformat
 
 __all__ = ["SLOW_CLIENT", "PtyTerminal", "TerminalClient"]
@@ -336,8 +336,7 @@ class PtyTerminal:
     async def _wait_session_gone(self) -> None:
         # No event tells when a process group empties: poll, as terminado does.
         while True:
-            alive = self.process.isalive() or _group_alive(self.pid)
-            if not alive and session_groups(self.pid) == {self.pid}:
+            if not self.process.isalive() and not session_alive(self.pid):
                 return
             await anyio.sleep(0.02)
 
@@ -350,13 +349,3 @@ class PtyTerminal:
         self.process.delayafterclose = 0
         with contextlib.suppress(OSError):
             self.process.close(force=True)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
