@@ -1,7 +1,7 @@
 // A real OpenID Connect provider on loopback for the users plugin's tests (panva's
 // oidc-provider, OpenID-certified), with test accounts and groups.
 //
-//   node provider.mjs PORT REDIRECT_URI POST_LOGOUT_URI
+//   node provider.mjs PORT REDIRECT_URI POST_LOGOUT_URI   (env ACCESS_TOKEN_TTL, seconds)
 //
 // Prints "ready <issuer>" when it listens. Its development login form accepts any password;
 // the login name is the account id. POST /test/groups/<sub> with a JSON list of groups
@@ -26,7 +26,7 @@ const provider = new Provider(issuer, {
       client_secret: 'junction-test-secret',
       redirect_uris: [redirectUri],
       post_logout_redirect_uris: [postLogoutUri],
-      grant_types: ['authorization_code'],
+      grant_types: ['authorization_code', 'refresh_token'],
     },
   ],
   claims: {
@@ -37,7 +37,13 @@ const provider = new Provider(issuer, {
   },
   scopes: ['openid', 'email', 'profile', 'groups'],
   pkce: { required: () => true },
+  // Refresh tokens for the confidential client even without offline_access, as Keycloak
+  // does; revocation (of any token: the whole grant goes) lets a test withdraw a login.
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  features: { revocation: { enabled: true, allowedPolicy: async () => true } },
   cookies: { keys: ['junction-oidc-test'] },
+  // ACCESS_TOKEN_TTL (seconds) lets a test see access tokens expire.
+  ttl: { AccessToken: Number(process.env.ACCESS_TOKEN_TTL ?? 3600) },
   async findAccount(ctx, sub) {
     const account = accounts[sub];
     if (!account) return undefined;

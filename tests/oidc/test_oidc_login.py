@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -49,7 +50,7 @@ class Provider:
         assert response.status_code == 204
 
 
-def _start_provider(port: int, junction_url: str) -> Provider:
+def _start_provider(port: int, junction_url: str, env: dict[str, str] | None = None) -> Provider:
     node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js is missing: apt-get install nodejs")
@@ -61,6 +62,7 @@ def _start_provider(port: int, junction_url: str) -> Provider:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
     deadline = time.monotonic() + 30
@@ -77,7 +79,9 @@ def _start_provider(port: int, junction_url: str) -> Provider:
 
 
 @contextmanager
-def oidc_junction(root: Path, **extra: Any) -> Iterator[tuple[str, Provider, Any]]:
+def oidc_junction(
+    root: Path, *, provider_env: dict[str, str] | None = None, **extra: Any
+) -> Iterator[tuple[str, Provider, Any]]:
     """Junction (multi-user, OpenID logins only) and the provider; yields (url, provider,
     app). ``extra`` adds users settings."""
     port = free_port()
@@ -96,7 +100,7 @@ def oidc_junction(root: Path, **extra: Any) -> Iterator[tuple[str, Provider, Any
         database_url=f"sqlite+aiosqlite:///{root / 'junction.db'}",
         plugin_settings={"users": users},
     ) as (url, app):
-        provider = _start_provider(port, url)
+        provider = _start_provider(port, url, provider_env)
         try:
             yield url, provider, app
         finally:
@@ -230,7 +234,7 @@ def test_a_login_finished_in_another_browser_is_refused(oidc_server: Server) -> 
 
 
 def test_a_user_removed_from_the_group_is_refused_at_the_next_request(tmp_path: Path) -> None:
-    settings = {"cache_seconds": 0, "oidc_recheck_seconds": 0}
+    settings: dict[str, Any] = {"cache_seconds": 0, "oidc_recheck_seconds": 0}
     with oidc_junction(tmp_path, **settings) as (url, idp, _), _log_in(url, "bob") as browser:
         assert browser.get(f"{url}api/me").status_code == 200
         idp.set_groups("bob", ["guests"])
@@ -289,3 +293,43 @@ def test_id_tokens_with_a_bad_audience_issuer_nonce_or_signature_are_refused(
             with pytest.raises(LoginRefused) as refused:
                 anyio.run(check, client_id, issuer, token, expected_nonce)
             assert "ID token is not valid" in refused.value.message, problem
+
+
+def _stored_tokens(root: Path) -> tuple[str, str]:
+    with closing(sqlite3.connect(root / "junction.db")) as db:
+        access, refresh = db.execute(
+            "SELECT access_token, refresh_token FROM users_sessions"
+        ).fetchone()
+    return str(access), str(refresh)
+
+
+def test_an_expired_access_token_is_renewed_with_the_refresh_token(tmp_path: Path) -> None:
+    settings: dict[str, Any] = {"cache_seconds": 0, "oidc_recheck_seconds": 0}
+    with (
+        oidc_junction(tmp_path, provider_env={"ACCESS_TOKEN_TTL": "1"}, **settings) as (
+            url,
+            idp,
+            _,
+        ),
+        _log_in(url, "ana") as browser,
+    ):
+        access, refresh = _stored_tokens(tmp_path)
+        assert refresh != "None"
+        deadline = time.monotonic() + 30
+        while httpx.get(
+            f"{idp.issuer}/me", headers={"Authorization": f"Bearer {access}"}
+        ).is_success:
+            assert time.monotonic() < deadline, "the access token never expired"
+            time.sleep(0.2)
+        # The issuer refuses the old access token now; the session renews it and goes on.
+        assert browser.get(f"{url}api/me").status_code == 200
+        renewed, refresh = _stored_tokens(tmp_path)
+        assert renewed != access
+        # The issuer withdraws the grant (revoking a token of it): the session ends.
+        revoked = httpx.post(
+            f"{idp.issuer}/token/revocation",
+            data={"token": refresh, "token_type_hint": "refresh_token"},
+            auth=("junction", CLIENT_SECRET),
+        )
+        assert revoked.status_code == 200
+        assert browser.get(f"{url}api/me").status_code == 403

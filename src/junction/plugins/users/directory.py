@@ -55,9 +55,10 @@ _UNKNOWN_LIMIT = 10_000
 # long as a wrong password and does not reveal which accounts exist.
 _DUMMY_HASH = hash_password("not a password")
 
-Recheck = Callable[[str], Awaitable[bool | None]]
-"""Asks the OpenID issuer whether a session's access token still belongs to an allowed
-user: True, False (log the session out), or None (cannot tell now; keep it)."""
+Recheck = Callable[[SessionRow], Awaitable[tuple[bool | None, dict[str, str]]]]
+"""Asks the OpenID issuer whether a session still belongs to an allowed user: True, False
+(log the session out), or None (cannot tell now; keep it); and the session's columns to
+change (``access_token``, ``refresh_token`` when the tokens were refreshed)."""
 
 
 @dataclass
@@ -199,7 +200,7 @@ class UserDirectory:
             return None
         row, account = found
         if self.recheck is not None and row.access_token and self._recheck_due(row):
-            allowed = await self.recheck(row.access_token)
+            allowed, renewed = await self.recheck(row)
             async with self.database.session() as db:
                 if allowed is False:
                     log.info("user %s is no longer allowed by the issuer; logged out", account.name)
@@ -207,7 +208,7 @@ class UserDirectory:
                     self._remember_unknown(key)
                     return None
                 if allowed is True:
-                    await store.update_session(db, key, checked=datetime.now(UTC))
+                    await store.update_session(db, key, checked=datetime.now(UTC), **renewed)
         last_seen = self._seen.get(key, row.last_seen.timestamp())
         entry = _Cached(
             account.user(), account.id, time.monotonic(), row.expires.timestamp(), last_seen
@@ -249,6 +250,7 @@ class UserDirectory:
         address: str,
         id_token: str | None = None,
         access_token: str | None = None,
+        refresh_token: str | None = None,
     ) -> str:
         """Start a browser session; returns the cookie value (a new random id each login)."""
         session = credentials.new_session_id()
@@ -268,6 +270,7 @@ class UserDirectory:
                 address=address[:64],
                 id_token=id_token,
                 access_token=access_token,
+                refresh_token=refresh_token,
                 checked=now if access_token else None,
             )
         return session

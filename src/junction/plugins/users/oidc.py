@@ -275,22 +275,50 @@ class OpenIDLogin:
 
     # -- sessions --------------------------------------------------------------------------
 
-    async def recheck(self, access_token: str) -> bool | None:
+    async def recheck(self, row: SessionRow) -> tuple[bool | None, dict[str, str]]:
         """Whether the issuer still vouches for a session's user and the allow-lists still let
-        them in; None when the issuer cannot be asked right now (the session is kept)."""
+        them in (None: the issuer cannot be asked right now, the session is kept); and the
+        renewed tokens to store.
+
+        An access token the issuer refuses (expired) is renewed with the session's refresh
+        token; without one, or when the issuer refuses that too, the session ends.
+        """
+        renewed: dict[str, str] = {}
+        access_token = row.access_token or ""
         try:
             info = await self.userinfo(access_token)
         except ServiceUnavailable as exc:
-            cause = exc.__cause__
-            if isinstance(cause, httpx2.HTTPStatusError) and cause.response.status_code in (
-                401,
-                403,
-            ):
-                return False
-            return None
+            if not _refused(exc):
+                return None, renewed
+            if not row.refresh_token:
+                return False, renewed
+            try:
+                token = await self._refresh(row.refresh_token)
+            except LoginRefused:
+                return False, renewed
+            access_token = str(token.get("access_token", ""))
+            renewed["access_token"] = access_token
+            if token.get("refresh_token"):
+                renewed["refresh_token"] = str(token["refresh_token"])
+            try:
+                info = await self.userinfo(access_token)
+            except ServiceUnavailable as again:
+                return (False if _refused(again) else None), renewed
         if info is None:
-            return None
-        return self.allowed(self._username(info), self._groups(info))
+            return None, renewed
+        return self.allowed(self._username(info), self._groups(info)), renewed
+
+    async def _refresh(self, refresh_token: str) -> dict[str, Any]:
+        meta = await self.metadata()
+        async with self._client("") as client:
+            try:
+                token = await client.refresh_token(
+                    meta["token_endpoint"], refresh_token=refresh_token
+                )
+            except (OAuthError, OAuth2Error, httpx2.HTTPError) as exc:
+                log.info("OpenID refresh refused: %s", exc)
+                raise LoginRefused("The issuer refused to renew the session") from exc
+        return dict(token)
 
     def logout_url(self, row: SessionRow) -> str | None:
         """The issuer's logout page for a session opened here (RP-initiated logout)."""
@@ -301,6 +329,12 @@ class OpenIDLogin:
         if self._origin:
             query["post_logout_redirect_uri"] = f"{self._origin}{self.base_url}login"
         return f"{end}?{urlencode(query)}"
+
+
+def _refused(exc: ServiceUnavailable) -> bool:
+    """Whether the issuer answered 401 or 403 (a token it no longer accepts)."""
+    cause = exc.__cause__
+    return isinstance(cause, httpx2.HTTPStatusError) and cause.response.status_code in (401, 403)
 
 
 OIDC: ServiceKey[OpenIDLogin] = ServiceKey("users.oidc")
@@ -375,6 +409,7 @@ async def oidc_callback(
         next_url,
         id_token=token.get("id_token"),
         access_token=token.get("access_token"),
+        refresh_token=token.get("refresh_token"),
     )
     response.delete_cookie(STATE_COOKIE, path=auth.settings.base_url)
     return response

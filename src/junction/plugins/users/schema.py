@@ -4,6 +4,7 @@
 
     users_accounts   one row per person: profile, groups, roles, enabled, password hash
       ├── users_sessions  browser sessions: digest of the cookie id, expiry, OpenID tokens
+      │                   (ID token for logout, access and refresh tokens for re-checks)
       └── users_tokens    API tokens: digest, scopes, expiry, last use
 
 Deleting an account deletes its sessions and tokens (``ON DELETE CASCADE``).
@@ -64,6 +65,7 @@ sessions = Table(
     Column("address", String(64), nullable=False),
     Column("id_token", Text),
     Column("access_token", Text),
+    Column("refresh_token", Text),
     Column("checked", DateTime(timezone=True)),
 )
 

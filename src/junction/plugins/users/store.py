@@ -93,6 +93,7 @@ class SessionRow:
     id_token: str | None
     access_token: str | None
     checked: datetime | None
+    refresh_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ def _session(row: RowMapping | Mapping[str, Any]) -> SessionRow:
         id_token=row["id_token"],
         access_token=row["access_token"],
         checked=as_utc(row["checked"]),
+        refresh_token=row["refresh_token"],
     )
 
 
