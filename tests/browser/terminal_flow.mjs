@@ -181,6 +181,7 @@ const bad = [...endpoints.values()].filter((e) =>
 );
 const summary = {
   ok: failure === null && consoleErrors.length === 0 && bad.length === 0,
+  phase: "terminal",
   error: failure ? String(failure.stack ?? failure) : null,
   endpoints: [...endpoints.values()]
     .map((e) => ({ method: e.method, path: e.path, statuses: [...e.statuses], count: e.count }))
