@@ -385,3 +385,24 @@ async def test_sigkill_of_the_server_leaves_no_shell_or_child_running(tmp_path: 
         with anyio.fail_after(15):
             while not all(_dead(process) for process in everything):
                 await anyio.sleep(0.05)
+
+
+async def test_sigterm_of_the_server_stops_every_shell_and_child_first(tmp_path: Path) -> None:
+    with terminals_server(tmp_path) as server:
+        process = psutil.Process(server.pid)
+        name = create(server.url)
+        async with term_socket(server.url, name) as socket:
+            await socket.type("trap '' HUP INT TERM; sleep 600 & echo started-$((3*5))\r")
+            await socket.read_until("started-15")
+        with anyio.fail_after(15):
+            while not [p for p in process.children(recursive=True) if p.name() == "sleep"]:
+                await anyio.sleep(0.05)
+        everything = [
+            p
+            for p in process.children(recursive=True)
+            if not any(part.endswith("reaper.py") for part in p.cmdline())
+        ]
+        assert len(everything) >= 2
+        assert server.stop(signal.SIGTERM) == 0
+        # Stopped by the plugin before the server exited, not later by the reaper.
+        assert all(_dead(p) for p in everything), [p for p in everything if not _dead(p)]
