@@ -260,3 +260,23 @@ async def test_upgrade_runs_on_anyio(database_url: str) -> None:
             assert await upgrade(database, [("sample", TABLES)]) == ["sample"]
     finally:
         await database.close()
+
+
+def test_two_db_upgrade_commands_at_once_migrate_once(database_url: str) -> None:
+    env = {**os.environ, "JUNCTION_DATABASE_URL": database_url}
+    command = [sys.executable, "-m", "junction.cli", "db", "upgrade", "--profile", "full"]
+    both = [
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(2)
+    ]
+    outputs = []
+    for child in both:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        outputs.append(out.strip().rsplit(": ", 1)[1])
+    # Whichever came second found the work done, whether it waited for the lock or not.
+    done = [output for output in outputs if output != "nothing to migrate"]
+    assert len(done) == 1
+    assert {"lab", "sessions"} <= set(done[0].split(", "))
