@@ -1,0 +1,401 @@
+"""The apps service: definitions in the database, processes on demand, access to app hosts.
+
+:class:`SupervisedApps` keeps every stored app's record and, once started, its
+:class:`~junction.plugins.apps.supervisor.AppProcess`. Access to an app's host goes through
+a one-time code: Junction's ``/apps/{id}/`` (authenticated) makes a code bound to the app and
+the viewer, valid once for :data:`CODE_SECONDS`; the app host exchanges it for a random
+session id in its own host-only cookie (:data:`APP_COOKIE`), kept here in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+from anyio.abc import TaskGroup
+
+from junction.auth.identity import Authenticator, User
+from junction.errors import BadRequest, Forbidden
+from junction.plugins.apps.models import App, AppCreate, Sharing
+from junction.plugins.apps.presets import PRESETS
+from junction.plugins.apps.service import AppNotFound
+from junction.plugins.apps.settings import AppsSettings
+from junction.plugins.apps.store import AppRecord, TableAppStore
+from junction.plugins.apps.supervisor import ADDRESS, AppProcess, Launch
+from junction.reaper import Reaper
+
+__all__ = ["APP_COOKIE", "CODE_SECONDS", "SupervisedApps"]
+
+CODE_SECONDS = 30.0
+SESSION_SECONDS = 12 * 3600.0
+APP_COOKIE = "junction-app"
+_FIELD = re.compile(r"\{(port|address|base_url|file|stem|public_host|public_origin|python|root)\}")
+
+
+@dataclass
+class _Grant:
+    app_id: str
+    user: User
+    expires: float
+
+
+class SupervisedApps:
+    """The :class:`~junction.plugins.apps.service.AppService` of the apps plugin."""
+
+    def __init__(
+        self,
+        settings: AppsSettings,
+        *,
+        root_dir: Path,
+        store: TableAppStore,
+        auth: Authenticator,
+        reaper: Reaper,
+        task_group: TaskGroup,
+        junction_url: str | None,
+        base_url: str = "/",
+        server_port: int = 0,
+    ) -> None:
+        self.settings = settings
+        self.root = root_dir.resolve()
+        self.store = store
+        self.auth = auth
+        self.reaper = reaper
+        self.task_group = task_group
+        self.junction_url = settings.junction_url or junction_url
+        self.apps_port = settings.port
+        self.base_url = base_url
+        self.server_port = server_port
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(30, read=None), trust_env=False)
+        self.records: dict[str, AppRecord] = {}
+        self.processes: dict[str, AppProcess] = {}
+        self._codes: dict[str, _Grant] = {}
+        self._sessions: dict[str, _Grant] = {}
+        host_template = urlsplit(settings.public_url).hostname if settings.public_url else None
+        pattern = re.escape(host_template or settings.domain).replace(r"\{app\}", "([a-z0-9-]+)")
+        self._host = re.compile(pattern, re.IGNORECASE)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Read stored apps and the operator's predefined ones (called at start)."""
+        for record in await self.store.all():
+            self.records[record.id] = record
+        for raw in self.settings.predefined:
+            values = dict(raw)
+            app_id = str(values.pop("id", "")).lower()
+            if not re.fullmatch(r"[a-z0-9-]{1,40}", app_id):
+                raise BadRequest(f"apps.predefined: bad or missing id {app_id!r}")
+            spec = self._spec(AppCreate.model_validate(values))
+            sharing = Sharing(authenticated=True).model_dump()
+            self.records[app_id] = AppRecord(app_id, self.auth.user.username, _now(), spec, sharing)
+
+    async def aclose(self) -> None:
+        """Stop every app (called at server exit)."""
+        async with anyio.create_task_group() as group:
+            for process in self.processes.values():
+                group.start_soon(process.stop, None)
+        await self.client.aclose()
+
+    async def cull(self) -> None:
+        """Stop apps idle for ``cull_idle_timeout`` seconds, forever (a background task)."""
+        timeout = self.settings.cull_idle_timeout
+        while timeout:
+            await anyio.sleep(min(self.settings.cull_interval, timeout))
+            now = time.time()
+            for process in list(self.processes.values()):
+                idle = now - process.last_activity
+                if process.status == "ready" and not process.connections and idle > timeout:
+                    await process.stop(f"stopped after {idle:.0f} s without traffic")
+
+    # -- definitions -----------------------------------------------------------------------
+
+    def _spec(self, body: AppCreate) -> dict[str, Any]:
+        if body.framework is not None and body.command is not None:
+            raise BadRequest("give either a framework and a path or a command, not both")
+        path = None
+        if body.path is not None:
+            path = self._relative(body.path)
+        if body.framework is not None:
+            preset = PRESETS.get(body.framework)
+            if preset is None:
+                known = ", ".join(sorted(PRESETS))
+                raise BadRequest(f"unknown framework {body.framework!r}; known: {known}")
+            if path is None:
+                raise BadRequest(f"framework {body.framework} needs a path")
+            command = list(preset.command)
+            env = {**preset.env, **body.env}
+            ready_path = body.ready_path or preset.ready_path
+        elif body.command is not None:
+            command = list(body.command)
+            env = dict(body.env)
+            ready_path = body.ready_path or "/"
+            if not any("{port}" in part for part in [*command, *env.values()]):
+                raise BadRequest("the command must use '{port}' (the port it should listen on)")
+        else:
+            raise BadRequest("give a framework and a path, or a command")
+        name = body.name or (Path(path).stem if path else Path(command[0]).name)
+        return {
+            "name": name,
+            "framework": body.framework,
+            "path": path,
+            "command": command,
+            "env": env,
+            "ready_path": ready_path,
+            "start_timeout": body.start_timeout,
+        }
+
+    def _relative(self, path: str) -> str:
+        candidate = (self.root / path.lstrip("/")).resolve()
+        if not candidate.is_relative_to(self.root):
+            raise BadRequest(f"path outside the root: {path}")
+        if not candidate.is_file():
+            raise BadRequest(f"no such file: {path}")
+        return candidate.relative_to(self.root).as_posix()
+
+    def app_origin(self, app_id: str) -> str:
+        """The app's own origin, ending in ``/``."""
+        if self.settings.public_url:
+            return self.settings.public_url.replace("{app}", app_id).rstrip("/") + "/"
+        return f"http://{self.settings.domain.replace('{app}', app_id)}:{self.apps_port}/"
+
+    def app_for_host(self, host: str) -> str | None:
+        """The id of the app a ``Host`` header names, or None."""
+        match = self._host.fullmatch(host.rpartition(":")[0] if ":" in host else host)
+        if match is None:
+            return None
+        return match.group(1) if match.group(1) in self.records else None
+
+    def _launch(self, record: AppRecord) -> Any:
+        spec = record.spec
+        origin = self.app_origin(record.id)
+        file = str(self.root / spec["path"]) if spec.get("path") else ""
+        cwd = str(Path(file).parent) if file else str(self.root)
+
+        def launch(port: int) -> Launch:
+            values = {
+                "port": str(port),
+                "address": ADDRESS,
+                "base_url": "/",
+                "file": file,
+                "stem": Path(file).stem if file else "",
+                "public_host": urlsplit(origin).netloc,
+                "public_origin": origin.rstrip("/"),
+                "python": sys.executable,
+                "root": str(self.root),
+            }
+
+            def fill(text: str) -> str:
+                return _FIELD.sub(lambda m: values[m.group(1)], text)
+
+            env = {**_base_env(), **{k: fill(v) for k, v in spec["env"].items()}}
+            env.setdefault("PORT", str(port))
+            return Launch(
+                [fill(part) for part in spec["command"]], env, cwd, fill(spec["ready_path"])
+            )
+
+        return launch
+
+    def process(self, app_id: str) -> AppProcess:
+        """The app's process supervisor (made on first use)."""
+        process = self.processes.get(app_id)
+        if process is None:
+            record = self.records[app_id]
+            settings = self.settings
+            process = self.processes[app_id] = AppProcess(
+                self._launch(record),
+                reaper=self.reaper,
+                task_group=self.task_group,
+                client=self.client,
+                log_limit=settings.log_limit,
+                start_timeout=record.spec.get("start_timeout") or settings.start_timeout,
+                stop_timeout=settings.stop_timeout,
+                restart_limit=settings.restart_limit,
+            )
+        return process
+
+    def model(self, record: AppRecord) -> App:
+        """The wire model of an app."""
+        process = self.processes.get(record.id)
+        spec = record.spec
+        junction = self.junction_url or "/"
+        return App(
+            id=record.id,
+            name=spec["name"],
+            framework=spec.get("framework"),
+            path=spec.get("path"),
+            command=spec["command"],
+            env=spec["env"],
+            owner=record.owner,
+            status=process.status if process else "stopped",
+            reason=process.reason if process else None,
+            last_log=process.last_log if process else [],
+            url=f"{junction}apps/{record.id}/",
+            app_url=self.app_origin(record.id),
+            sharing=Sharing.model_validate(record.sharing),
+            restarts=process.restarts if process else 0,
+            created=record.created,
+            last_activity=_iso(process.last_activity) if process else None,
+        )
+
+    # -- access ----------------------------------------------------------------------------
+
+    def may_manage(self, user: User, record: AppRecord) -> bool:
+        """Owner (with the right to run code) or administrator."""
+        return self.auth.authorizer.may_access(user, "execute", "kernels", record.owner)
+
+    def may_view(self, user: User | None, record: AppRecord) -> bool:
+        """Whether ``user`` (None: anonymous) may open the app."""
+        sharing = Sharing.model_validate(record.sharing)
+        if sharing.public:
+            return True
+        if user is None:
+            return False
+        if self.may_manage(user, record) or sharing.authenticated:
+            return True
+        return user.username in sharing.users or bool(set(user.groups) & set(sharing.groups))
+
+    def _record(self, app_id: str, user: User, *, manage: bool) -> AppRecord:
+        record = self.records.get(app_id)
+        if record is None or not self.may_view(user, record):
+            raise AppNotFound(app_id)
+        if manage and not self.may_manage(user, record):
+            raise Forbidden(f"only the owner of app {app_id} may manage it")
+        return record
+
+    def same_origin_cookie(self, name: str) -> bool:
+        """Whether a cookie on Junction's own origin is Junction's (never forwarded)."""
+        return name in (self.auth.cookie_name, "_xsrf") or name.startswith("junction-")
+
+    def is_junction_token(self, token: str) -> bool:
+        """Whether an ``Authorization`` credential is a Junction token (never forwarded)."""
+        return self.auth.check_token(token) or token.startswith("jct_")
+
+    def issue_code(self, app_id: str, user: User) -> str:
+        """A one-time code for the app host, bound to this app and viewer."""
+        now = time.time()
+        self._codes = {c: g for c, g in self._codes.items() if g.expires > now}
+        code = secrets.token_urlsafe(32)
+        self._codes[code] = _Grant(app_id, user, now + CODE_SECONDS)
+        return code
+
+    def redeem(self, code: str, app_id: str) -> str | None:
+        """Exchange a code for an app-host session id; None if unknown, used, expired or
+        made for another app."""
+        grant = self._codes.pop(code, None)
+        if grant is None or grant.app_id != app_id or grant.expires < time.time():
+            return None
+        session = secrets.token_urlsafe(32)
+        self._sessions[session] = _Grant(app_id, grant.user, time.time() + SESSION_SECONDS)
+        return session
+
+    def session_user(self, session: str | None, app_id: str) -> User | None:
+        """The viewer an app-host session id stands for, if valid for this app."""
+        grant = self._sessions.get(session or "")
+        if grant is None or grant.app_id != app_id or grant.expires < time.time():
+            return None
+        return grant.user
+
+    def _forget_sessions(self, app_id: str) -> None:
+        self._sessions = {s: g for s, g in self._sessions.items() if g.app_id != app_id}
+
+    # -- the service -----------------------------------------------------------------------
+
+    async def create(self, body: AppCreate, owner: User) -> App:
+        """See :meth:`AppService.create`."""
+        if not self.auth.authorizer.is_authorized(owner, "execute", "kernels"):
+            raise Forbidden("starting apps needs the right to run code (execute:kernels)")
+        spec = self._spec(body)
+        app_id = secrets.token_hex(4)
+        record = AppRecord(app_id, owner.username, _now(), spec, Sharing().model_dump())
+        await self.store.add(record)
+        self.records[app_id] = record
+        await self.process(app_id).start()
+        return self.model(record)
+
+    async def list(self, user: User) -> list[App]:
+        """See :meth:`AppService.list`."""
+        return [self.model(r) for r in self.records.values() if self.may_view(user, r)]
+
+    async def get(self, app_id: str, user: User, *, manage: bool = False) -> App:
+        """See :meth:`AppService.get`."""
+        return self.model(self._record(app_id, user, manage=manage))
+
+    async def start(self, app_id: str, user: User) -> App:
+        """See :meth:`AppService.start`."""
+        record = self._record(app_id, user, manage=True)
+        await self.process(app_id).start()
+        return self.model(record)
+
+    async def stop(self, app_id: str, user: User) -> App:
+        """See :meth:`AppService.stop`."""
+        record = self._record(app_id, user, manage=True)
+        await self.process(app_id).stop("stopped")
+        return self.model(record)
+
+    async def restart(self, app_id: str, user: User) -> App:
+        """See :meth:`AppService.restart`."""
+        record = self._record(app_id, user, manage=True)
+        process = self.process(app_id)
+        await process.stop("restarting")
+        await process.start()
+        return self.model(record)
+
+    async def delete(self, app_id: str, user: User) -> None:
+        """See :meth:`AppService.delete`."""
+        self._record(app_id, user, manage=True)
+        process = self.processes.pop(app_id, None)
+        if process is not None:
+            await process.stop("deleted")
+        self.records.pop(app_id, None)
+        self._forget_sessions(app_id)
+        await self.store.remove(app_id)
+
+    async def share(self, app_id: str, sharing: Sharing, user: User) -> App:
+        """See :meth:`AppService.share`."""
+        record = self._record(app_id, user, manage=True)
+        record.sharing = sharing.model_dump()
+        await self.store.set_sharing(app_id, record.sharing)
+        return self.model(record)
+
+    async def ensure_ready(self, app_id: str) -> AppProcess:
+        """Start the app if it is stopped, and wait while it starts (the app host's path)."""
+        process = self.process(app_id)
+        if process.status == "stopped":
+            await process.start()
+        await process.wait_settled()
+        return process
+
+    def iter_visible(self, user: User) -> Iterator[AppRecord]:
+        """Records ``user`` may open."""
+        return (r for r in self.records.values() if self.may_view(user, r))
+
+
+_SECRET_ENV = frozenset({"JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN"})
+
+
+def _base_env() -> Mapping[str, str]:
+    """The server's environment without Junction's settings (its token among them)."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("JUNCTION_") and k not in _SECRET_ENV
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,313 @@
+"""The reverse proxy: HTTP through httpx, streamed both ways; WebSockets through ``websockets``.
+
+What reaches the app (see :func:`upstream_headers`): the browser's headers without
+hop-by-hop headers, without Junction's cookies (dropped by name: the app's own cookies pass
+byte for byte), without an ``Authorization`` header that carries a Junction token, without
+the ``token`` query parameter and without any identity header the client sent; with the
+browser's ``Host`` (frameworks compare it with ``Origin``) and ``X-Forwarded-For``,
+``-Proto``, ``-Host``, ``-Prefix`` and ``X-Forwarded-User`` (the viewer, set by Junction
+alone). What reaches the browser: the app's response without hop-by-hop headers and without
+a ``Set-Cookie`` for one of Junction's cookie names.
+
+WebSockets: every subprotocol the browser offers is offered upstream and the browser is
+answered with the app's choice; messages pass in both directions, text as text and binary as
+binary, up to ``max_size`` bytes; each direction awaits the other side's send, so a slow
+reader slows the writer instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from urllib.parse import quote
+
+import anyio
+import httpx
+import websockets
+from starlette.types import Message, Receive, Scope, Send
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Origin, Subprotocol
+
+__all__ = ["filter_query", "proxy_http", "proxy_websocket", "response_headers", "upstream_headers"]
+
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_IDENTITY = frozenset(
+    {
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-forwarded-user",
+        "x-forwarded-user-data",
+        "x-forwarded-email",
+        "x-forwarded-groups",
+        "x-real-ip",
+        "x-remote-user",
+        "remote-user",
+        "x-auth-request-user",
+        "x-auth-request-email",
+    }
+)
+_WEBSOCKET_OWN = frozenset(
+    {
+        "host",
+        "origin",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+        "sec-websocket-accept",
+    }
+)
+
+
+def _cookie_name(pair: str) -> str:
+    return pair.partition("=")[0].strip()
+
+
+def upstream_headers(
+    raw: Iterable[tuple[bytes, bytes]],
+    *,
+    junction_cookie: Callable[[str], bool],
+    junction_token: Callable[[str], bool],
+    client_ip: str,
+    scheme: str,
+    prefix: str,
+    user: str | None,
+    websocket: bool = False,
+) -> list[tuple[str, str]]:
+    """The headers to send upstream for a browser request (see the module docstring)."""
+    headers: list[tuple[str, str]] = []
+    host = ""
+    for key_bytes, value_bytes in raw:
+        key = key_bytes.decode("latin-1").lower()
+        value = value_bytes.decode("latin-1")
+        if key in _HOP_BY_HOP or key in _IDENTITY or key.startswith("x-junction-"):
+            continue
+        if key == "host":
+            host = value
+        if websocket and key in _WEBSOCKET_OWN:
+            continue
+        if key == "cookie":
+            pairs = value.split(";")
+            kept = [p for p in pairs if not junction_cookie(_cookie_name(p))]
+            if len(kept) != len(pairs):
+                value = ";".join(kept).strip()
+            if not value:
+                continue
+        elif key == "authorization":
+            scheme_word, _, credential = value.strip().partition(" ")
+            if scheme_word.lower() in ("token", "bearer") and junction_token(credential.strip()):
+                continue
+        headers.append((key, value))
+    headers += [
+        ("x-forwarded-for", client_ip),
+        ("x-forwarded-proto", scheme),
+        ("x-forwarded-host", host),
+        ("x-forwarded-prefix", prefix.rstrip("/") or "/"),
+    ]
+    if user is not None:
+        headers.append(("x-forwarded-user", quote(user, safe="")))
+    return headers
+
+
+def filter_query(query: bytes) -> str:
+    """The query string without ``token`` parameters; everything else kept as sent."""
+    text = query.decode("latin-1")
+    if "token" not in text:
+        return text
+    return "&".join(p for p in text.split("&") if p.partition("=")[0] != "token")
+
+
+def response_headers(
+    raw: Iterable[tuple[bytes, bytes]], *, junction_cookie: Callable[[str], bool]
+) -> list[tuple[bytes, bytes]]:
+    """The app's response headers without hop-by-hop ones and Junction-named cookies."""
+    kept: list[tuple[bytes, bytes]] = []
+    for key, value in raw:
+        lower = key.lower()
+        if lower.decode("latin-1") in _HOP_BY_HOP:
+            continue
+        if lower == b"set-cookie" and junction_cookie(_cookie_name(value.decode("latin-1"))):
+            continue
+        kept.append((lower, value))
+    return kept
+
+
+async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        body: bytes = message.get("body", b"")
+        if body:
+            yield body
+        if not message.get("more_body", False):
+            return
+
+
+async def proxy_http(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    client: httpx.AsyncClient,
+    port: int,
+    path: str,
+    headers: list[tuple[str, str]],
+    junction_cookie: Callable[[str], bool],
+) -> None:
+    """Forward one HTTP request to ``127.0.0.1:port`` and stream the answer back."""
+    query = filter_query(scope.get("query_string", b""))
+    url = f"http://127.0.0.1:{port}{quote(path, safe='/%:@!$&()*+,;=~')}"
+    method = scope["method"]
+    has_body = any(k in ("content-length", "transfer-encoding") for k, _ in headers) or (
+        method not in ("GET", "HEAD", "OPTIONS", "DELETE")
+    )
+    request = client.build_request(
+        method,
+        httpx.URL(url, query=query.encode("latin-1")),
+        headers=headers,
+        content=_request_body(receive) if has_body else None,
+    )
+    try:
+        response = await client.send(request, stream=True)
+    except httpx.HTTPError as exc:
+        body = f"The app did not answer: {type(exc).__name__}".encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 502,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        return
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response_headers(response.headers.raw, junction_cookie=junction_cookie),
+            }
+        )
+        async for chunk in response.aiter_raw():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        await response.aclose()
+
+
+async def proxy_websocket(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    port: int,
+    path: str,
+    headers: list[tuple[str, str]],
+    max_size: int,
+    on_message: Callable[[], None],
+) -> None:
+    """Relay one WebSocket between the browser and ``127.0.0.1:port`` (module docstring)."""
+    connect_message = await receive()
+    if connect_message["type"] != "websocket.connect":
+        return
+    query = filter_query(scope.get("query_string", b""))
+    host = next((v for k, v in scope["headers"] if k == b"host"), b"localhost").decode("latin-1")
+    target = f"ws://{host}{quote(path, safe='/%:@!$&()*+,;=~')}" + (f"?{query}" if query else "")
+    offered = [Subprotocol(p) for p in scope.get("subprotocols", [])]
+    origin = next((v for k, v in scope["headers"] if k == b"origin"), None)
+    try:
+        upstream = await connect(
+            target,
+            host="127.0.0.1",
+            port=port,
+            proxy=None,
+            subprotocols=offered or None,
+            origin=Origin(origin.decode("latin-1")) if origin else None,
+            additional_headers=headers,
+            max_size=max_size,
+            compression=None,
+            open_timeout=30,
+            user_agent_header=None,
+        )
+    except websockets.InvalidStatus as refused:
+        await _refuse(send, refused.response.status_code, bytes(refused.response.body or b""))
+        return
+    except (OSError, websockets.WebSocketException, TimeoutError):
+        await _refuse(send, 502, b"The app did not accept the WebSocket")
+        return
+    async with upstream:
+        await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
+        async with anyio.create_task_group() as group:
+            group.start_soon(_browser_to_app, receive, upstream, on_message, group.cancel_scope)
+            await _app_to_browser(upstream, send, on_message)
+            group.cancel_scope.cancel()
+
+
+async def _refuse(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
+async def _browser_to_app(
+    receive: Receive,
+    upstream: ClientConnection,
+    on_message: Callable[[], None],
+    scope: anyio.CancelScope,
+) -> None:
+    while True:
+        message: Message = await receive()
+        if message["type"] == "websocket.disconnect":
+            await upstream.close(message.get("code", 1000) or 1000)
+            scope.cancel()
+            return
+        on_message()
+        data = message.get("bytes")
+        try:
+            await upstream.send(data if data is not None else message.get("text") or "")
+        except websockets.ConnectionClosed:
+            return
+
+
+async def _app_to_browser(
+    upstream: ClientConnection, send: Send, on_message: Callable[[], None]
+) -> None:
+    code, reason = 1000, ""
+    try:
+        async for data in upstream:
+            on_message()
+            if isinstance(data, bytes):
+                await send({"type": "websocket.send", "bytes": data})
+            else:
+                await send({"type": "websocket.send", "text": data})
+    except websockets.ConnectionClosed:
+        pass
+    if upstream.close_code is not None:
+        code, reason = upstream.close_code, upstream.close_reason or ""
+    with contextlib.suppress(Exception):  # the browser may be gone already
+        await send(
+            {"type": "websocket.close", "code": code if code != 1006 else 1011, "reason": reason}
+        )
