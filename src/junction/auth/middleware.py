@@ -5,7 +5,10 @@ Runs as plain ASGI middleware (no per-request Request objects on the hot path). 
 - public paths (login, logout, plugin-declared static prefixes) pass untouched;
 - a valid credential stores the user in ``scope["state"]["user"]`` and passes;
 - a page ``GET`` with a valid ``?token=`` is redirected to the same URL without the token,
-  with a login cookie set, so the token does not stay in the address bar or history;
+  with a login cookie set, so the token does not stay in the address bar or history (in
+  multi-user mode, a browser's valid session of another user is kept, and the token merely
+  dropped, unless ``Sec-Fetch-Site`` says the navigation started in the browser or on our
+  pages: a link on another site cannot swap the session);
 - a cookie-authenticated unsafe request without the matching ``X-XSRFToken`` header gets 403;
 - a WebSocket from a foreign ``Origin`` is refused with 403;
 - in multi-user mode, a request the authorizer refuses (jupyter_server's action and resource
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Sequence
+from contextvars import ContextVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from starlette.datastructures import Headers
@@ -29,7 +33,18 @@ from junction.auth.authorizer import required_permission
 from junction.auth.identity import Authenticator, User
 from junction.services import ServerState
 
-__all__ = ["XSRF_COOKIE", "AuthMiddleware", "current_user", "deny", "origin_allowed"]
+__all__ = [
+    "REQUEST_USER",
+    "XSRF_COOKIE",
+    "AuthMiddleware",
+    "current_user",
+    "deny",
+    "origin_allowed",
+]
+
+REQUEST_USER: ContextVar[User | None] = ContextVar("junction_request_user", default=None)
+"""The user of the request being served, for code that gets no request (page config
+providers); None outside requests. Routes use :func:`current_user`."""
 
 XSRF_COOKIE = "_xsrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -169,10 +184,15 @@ class AuthMiddleware:
             and not is_ws
             and self._is_page(local, http_method, headers)
         ):
+            if await self._keeps_other_session(user, cookies, headers):
+                # Drop the token and carry on as the browser's current user.
+                await self._exchange_token(scope, receive, send, None)
+                return
             await self._exchange_token(scope, receive, send, user)
             return
 
         scope.setdefault("state", {})["user"] = user
+        REQUEST_USER.set(user)
         scope["state"]["auth_method"] = method  # read by junction.auth.xssi
         if not local.startswith("api/status") and "no_track_activity" not in query:
             self.state.touch()
@@ -208,13 +228,38 @@ class AuthMiddleware:
             return f"XSRF cookie does not match {method} argument"
         return None
 
-    async def _exchange_token(self, scope: Scope, receive: Receive, send: Send, user: User) -> None:
+    async def _keeps_other_session(
+        self, user: User, cookies: dict[str, str], headers: Headers
+    ) -> bool:
+        """Whether a page URL's token must not replace the browser's session.
+
+        A link on another site could otherwise log the browser in as the token's owner
+        (session swap). A valid session of another user is kept unless the navigation
+        started in this browser itself (address bar, bookmark) or on our own pages.
+        """
+        if self.auth.identity is None:
+            return False  # single user: every credential stands for the same person
+        cookie = cookies.get(self.auth.cookie_name)
+        if not cookie:
+            return False
+        current, _ = await self.auth.identify(query_token=None, header=None, cookie=cookie)
+        if current is None or current.username == user.username:
+            return False
+        return headers.get("sec-fetch-site") not in ("none", "same-origin")
+
+    async def _exchange_token(
+        self, scope: Scope, receive: Receive, send: Send, user: User | None
+    ) -> None:
+        """Redirect to the URL without its token; with ``user``, log the browser in."""
         # Collapse leading slashes: "//evil.example" would be a scheme-relative redirect.
         location = "/" + scope["path"].lstrip("/")
         rest = _without_token(scope)
         if rest:
             location += "?" + rest
         response = RedirectResponse(location, status_code=302)
+        if user is None:
+            await response(scope, receive, send)
+            return
         if user is self.auth.user or self.auth.identity is None:
             self._set_login_cookie(response, self.auth.make_cookie(user))
         else:
