@@ -53,7 +53,7 @@ class Profile:
     defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-_FULL = ("contents", "kernelspecs", "kernels", "sessions", "terminals", "frontend", "lab")
+_FULL = ("contents", "kernelspecs", "kernels", "sessions", "terminals", "frontend", "lab", "apps")
 
 PROFILES: Mapping[str, Profile] = {
     "full": Profile(_FULL, "JupyterLab, files and kernels in one process"),

@@ -81,6 +81,7 @@ not_applicable(
     ("POST", "/api/sessions"),
     ("PATCH", "/api/sessions/{session_id}"),
     ("POST", "/api/terminals"),
+    ("POST", "/api/apps"),
     ("POST", "/lab/api/extensions"),
     ("PUT", "/lab/api/workspaces/{workspace_id}"),
 )

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 import websockets
+from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
@@ -171,8 +172,10 @@ async def proxy_http(
     path: str,
     headers: list[tuple[str, str]],
     junction_cookie: Callable[[str], bool],
+    unreachable_status: int = 502,
 ) -> None:
-    """Forward one HTTP request to ``127.0.0.1:port`` and stream the answer back."""
+    """Forward one HTTP request to ``127.0.0.1:port`` and stream the answer back; when
+    nothing answers there, a JSON error with ``unreachable_status``."""
     query = filter_query(scope.get("query_string", b""))
     url = f"http://127.0.0.1:{port}{quote(path, safe='/%:@!$&()*+,;=~')}"
     method = scope["method"]
@@ -188,15 +191,10 @@ async def proxy_http(
     try:
         response = await client.send(request, stream=True)
     except httpx.HTTPError as exc:
-        body = f"The app did not answer: {type(exc).__name__}".encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 502,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        message = f"nothing answered on port {port}: {type(exc).__name__}"
+        reason = "Not Found" if unreachable_status == 404 else "Bad Gateway"
+        error = JSONResponse({"message": message, "reason": reason}, unreachable_status)
+        await error(scope, receive, send)
         return
     try:
         await send(

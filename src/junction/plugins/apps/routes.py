@@ -204,13 +204,18 @@ class _Proxied(Response):
             path="/" + self.path,
             headers=headers,
             junction_cookie=self.apps.same_origin_cookie,
+            unreachable_status=404,
         )
 
 
 @router.api_route(
     "/proxy/{port}/{path:path}",
     methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
-    responses={404: {"description": "The port proxy is off"}},
+    responses={
+        200: {"description": "Whatever the port answers", "content": {"*/*": {}}},
+        404: {"description": "The port proxy is off, or nothing answers on that port"},
+        403: {"description": "Junction's own ports may not be proxied"},
+    },
 )
 async def port_proxy(port: int, path: str, apps: Apps, user: CurrentUser) -> Response:
     """Forward to a loopback port (prefix stripped), without Junction's credentials. Off
