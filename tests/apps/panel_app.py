@@ -1,0 +1,15 @@
+"""A Panel app for the browser tests: a button that counts its clicks."""
+
+import panel as pn
+
+clicks = pn.pane.Markdown("panel clicks: 0")
+button = pn.widgets.Button(name="Add one")
+
+
+def add(event: object) -> None:
+    """Show the new count (sent to the page over Bokeh's WebSocket)."""
+    clicks.object = f"panel clicks: {button.clicks}"
+
+
+button.on_click(add)
+pn.Column("# Hello panel", button, clicks).servable()
