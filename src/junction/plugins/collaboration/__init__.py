@@ -51,7 +51,7 @@ async def lifespan(ctx: PluginContext[CollaborationSettings]) -> AsyncIterator[N
     ctx.get(CONTENTS).add_observer(rooms.on_contents_change)
     ctx.provide(COLLABORATION, rooms)
     kernels = ctx.get_optional(KERNELS)
-    if isinstance(kernels, ServerSideExecution):
+    if ctx.settings.server_side_execution and isinstance(kernels, ServerSideExecution):
         rooms.executor = ServerExecutor(rooms, kernels, ctx.task_group)
     keys = {"disableRTC": False, "serverSideExecution": rooms.executor is not None}
     frontend = ctx.get_optional(FRONTEND)

@@ -32,6 +32,8 @@ __all__ = ["CellNotFound", "ServerExecutor"]
 
 log = logging.getLogger("junction.collaboration")
 
+_SETTLE_STEP = 0.05
+_SETTLE_ROUNDS = 10
 _OUTPUT_TYPES = frozenset({"stream", "display_data", "execute_result", "error"})
 
 
@@ -137,6 +139,7 @@ class ServerExecutor:
         room = await self.rooms.get(document_id)
         if not isinstance(room, DocumentRoom) or room.type != "notebook":
             raise CellNotFound(f"{document_id!r} is not a notebook's room")
+        await self._settle(room)
         cell = self._find(room, cell_id)
         source = str(cell["source"])
         with room.doc.transaction():
@@ -146,6 +149,19 @@ class ServerExecutor:
         run = _CellRun(room, cell)
         room.hold()
         self._group.start_soon(self._run, kernel_id, source, run)
+
+    @staticmethod
+    async def _settle(room: DocumentRoom) -> None:
+        """Let the keystrokes sent just before the request arrive first.
+
+        The front end sends only the cell's id: its last edits travel on the room's
+        WebSocket, another connection than this request, and may land a moment later.
+        """
+        for _ in range(_SETTLE_ROUNDS):
+            seen = room.received
+            await anyio.sleep(_SETTLE_STEP)
+            if room.received == seen:
+                return
 
     @staticmethod
     def _find(room: DocumentRoom, cell_id: str) -> Map[Any]:

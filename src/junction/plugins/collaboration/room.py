@@ -105,6 +105,8 @@ class Room:
         self._pending: list[bytes] = []
         self._subscription: Subscription | None = None
         self._flush_lock = anyio.Lock()
+        self.received = 0
+        """How many client updates were applied (to see when clients are quiet)."""
         self.on_empty: Callable[[Room], None] | None = None
 
     # -- the document -----------------------------------------------------------------------
@@ -123,13 +125,16 @@ class Room:
 
         Called after each change: a client's update, output from a kernel, the disk.
         """
-        async with self._flush_lock:
-            if not self._pending:
-                return
-            updates, self._pending = self._pending, []
-            await self.persist(updates)
-            for update in updates:
-                self.broadcast(sync_message(SYNC_UPDATE, update))
+        # Shielded: updates taken from the queue are stored and sent even when the caller
+        # is cancelled meanwhile (a run ending, a client leaving), or they would be lost.
+        with anyio.CancelScope(shield=True):
+            async with self._flush_lock:
+                if not self._pending:
+                    return
+                updates, self._pending = self._pending, []
+                await self.persist(updates)
+                for update in updates:
+                    self.broadcast(sync_message(SYNC_UPDATE, update))
 
     async def persist(self, updates: list[bytes]) -> None:
         """Keep ``updates`` before any client sees them; memory rooms keep nothing."""
@@ -211,6 +216,7 @@ class Room:
             self.doc.apply_update(payload)
         except ValueError as exc:
             raise ProtocolError(f"bad update: {exc}") from None
+        self.received += 1
         if len(self._pending) > before:
             self.changed(by_client=True)
         await self.flush()

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
 from junction.auth.middleware import current_user
-from junction.errors import Forbidden, HTTPError, ServiceUnavailable
+from junction.errors import Forbidden, HTTPError, NotFound, ServiceUnavailable
 from junction.plugin import use
 from junction.plugins.collaboration.connection import serve_client
 from junction.plugins.collaboration.models import ExecuteRequest, SessionRequest, SessionResponse
@@ -120,8 +120,11 @@ async def execute_cell(
 ) -> Response:
     """Run a code cell of a shared notebook on the kernel; the server writes its outputs into
     the document, so they are kept with no browser open. Answers 202 once the cell is busy."""
-    if not _may(conn, "execute"):
-        raise Forbidden("you may not run code")
+    auth = conn.app.state.services.get(AUTH)
+    if not auth.may_access(current_user(conn.scope), "execute", "kernels", kernel_id):
+        raise NotFound(f"Kernel does not exist: {kernel_id}")
+    if not _may(conn, "write"):
+        raise Forbidden("you may not change files")
     executor = _rooms(collaboration).executor
     if executor is None:
         raise ServiceUnavailable("server-side execution needs the kernels plugin")

@@ -27,6 +27,12 @@ class CollaborationSettings(PluginSettings):
         description="Largest WebSocket message (bytes) a client may send to a room; a client "
         "sending more is disconnected (close code 1009) and its message dropped.",
     )
+    server_side_execution: bool = Field(
+        True,
+        description="Run cells on the server, which writes their outputs into the shared "
+        "document (page config serverSideExecution); needs the kernels plugin. When false, "
+        "the browser runs cells on its own kernel connection.",
+    )
     checkpoint_every: int = Field(
         100,
         gt=1,
