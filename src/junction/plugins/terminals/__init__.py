@@ -46,7 +46,7 @@ async def lifespan(ctx: PluginContext[TerminalsSettings]) -> AsyncIterator[None]
         reaper=ctx.get(REAPER),
         task_group=ctx.task_group,
         server_url=_server_url(ctx),
-        max_message_size=ctx.server.websocket_max_message_size,
+        max_message_size=min(ctx.settings.max_message_size, ctx.server.websocket_max_message_size),
     )
     async with terminals:
         ctx.provide(TERMINALS, terminals)

@@ -16,9 +16,10 @@ Close codes:
 1000  the terminal ended (after ``["disconnect", 1]``)
 1003  a binary frame
 1007  a malformed frame: not JSON, not an array starting with a string, bad arguments
-1009  a frame larger than the server's ``websocket_max_message_size``
+1009  a frame larger than ``terminals.max_message_size`` (or ``websocket_max_message_size``)
 1011  an unexpected server error
 1013  the client fell too far behind the output, or sent input faster than the shell reads
+      (more than 1 MiB waiting, this frame included)
 ====  =============================================================================
 """
 
@@ -117,7 +118,10 @@ def _handle(
     if text is None:
         raise _BadFrame(UNSUPPORTED_DATA, "binary frames are not part of the terminal protocol")
     if len(text) > max_size:
-        raise _BadFrame(MESSAGE_TOO_BIG, f"message larger than {max_size} bytes")
+        raise _BadFrame(
+            MESSAGE_TOO_BIG,
+            f"message larger than {max_size} characters (terminals.max_message_size)",
+        )
     try:
         message = orjson.loads(text)
     except ValueError:

@@ -26,7 +26,7 @@ import anyio
 import anyio.abc
 from ptyprocess import PtyProcess
 
-from junction.errors import BadRequest, Conflict, ServiceUnavailable
+from junction.errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
 from junction.plugins.terminals.models import Terminal
 from junction.plugins.terminals.service import TerminalNotFound
 from junction.plugins.terminals.settings import TerminalsSettings
@@ -123,6 +123,13 @@ class PtyTerminals:
         elif name in self._terminals:
             raise Conflict(f"Terminal already exists: {name}")
         directory = self._directory(cwd)
+        limit = self.settings.max_terminals
+        if limit is not None and len(self._terminals) >= limit:
+            raise Forbidden(
+                f"Resource Limit: {limit} terminals are running, the most allowed "
+                "(terminals.max_terminals); close one first",
+                reason="Resource Limit",
+            )
         argv = self.settings.shell_command or default_shell()
         env = {**os.environ, "TERM": "xterm-256color", "JUPYTER_SERVER_ROOT": str(self.root_dir)}
         if self._server_url is not None:
@@ -193,6 +200,10 @@ class PtyTerminals:
         JupyterLab's "Open in Terminal" sends it); 400 when outside or not a directory."""
         if cwd is None or not cwd.strip():
             return self.root_dir
+        if "\0" in cwd:
+            raise BadRequest(
+                "invalid cwd: NUL bytes are not allowed in a path", reason="No such directory"
+            )
         candidates = [Path(cwd)] if Path(cwd).is_absolute() else []
         candidates.append(self.root_dir / cwd.lstrip("/"))
         outside = False

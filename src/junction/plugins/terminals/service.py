@@ -33,7 +33,8 @@ class TerminalService(Protocol):
         ``name`` defaults to the lowest free integer; ``cwd`` is relative to the server root
         (or absolute inside it) and defaults to the root. Raises
         :class:`~junction.errors.BadRequest` for a bad name or a ``cwd`` outside the root or
-        missing, :class:`~junction.errors.Conflict` when the name is taken.
+        missing, :class:`~junction.errors.Conflict` when the name is taken,
+        :class:`~junction.errors.Forbidden` when ``max_terminals`` terminals run already.
         """
         ...
 

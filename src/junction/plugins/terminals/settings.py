@@ -43,6 +43,19 @@ class TerminalsSettings(PluginSettings):
         "four times this far behind the others is closed (1013) and may reconnect.",
     )
 
+    max_message_size: int = Field(
+        1 << 20,
+        ge=1 << 10,
+        description="Largest terminal WebSocket frame (characters); a larger one closes the "
+        "socket (1009). The server's websocket_max_message_size caps it too.",
+    )
+    max_terminals: int | None = Field(
+        256,
+        ge=1,
+        description="Most terminals at once on the server (each holds a pseudo-terminal of "
+        "the host's limited supply); starting another gets 403. None: no limit.",
+    )
+
     @field_validator("shell_command")
     @classmethod
     def _not_empty(cls, value: list[str] | None) -> list[str] | None:

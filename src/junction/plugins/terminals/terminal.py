@@ -206,14 +206,15 @@ class PtyTerminal:
     # -- input --------------------------------------------------------------------------------
 
     def write(self, text: str) -> bool:
-        """Send keystrokes to the shell; False when more than 1 MiB of input is waiting."""
+        """Send keystrokes to the shell; False when the input waiting would pass 1 MiB."""
         self.last_activity = time.time()
         if self.ended.is_set():
             return True
-        if len(self._pending_input) > _MAX_PENDING_INPUT:
+        data = text.encode()
+        if len(self._pending_input) + len(data) > _MAX_PENDING_INPUT:
             return False
         was_pending = bool(self._pending_input)
-        self._pending_input += text.encode()
+        self._pending_input += data
         if not was_pending:
             self._flush_input()
         return True
