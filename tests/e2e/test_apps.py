@@ -310,3 +310,61 @@ def test_server_sigkill_leaves_no_app_process(tmp_path: Path) -> None:
         assert alive == []
         assert len(gone) == len(app_pids)
         del app
+
+
+def test_a_crashing_app_is_restarted_then_fails(tmp_path: Path) -> None:
+    # answers one request (the readiness check), then exits with code 5
+    script = (
+        "import http.server, sys; "
+        "server = http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), "
+        "http.server.SimpleHTTPRequestHandler); "
+        "server.handle_request(); print('served once', flush=True); sys.exit(5)"
+    )
+    with apps_server(tmp_path, "apps.restart_limit=1") as server:
+        model = server.create({"command": [sys.executable, "-c", script, "{port}"]})
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            current = httpx.get(server.url + f"api/apps/{model['id']}", headers=AUTH).json()
+            if current["status"] == "failed":
+                break
+            time.sleep(0.05)
+        assert current["status"] == "failed"
+        assert current["reason"] == "exited with code 5 (1 restarts)"
+        assert current["restarts"] == 1
+        assert "served once" in current["last_log"]
+
+
+def test_logs_follow_streams_new_output(tmp_path: Path) -> None:
+    with apps_server(tmp_path) as server:
+        app = echo_app(server)
+        cookie = server.login(app["id"])
+        url = server.url + f"api/apps/{app['id']}/logs?follow=1"
+        with httpx.stream("GET", url, headers=AUTH, timeout=30) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            lines = response.iter_lines()
+            first = next(line for line in lines if line.startswith("data: "))
+            assert "echo app starting" in json.loads(first[6:])
+            server.app_get(app["id"], "/flood?n=3", headers={"Cookie": cookie})
+            text = ""
+            for line in lines:
+                if line.startswith("data: "):
+                    text += json.loads(line[6:])
+                if "flood line 2" in text:
+                    break
+            assert "flood line 0" in text
+
+
+def test_idle_apps_are_culled_and_start_again(tmp_path: Path) -> None:
+    settings = ("apps.cull_idle_timeout=1", "apps.cull_interval=0.2")
+    with apps_server(tmp_path, *settings) as server:
+        app = echo_app(server)
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            current = httpx.get(server.url + f"api/apps/{app['id']}", headers=AUTH).json()
+            if current["status"] != "ready":
+                break
+            time.sleep(0.1)
+        assert current["status"] == "stopped"
+        assert "without traffic" in current["reason"]
+        cookie = server.login(app["id"])
+        assert server.app_get(app["id"], "/", headers={"Cookie": cookie}).text == "ok"

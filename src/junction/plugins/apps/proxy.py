@@ -305,7 +305,7 @@ async def _app_to_browser(
         pass
     if upstream.close_code is not None:
         code, reason = upstream.close_code, upstream.close_reason or ""
+    # 1005 (no code) and 1006 (no close frame) are never sent on the wire
+    code = {1005: 1000, 1006: 1011}.get(code, code)
     with contextlib.suppress(Exception):  # the browser may be gone already
-        await send(
-            {"type": "websocket.close", "code": code if code != 1006 else 1011, "reason": reason}
-        )
+        await send({"type": "websocket.close", "code": code, "reason": reason})
