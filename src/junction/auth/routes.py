@@ -117,7 +117,13 @@ def _login_page(request: Request, *, next_url: str, error: str = "", status: int
 async def login_form(request: Request, next: str | None = None) -> Response:
     """The login page; its form posts the token or password back here."""
     auth: Authenticator = request.app.state.services.get(AUTH)
-    return _login_page(request, next_url=safe_next(next, auth.settings.base_url))
+    target = safe_next(next, auth.settings.base_url)
+    # A provider whose only login is elsewhere (JupyterHub) names its route: no page between.
+    forward = getattr(auth.identity, "login_forward", None)
+    if isinstance(forward, str):
+        location = f"{auth.settings.base_url}{forward}?next={quote(target, safe='')}"
+        return RedirectResponse(location, status_code=302)
+    return _login_page(request, next_url=target)
 
 
 @router.post("/login", include_in_schema=False)

@@ -1,0 +1,104 @@
+"""Junction as a JupyterHub single-user server, under a real Hub (tests/jupyterhub/hubrun.py).
+
+The Hub (jupyterhub from the dev extra, configurable-http-proxy from npm) spawns
+``junction-singleuser`` with the SimpleLocalProcessSpawner; everything goes through the proxy
+as a browser or a client would.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "jupyterhub"))
+
+from hubrun import Hub, running_hub, wait_for  # noqa: E402
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """One Hub for the module; ana's server is started by the tests that need it."""
+    with running_hub(tmp_path_factory.mktemp("hub")) as running:
+        yield running
+
+
+def _kernel_processes(tmp: Path) -> list[psutil.Process]:
+    """ipykernel processes whose connection file lies in this Hub's runtime dir."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if any("ipykernel" in part for part in cmdline) and any(
+            str(tmp) in part for part in cmdline
+        ):
+            found.append(proc)
+    return found
+
+
+def _stamp(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_server_under_the_hub(hub: Hub) -> None:
+    """Spawn, use with Hub tokens, refuse others, report activity, stop: no kernel left."""
+    ana = hub.token_for("ana")
+    bob = hub.token_for("bob")
+    hub.start_server("ana")
+    base = f"{hub.url}/user/ana/"
+    with httpx.Client(base_url=base, timeout=30) as client:
+        # readiness URL the Hub polls: answers without credentials, below 500
+        assert client.get("api").status_code < 500
+
+        mine = client.get("api/kernels", headers={"Authorization": f"token {ana}"})
+        assert mine.status_code == 200, mine.text
+        assert mine.json() == []
+        me = client.get("api/me", headers={"Authorization": f"bearer {ana}"}).json()
+        assert me["identity"]["name"] == "ana"
+
+        other = client.get("api/kernels", headers={"Authorization": f"token {bob}"})
+        assert other.status_code == 403, other.text
+        assert client.get("api/kernels").status_code == 403
+        forged = client.get("api/kernels", headers={"Authorization": "token not-a-hub-token"})
+        assert forged.status_code == 403
+
+        # a page without credentials goes to the Hub's OAuth login, with PKCE and a state
+        page = client.get("lab", headers={"Accept": "text/html"}, follow_redirects=False)
+        assert page.status_code == 302
+        forward = client.get(hub.url + page.headers["location"])
+        assert forward.status_code == 302, forward.text
+        assert forward.headers["location"].startswith("/user/ana/oauth_login?next=")
+        login = client.get(hub.url + forward.headers["location"])
+        assert login.status_code == 302, login.text
+        authorize = httpx.URL(login.headers["location"])
+        assert authorize.path == "/hub/api/oauth2/authorize"
+        assert authorize.params["client_id"] == "jupyterhub-user-ana"
+        assert authorize.params["redirect_uri"] == "/user/ana/oauth_callback"
+        assert authorize.params["code_challenge_method"] == "S256"
+        assert login.cookies.get("jupyterhub-user-ana-oauth-state") == authorize.params["state"]
+
+        # activity: a kernel makes the Hub's last_activity move
+        before = _stamp(hub.user("ana")["servers"][""]["last_activity"])
+        started = client.post(
+            "api/kernels", json={"name": "python3"}, headers={"Authorization": f"token {ana}"}
+        )
+        assert started.status_code == 201, started.text
+        wait_for(
+            lambda: _stamp(hub.user("ana")["servers"][""]["last_activity"]) > before,
+            timeout=30,
+            what="the Hub to record the server's activity",
+        )
+        assert _kernel_processes(hub.tmp), "the kernel process should be running"
+
+    hub.stop_server("ana")
+    wait_for(
+        lambda: not _kernel_processes(hub.tmp),
+        timeout=30,
+        what="every kernel process to be gone after the Hub stopped the server",
+    )
