@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from junction.auth.identity import Authenticator
+from junction.auth.middleware import current_user
 from junction.auth.xssi import cross_site_read
 from junction.errors import BadRequest, Forbidden, PayloadTooLarge
 from junction.plugin import use
@@ -424,10 +425,19 @@ async def resolve_path(request: Request, contents: Contents, kernels: Kernels) -
     if found is not None:
         body["resolved"].append({"scope": "server", "path": found})
     kernel_id = request.query_params.get("kernel")
-    if kernel_id and (kernels is None or not kernels.exists(kernel_id)):
+    if kernel_id and not _kernel_visible(request, kernels, kernel_id):
         reason = f"Kernel {kernel_id} could not be found"
         body["unresolved"] = [{"scope": "kernel", "reason": reason}]
     return _json(body)
+
+
+def _kernel_visible(request: Request, kernels: KernelService | None, kernel_id: str) -> bool:
+    """Whether the kernel runs and the caller may see it: another user's kernel looks
+    exactly like a missing one, as under ``/api/kernels``."""
+    if kernels is None or not kernels.exists(kernel_id):
+        return False
+    auth: Authenticator = request.app.state.services.get(AUTH)
+    return auth.may_access(current_user(request.scope), "read", "kernels", kernel_id)
 
 
 _VIEW_PAGE = """<!DOCTYPE html>
