@@ -61,6 +61,11 @@ send them on their own). JupyterLab reads the same list from the page config."""
 _BURST = 256
 """Most messages read from one socket per event-loop wakeup."""
 
+_NOBLOCK = int(zmq.NOBLOCK)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+_RCVMORE = int(zmq.RCVMORE)
+
 _HELD_LIMIT = 10_000
 """Most client messages kept back while a kernel restarts; requests beyond get error replies."""
 
@@ -438,13 +443,24 @@ class KernelHub:
 
     def _drain(self, channel: str, sock: zmq.Socket[bytes], *, limit: int | None) -> bool:
         """Read and route queued messages; True if ``limit`` stopped it before the end."""
+        # Reading until EAGAIN, then checking ZMQ_EVENTS once, costs a third less per message
+        # than asking ZMQ_EVENTS before each one (pyzmq's recv_multipart and option enums
+        # add Python calls per frame); plain int options skip the enum conversions.
+        recv, get, receive = sock.recv, sock.get, self._receive
         count = 0
-        while int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+        while True:
             if limit is not None and count >= limit:
                 return True
-            self._receive(channel, sock.recv_multipart(zmq.NOBLOCK))
+            try:
+                frames = [recv(_NOBLOCK)]
+            except zmq.Again:
+                if int(get(_EVENTS)) & _POLLIN:
+                    continue
+                return False
+            while get(_RCVMORE):
+                frames.append(recv(_NOBLOCK))
+            receive(channel, frames)
             count += 1
-        return False
 
     def _receive(self, channel: str, frames: list[bytes]) -> None:
         try:
