@@ -76,6 +76,9 @@ def flow(home: Path) -> Run:
     args = ["--port", "0", "--ip", "127.0.0.1", "--profile", "full", "--log-level", "info"]
     args += ["--enable", "collaboration", "--root-dir", str(home / "root")]
     args += ["--set", f"database_url=sqlite+aiosqlite:///{home / 'junction.db'}"]
+    # Panel's JupyterLab extension (installed with the apps test extra) asks a Panel server
+    # for a preview of every open notebook; there is none here, and this test is not about it.
+    args += ["--set", 'frontend.disabled_extensions=["@pyviz/jupyterlab_pyviz"]']
     server = ServerProcess(args, log_path=home / "server-collaboration.log").start()
     try:
         env = {
