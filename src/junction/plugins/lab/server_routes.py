@@ -11,15 +11,18 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, Body, WebSocket
+from fastapi import APIRouter, Body, Request, WebSocket
 from fastapi.responses import RedirectResponse, Response
 from starlette.websockets import WebSocketDisconnect
 
-from junction.errors import BadRequest
+from junction.auth.identity import Authenticator
+from junction.auth.xssi import cross_site_read
+from junction.errors import BadRequest, Forbidden
 from junction.plugin import use
 from junction.plugins.lab.models import EventPost
 from junction.plugins.lab.nbconvert import Converted, Nbconvert
 from junction.plugins.lab.service import CONFIG, EVENTS, NBCONVERT, ConfigStore, EventBus
+from junction.services import AUTH
 
 __all__ = ["router"]
 
@@ -128,13 +131,22 @@ def _export_response(result: Converted, *, download: bool) -> Response:
 
 @router.get("/nbconvert/{format_name}/{path:path}", tags=["nbconvert"])
 async def export_notebook(
-    export: Export, format_name: str, path: str, download: str = "false"
+    request: Request,
+    export: Export,
+    auth: Annotated[Authenticator, use(AUTH)],
+    format_name: str,
+    path: str,
+    download: str = "false",
 ) -> Response:
     """A notebook converted to ``format_name``; ``?download=true`` makes it an attachment.
 
     ``format_name`` must be one ``/api/nbconvert`` lists (404 otherwise). A path that is not
-    a notebook redirects to its raw file.
+    a notebook redirects to its raw file. A cookie-authenticated read must come from our
+    pages, as for ``/files`` (403 otherwise): see :mod:`junction.auth.xssi`.
     """
+    problem = cross_site_read(request.scope, auth)
+    if problem is not None:
+        raise Forbidden(problem)
     format_name = await export.check_format(format_name)
     result = await export.export(format_name, path.strip("/"))
     if result is None:
