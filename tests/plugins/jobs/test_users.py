@@ -20,12 +20,14 @@ async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
 
 
 async def test_users_see_only_their_own_jobs(tmp_path: Path) -> None:
-    (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "a.txt").write_text("a")
+    (tmp_path / "home" / "ana" / "shared").mkdir(parents=True)
+    (tmp_path / "home" / "ana" / "shared" / "a.txt").write_text("a")
     async with app_client(root_dir=tmp_path, enable=["users", "jobs"]) as admin:
         ana = await _token(admin, "ana")
         bob = await _token(admin, "bob")
-        created = await admin.post("/api/jobs", headers=ana, json={"kind": "zip", "path": "shared"})
+        created = await admin.post(
+            "/api/jobs", headers=ana, json={"kind": "zip", "path": "home/ana/shared"}
+        )
         assert created.status_code == 201, created.text
         job_id = created.json()["id"]
         assert [j["id"] for j in (await admin.get("/api/jobs", headers=ana)).json()] == [job_id]

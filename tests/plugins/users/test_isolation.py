@@ -51,7 +51,7 @@ async def test_users_see_only_their_own_kernels_and_sessions(
         session = await admin.post(
             "/api/sessions",
             headers=ana,
-            json={"path": "a.ipynb", "type": "notebook", "kernel": {"id": kernel}},
+            json={"path": "home/ana/a.ipynb", "type": "notebook", "kernel": {"id": kernel}},
         )
         assert session.status_code == 201, session.text
         session_id = session.json()["id"]
@@ -77,7 +77,7 @@ async def test_users_see_only_their_own_kernels_and_sessions(
         taken = await admin.post(
             "/api/sessions",
             headers=bob,
-            json={"path": "b.ipynb", "type": "notebook", "kernel": {"id": kernel}},
+            json={"path": "home/bob/b.ipynb", "type": "notebook", "kernel": {"id": kernel}},
         )
         assert taken.status_code == 404
         ws_url = url.replace("http", "ws", 1) + f"api/kernels/{kernel}/channels"

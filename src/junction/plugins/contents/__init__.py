@@ -19,7 +19,9 @@ Map of the package:
   ``oserrors.py`` (OS errors to contents errors).
 
 With the frontend plugin, the page config tells JupyterLab ``allow_hidden_files`` and
-``delete_to_trash`` (see :func:`lifespan`).
+``delete_to_trash`` (see :func:`lifespan`), and in multi-user mode the user's home
+(``preferredPath``). ``access.py`` is the hook deciding which paths a user reaches
+(:data:`CONTENTS_ACCESS`, provided by the ``users`` plugin); every route naming a path asks it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from junction.auth.middleware import REQUEST_USER
 from junction.plugin import Plugin, PluginContext
+from junction.plugins.contents.access import CONTENTS_ACCESS, ContentsAccess
 from junction.plugins.contents.filesystem import LocalContents, Trash
 from junction.plugins.contents.routes import router
 from junction.plugins.contents.service import CONTENTS, ContentsService
@@ -38,7 +42,15 @@ from junction.plugins.contents.trust import NotebookTrust, default_notary_dir
 from junction.plugins.frontend.service import FRONTEND
 from junction.plugins.kernels.service import KERNELS
 
-__all__ = ["CONTENTS", "ContentsService", "ContentsSettings", "LocalContents", "plugin"]
+__all__ = [
+    "CONTENTS",
+    "CONTENTS_ACCESS",
+    "ContentsAccess",
+    "ContentsService",
+    "ContentsSettings",
+    "LocalContents",
+    "plugin",
+]
 
 log = logging.getLogger("junction.contents")
 
@@ -81,7 +93,13 @@ async def lifespan(ctx: PluginContext[ContentsSettings]) -> AsyncIterator[None]:
         }
 
         async def contents_page_config() -> dict[str, Any]:
-            return dict(keys)
+            config: dict[str, Any] = dict(keys)
+            access = ctx.get_optional(CONTENTS_ACCESS)
+            user = REQUEST_USER.get()
+            home = None if access is None or user is None else access.home(user)
+            if home:  # multi-user mode: the file browser opens in the user's home
+                config["preferredPath"] = "/" + home
+            return config
 
         frontend.add_page_config(contents_page_config)
     try:
@@ -98,5 +116,5 @@ plugin = Plugin(
     routers=[router],
     lifespan=lifespan,
     provides=[CONTENTS],
-    optional=[FRONTEND, KERNELS],
+    optional=[FRONTEND, KERNELS, CONTENTS_ACCESS],
 )

@@ -29,6 +29,7 @@ from junction.auth.middleware import current_user
 from junction.auth.xssi import cross_site_read
 from junction.errors import BadRequest, Forbidden, PayloadTooLarge
 from junction.plugin import use
+from junction.plugins.contents.access import Reach, check_path, visible_entries
 from junction.plugins.contents.files import FileStream, media_type_for
 from junction.plugins.contents.models import (
     CheckpointModel,
@@ -157,8 +158,9 @@ def _parse(model: type[M], data: Any) -> M:
 @router.get(
     "/api/contents/{path:path}/checkpoints", responses={200: {"model": list[CheckpointModel]}}
 )
-async def list_checkpoints(path: str, contents: Contents) -> Response:
+async def list_checkpoints(path: str, request: Request, contents: Contents) -> Response:
     """The file's checkpoints: ``[]`` or ``[{"id": "checkpoint", "last_modified"}]``."""
+    await check_path(request, path, "read")
     return _json(await contents.list_checkpoints(path))
 
 
@@ -167,8 +169,11 @@ async def list_checkpoints(path: str, contents: Contents) -> Response:
     status_code=201,
     responses={201: {"model": CheckpointModel}},
 )
-async def create_checkpoint(path: str, contents: Contents, server: Server) -> Response:
+async def create_checkpoint(
+    path: str, request: Request, contents: Contents, server: Server
+) -> Response:
     """Save the file's current content as its checkpoint."""
+    await check_path(request, path, "write")
     checkpoint = await contents.create_checkpoint(path)
     location = _location(server, path, "checkpoints", checkpoint["id"])
     return _json(checkpoint, 201, {"Location": location})
@@ -181,22 +186,29 @@ def _checkpoint_id(path: str, checkpoint_id: str) -> str:
 
 
 @router.post("/api/contents/{path:path}/checkpoints/{checkpoint_id}", status_code=204)
-async def restore_checkpoint(path: str, checkpoint_id: str, contents: Contents) -> Response:
+async def restore_checkpoint(
+    path: str, checkpoint_id: str, request: Request, contents: Contents
+) -> Response:
     """Replace the file by its checkpoint."""
+    await check_path(request, path, "write")
     await contents.restore_checkpoint(path, _checkpoint_id(path, checkpoint_id))
     return Response(status_code=204)
 
 
 @router.delete("/api/contents/{path:path}/checkpoints/{checkpoint_id}", status_code=204)
-async def delete_checkpoint(path: str, checkpoint_id: str, contents: Contents) -> Response:
+async def delete_checkpoint(
+    path: str, checkpoint_id: str, request: Request, contents: Contents
+) -> Response:
     """Remove a checkpoint."""
+    await check_path(request, path, "write")
     await contents.delete_checkpoint(path, _checkpoint_id(path, checkpoint_id))
     return Response(status_code=204)
 
 
 @router.post("/api/contents/{path:path}/trust", status_code=201)
-async def trust_notebook(path: str, contents: Contents) -> Response:
+async def trust_notebook(path: str, request: Request, contents: Contents) -> Response:
     """Sign the notebook as it is, so its outputs read as trusted until it changes."""
+    await check_path(request, path, "write")
     await contents.trust_notebook(path)
     return Response(status_code=201)
 
@@ -210,6 +222,7 @@ async def _get(
     contents: ContentsService,
     server: ServerState,
 ) -> Response:
+    reach = await check_path(request, path, "read")
     query = request.query_params
     kind = query.get("type")
     if kind not in (None, "directory", "file", "notebook"):
@@ -230,6 +243,8 @@ async def _get(
         if kind not in (None, "directory"):
             raise BadType("limit and after page through directories; drop type or use directory")
         model = await contents.list_directory(path, limit=limit, after=after)
+        if reach is Reach.ANCESTOR:
+            model["content"] = visible_entries(request, model["content"])
         headers = {"Last-Modified": _http_date(model["last_modified"])}
         following = model["pagination"]["next"]
         if following is not None:
@@ -247,6 +262,8 @@ async def _get(
         offset=offset,
         length=length,
     )
+    if reach is Reach.ANCESTOR and isinstance(model.get("content"), list):
+        model["content"] = visible_entries(request, model["content"])
     return _model_response(model, server, location=False)
 
 
@@ -255,7 +272,9 @@ async def _post(
 ) -> Response:
     data = await _read_json(request, contents.settings.max_body_mb * MIB)
     body = CreateRequest() if data is None else _parse(CreateRequest, data)
+    await check_path(request, path, "write")
     if body.copy_from:
+        await check_path(request, body.copy_from, "read")
         model = await contents.copy(body.copy_from, path)
     else:
         kind = body.type or ""
@@ -268,6 +287,7 @@ async def _post(
 async def _put(
     path: str, request: Request, contents: ContentsService, server: ServerState
 ) -> Response:
+    await check_path(request, path, "write")
     data = await _read_json(request, contents.settings.max_body_mb * MIB)
     if data is None or data == {}:  # Jupyter: PUT without a model creates an untitled file
         model = await contents.new_untitled(path)
@@ -283,6 +303,8 @@ async def _patch(
     if data is None:
         raise BadRequest("JSON body missing")
     body = _parse(RenameRequest, data)
+    await check_path(request, path, "write")
+    await check_path(request, body.path, "write")
     return _model_response(await contents.rename(path, body.path), server)
 
 
@@ -352,15 +374,17 @@ async def rename_root(request: Request, contents: Contents, server: Server) -> R
 
 
 @router.delete("/api/contents/{path:path}", status_code=204)
-async def delete_contents(path: str, contents: Contents) -> Response:
+async def delete_contents(path: str, request: Request, contents: Contents) -> Response:
     """Delete a file or folder (to the trash when configured)."""
+    await check_path(request, path, "write")
     await contents.delete(path)
     return Response(status_code=204)
 
 
 @router.delete("/api/contents", include_in_schema=False, status_code=204)
-async def delete_root(contents: Contents) -> Response:
+async def delete_root(request: Request, contents: Contents) -> Response:
     """DELETE on the root (refused)."""
+    await check_path(request, "", "write")
     await contents.delete("")
     return Response(status_code=204)
 
@@ -393,6 +417,8 @@ async def raw_file(path: str, request: Request, contents: Contents, auth: Auth) 
     problem = cross_site_read(request.scope, auth)
     if problem is not None:
         raise Forbidden(problem)
+    if await check_path(request, path, "read") is not Reach.FULL:
+        raise FileNotFound(f"File does not exist: {path}")
     opened = await contents.open_file(path)
     try:
         media_type = await anyio.to_thread.run_sync(media_type_for, opened)
@@ -422,6 +448,12 @@ async def resolve_path(request: Request, contents: Contents, kernels: Kernels) -
         raise BadRequest("Missing argument path")
     body: dict[str, Any] = {"resolved": []}
     found = await contents.resolve_path(path)
+    if found is not None:
+        try:
+            if await check_path(request, found, "read") is not Reach.FULL:
+                found = None
+        except (FileNotFound, Forbidden):
+            found = None
     if found is not None:
         body["resolved"].append({"scope": "server", "path": found})
     kernel_id = request.query_params.get("kernel")
@@ -462,10 +494,14 @@ body, #container {{ overflow: hidden; margin: 0; }}
 
 
 @router.get("/view/{path:path}", response_class=HTMLResponse)
-async def view_file(path: str, contents: Contents, server: Server) -> HTMLResponse:
+async def view_file(
+    path: str, request: Request, contents: Contents, server: Server
+) -> HTMLResponse:
     """A page showing the file in a sandboxed iframe of ``/files/{path}`` (scripts run in
     an origin of their own); 404 unless ``path`` is a readable regular file."""
     api = path.strip("/")
+    if await check_path(request, api, "read") is not Reach.FULL:
+        raise FileNotFound(f"File does not exist: {api}")
     try:
         model = await contents.get(api, type="file", content=False)
     except BadType:

@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 from junction.auth.middleware import current_user
 from junction.errors import Forbidden
 from junction.plugin import use
+from junction.plugins.contents.access import Reach, check_path
 from junction.plugins.jobs.models import Job, NewJob
 from junction.plugins.jobs.service import JOBS, JobService
 from junction.services import AUTH
@@ -54,8 +55,11 @@ def _check_contents(conn: HTTPConnection, action: str) -> None:
 async def submit_job(request: Request, body: NewJob, jobs: Jobs, response: Response) -> Job:
     """Start a job: ``zip`` archives a folder for download, ``copy`` copies it to ``to``."""
     _check_contents(request, "read")
+    if await check_path(request, body.path, "read") is not Reach.FULL:
+        raise Forbidden(f"Not allowed to read all of {body.path or 'the root folder'}")
     if body.kind == "copy":
         _check_contents(request, "write")
+        await check_path(request, body.to or "", "write")
     job = await jobs.submit(body, owner=current_user(request.scope).username)
     response.headers["Location"] = f"{request.app.state.settings.base_url}api/jobs/{job.id}"
     return job

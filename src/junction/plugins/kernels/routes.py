@@ -8,9 +8,11 @@ from fastapi import APIRouter, Body, Depends, Response, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
+from junction.auth.limits import LIMITS
 from junction.auth.middleware import current_user
 from junction.errors import Forbidden, ServiceUnavailable
 from junction.plugin import use
+from junction.plugins.contents.access import check_path
 from junction.plugins.kernels.connection import serve_channels
 from junction.plugins.kernels.manager import JupyterClientKernels
 from junction.plugins.kernels.models import Kernel, StartKernel
@@ -87,6 +89,12 @@ async def start_kernel(
     """Start a kernel (the default spec unless ``name`` is given); 201 with ``Location``."""
     request = body or StartKernel()
     runtime.check_env(request.env)
+    if request.path:  # multi-user mode: only a folder the caller reaches can be the cwd
+        await check_path(conn, request.path, "read")
+    limits = conn.app.state.services.get_optional(LIMITS)
+    if limits is not None:
+        running = [k.id for k in await runtime.list()]
+        limits.check("kernels", current_user(conn.scope), running)
     kernel = await runtime.start(
         name=request.name, path=request.path, env=request.env, kernel_id=request.kernel_id
     )

@@ -7,9 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Request, Response
 from starlette.requests import HTTPConnection
 
+from junction.auth.limits import LIMITS
 from junction.auth.middleware import current_user
 from junction.errors import BadRequest, Conflict, Forbidden, NotFound
 from junction.plugin import use
+from junction.plugins.contents.access import check_path
+from junction.plugins.kernels.service import KERNELS
 from junction.plugins.sessions.manager import StoredSessions
 from junction.plugins.sessions.models import CreateSession, Session, UpdateSession
 from junction.plugins.sessions.service import SESSIONS, SessionNotFound, SessionService
@@ -78,6 +81,12 @@ async def create_session(
         raise BadRequest(_NO_BODY)
     if body.kernel.id is not None and not _visible(request, "kernels", body.kernel.id, "write"):
         raise NotFound(f"Kernel does not exist: {body.kernel.id}")
+    await check_path(request, body.path, "read")  # multi-user mode: a path the user reaches
+    limits = request.app.state.services.get_optional(LIMITS)
+    kernels = request.app.state.services.get_optional(KERNELS)
+    if body.kernel.id is None and limits is not None and kernels is not None:
+        running = [k.id for k in await kernels.list()]
+        limits.check("kernels", current_user(request.scope), running)
     session, created = await sessions.create(
         path=body.path,
         type=body.type,

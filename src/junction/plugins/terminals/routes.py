@@ -6,13 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response, WebSocket
 from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
 
+from junction.auth.limits import LIMITS
+from junction.auth.middleware import current_user
 from junction.errors import ServiceUnavailable
 from junction.plugin import use
+from junction.plugins.contents.access import check_path, home_of
 from junction.plugins.terminals.connection import serve_terminal
 from junction.plugins.terminals.manager import PtyTerminals
 from junction.plugins.terminals.models import Terminal, TerminalCreate
 from junction.plugins.terminals.service import TERMINALS, TerminalNotFound, TerminalService
+from junction.services import AUTH
 
 __all__ = ["router"]
 
@@ -33,10 +38,26 @@ Runtime = Annotated[PtyTerminals, Depends(_runtime)]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such terminal"}}
 
 
+def _visible(conn: HTTPConnection, name: str, action: str) -> bool:
+    """Whether the caller may see this terminal (multi-user mode: its owner or an admin)."""
+    auth = conn.app.state.services.get(AUTH)
+    return bool(auth.may_access(current_user(conn.scope), action, "terminals", name))
+
+
+async def _owned(conn: HTTPConnection, name: str) -> None:
+    """Another user's terminal looks missing (404)."""
+    action = "read" if conn.scope.get("method") in ("GET", "HEAD") else "write"
+    if not _visible(conn, name, action):
+        raise TerminalNotFound(name)
+
+
+Owned = [Depends(_owned)]
+
+
 @router.get("/api/terminals")
-async def list_terminals(terminals: Terminals) -> list[Terminal]:
-    """Every running terminal."""
-    return await terminals.list()
+async def list_terminals(conn: HTTPConnection, terminals: Terminals) -> list[Terminal]:
+    """Every running terminal the caller may see."""
+    return [t for t in await terminals.list() if _visible(conn, t.name, "read")]
 
 
 @router.post(
@@ -48,24 +69,40 @@ async def list_terminals(terminals: Terminals) -> list[Terminal]:
     },
 )
 async def create_terminal(
-    terminals: Terminals, body: Annotated[TerminalCreate | None, Body()] = None
+    conn: HTTPConnection,
+    terminals: Terminals,
+    body: Annotated[TerminalCreate | None, Body()] = None,
 ) -> Terminal:
     """Start a shell on a new PTY (200, as Jupyter answers); ``cwd`` defaults to the root."""
     request = body or TerminalCreate()
-    return await terminals.create(name=request.name, cwd=request.cwd)
+    cwd = request.cwd
+    if cwd is None:
+        cwd = home_of(conn)  # multi-user mode: a user's shell starts in their home
+    if cwd is not None:
+        await check_path(conn, cwd, "read")
+    limits = conn.app.state.services.get_optional(LIMITS)
+    if limits is not None:
+        running = [t.name for t in await terminals.list()]
+        limits.check("terminals", current_user(conn.scope), running)
+    terminal = await terminals.create(name=request.name, cwd=cwd)
+    conn.app.state.services.get(AUTH).record_owner(
+        "terminals", terminal.name, current_user(conn.scope)
+    )
+    return terminal
 
 
-@router.get("/api/terminals/{name}", responses=_NOT_FOUND)
+@router.get("/api/terminals/{name}", responses=_NOT_FOUND, dependencies=Owned)
 async def get_terminal(name: str, terminals: Terminals) -> Terminal:
     """One terminal's model."""
     return await terminals.get(name)
 
 
-@router.delete("/api/terminals/{name}", status_code=204, responses=_NOT_FOUND)
-async def delete_terminal(name: str, terminals: Terminals) -> Response:
+@router.delete("/api/terminals/{name}", status_code=204, responses=_NOT_FOUND, dependencies=Owned)
+async def delete_terminal(conn: HTTPConnection, name: str, terminals: Terminals) -> Response:
     """Kill the terminal's shell and everything it started; its WebSockets get
     ``["disconnect", 1]`` and close."""
     await terminals.terminate(name)
+    conn.app.state.services.get(AUTH).forget_owner("terminals", name)
     return Response(status_code=204)
 
 
@@ -74,6 +111,8 @@ async def terminal_websocket(websocket: WebSocket, name: str, runtime: Runtime) 
     """The terminal's input and output, in terminado's JSON protocol; 404 at the handshake
     for an unknown name."""
     try:
+        if not _visible(websocket, name, "execute"):
+            raise TerminalNotFound(name)
         terminal = runtime.terminal(name)
     except TerminalNotFound as exc:
         await websocket.send_denial_response(JSONResponse(exc.body(), status_code=exc.status_code))

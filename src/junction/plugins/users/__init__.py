@@ -12,6 +12,8 @@ Map of the package:
 - ``oidc.py``: OpenID Connect logins (authorization code with PKCE, through authlib).
 - ``routes.py``, ``models.py``: the ``/api/users`` admin and self-service API;
   ``page.py``: the ``/users`` administration page over it.
+- ``homes.py``: :class:`Homes`, per-user home folders and shared folders, provided as the
+  contents plugin's ``CONTENTS_ACCESS``; ``sharing.py``: the ``/api/users/shares`` routes.
 - ``commands.py``: ``junction users ...``, the same against the configured database.
 - ``settings.py``: :class:`UsersSettings`.
 
@@ -30,9 +32,12 @@ from pathlib import Path
 import anyio
 
 from junction.auth.authorizer import RoleAuthorizer
+from junction.auth.limits import LIMITS, UserLimits
 from junction.database import PluginTables
 from junction.plugin import Plugin, PluginContext
+from junction.plugins.contents.access import CONTENTS_ACCESS
 from junction.plugins.users.directory import UserDirectory
+from junction.plugins.users.homes import HOMES, Homes
 from junction.plugins.users.oidc import OIDC
 from junction.plugins.users.oidc import router as oidc_router
 from junction.plugins.users.page import router as page_router
@@ -40,6 +45,7 @@ from junction.plugins.users.routes import router
 from junction.plugins.users.schema import metadata
 from junction.plugins.users.service import USERS, UsersService
 from junction.plugins.users.settings import UsersSettings
+from junction.plugins.users.sharing import router as sharing_router
 from junction.services import AUTH, AUTHORIZER, DATABASE, IDENTITY
 
 __all__ = ["USERS", "UsersService", "plugin"]
@@ -55,7 +61,17 @@ async def lifespan(ctx: PluginContext[UsersSettings]) -> AsyncIterator[None]:
     directory = UserDirectory(ctx.get(DATABASE), settings)
     authorizer = RoleAuthorizer()
     auth = ctx.get(AUTH)
+    homes = Homes(ctx.server.root_dir, settings.home_template, auth, ctx.get(DATABASE))
+    await homes.load()
     async with _openid(ctx, directory):
+        ctx.provide(HOMES, homes)
+        limits = UserLimits(
+            auth,
+            kernels=settings.max_kernels_per_user,
+            terminals=settings.max_terminals_per_user,
+        )
+        ctx.provide(LIMITS, limits)
+        ctx.provide(CONTENTS_ACCESS, homes)
         ctx.provide(USERS, directory)
         ctx.provide(IDENTITY, directory)
         ctx.provide(AUTHORIZER, authorizer)
@@ -115,9 +131,9 @@ plugin = Plugin(
     description="Many users on one server: accounts, logins (password, OpenID Connect), "
     "browser sessions, API tokens, roles (/api/users).",
     settings=UsersSettings,
-    routers=[router, oidc_router, page_router],
+    routers=[sharing_router, router, oidc_router, page_router],
     lifespan=lifespan,
-    provides=[USERS, IDENTITY, AUTHORIZER, OIDC],
+    provides=[USERS, IDENTITY, AUTHORIZER, OIDC, HOMES, CONTENTS_ACCESS, LIMITS],
     public_paths=["login/oidc", "oauth/callback"],
     requires=[AUTH, DATABASE],
     tables=PluginTables(metadata, Path(__file__).parent / "migrations"),

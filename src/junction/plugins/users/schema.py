@@ -6,6 +6,7 @@
       ├── users_sessions  browser sessions: digest of the cookie id, expiry, OpenID tokens
       │                   (ID token for logout, access and refresh tokens for re-checks)
       └── users_tokens    API tokens: digest, scopes, expiry, last use
+    users_shares     folders shared with a user or a group, read-only or read-write
 
 Deleting an account deletes its sessions and tokens (``ON DELETE CASCADE``).
 """
@@ -23,9 +24,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
-__all__ = ["accounts", "metadata", "sessions", "tokens"]
+__all__ = ["accounts", "metadata", "sessions", "shares", "tokens"]
 
 metadata = MetaData()
 
@@ -87,4 +89,17 @@ tokens = Table(
     Column("created", DateTime(timezone=True), nullable=False),
     Column("expires", DateTime(timezone=True)),
     Column("last_used", DateTime(timezone=True)),
+)
+
+shares = Table(
+    "users_shares",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("kind", String(8), nullable=False),  # "user" or "group"
+    Column("target", String(255), nullable=False),
+    Column("access", String(8), nullable=False),  # "read" or "write"
+    Column("created_by", String(255), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("path", "kind", "target", name="uq_users_shares_target"),
 )

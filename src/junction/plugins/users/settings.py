@@ -80,6 +80,28 @@ class UsersSettings(PluginSettings):
     allowed_groups: list[str] = Field(
         default_factory=list, description="Members of these OpenID groups are allowed in."
     )
+    home_template: str = Field(
+        "home/{username}",
+        description="Each user's private folder under the root dir (created on first use); "
+        "ordinary users reach only it and folders shared with them.",
+    )
+    max_kernels_per_user: int = Field(
+        0, ge=0, description="Running kernels one user may own at once (0: no limit)."
+    )
+    max_terminals_per_user: int = Field(
+        0, ge=0, description="Running terminals one user may own at once (0: no limit)."
+    )
+
+    @field_validator("home_template")
+    @classmethod
+    def _home_template(cls, value: str) -> str:
+        parts = value.strip("/").split("/")
+        if "{username}" not in parts or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(
+                "home_template must be a relative path with a {username} segment, "
+                "such as 'home/{username}'"
+            )
+        return value.strip("/")
 
     @field_validator(
         "default_roles",
