@@ -5,9 +5,10 @@
 // browser to {id}.apps.localhost with a one-time code): the Streamlit and Panel pages render,
 // a click travels over the framework's WebSocket and the page updates. On an app's page,
 // script cannot read Junction's cookies nor call Junction's API with the viewer's session.
-// The failed app's page shows its last output lines.
+// Voila (a widget click runs in its kernel) and Gradio (an event over server-sent events)
+// too. The failed app's page shows its last output lines.
 // Environment: JUNCTION_URL (base URL with trailing slash), JUNCTION_TOKEN, APPS (JSON:
-// {"streamlit": url, "panel": url, "failed": url}), ARTIFACTS_DIR, CHROMIUM, STEP_TIMEOUT_MS.
+// {"streamlit", "panel", "voila", "gradio", "failed": url}), ARTIFACTS_DIR, CHROMIUM, STEP_TIMEOUT_MS.
 //
 // Prints one JSON line to stdout: {"ok", "error", "steps", "console", "probes"}.
 
@@ -90,6 +91,26 @@ try {
     await page.getByText("panel clicks: 0").waitFor();
     await page.getByRole("button", { name: "Add one" }).click();
     await page.getByText("panel clicks: 1").waitFor();
+  });
+
+  await step("voila renders and a widget click runs in its kernel", async () => {
+    await page.goto(apps.voila);
+    probes.voilaHost = new URL(page.url()).host;
+    await page.getByText("Hello voila").waitFor({ timeout: 90000 });
+    await page.getByText("voila clicks: 0").waitFor({ timeout: 90000 });
+    await page.getByRole("button", { name: "Add one" }).click();
+    await page.getByText("voila clicks: 1").waitFor();
+  });
+
+  await step("gradio renders and an event round trip updates the page", async () => {
+    await page.goto(apps.gradio);
+    probes.gradioHost = new URL(page.url()).host;
+    await page.getByRole("button", { name: "Greet" }).click();
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll("textarea, input")].some(
+        (field) => field.value === "Hello ana from gradio",
+      ),
+    );
   });
 
   await step("a failed app shows its last output", async () => {

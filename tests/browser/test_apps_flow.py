@@ -1,4 +1,4 @@
-"""Apps in a real chromium: Streamlit and Panel through the proxy on their own origins.
+"""Apps in a real chromium: Streamlit, Panel, Voila and Gradio through the proxy on their own origins.
 
 The flow (``apps_flow.mjs``) logs in on Junction's origin (``localhost``), opens each app
 through ``/apps/{id}/`` (a one-time code hands the browser to ``{id}.apps.localhost``, which
@@ -42,11 +42,11 @@ def _create(url: str, body: dict[str, Any]) -> dict[str, Any]:
     return model
 
 
-def test_streamlit_and_panel_in_chromium(tmp_path: Path) -> None:
+def test_streamlit_panel_voila_gradio_in_chromium(tmp_path: Path) -> None:
     _check_tools()
     root = tmp_path / "root"
     root.mkdir()
-    for name in ("streamlit_app.py", "panel_app.py"):
+    for name in ("streamlit_app.py", "panel_app.py", "voila_app.ipynb", "gradio_app.py"):
         shutil.copy(APPS / name, root / name)
     port, apps_port = free_port(), free_port()
     args = ["--profile", "none", "--enable", "apps", "--port", str(port), "--ip", "127.0.0.1"]
@@ -58,6 +58,10 @@ def test_streamlit_and_panel_in_chromium(tmp_path: Path) -> None:
         panel = _create(server.url, {"framework": "panel", "path": "panel_app.py"})
         assert streamlit["status"] == "ready", streamlit
         assert panel["status"] == "ready", panel
+        voila = _create(server.url, {"framework": "voila", "path": "voila_app.ipynb"})
+        gradio = _create(server.url, {"framework": "gradio", "path": "gradio_app.py"})
+        assert voila["status"] == "ready", voila
+        assert gradio["status"] == "ready", gradio
         script = "import sys; print('boom: the app could not start', flush=True); sys.exit(1)"
         failed = _create(server.url, {"command": [sys.executable, "-c", script, "{port}"]})
         assert failed["status"] == "failed", failed
@@ -70,6 +74,8 @@ def test_streamlit_and_panel_in_chromium(tmp_path: Path) -> None:
                 {
                     "streamlit": f"{junction}apps/{streamlit['id']}/",
                     "panel": f"{junction}apps/{panel['id']}/",
+                    "voila": f"{junction}apps/{voila['id']}/",
+                    "gradio": f"{junction}apps/{gradio['id']}/",
                     "failed": f"{junction}apps/{failed['id']}/",
                 }
             ),
@@ -83,7 +89,7 @@ def test_streamlit_and_panel_in_chromium(tmp_path: Path) -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=300,
             check=False,
         )
         lines = done.stdout.strip().splitlines()
@@ -91,9 +97,11 @@ def test_streamlit_and_panel_in_chromium(tmp_path: Path) -> None:
         summary = json.loads(lines[-1])
         assert summary["ok"], f"{summary}\n{done.stderr}\n{server.log()[-3000:]}"
         probes = summary["probes"]
-        assert probes["rows"] == 3
+        assert probes["rows"] == 5
         assert probes["streamlitHost"] == f"{streamlit['id']}.apps.localhost:{apps_port}"
         assert probes["panelHost"] == f"{panel['id']}.apps.localhost:{apps_port}"
+        assert probes["voilaHost"] == f"{voila['id']}.apps.localhost:{apps_port}"
+        assert probes["gradioHost"] == f"{gradio['id']}.apps.localhost:{apps_port}"
         assert "junction" not in probes["appCookies"]
         assert probes["apiFetch"].startswith("blocked"), probes
         assert probes["apiFetchNoCors"] == "opaque opaque 0", probes

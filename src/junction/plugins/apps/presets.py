@@ -109,7 +109,7 @@ PRESETS: Mapping[str, Preset] = {
             "--Voila.port_retries=0",
             "--Voila.tornado_settings=allow_origin={public_origin}",
         ),
-        ready_path="voila/static/",
+        ready_path="voila/static/voila.js",
         origin_flags="--Voila.tornado_settings=allow_origin={public_origin}",
         suffixes=(".ipynb",),
     ),
