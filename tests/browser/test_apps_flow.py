@@ -1,4 +1,4 @@
-"""Apps in a real chromium: Streamlit, Panel, Voila and Gradio through the proxy on their own origins.
+"""Apps in a real chromium: Streamlit, Panel, Voila, Gradio, each on its own origin.
 
 The flow (``apps_flow.mjs``) logs in on Junction's origin (``localhost``), opens each app
 through ``/apps/{id}/`` (a one-time code hands the browser to ``{id}.apps.localhost``, which
