@@ -13,6 +13,7 @@ restarts the first request gets a fresh connection instead of an error.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -172,7 +173,7 @@ class Database:
             )
         path = self.sqlite_path
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(path)
         engine = self._create(connect_args={"timeout": BUSY_TIMEOUT})
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
@@ -183,6 +184,35 @@ class Database:
             return create_async_engine(self.url, **options)
         except (ArgumentError, NoSuchModuleError) as exc:
             raise ConfigError(f"cannot use database {self.masked_url}: {exc}") from None
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the SQLite file (and a missing directory) readable by this account alone.
+
+    The database holds password hashes and identity provider tokens. SQLite gives its
+    ``-wal`` and ``-shm`` files the database file's mode, so they follow. An existing file
+    with group or other bits is tightened; so is Junction's own data directory, while a
+    directory the administrator chose for ``database_url`` is left as it is.
+    """
+    from jupyter_core.paths import jupyter_data_dir
+
+    directory = path.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if directory == Path(jupyter_data_dir()) / "junction":
+        _tighten(directory, 0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        _tighten(file, 0o600)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Drop group and other permission bits of a file or directory this account owns."""
+    try:
+        info = path.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o077:
+            path.chmod(mode)
+    except FileNotFoundError:
+        pass
 
 
 def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
