@@ -227,3 +227,41 @@ async def test_owners_viewers_and_others(tmp_path: Path) -> None:
 
         # no port proxy in multi-user mode
         assert (await admin.get("/proxy/1234/")).status_code == 404
+
+
+def serverproxy_servers() -> dict[str, Any]:
+    """A jupyter_serverproxy_servers entry point's callable."""
+    return {
+        "command": [sys.executable, ECHO, "{port}"],
+        "environment": {"GREETING": "hi"},
+        "timeout": 20,
+        "launcher_entry": {"title": "Echo server"},
+    }
+
+
+def broken_servers() -> dict[str, Any]:
+    """An entry point whose callable fails."""
+    raise RuntimeError("broken package")
+
+
+async def test_jupyter_serverproxy_entry_points_become_apps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    import junction.plugins.apps.manager as manager
+
+    points = [
+        EntryPoint("Echo", f"{__name__}:serverproxy_servers", "jupyter_serverproxy_servers"),
+        EntryPoint("broken", f"{__name__}:broken_servers", "jupyter_serverproxy_servers"),
+    ]
+    monkeypatch.setattr(manager, "entry_points", lambda group: points)
+    async with apps_client(tmp_path) as client:
+        listed = (await client.get("/api/apps")).json()
+        assert [(a["id"], a["name"], a["env"]) for a in listed] == [
+            ("echo", "Echo server", {"GREETING": "hi"})
+        ]
+        assert (await client.post("/api/apps/echo/start")).status_code == 200
+        assert (await settled(client, "echo"))["status"] == "ready"
+        tiles = (await client.get("/server-proxy/servers-info")).json()["server_processes"]
+        assert [t["launcher_entry"]["title"] for t in tiles] == ["Echo server"]

@@ -9,6 +9,7 @@ session id in its own host-only cookie (:data:`APP_COOKIE`), kept here in memory
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -17,6 +18,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +38,8 @@ from junction.plugins.apps.supervisor import ADDRESS, AppProcess, Launch
 from junction.reaper import Reaper
 
 __all__ = ["APP_COOKIE", "CODE_SECONDS", "SupervisedApps"]
+
+log = logging.getLogger("junction.apps")
 
 CODE_SECONDS = 30.0
 SESSION_SECONDS = 12 * 3600.0
@@ -99,6 +103,13 @@ class SupervisedApps:
             spec = self._spec(AppCreate.model_validate(values))
             sharing = Sharing(authenticated=True).model_dump()
             self.records[app_id] = AppRecord(app_id, self.auth.user.username, _now(), spec, sharing)
+
+        for app_id, spec in serverproxy_entry_points():
+            if app_id not in self.records:
+                sharing = Sharing(authenticated=True).model_dump()
+                self.records[app_id] = AppRecord(
+                    app_id, self.auth.user.username, _now(), spec, sharing
+                )
 
     async def aclose(self) -> None:
         """Stop every app (called at server exit)."""
@@ -379,6 +390,37 @@ class SupervisedApps:
     def iter_visible(self, user: User) -> Iterator[AppRecord]:
         """Records ``user`` may open."""
         return (r for r in self.records.values() if self.may_view(user, r))
+
+
+def serverproxy_entry_points() -> list[tuple[str, dict[str, Any]]]:
+    """Apps from packages' ``jupyter_serverproxy_servers`` entry points (jupyter-server-proxy's
+    format: a callable returning ``command``, ``environment``, ``timeout``,
+    ``launcher_entry``...). Entries that fail to load or use a callable command are logged
+    and skipped, as jupyter-server-proxy does."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for point in entry_points(group="jupyter_serverproxy_servers"):
+        app_id = re.sub(r"[^a-z0-9-]", "-", point.name.lower())[:40]
+        try:
+            options = point.load()()
+            command = options.get("command")
+            environment = options.get("environment") or {}
+            if not isinstance(command, list) or not isinstance(environment, dict):
+                raise TypeError("command must be a list and environment a dict")
+            title = (options.get("launcher_entry") or {}).get("title") or point.name
+            spec = {
+                "name": str(title),
+                "framework": None,
+                "path": None,
+                "command": [str(part) for part in command],
+                "env": {str(k): str(v) for k, v in environment.items()},
+                "ready_path": "/",
+                "start_timeout": float(options.get("timeout") or 0) or None,
+            }
+        except Exception as exc:  # a broken package must not stop the server
+            log.warning("skipping jupyter_serverproxy_servers entry %s: %s", point.name, exc)
+            continue
+        found.append((app_id, spec))
+    return found
 
 
 _SECRET_ENV = frozenset({"JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN"})
