@@ -22,8 +22,10 @@ work in worker threads.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -83,8 +85,13 @@ def _make_notary(directory: Path) -> Any:
                 self.init_db(database)
             return database
 
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     database = str(directory / DATABASE_FILE)
+    # Which notebooks the user trusts is theirs alone (nbformat creates it under the umask).
+    with contextlib.suppress(OSError):  # unusable: the store falls back to memory
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        if os.stat(database).st_mode & 0o077:
+            os.chmod(database, 0o600)
     return sign.NotebookNotary(
         data_dir=str(directory),
         db_file=database,
