@@ -265,3 +265,35 @@ async def test_jupyter_serverproxy_entry_points_become_apps(
         assert (await settled(client, "echo"))["status"] == "ready"
         tiles = (await client.get("/server-proxy/servers-info")).json()["server_processes"]
         assert [t["launcher_entry"]["title"] for t in tiles] == ["Echo server"]
+
+
+async def test_the_app_host_follows_sharing(tmp_path: Path) -> None:
+    async with apps_client(tmp_path, "users") as admin:
+        ana = await _token(admin, "ana")
+        bob = await _token(admin, "bob")
+        app = (await admin.post("/api/apps", json={"command": COMMAND}, headers=ana)).json()
+        await settled(admin, app["id"], ana)
+        apps = admin.app.state.services.get(APPS)  # type: ignore[attr-defined]
+        host = {"Host": f"{app['id']}.apps.localhost:{apps.apps_port}"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{apps.apps_port}") as browser:
+            # anonymous: sent to Junction to log in
+            assert (await browser.get("/", headers=host)).status_code == 302
+
+            # shared with bob: his code opens it
+            await admin.put(f"/api/apps/{app['id']}/sharing", json={"users": ["bob"]}, headers=ana)
+            handover = await admin.get(f"/apps/{app['id']}/", headers=bob)
+            assert handover.status_code == 302
+            location = httpx.URL(handover.headers["location"])
+            exchange = await browser.get(f"{location.path}?{location.query.decode()}", headers=host)
+            assert exchange.status_code == 302
+            cookie = {"Cookie": exchange.headers["set-cookie"].split(";")[0]}
+            seen = await browser.get("/headers", headers={**host, **cookie})
+            assert dict(seen.json()["headers"])["x-forwarded-user"] == "bob"
+
+            # unshared: his cookie no longer opens it
+            await admin.put(f"/api/apps/{app['id']}/sharing", json={}, headers=ana)
+            assert (await browser.get("/headers", headers={**host, **cookie})).status_code == 403
+
+            # public: anyone, without logging in
+            await admin.put(f"/api/apps/{app['id']}/sharing", json={"public": True}, headers=ana)
+            assert (await browser.get("/", headers=host)).text == "ok"
