@@ -64,7 +64,6 @@ _BURST = 256
 _NOBLOCK = int(zmq.NOBLOCK)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
-_RCVMORE = int(zmq.RCVMORE)
 
 _HELD_LIMIT = 10_000
 """Most client messages kept back while a kernel restarts; requests beyond get error replies."""
@@ -443,22 +442,24 @@ class KernelHub:
 
     def _drain(self, channel: str, sock: zmq.Socket[bytes], *, limit: int | None) -> bool:
         """Read and route queued messages; True if ``limit`` stopped it before the end."""
-        # Reading until EAGAIN, then checking ZMQ_EVENTS once, costs a third less per message
-        # than asking ZMQ_EVENTS before each one (pyzmq's recv_multipart and option enums
-        # add Python calls per frame); plain int options skip the enum conversions.
+        # Reading until EAGAIN and then checking ZMQ_EVENTS once, with each frame's ``more``
+        # flag instead of ZMQ_RCVMORE, costs less than half of asking ZMQ_EVENTS before each
+        # message and using recv_multipart (every option read builds an enum in pyzmq).
         recv, get, receive = sock.recv, sock.get, self._receive
         count = 0
         while True:
             if limit is not None and count >= limit:
                 return True
             try:
-                frames = [recv(_NOBLOCK)]
+                frame = recv(_NOBLOCK, copy=False)
             except zmq.Again:
                 if int(get(_EVENTS)) & _POLLIN:
                     continue
                 return False
-            while get(_RCVMORE):
-                frames.append(recv(_NOBLOCK))
+            frames = [frame.bytes]
+            while frame.more:
+                frame = recv(_NOBLOCK, copy=False)
+                frames.append(frame.bytes)
             receive(channel, frames)
             count += 1
 
