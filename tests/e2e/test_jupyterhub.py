@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "jupyterhub"))
 
-from hubrun import Hub, running_hub, wait_for  # noqa: E402
+from hubrun import Hub, hub_login, running_hub, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -53,8 +54,10 @@ def test_server_under_the_hub(hub: Hub) -> None:
     hub.start_server("ana")
     base = f"{hub.url}/user/ana/"
     with httpx.Client(base_url=base, timeout=30) as client:
-        # readiness URL the Hub polls: answers without credentials, below 500
-        assert client.get("api").status_code < 500
+        # readiness URL the Hub polls: answers without credentials, as jupyter_server does
+        ready = client.get("api")
+        assert ready.status_code == 200
+        assert "version" in ready.json()
 
         mine = client.get("api/kernels", headers={"Authorization": f"token {ana}"})
         assert mine.status_code == 200, mine.text
@@ -102,3 +105,42 @@ def test_server_under_the_hub(hub: Hub) -> None:
         timeout=30,
         what="every kernel process to be gone after the Hub stopped the server",
     )
+
+
+def test_browser_login_through_the_hub(hub: Hub) -> None:
+    """Log into the Hub, follow its OAuth into ana's server, use the API with the session
+    cookie and XSRF; bob logging into the Hub cannot reach ana's server."""
+    hub.start_server("ana")
+    try:
+        browser, landed = hub_login(hub, "ana", next_url="/user/ana/lab")
+        with closing(browser):
+            assert landed.status_code == 200, landed.text[:300]
+            assert landed.url.path == "/user/ana/lab"
+            assert '"hubUser": "ana"' in landed.text or '"hubUser":"ana"' in landed.text
+            assert "hubPrefix" in landed.text
+            kernels = browser.get("/user/ana/api/kernels")
+            assert kernels.status_code == 200, kernels.text
+            xsrf = browser.cookies.get("_xsrf", path="/user/ana/")
+            assert xsrf, "Junction sets its _xsrf cookie on pages"
+            made = browser.post(
+                "/user/ana/api/contents",
+                json={"type": "notebook"},
+                headers={"X-XSRFToken": xsrf},
+            )
+            assert made.status_code == 201, made.text
+            refused = browser.post("/user/ana/api/contents", json={"type": "notebook"})
+            assert refused.status_code == 403
+            out = browser.get("/user/ana/logout", follow_redirects=False)
+            assert out.status_code == 302
+            assert out.headers["location"] == "/hub/logout"
+            after = browser.get("/user/ana/api/kernels", follow_redirects=False)
+            assert after.status_code == 403
+
+        intruder, _ = hub_login(hub, "bob", next_url="/hub/home")
+        with closing(intruder):
+            page = intruder.get("/user/ana/lab", headers={"Accept": "text/html"})
+            assert page.status_code == 403, (page.url, page.text[:300])
+            api = intruder.get("/user/ana/api/kernels", follow_redirects=False)
+            assert api.status_code == 403
+    finally:
+        hub.stop_server("ana")

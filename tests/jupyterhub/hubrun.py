@@ -26,7 +26,7 @@ from junction.testing import free_port
 
 HERE = Path(__file__).parent
 PROXY = HERE / "node_modules" / ".bin" / "configurable-http-proxy"
-PASSWORD = "hub-test-password"  # noqa: S105 - a throwaway test Hub's password
+PASSWORD = "hub-test-password"
 USERS = ("ana", "bob")
 T = TypeVar("T")
 
@@ -157,7 +157,7 @@ def running_hub(tmp: Path, *, cmd: Sequence[str] | None = None) -> Iterator[Hub]
     )
     log = (tmp / "hub.log").open("wb")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and config
+    process = subprocess.Popen(
         [sys.executable, "-m", "jupyterhub", "-f", str(config)],
         cwd=tmp,
         stdout=log,
@@ -202,3 +202,19 @@ def hub_json(response: httpx.Response) -> Any:
         return response.json()
     except json.JSONDecodeError as exc:
         raise AssertionError(f"not JSON ({response.status_code}): {response.text[:300]}") from exc
+
+
+def hub_login(hub: Hub, name: str, *, next_url: str) -> tuple[httpx.Client, httpx.Response]:
+    """A cookie-keeping client logged into the Hub as ``name``, having followed every
+    redirect from the Hub's login to ``next_url``, and the last response."""
+    client = httpx.Client(base_url=hub.url, timeout=30, follow_redirects=True)
+    form = client.get("/hub/login")
+    assert form.status_code == 200, form.text[:300]
+    xsrf = client.cookies.get("_xsrf", path="/hub/")
+    response = client.post(
+        "/hub/login",
+        params={"next": next_url},
+        data={"username": name, "password": PASSWORD, "_xsrf": xsrf or ""},
+        headers={"Accept": "text/html"},
+    )
+    return client, response

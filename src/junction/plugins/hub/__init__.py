@@ -105,6 +105,6 @@ plugin = Plugin(
     provides=[IDENTITY, HUB_IDENTITY],
     requires=[AUTH, SERVER],
     optional=[FRONTEND],
-    public_paths=["oauth_login", "oauth_callback"],
+    public_paths=["oauth_login", "oauth_callback", "api"],
     order_hint=10,
 )
