@@ -3,17 +3,19 @@
 Run as ``python echo_app.py PORT``. ``GET /headers`` answers the request's headers, path and
 query as JSON; ``GET /set-cookies`` sets an app cookie and cookies named like Junction's;
 ``/ws`` echoes messages (text as text, bytes as bytes) and reports the chosen subprotocol;
-``GET /flood?n=N`` prints N lines of output; everything else answers "ok".
+``GET /flood?n=N`` prints N lines of output; ``GET /bytes?n=N`` streams N bytes;
+everything else answers "ok".
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -45,6 +47,20 @@ async def flood(request: Request) -> Response:
     return PlainTextResponse("flooded")
 
 
+async def payload(request: Request) -> Response:
+    """``n`` bytes, streamed in 1 MiB chunks (for downloads through the proxy)."""
+    size = int(request.query_params["n"])
+    chunk = b"x" * (1 << 20)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        left = size
+        while left > 0:
+            yield chunk[: min(left, len(chunk))]
+            left -= len(chunk)
+
+    return StreamingResponse(chunks(), headers={"content-length": str(size)})
+
+
 async def index(request: Request) -> Response:
     """Anything else."""
     return PlainTextResponse("ok")
@@ -71,6 +87,7 @@ app = Starlette(
         Route("/headers", headers),
         Route("/set-cookies", set_cookies),
         Route("/flood", flood),
+        Route("/bytes", payload),
         Route("/{path:path}", index),
         WebSocketRoute("/ws", echo),
     ]
