@@ -208,3 +208,16 @@ async def test_single_user_mode_is_unchanged(tmp_path: Path) -> None:
     async with app_client(enable=["contents"], root_dir=tmp_path) as client:
         assert _names(await client.get("/api/contents")) == ["top.txt"]
         assert not (tmp_path / "home").exists()
+
+
+async def test_nbconvert_downloads_follow_the_homes(multiuser: MultiUser, tmp_path: Path) -> None:
+    async with multiuser("contents", "frontend", "lab", root_dir=tmp_path) as admin:
+        ana = await _token(admin, "ana")
+        bob = await _token(admin, "bob")
+        made = await admin.post("/api/contents/home/ana", headers=ana, json={"type": "notebook"})
+        assert made.status_code == 201, made.text
+        path = made.json()["path"]
+        theirs = await admin.get(f"/nbconvert/html/{path}", headers=bob)
+        assert theirs.status_code == 404, theirs.text
+        hers = await admin.get(f"/nbconvert/html/{path}", headers=ana)
+        assert hers.status_code == 200, hers.text

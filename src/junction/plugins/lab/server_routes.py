@@ -19,6 +19,8 @@ from junction.auth.identity import Authenticator
 from junction.auth.xssi import cross_site_read
 from junction.errors import BadRequest, Forbidden
 from junction.plugin import use
+from junction.plugins.contents.access import Reach, check_path
+from junction.plugins.contents.service import FileNotFound
 from junction.plugins.lab.models import EventPost
 from junction.plugins.lab.nbconvert import Converted, Nbconvert
 from junction.plugins.lab.service import CONFIG, EVENTS, NBCONVERT, ConfigStore, EventBus
@@ -148,6 +150,8 @@ async def export_notebook(
     if problem is not None:
         raise Forbidden(problem)
     format_name = await export.check_format(format_name)
+    if await check_path(request, path, "read") is not Reach.FULL:  # multi-user: 404 if not theirs
+        raise FileNotFound(f"File does not exist: {path.strip('/')}")
     result = await export.export(format_name, path.strip("/"))
     if result is None:
         return RedirectResponse(_files_url(path), status_code=302)
