@@ -2,8 +2,8 @@
 
 import panel as pn
 
-clicks = pn.pane.Markdown("panel clicks: 0")
-button = pn.widgets.Button(name="Add one")
+clicks = pn.pane.Markdown("panel clicks: 0")  # type: ignore[no-untyped-call]  # untyped
+button = pn.widgets.Button(name="Add one")  # type: ignore[no-untyped-call]  # untyped
 
 
 def add(event: object) -> None:
