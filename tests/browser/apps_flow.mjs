@@ -1,7 +1,8 @@
 // Drives apps launched on a running Junction server in Debian's chromium.
 //
 // Usage: node apps_flow.mjs. Logs in with ?token= on Junction's origin (http://localhost:PORT),
-// opens the /apps page, then each app through its Junction URL (/apps/{id}/, which hands the
+// opens the /apps page (a launch with a bad path shows the error, a failed app's Logs button
+// shows its output), then each app through its Junction URL (/apps/{id}/, which hands the
 // browser to {id}.apps.localhost with a one-time code): the Streamlit and Panel pages render,
 // a click travels over the framework's WebSocket and the page updates. On an app's page,
 // script cannot read Junction's cookies nor call Junction's API with the viewer's session.
@@ -50,6 +51,16 @@ try {
     await page.goto(`${base}apps?token=${token}`);
     await page.locator("tbody#apps tr").first().waitFor();
     probes.rows = await page.locator("tbody#apps tr").count();
+  });
+
+  await step("the apps page launches (a bad path is refused) and shows live logs", async () => {
+    await page.locator("input[name=path]").fill("missing.py");
+    await page.locator("select[name=framework]").selectOption("streamlit");
+    await page.getByRole("button", { name: "Launch" }).click();
+    await page.getByText("no such file: missing.py").waitFor();
+    const failedRow = page.locator("tbody#apps tr", { hasText: "failed" }).first();
+    await failedRow.getByRole("button", { name: "Logs" }).click();
+    await page.locator("pre#logs", { hasText: "boom: the app could not start" }).waitFor();
   });
 
   await step("streamlit renders and counts a click over its WebSocket", async () => {
