@@ -27,8 +27,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from junction.errors import HTTPError
 from junction.plugin import Plugin, PluginContext
-from junction.plugins.collaboration.execution import ServerExecutor
+from junction.plugins.collaboration.execution import (
+    NOTEBOOK_TRACKER,
+    RecordTiming,
+    ServerExecutor,
+    records_timing,
+)
 from junction.plugins.collaboration.rooms import Rooms
 from junction.plugins.collaboration.routes import router
 from junction.plugins.collaboration.service import COLLABORATION, CollaborationService
@@ -38,9 +44,28 @@ from junction.plugins.collaboration.tables import TABLES
 from junction.plugins.contents.service import CONTENTS
 from junction.plugins.frontend.service import FRONTEND
 from junction.plugins.kernels.service import KERNELS, ServerSideExecution
+from junction.plugins.lab.service import SETTINGS, SettingsStore
 from junction.services import DATABASE
 
 __all__ = ["COLLABORATION", "CollaborationService", "CollaborationSettings", "plugin"]
+
+
+def _timing_switch(setting: bool | None, lab_settings: SettingsStore | None) -> RecordTiming:
+    """Whether a cell run on the server records timings: the plugin setting when set, else
+    the user's notebook setting ``recordTiming`` (off without the lab settings)."""
+
+    async def record_timing() -> bool:
+        if setting is not None:
+            return setting
+        if lab_settings is None:
+            return False
+        try:
+            entry = await lab_settings.get(NOTEBOOK_TRACKER)
+        except HTTPError:
+            return False
+        return records_timing(entry.settings, entry.schema_)
+
+    return record_timing
 
 
 @asynccontextmanager
@@ -52,7 +77,8 @@ async def lifespan(ctx: PluginContext[CollaborationSettings]) -> AsyncIterator[N
     ctx.provide(COLLABORATION, rooms)
     kernels = ctx.get_optional(KERNELS)
     if ctx.settings.server_side_execution and isinstance(kernels, ServerSideExecution):
-        rooms.executor = ServerExecutor(rooms, kernels, ctx.task_group)
+        switch = _timing_switch(ctx.settings.record_timing, ctx.get_optional(SETTINGS))
+        rooms.executor = ServerExecutor(rooms, kernels, ctx.task_group, switch)
     keys = {"disableRTC": False, "serverSideExecution": rooms.executor is not None}
     frontend = ctx.get_optional(FRONTEND)
     if frontend is not None:
@@ -76,6 +102,6 @@ plugin = Plugin(
     lifespan=lifespan,
     provides=[COLLABORATION],
     requires=[CONTENTS, DATABASE],
-    optional=[FRONTEND, KERNELS],
+    optional=[FRONTEND, KERNELS, SETTINGS],
     tables=TABLES,
 )

@@ -12,11 +12,22 @@ to the last output when it is a stream of the same name (else a new stream outpu
 once, or with ``wait`` just before the next output; ``update_display_data`` replaces the
 data of the outputs shown with the same ``display_id`` by this run. The reply sets
 ``execution_count``; the end sets ``execution_state`` back to ``idle``.
+
+Timings: as JupyterLab's cell executor, a run first drops the cell's
+``metadata.execution``; when the notebook setting ``recordTiming`` is on, it then writes
+``iopub.status.busy``, ``iopub.execute_input`` and ``shell.execute_reply.started`` when the
+kernel starts the cell (its ``execute_input`` arrives), and ``shell.execute_reply`` and
+``iopub.status.idle`` when it is done (``execution_failed`` when the run broke off). The
+times are the server's (UTC, ISO 8601), taken as the messages arrive: the kernel's own
+header dates do not reach this module. Whether ``recordTiming`` is on is asked per run
+(``record_timing``), so the user's setting applies from the next cell on.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -28,13 +39,30 @@ from junction.plugins.collaboration.document import DocumentRoom
 from junction.plugins.collaboration.rooms import Rooms
 from junction.plugins.kernels.service import ServerSideExecution
 
-__all__ = ["CellNotFound", "ServerExecutor"]
+__all__ = ["NOTEBOOK_TRACKER", "CellNotFound", "ServerExecutor", "now_iso", "records_timing"]
 
 log = logging.getLogger("junction.collaboration")
 
 _SETTLE_STEP = 0.05
 _SETTLE_ROUNDS = 10
 _OUTPUT_TYPES = frozenset({"stream", "display_data", "execute_result", "error"})
+
+NOTEBOOK_TRACKER = "@jupyterlab/notebook-extension:tracker"
+"""The JupyterLab settings plugin holding the notebook's ``recordTiming``."""
+
+RecordTiming = Callable[[], Awaitable[bool]]
+
+
+def now_iso() -> str:
+    """The time now as Jupyter message headers give it (UTC, ISO 8601, ``Z``)."""
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def records_timing(entry_settings: dict[str, Any], schema: dict[str, Any]) -> bool:
+    """Whether ``recordTiming`` is on: the user's value, else the schema's default (the
+    admin's override applied)."""
+    default = (schema.get("properties") or {}).get("recordTiming", {}).get("default", False)
+    return entry_settings.get("recordTiming", default) is True
 
 
 class CellNotFound(NotFound):
@@ -68,19 +96,39 @@ def _output_map(msg_type: str, content: dict[str, Any]) -> Map[Any]:
 class _CellRun:
     """One execution's writer into one cell."""
 
-    def __init__(self, room: DocumentRoom, cell: Map[Any]) -> None:
+    def __init__(self, room: DocumentRoom, cell: Map[Any], *, record_timing: bool) -> None:
         self.room = room
         self.cell = cell
         self.outputs: Array[Any] = cell["outputs"]
         self.clear_pending = False
         self.displays: dict[str, list[int]] = {}
         self.wake = anyio.Event()
+        self.record_timing = record_timing
+
+    def add_timing(self, *keys: str) -> None:
+        """Set ``keys`` of the cell's ``metadata.execution`` to now (with ``recordTiming``).
+
+        Called inside a transaction. The value is replaced whole, as JupyterLab does.
+        """
+        if not self.record_timing:
+            return
+        metadata = self.cell.get("metadata")
+        if not isinstance(metadata, Map):
+            return
+        timing = dict(metadata.get("execution") or {})
+        moment = now_iso()
+        timing.update(dict.fromkeys(keys, moment))
+        metadata["execution"] = timing
 
     def on_output(self, msg_type: str, content: dict[str, Any]) -> None:
         """Write one iopub message into the cell (called from the kernel's reader)."""
         doc = self.room.doc
         with doc.transaction():
-            if msg_type == "clear_output":
+            if msg_type == "execute_input":
+                self.add_timing(
+                    "iopub.status.busy", "iopub.execute_input", "shell.execute_reply.started"
+                )
+            elif msg_type == "clear_output":
                 if content.get("wait"):
                     self.clear_pending = True
                 else:
@@ -128,11 +176,16 @@ class ServerExecutor:
     """Runs cells of shared notebooks on kernels (see the module docstring)."""
 
     def __init__(
-        self, rooms: Rooms, kernels: ServerSideExecution, task_group: anyio.abc.TaskGroup
+        self,
+        rooms: Rooms,
+        kernels: ServerSideExecution,
+        task_group: anyio.abc.TaskGroup,
+        record_timing: RecordTiming | None = None,
     ) -> None:
         self.rooms = rooms
         self.kernels = kernels
         self._group = task_group
+        self._record_timing = record_timing
 
     async def execute(self, kernel_id: str, document_id: str, cell_id: str) -> None:
         """Start running the cell; returns once it is marked busy (the run goes on)."""
@@ -140,13 +193,18 @@ class ServerExecutor:
         if not isinstance(room, DocumentRoom) or room.type != "notebook":
             raise CellNotFound(f"{document_id!r} is not a notebook's room")
         await self._settle(room)
+        record = await self._record_timing() if self._record_timing is not None else False
         cell = self._find(room, cell_id)
         source = str(cell["source"])
         with room.doc.transaction():
             cell["outputs"].clear()
+            cell["execution_count"] = None
             cell["execution_state"] = "busy"
+            metadata = cell.get("metadata")
+            if isinstance(metadata, Map) and "execution" in metadata:
+                del metadata["execution"]
         await room.flush()
-        run = _CellRun(room, cell)
+        run = _CellRun(room, cell, record_timing=record)
         room.hold()
         self._group.start_soon(self._run, kernel_id, source, run)
 
@@ -176,11 +234,13 @@ class ServerExecutor:
     async def _run(self, kernel_id: str, source: str, run: _CellRun) -> None:
         room = run.room
         reply: dict[str, Any] = {}
+        failed = True
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._flusher, run)
                 try:
                     reply = await self.kernels.execute(kernel_id, source, run.on_output)
+                    failed = False
                 finally:
                     group.cancel_scope.cancel()
         except Exception:
@@ -192,6 +252,10 @@ class ServerExecutor:
                     if isinstance(count, int):
                         run.cell["execution_count"] = count
                     run.cell["execution_state"] = "idle"
+                    if failed:
+                        run.add_timing("execution_failed")
+                    else:
+                        run.add_timing("shell.execute_reply", "iopub.status.idle")
                 room.changed(by_client=False)
                 await room.flush()
                 room.release()

@@ -16,6 +16,7 @@ from junction.plugins.collaboration.connection import serve_client
 from junction.plugins.collaboration.models import ExecuteRequest, SessionRequest, SessionResponse
 from junction.plugins.collaboration.rooms import Rooms
 from junction.plugins.collaboration.service import COLLABORATION, CollaborationService
+from junction.plugins.contents.access import Reach, check_path
 from junction.services import AUTH
 
 __all__ = ["router"]
@@ -32,6 +33,23 @@ ROOM_FAILED = 4500
 def _may(conn: HTTPConnection, action: str) -> bool:
     auth = conn.app.state.services.get(AUTH)
     return bool(auth.authorizer.is_authorized(current_user(conn.scope), action, "contents"))
+
+
+async def _reaches(conn: HTTPConnection, path: str, action: str) -> bool:
+    """Whether the caller reaches the file at ``path`` for ``action`` (multi-user mode: their
+    home, folders shared with them; always in single-user mode)."""
+    try:
+        return await check_path(conn, path, action) is Reach.FULL
+    except HTTPError:
+        return False
+
+
+async def _room_path(rooms: Rooms, room_id: str) -> str | None:
+    """The path of the file behind a document room (None: no such file, or not a document)."""
+    _, _, file_id = room_id.rpartition(":")
+    if room_id.count(":") != 2 or not file_id:
+        return None
+    return await rooms.path_of(file_id)
 
 
 def _rooms(service: CollaborationService) -> Rooms:
@@ -59,6 +77,8 @@ async def open_session(
     server process's session id; 201 when the file was given its id now."""
     if not _may(conn, "read"):
         raise Forbidden("you may not read files")
+    if not await _reaches(conn, path, "read"):
+        raise NotFound(f"No such file: {path}")
     file_id, created = await collaboration.index(path)
     if created:
         response.status_code = 201
@@ -90,6 +110,14 @@ async def room_websocket(websocket: WebSocket, room_id: str, collaboration: Coll
         }
         await websocket.close(UNKNOWN_SESSION, json.dumps(reason))
         return
+    writable = _may(websocket, "write")
+    path = await _room_path(rooms, room_id)
+    if path is not None:
+        # Another user's file looks missing, as through the Contents API.
+        if not await _reaches(websocket, path, "read"):
+            await websocket.close(ROOM_NOT_FOUND, f"no such room: {room_id}"[:120])
+            return
+        writable = writable and await _reaches(websocket, path, "write")
     try:
         room = await rooms.get(room_id)
     except HTTPError as exc:
@@ -99,7 +127,7 @@ async def room_websocket(websocket: WebSocket, room_id: str, collaboration: Coll
     await serve_client(
         websocket,
         room,
-        read_only=not _may(websocket, "write"),
+        read_only=not writable,
         max_message_size=rooms.settings.max_update_size,
     )
 
@@ -125,7 +153,13 @@ async def execute_cell(
         raise NotFound(f"Kernel does not exist: {kernel_id}")
     if not _may(conn, "write"):
         raise Forbidden("you may not change files")
-    executor = _rooms(collaboration).executor
+    rooms = _rooms(collaboration)
+    path = await _room_path(rooms, body.document_id)
+    if path is not None and not await _reaches(conn, path, "read"):
+        raise NotFound(f"no such room: {body.document_id!r}")
+    if path is not None and not await _reaches(conn, path, "write"):
+        raise Forbidden("you may not change this notebook")
+    executor = rooms.executor
     if executor is None:
         raise ServiceUnavailable("server-side execution needs the kernels plugin")
     await executor.execute(kernel_id, body.document_id, body.cell_id)

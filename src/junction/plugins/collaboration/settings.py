@@ -33,6 +33,13 @@ class CollaborationSettings(PluginSettings):
         "document (page config serverSideExecution); needs the kernels plugin. When false, "
         "the browser runs cells on its own kernel connection.",
     )
+    record_timing: bool | None = Field(
+        None,
+        description="Write execution timings into the metadata of cells run on the server "
+        "(metadata.execution, as JupyterLab does with recordTiming). Unset: follow the "
+        "notebook setting recordTiming of the lab settings (@jupyterlab/notebook-extension:"
+        "tracker); true or false: always or never.",
+    )
     checkpoint_every: int = Field(
         100,
         gt=1,
