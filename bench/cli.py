@@ -35,7 +35,15 @@ from bench.processes import kill_descendants
 from bench.report import markdown_table, write_json
 from bench.rest import JupyterClient
 from bench.results import Results
-from bench.scenarios import collaboration, contents, kernels, startup, terminals, throughput
+from bench.scenarios import (
+    collaboration,
+    contents,
+    kernels,
+    multiuser,
+    startup,
+    terminals,
+    throughput,
+)
 from bench.scenarios.common import Context
 from bench.servers import (
     JunctionKind,
@@ -59,6 +67,7 @@ GROUPS = (
     "fanout",
     "terminals",
     "collaboration",
+    "multiuser",
 )
 SERVER_NAMES = ("jupyter_server", "jupyverse", "junction")
 
@@ -245,6 +254,8 @@ async def _measure(
             await _run_group("terminal echo and output", terminals.terminal_suite, ctx)
         if "collaboration" in groups:
             await _run_group("collaboration rooms", collaboration.collaboration_suite, ctx)
+        if "multiuser" in groups:
+            await _run_group("100 users against one", multiuser.multiuser_suite, ctx)
         for target in targets:
             try:
                 await target.client.stop_all_kernels()
