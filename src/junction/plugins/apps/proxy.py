@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import anyio
@@ -26,8 +27,10 @@ import httpx
 import websockets
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 __all__ = ["filter_query", "proxy_http", "proxy_websocket", "response_headers", "upstream_headers"]
 
@@ -231,6 +234,8 @@ async def proxy_websocket(
     target = f"ws://{host}{quote(path, safe='/%:@!$&()*+,;=~')}" + (f"?{query}" if query else "")
     offered = [Subprotocol(p) for p in scope.get("subprotocols", [])]
     origin = next((v for k, v in scope["headers"] if k == b"origin"), None)
+    from websockets.asyncio.client import connect  # only proxied WebSockets need it
+
     try:
         upstream = await connect(
             target,

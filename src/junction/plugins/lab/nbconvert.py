@@ -22,7 +22,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import anyio
-import nbformat
 
 from junction.errors import HTTPError, NotFound
 from junction.plugins.contents.service import ContentsService
@@ -194,6 +193,8 @@ def _convert(
         metadata["modified_date"] = modified.strftime("%B %d, %Y")
     if directory is not None:
         metadata["path"] = str(directory)
+    import nbformat  # only exports need it: keeps it out of startup
+
     try:
         node = nbformat.from_dict(notebook)  # type: ignore[no-untyped-call]  # untyped library
         output, resources = exporter.from_notebook_node(node, resources={"metadata": metadata})
