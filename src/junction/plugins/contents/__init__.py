@@ -33,10 +33,14 @@ from typing import Any
 
 from junction.auth.middleware import REQUEST_USER
 from junction.plugin import Plugin, PluginContext
-from junction.plugins.contents.access import CONTENTS_ACCESS, ContentsAccess
 from junction.plugins.contents.filesystem import LocalContents, Trash
 from junction.plugins.contents.routes import router
-from junction.plugins.contents.service import CONTENTS, ContentsService
+from junction.plugins.contents.service import (
+    CONTENTS,
+    CONTENTS_ACCESS,
+    ContentsAccess,
+    ContentsService,
+)
 from junction.plugins.contents.settings import ContentsSettings
 from junction.plugins.contents.trust import NotebookTrust, default_notary_dir
 from junction.plugins.frontend.service import FRONTEND

@@ -29,7 +29,6 @@ from junction.auth.middleware import current_user
 from junction.auth.xssi import cross_site_read
 from junction.errors import BadRequest, Forbidden, PayloadTooLarge
 from junction.plugin import use
-from junction.plugins.contents.access import Reach, check_path, visible_entries
 from junction.plugins.contents.files import FileStream, media_type_for
 from junction.plugins.contents.models import (
     CheckpointModel,
@@ -46,6 +45,9 @@ from junction.plugins.contents.service import (
     CheckpointNotFound,
     ContentsService,
     FileNotFound,
+    Reach,
+    check_path,
+    visible_entries,
 )
 from junction.plugins.kernels.service import KERNELS, KernelService
 from junction.services import AUTH, SERVER, ServerState, ServiceRegistry

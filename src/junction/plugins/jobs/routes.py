@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 from junction.auth.middleware import current_user
 from junction.errors import Forbidden
 from junction.plugin import use
-from junction.plugins.contents.access import Reach, check_path
+from junction.plugins.contents.service import Reach, check_path
 from junction.plugins.jobs.models import Job, NewJob
 from junction.plugins.jobs.service import JOBS, JobService
 from junction.services import AUTH

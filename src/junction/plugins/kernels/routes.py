@@ -12,7 +12,7 @@ from junction.auth.limits import LIMITS
 from junction.auth.middleware import current_user
 from junction.errors import Forbidden, ServiceUnavailable
 from junction.plugin import use
-from junction.plugins.contents.access import check_path
+from junction.plugins.contents.service import check_path
 from junction.plugins.kernels.connection import serve_channels
 from junction.plugins.kernels.manager import JupyterClientKernels
 from junction.plugins.kernels.models import Kernel, StartKernel

@@ -19,8 +19,7 @@ from junction.auth.identity import Authenticator
 from junction.auth.xssi import cross_site_read
 from junction.errors import BadRequest, Forbidden
 from junction.plugin import use
-from junction.plugins.contents.access import Reach, check_path
-from junction.plugins.contents.service import FileNotFound
+from junction.plugins.contents.service import FileNotFound, Reach, check_path
 from junction.plugins.lab.models import EventPost
 from junction.plugins.lab.nbconvert import Converted, Nbconvert
 from junction.plugins.lab.service import CONFIG, EVENTS, NBCONVERT, ConfigStore, EventBus

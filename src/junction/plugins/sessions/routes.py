@@ -11,7 +11,7 @@ from junction.auth.limits import LIMITS
 from junction.auth.middleware import current_user
 from junction.errors import BadRequest, Conflict, Forbidden, NotFound
 from junction.plugin import use
-from junction.plugins.contents.access import check_path
+from junction.plugins.contents.service import check_path
 from junction.plugins.kernels.service import KERNELS
 from junction.plugins.sessions.manager import StoredSessions
 from junction.plugins.sessions.models import CreateSession, Session, UpdateSession

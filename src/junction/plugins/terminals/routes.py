@@ -12,7 +12,7 @@ from junction.auth.limits import LIMITS
 from junction.auth.middleware import current_user
 from junction.errors import ServiceUnavailable
 from junction.plugin import use
-from junction.plugins.contents.access import check_path, home_of
+from junction.plugins.contents.service import check_path, home_of
 from junction.plugins.terminals.connection import serve_terminal
 from junction.plugins.terminals.manager import PtyTerminals
 from junction.plugins.terminals.models import Terminal, TerminalCreate

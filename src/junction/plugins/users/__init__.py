@@ -35,7 +35,7 @@ from junction.auth.authorizer import RoleAuthorizer
 from junction.auth.limits import LIMITS, UserLimits
 from junction.database import PluginTables
 from junction.plugin import Plugin, PluginContext
-from junction.plugins.contents.access import CONTENTS_ACCESS
+from junction.plugins.contents.service import CONTENTS_ACCESS
 from junction.plugins.users.directory import UserDirectory
 from junction.plugins.users.homes import HOMES, Homes
 from junction.plugins.users.oidc import OIDC

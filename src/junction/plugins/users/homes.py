@@ -27,8 +27,7 @@ from junction.auth.identity import Authenticator, User
 from junction.database import Database
 from junction.errors import Forbidden, NotFound
 from junction.plugin import ServiceKey
-from junction.plugins.contents.access import Reach
-from junction.plugins.contents.service import FileNotFound
+from junction.plugins.contents.service import FileNotFound, Reach
 
 __all__ = ["HOMES", "Homes", "Share", "ShareNotFound"]
 
