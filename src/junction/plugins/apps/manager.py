@@ -82,6 +82,8 @@ class SupervisedApps:
         self.server_port = server_port
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(30, read=None), trust_env=False)
         self.records: dict[str, AppRecord] = {}
+        self.closed = anyio.Event()
+        """Set at server exit: log streams end."""
         self.processes: dict[str, AppProcess] = {}
         self._codes: dict[str, _Grant] = {}
         self._sessions: dict[str, _Grant] = {}
@@ -113,6 +115,7 @@ class SupervisedApps:
 
     async def aclose(self) -> None:
         """Stop every app (called at server exit)."""
+        self.closed.set()
         async with anyio.create_task_group() as group:
             for process in self.processes.values():
                 group.start_soon(process.stop, None)
@@ -127,7 +130,10 @@ class SupervisedApps:
             for process in list(self.processes.values()):
                 idle = now - process.last_activity
                 if process.status == "ready" and not process.connections and idle > timeout:
-                    await process.stop(f"stopped after {idle:.0f} s without traffic")
+                    try:
+                        await process.stop(f"stopped after {idle:.0f} s without traffic")
+                    except Exception:  # one app's trouble must not end the culling
+                        log.exception("could not stop an idle app")
 
     # -- definitions -----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
+import anyio
 from fastapi import APIRouter, Body, Depends, Request, Response, WebSocket
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -26,6 +27,10 @@ from junction.plugins.apps.service import APPS, AppService
 __all__ = ["router"]
 
 router = APIRouter(tags=["apps"])
+
+KEEPALIVE_SECONDS = 15.0
+"""A live log stream sends a comment this often while the app is quiet, and notices there
+that the app was deleted or the server is stopping."""
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such app, or not visible to this user"},
@@ -116,13 +121,16 @@ async def app_logs(app_id: str, apps: Apps, user: CurrentUser, follow: bool = Fa
 
     async def events() -> AsyncIterator[bytes]:
         position = logs.total - len(logs)
-        while True:
+        while not apps.closed.is_set() and app_id in apps.records:
             chunk = logs.since(position)
             position = logs.total
             if chunk:
                 text = chunk.decode(errors="replace")
                 yield f"data: {json.dumps(text)}\n\n".encode()
-            await logs.wait_beyond(position)
+            else:
+                yield b": keep-alive\n\n"
+            with anyio.move_on_after(KEEPALIVE_SECONDS):
+                await logs.wait_beyond(position)
 
     headers = {"cache-control": "no-store", "x-accel-buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

@@ -141,6 +141,7 @@ class AppProcess:
         self._done.set()
         self._lock = anyio.Lock()
         self._output_done = anyio.Event()
+        self._stop_requested = anyio.Event()
 
     def touch(self) -> None:
         """Note traffic (a request or a WebSocket message), for idle culling."""
@@ -160,6 +161,7 @@ class AppProcess:
                 return
             await self._done.wait()
             self._stopping = False
+            self._stop_requested = anyio.Event()
             self.restarts = 0
             self._done = anyio.Event()
             self._set("starting")
@@ -174,6 +176,7 @@ class AppProcess:
 
     async def stop(self, reason: str | None = None) -> None:
         """Stop the process group (SIGTERM, then SIGKILL after ``stop_timeout``)."""
+        self._stop_requested.set()  # ends a restart back-off at once
         async with self._lock:
             self._stopping = True
             process = self._process
@@ -200,7 +203,8 @@ class AppProcess:
                 attempt += 1
                 self.restarts = attempt
                 self._set("starting", f"exited with code {code}; restart {attempt}")
-                await anyio.sleep(min(0.5 * 2**attempt, 30.0))
+                with anyio.move_on_after(min(0.5 * 2**attempt, 30.0)):
+                    await self._stop_requested.wait()
         finally:
             self._process = None
             self._done.set()
