@@ -62,6 +62,8 @@ async def lifespan(ctx: PluginContext[JobsSettings]) -> AsyncIterator[None]:
         directory=settings.directory or _default_directory(),
         task_group=ctx.task_group,
         max_running=settings.max_running,
+        max_jobs_per_user=settings.max_jobs_per_user,
+        max_bytes_per_user=settings.max_bytes_per_user,
         include_hidden=settings.include_hidden,
         base_url=ctx.server.base_url,
     )

@@ -24,16 +24,25 @@ from junction.plugins.jobs.folders import (
     snapshot,
 )
 
-__all__ = ["write_zip"]
+__all__ = ["TooLarge", "write_zip"]
+
+
+class TooLarge(Exception):
+    """The archive grew past the bytes its owner may still store."""
 
 
 class _WriteOnly:
     """A write-only file: zipfile cannot seek it, so it writes in streaming mode."""
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, max_bytes: int | None = None) -> None:
         self._raw = raw
+        self._left = max_bytes
 
     def write(self, data: bytes) -> int:
+        if self._left is not None:
+            self._left -= len(data)
+            if self._left < 0:
+                raise TooLarge("the archive would pass the owner's quota (jobs.max_bytes_per_user)")
         return int(self._raw.write(data))
 
     def flush(self) -> None:
@@ -44,20 +53,27 @@ class _WriteOnly:
 
 
 def write_zip(
-    folder: Path, target: Path, reporter: Reporter, *, include_hidden: bool
+    folder: Path,
+    target: Path,
+    reporter: Reporter,
+    *,
+    include_hidden: bool,
+    max_bytes: int | None = None,
 ) -> dict[str, Any]:
-    """Archive ``folder`` into ``target``; returns the entry count and size.
+    """Archive ``folder`` into ``target`` (0600); returns the entry count and size.
 
-    Runs in a worker thread. Raises ``FolderChanged`` or ``Cancelled`` (after removing the
-    partial archive), or ``OSError``.
+    Runs in a worker thread. Raises ``FolderChanged``, ``Cancelled`` or :class:`TooLarge`
+    (past ``max_bytes``), after removing the partial archive, or ``OSError``.
     """
     before = snapshot(folder, include_hidden=include_hidden)
     reporter.total = sum(entry.size for entry in before)
     partial = target.with_name(target.name + ".partial")
     try:
-        with partial.open("wb") as raw:
+        # Archives hold users' files: readable by the server's account alone.
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as raw:
             with zipfile.ZipFile(
-                _WriteOnly(raw), "w", zipfile.ZIP_DEFLATED, allowZip64=True
+                _WriteOnly(raw, max_bytes), "w", zipfile.ZIP_DEFLATED, allowZip64=True
             ) as archive:
                 for entry in before:
                     reporter.check()

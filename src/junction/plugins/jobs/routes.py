@@ -49,6 +49,7 @@ def _check_contents(conn: HTTPConnection, action: str) -> None:
     status_code=201,
     responses={
         404: {"description": "No such folder"},
+        403: {"description": "Not allowed to read the folder, or the user's job quota is used up"},
         409: {"description": "A copy's destination exists"},
     },
 )
@@ -80,11 +81,21 @@ async def get_job(request: Request, job_id: str, jobs: Jobs) -> Job:
 @router.delete(
     "/api/jobs/{job_id}",
     status_code=204,
-    responses={**_NOT_FOUND, 409: {"description": "The job has already ended"}},
+    responses={
+        **_NOT_FOUND,
+        409: {"description": "The job has already ended (without discard)"},
+    },
 )
-async def cancel_job(request: Request, job_id: str, jobs: Jobs) -> Response:
-    """Cancel a pending or running job; answers once it has stopped."""
-    await jobs.cancel(job_id, _owner(request))
+async def cancel_job(request: Request, job_id: str, jobs: Jobs, discard: bool = False) -> Response:
+    """Cancel a pending or running job; answers once it has stopped.
+
+    With ``?discard=true``, forget the job, ended or not, and delete its archive: the way
+    to free one's quota (``jobs.max_jobs_per_user``, ``jobs.max_bytes_per_user``).
+    """
+    if discard:
+        await jobs.discard(job_id, _owner(request))
+    else:
+        await jobs.cancel(job_id, _owner(request))
     return Response(status_code=204)
 
 

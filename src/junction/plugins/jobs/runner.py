@@ -34,8 +34,8 @@ import orjson
 from sqlalchemy import Row, delete, insert, select, update
 
 from junction.database import Database
-from junction.errors import BadRequest, Conflict
-from junction.plugins.jobs.archive import write_zip
+from junction.errors import BadRequest, Conflict, Forbidden
+from junction.plugins.jobs.archive import TooLarge, write_zip
 from junction.plugins.jobs.copying import copy_folder
 from junction.plugins.jobs.folders import Cancelled, FolderChanged, Reporter, resolve
 from junction.plugins.jobs.models import FINISHED, Job, NewJob, Progress
@@ -94,6 +94,8 @@ class TableJobs:
         max_running: int,
         include_hidden: bool,
         base_url: str,
+        max_jobs_per_user: int | None = None,
+        max_bytes_per_user: int | None = None,
     ) -> None:
         self._database = database
         self._root = root_dir
@@ -102,6 +104,9 @@ class TableJobs:
         self._slots = anyio.Semaphore(max_running)
         self._include_hidden = include_hidden
         self._base_url = base_url
+        self._max_jobs = max_jobs_per_user
+        self._max_bytes = max_bytes_per_user
+        self._submitting = anyio.Lock()
         self._live: dict[str, _Live] = {}
         self._host = _host()
         self.server = f"{self._host}:{os.getpid()}:{_PROCESS}"
@@ -216,6 +221,49 @@ class TableJobs:
         elif request.to is not None:
             raise BadRequest("'to' is for copy jobs only")
         job_id = uuid.uuid4().hex
+        async with self._submitting:  # one check-then-insert at a time in this process
+            max_bytes = await self._check_quota(owner, request.kind)
+            await self._insert(job_id, request, owner, folder, destination)
+        live = self._live[job_id] = _Live()
+        self._task_group.start_soon(
+            self._run, job_id, request.kind, folder, destination, live, max_bytes
+        )
+        return await self.get(job_id)
+
+    async def _check_quota(self, owner: str, kind: str) -> int | None:
+        """Refuse a job past the owner's quota; returns the archive bytes left to it."""
+        mine = JOBS_TABLE.c.owner == owner
+        async with self._database.session() as session:
+            rows = (
+                await session.execute(
+                    select(JOBS_TABLE.c.kind, JOBS_TABLE.c.status, JOBS_TABLE.c.result).where(mine)
+                )
+            ).all()
+        if self._max_jobs is not None and len(rows) >= self._max_jobs:
+            raise Forbidden(
+                f"Resource Limit: {owner} has {len(rows)} jobs, the most allowed "
+                "(jobs.max_jobs_per_user); discard ended ones first "
+                "(DELETE /api/jobs/{id}?discard=true)",
+                reason="Resource Limit",
+            )
+        if kind != "zip" or self._max_bytes is None:
+            return None
+        stored = sum(
+            int(orjson.loads(row.result).get("size", 0))
+            for row in rows
+            if row.kind == "zip" and row.status == "completed" and row.result
+        )
+        if stored >= self._max_bytes:
+            raise Forbidden(
+                f"Resource Limit: {owner}'s archives hold {stored} bytes, the most allowed "
+                "(jobs.max_bytes_per_user); discard some first",
+                reason="Resource Limit",
+            )
+        return self._max_bytes - stored
+
+    async def _insert(
+        self, job_id: str, request: NewJob, owner: str, folder: Path, destination: Path | None
+    ) -> None:
         now = time.time()
         async with self._database.session() as session:
             await session.execute(
@@ -236,9 +284,6 @@ class TableJobs:
                     cancel=False,
                 )
             )
-        live = self._live[job_id] = _Live()
-        self._task_group.start_soon(self._run, job_id, request.kind, folder, destination, live)
-        return await self.get(job_id)
 
     async def get(self, job_id: str, owner: str | None = None) -> Job:
         """The job now."""
@@ -279,6 +324,17 @@ class TableJobs:
                 await anyio.sleep(0.1)
                 job = await self.get(job_id)
         return job
+
+    async def discard(self, job_id: str, owner: str | None = None) -> None:
+        """Forget the job and delete its archive, cancelling it first if it still runs."""
+        job = await self.get(job_id, owner)
+        if job.status not in FINISHED:
+            job = await self.cancel(job_id, owner)
+            if job.status not in FINISHED:
+                raise Conflict(f"Job {job_id} is still stopping; try again")
+        async with self._database.session() as session:
+            await session.execute(delete(JOBS_TABLE).where(JOBS_TABLE.c.id == job_id))
+        await anyio.to_thread.run_sync(self._archive(job_id).unlink, True)
 
     async def watch(self, job_id: str, owner: str | None = None) -> AsyncIterator[Job]:
         """The job now, then at each change (at most every 0.1 s while it runs)."""
@@ -322,7 +378,13 @@ class TableJobs:
         return self.directory / f"{job_id}.zip"
 
     async def _run(
-        self, job_id: str, kind: str, folder: Path, destination: Path | None, live: _Live
+        self,
+        job_id: str,
+        kind: str,
+        folder: Path,
+        destination: Path | None,
+        live: _Live,
+        max_bytes: int | None = None,
     ) -> None:
         try:
             with live.waiting:
@@ -335,7 +397,7 @@ class TableJobs:
                 await self._record(job_id, live, status="running")
                 work: Callable[[], dict[str, Any]]
                 if kind == "zip":
-                    self.directory.mkdir(parents=True, exist_ok=True)
+                    await anyio.to_thread.run_sync(_private_directory, self.directory)
 
                     def work() -> dict[str, Any]:
                         return write_zip(
@@ -343,6 +405,7 @@ class TableJobs:
                             self._archive(job_id),
                             live.reporter,
                             include_hidden=self._include_hidden,
+                            max_bytes=max_bytes,
                         )
                 else:
                     assert destination is not None
@@ -381,7 +444,7 @@ class TableJobs:
             await self._finish(
                 job_id, live, "failed", f"the folder changed while the job ran: {exc}"
             )
-        except FileExistsError as exc:
+        except (FileExistsError, TooLarge) as exc:
             await self._finish(job_id, live, "failed", str(exc))
         except OSError as exc:
             await self._finish(
@@ -464,6 +527,15 @@ def _host() -> str:
     except OSError:
         namespace = ""
     return f"{socket.gethostname()}/{namespace}"
+
+
+def _private_directory(directory: Path) -> None:
+    """Create the archives' directory readable by the server's account alone (0700), and
+    tighten one made before with group or other bits."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.stat()
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        directory.chmod(0o700)
 
 
 def _alive(pid: int) -> bool:

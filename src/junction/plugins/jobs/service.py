@@ -42,7 +42,8 @@ class JobService(Protocol):
 
     async def submit(self, request: NewJob, owner: str) -> Job:
         """Check ``request`` and queue the job; raises ``BadRequest``, ``NotFound`` (no such
-        folder) or ``Conflict`` (a copy's destination exists)."""
+        folder), ``Conflict`` (a copy's destination exists) or ``Forbidden`` (the owner's
+        quota of jobs or archive bytes is used up)."""
         ...
 
     async def get(self, job_id: str, owner: str | None = None) -> Job:
@@ -57,6 +58,11 @@ class JobService(Protocol):
     async def cancel(self, job_id: str, owner: str | None = None) -> Job:
         """Stop a pending or running job and return it once it has stopped. Raises
         :class:`JobNotFound`, or :class:`JobFinished` when it has already ended."""
+        ...
+
+    async def discard(self, job_id: str, owner: str | None = None) -> None:
+        """Forget a job and delete the files it made (a zip job's archive), cancelling it
+        first if it has not ended. Raises :class:`JobNotFound`."""
         ...
 
     def watch(self, job_id: str, owner: str | None = None) -> AsyncIterator[Job]:
