@@ -368,3 +368,27 @@ def test_idle_apps_are_culled_and_start_again(tmp_path: Path) -> None:
         assert "without traffic" in current["reason"]
         cookie = server.login(app["id"])
         assert server.app_get(app["id"], "/", headers={"Cookie": cookie}).text == "ok"
+
+
+def test_a_websocket_message_over_the_limit_closes_with_1009(tmp_path: Path) -> None:
+    with apps_server(tmp_path, f"apps.websocket_max_message_size={1 << 20}") as server:
+        app = echo_app(server)
+        cookie = server.login(app["id"])
+
+        async def oversize() -> int | None:
+            async with connect(
+                f"ws://{server.host(app['id'])}/ws",
+                host="127.0.0.1",
+                port=server.apps_port,
+                additional_headers={"Cookie": cookie},
+                max_size=None,
+            ) as ws:
+                await ws.recv()
+                await ws.send(b"x" * (1 << 20))  # at the limit: passes
+                assert len(await ws.recv()) == 1 << 20
+                await ws.send(b"x" * ((1 << 20) + 1))
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await ws.recv()
+                return closed.value.rcvd.code if closed.value.rcvd else None
+
+        assert anyio.run(oversize) == 1009
