@@ -285,11 +285,17 @@ def test_stop_start_delete_and_records_survive_a_restart(tmp_path: Path) -> None
         marker = ECHO
         stopped = httpx.post(server.url + f"api/apps/{app['id']}/stop", headers=AUTH).json()
         assert stopped["status"] == "stopped"
-        assert not [p for p in app_processes(marker) if str(server.process.pid) in str(p.ppid())]
+        children = psutil.Process(server.process.pid).children(recursive=True)
+        assert not [p for p in children if marker in " ".join(p.cmdline())]
         started = httpx.post(server.url + f"api/apps/{app['id']}/start", headers=AUTH)
         assert started.json()["status"] in ("starting", "ready")
         assert server.wait_settled(app["id"])["status"] == "ready"
         app_id = app["id"]
+        children = psutil.Process(server.process.pid).children(recursive=True)
+        running = [p for p in children if ECHO in " ".join(p.cmdline())]
+        assert running
+        assert server.process.stop() == 0  # SIGTERM: apps are stopped with the server
+        assert psutil.wait_procs(running, timeout=10)[1] == []
     with apps_server(tmp_path) as server:
         listed = httpx.get(server.url + "api/apps", headers=AUTH).json()
         assert [(a["id"], a["status"]) for a in listed] == [(app_id, "stopped")]
