@@ -292,3 +292,15 @@ async def test_root_redirects_to_the_lab(serve: Serve) -> None:
         response = await client.get("/?reset", headers=HTML)
     assert response.status_code == 302
     assert response.headers["location"] == "/lab?reset"
+
+
+async def test_extensions_needing_a_jupyter_server_extension_are_not_loaded(
+    serve: Serve,
+) -> None:
+    async with serve() as client:
+        config = page_config((await client.get("/lab", headers=HTML)).text)
+    assert "@pyviz/jupyterlab_pyviz" in config["disabledExtensions"]
+    assert "@voila-dashboards/jupyterlab-preview" in config["disabledExtensions"]
+    async with serve(frontend={"unserved_extensions": []}) as client:
+        config = page_config((await client.get("/lab", headers=HTML)).text)
+    assert "@pyviz/jupyterlab_pyviz" not in config["disabledExtensions"]

@@ -141,7 +141,9 @@ class InstalledLab:
         apply_extensions(config, await self.federated_extensions())
         for provider in self._providers:
             merge(config, normalize(await provider()))
-        switched_off = dict.fromkeys(self._settings.disabled_extensions, True)
+        switched_off = dict.fromkeys(
+            (*self._settings.disabled_extensions, *self._settings.unserved_extensions), True
+        )
         merge(config, {"disabledExtensions": switched_off})
         merge(config, normalize(self._settings.page_config))
         config["disabledExtensions"] = disabled_list(config.get("disabledExtensions"))

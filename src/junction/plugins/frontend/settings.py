@@ -30,6 +30,16 @@ class FrontendSettings(PluginSettings):
         description="Extensions or plugins (e.g. '@jupyterlab/apputils-extension:announcements') "
         "the UI must not load, on top of labconfig/page_config.json.",
     )
+    unserved_extensions: list[str] = Field(
+        default_factory=lambda: [
+            "@pyviz/jupyterlab_pyviz",
+            "@voila-dashboards/jupyterlab-preview",
+        ],
+        description="Installed extensions whose server half is a jupyter_server extension "
+        "Junction does not run (Panel's /panel-preview, Voila's /voila/render): they are not "
+        "loaded, since every call they make would answer 404. Run such apps through the apps "
+        "plugin instead; set to [] to load them anyway.",
+    )
     page_config: dict[str, Any] = Field(
         default_factory=dict,
         description="Extra page config keys merged last into every page "
