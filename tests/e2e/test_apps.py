@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import sys
 import time
@@ -398,3 +400,33 @@ def test_a_websocket_message_over_the_limit_closes_with_1009(tmp_path: Path) -> 
                 return closed.value.rcvd.code if closed.value.rcvd else None
 
         assert anyio.run(oversize) == 1009
+
+
+def test_a_bokeh_app_serves_its_page_and_websocket_through_the_proxy(tmp_path: Path) -> None:
+    shutil.copy(Path(ECHO).parent / "bokeh_app.py", tmp_path / "bokeh_app.py")
+    with apps_server(tmp_path) as server:
+        model = server.create({"framework": "bokeh", "path": "bokeh_app.py"})
+        ready = server.wait_settled(model["id"])
+        assert ready["status"] == "ready", ready
+        cookie = server.login(model["id"])
+        page = server.app_get(model["id"], "/bokeh_app", headers={"Cookie": cookie})
+        assert page.status_code == 200
+        assert "Bokeh" in page.text
+        # the page's session token is offered as a subprotocol, as bokehjs does
+        token = re.search(r'"token":\s*"([^"]+)"', page.text.replace("&quot;", '"'))
+        assert token is not None, page.text[:2000]
+
+        async def handshake() -> str | None:
+            async with connect(
+                f"ws://{server.host(model['id'])}/bokeh_app/ws",
+                host="127.0.0.1",
+                port=server.apps_port,
+                subprotocols=["bokeh", token.group(1)],  # type: ignore[list-item]
+                additional_headers={"Cookie": cookie},
+                origin=f"http://{server.host(model['id'])}",  # type: ignore[arg-type]
+            ) as ws:
+                ack = json.loads(await ws.recv())
+                assert ack["msgtype"] == "ACK"
+                return ws.subprotocol
+
+        assert anyio.run(handshake) == "bokeh"
