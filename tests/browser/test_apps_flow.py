@@ -24,7 +24,7 @@ from test_lab_flow import ARTIFACTS, CHROMIUM, _check_tools
 
 from junction.testing import TEST_TOKEN, ServerProcess, free_port
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 
 HERE = Path(__file__).parent
 APPS = HERE.parent / "apps"
