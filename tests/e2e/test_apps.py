@@ -430,3 +430,20 @@ def test_a_bokeh_app_serves_its_page_and_websocket_through_the_proxy(tmp_path: P
                 return ws.subprotocol
 
         assert anyio.run(handshake) == "bokeh"
+
+
+def test_the_port_proxy_relays_websockets(tmp_path: Path) -> None:
+    with apps_server(tmp_path) as server:
+        echo_app(server)
+        children = psutil.Process(server.process.pid).children(recursive=True)
+        [app_process] = [p for p in children if ECHO in " ".join(p.cmdline())]
+        port = int(app_process.cmdline()[-1])
+        url = server.url.replace("http", "ws", 1) + f"proxy/{port}/ws"
+
+        async def exchange() -> None:
+            async with connect(url, additional_headers=AUTH, subprotocols=["x"]) as ws:  # type: ignore[list-item]
+                assert json.loads(await ws.recv())["offered"] == ["x"]
+                await ws.send(b"\x00\x01")
+                assert await ws.recv() == b"\x00\x01"
+
+        anyio.run(exchange)

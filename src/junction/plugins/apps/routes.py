@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 import anyio
 from fastapi import APIRouter, Body, Depends, Request, Response, WebSocket
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, StreamingResponse
+from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
 from junction.auth.identity import User
@@ -38,11 +39,13 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _runtime(request: Request, apps: Annotated[AppService, use(APPS)]) -> SupervisedApps:
-    """The plugin's own service; learns Junction's URL from the first request."""
+async def _runtime(
+    request: HTTPConnection, apps: Annotated[AppService, use(APPS)]
+) -> SupervisedApps:
+    """The plugin's own service; learns Junction's URL from the first HTTP request."""
     if not isinstance(apps, SupervisedApps):
         raise ServiceUnavailable("the apps routes need the apps plugin's own service")
-    if apps.junction_url is None:
+    if apps.junction_url is None and request.scope["type"] == "http":
         apps.junction_url = f"{request.url.scheme}://{request.url.netloc}{apps.base_url}"
     return apps
 
