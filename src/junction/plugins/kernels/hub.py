@@ -20,6 +20,7 @@ request still in flight with an error reply and an idle status, so no client wai
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -28,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 import zmq
 import zmq.asyncio
 
@@ -430,15 +430,37 @@ class KernelHub:
         # not while messages wait. So every use of the socket (here, and after each send)
         # drains it until ZMQ_EVENTS shows nothing to read; only then is waiting safe. A
         # burst of output costs one event-loop wakeup and no future per message.
+        # The descriptor stays registered with the event loop for the socket's life and the
+        # loop calls back into the drain directly: no task switch, future or epoll_ctl per
+        # wakeup (a registration per wait costs two system calls). A burst longer than
+        # _BURST messages goes on in a later loop iteration, so other kernels get their turn.
         fd = int(sock.getsockopt(zmq.FD))
+        loop = asyncio.get_running_loop()
+        closed = anyio.Event()
+        scheduled = False
+
+        def readable() -> None:
+            nonlocal scheduled
+            scheduled = False
+            if closed.is_set():
+                return
+            try:
+                more = self._drain(channel, sock, limit=_BURST)
+            except zmq.ZMQError as exc:  # the socket or context closed under us
+                log.debug("kernel %s: %s socket closed: %s", self.kernel_id, channel, exc)
+                closed.set()
+                return
+            if more and not scheduled:
+                scheduled = True
+                loop.call_soon(readable)
+
+        loop.add_reader(fd, readable)
         try:
-            while True:
-                if self._drain(channel, sock, limit=_BURST):
-                    await anyio.lowlevel.checkpoint()  # let others run, then read on
-                else:
-                    await anyio.wait_readable(fd)
-        except zmq.ZMQError as exc:  # the socket or context closed under us
-            log.debug("kernel %s: %s socket closed: %s", self.kernel_id, channel, exc)
+            readable()
+            await closed.wait()
+        finally:
+            closed.set()  # a later call_soon must not touch a socket about to close
+            loop.remove_reader(fd)
 
     def _drain(self, channel: str, sock: zmq.Socket[bytes], *, limit: int | None) -> bool:
         """Read and route queued messages; True if ``limit`` stopped it before the end."""

@@ -88,7 +88,7 @@ class Message:
         self.channel = channel
         self.parts = parts
         self.header = header
-        self.size = sum(len(part) for part in parts) + _OVERHEAD
+        self.size = sum(map(len, parts)) + _OVERHEAD
         self._parent: dict[str, Any] | None = None
         self._v1: bytes | None = None
         self._json: str | bytes | None = None
