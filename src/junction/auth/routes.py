@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import secrets
+import time
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -126,6 +128,92 @@ async def login_form(request: Request, next: str | None = None) -> Response:
     return _login_page(request, next_url=target)
 
 
+class LoginThrottle:
+    """Slows down guessing per account and per client address, not for everyone.
+
+    Each failed login counts against the account named and the address it came from. Past
+    a few failures, that account (or address) must wait before its next attempt, twice as
+    long after each further failure (up to :attr:`MAX_WAIT`); meanwhile its attempts get
+    429 at once, before any password hash is computed, and one attempt per account is
+    checked at a time. A flood of guesses for one name therefore neither queues other
+    users' logins behind the hashing nor slows them down. A success forgets the account's
+    failures. Counts are in memory, per server process, and forgotten after
+    :attr:`WINDOW` seconds without a failure.
+    """
+
+    ACCOUNT_FREE = 5
+    """Failures an account may have before it must wait."""
+    ADDRESS_FREE = 20
+    """Failures an address may have (across accounts) before it must wait."""
+    FIRST_WAIT = 5.0
+    """Seconds to wait after the first failure past the free ones; doubled after each."""
+    MAX_WAIT = 300.0
+    WINDOW = 900.0
+
+    def __init__(self) -> None:
+        self._failures: dict[tuple[str, str], tuple[int, float]] = {}
+        self._checking: set[str] = set()
+
+    def wait(self, account: str, address: str) -> float:
+        """Seconds before this account may try again from this address (0: now)."""
+        now = time.monotonic()
+        if account and account in self._checking:
+            return 1.0
+        waits = [
+            self._wait(("account", account), self.ACCOUNT_FREE, now) if account else 0.0,
+            self._wait(("address", address), self.ADDRESS_FREE, now),
+        ]
+        return max(waits)
+
+    def _wait(self, key: tuple[str, str], free: int, now: float) -> float:
+        count, last = self._failures.get(key, (0, 0.0))
+        if now - last > self.WINDOW:
+            self._failures.pop(key, None)
+            return 0.0
+        if count < free:
+            return 0.0
+        wait = min(self.FIRST_WAIT * 2.0 ** (count - free), self.MAX_WAIT)
+        return max(0.0, last + wait - now)
+
+    def checking(self, account: str) -> _Checking:
+        """A context in which ``account``'s password is being checked."""
+        return _Checking(self._checking, account)
+
+    def failed(self, account: str, address: str) -> None:
+        """Count a failed attempt."""
+        now = time.monotonic()
+        keys = [("address", address)] + ([("account", account)] if account else [])
+        for key in keys:
+            count, last = self._failures.get(key, (0, 0.0))
+            self._failures[key] = (1 if now - last > self.WINDOW else count + 1, now)
+        if len(self._failures) > 100_000:  # a spray of names: keep memory bounded
+            self._failures.clear()
+
+    def succeeded(self, account: str) -> None:
+        """Forget the account's failures."""
+        self._failures.pop(("account", account), None)
+
+
+class _Checking:
+    def __init__(self, checking: set[str], account: str) -> None:
+        self._checking = checking
+        self._account = account
+
+    def __enter__(self) -> None:
+        if self._account:
+            self._checking.add(self._account)
+
+    def __exit__(self, *exc: object) -> None:
+        self._checking.discard(self._account)
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:
+        throttle = request.app.state.login_throttle = LoginThrottle()
+    return throttle
+
+
 @router.post("/login", include_in_schema=False)
 async def login(
     request: Request,
@@ -143,13 +231,31 @@ async def login(
             request, next_url=target, error="Your form expired; try again.", status=403
         )
     identity = auth.identity
+    throttle = _throttle(request)
+    address = request.client.host if request.client is not None else ""
+    account = username.strip().lower() if identity is not None and username else ""
+    wait = throttle.wait(account, address)
+    if wait > 0:
+        response = _login_page(
+            request,
+            next_url=target,
+            error=f"Too many failed logins; try again in {math.ceil(wait)} seconds.",
+            status=429,
+        )
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
     if identity is not None and username and identity.password_login:
-        user = await identity.check_password(username, password)
+        with throttle.checking(account):
+            user = await identity.check_password(username, password)
+            if user is None:
+                throttle.failed(account, address)
+                await anyio.sleep(0.5)
         if user is None:
-            await anyio.sleep(0.5)
             return _login_page(request, next_url=target, error="Invalid credentials.", status=401)
+        throttle.succeeded(account)
         return await start_session(request, user, target)
     if not await _check_login_off_loop(request, auth, password):
+        throttle.failed("", address)
         return _login_page(request, next_url=target, error="Invalid credentials.", status=401)
     response = RedirectResponse(target, status_code=302)
     set_login_cookie(response, auth, auth.make_cookie(auth.user))
@@ -202,6 +308,57 @@ async def _check_login_off_loop(request: Request, auth: Authenticator, secret: s
 
 @router.get("/logout", include_in_schema=False)
 async def logout(request: Request) -> Response:
+    """Log out, unless the browser says another site sent it here: then ask first.
+
+    JupyterLab's and Notebook's logout commands navigate here from our own pages
+    (``Sec-Fetch-Site: same-origin``); a link or an image on another site must not end the
+    session, so it gets a page whose button posts a form back here (``POST /logout``).
+    """
+    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+        return _logout_page(request)
+    return await _log_out(request)
+
+
+@router.post("/logout", include_in_schema=False)
+async def logout_confirmed(
+    request: Request, xsrf: Annotated[str, Form(alias="_xsrf")] = ""
+) -> Response:
+    """Log out from the confirmation form (its ``_xsrf`` must match the cookie)."""
+    auth: Authenticator = request.app.state.services.get(AUTH)
+    cookie_xsrf = request.cookies.get(XSRF_COOKIE, "")
+    if not xsrf or not secrets.compare_digest(xsrf, cookie_xsrf) or not auth.valid_xsrf(xsrf):
+        return _logout_page(request, status=403)
+    return await _log_out(request)
+
+
+def _logout_page(request: Request, status: int = 200) -> Response:
+    auth: Authenticator = request.app.state.services.get(AUTH)
+    present = request.cookies.get(XSRF_COOKIE, "")
+    xsrf = present if auth.valid_xsrf(present) else auth.new_xsrf()
+    base = html.escape(auth.settings.base_url)
+    expired = ""
+    if status != 200:
+        expired = '<p class="error" role="alert">Your form expired; try again.</p>'
+    body = (
+        f"<h1>Log out?</h1>{expired}"
+        f'<form method="post" action="{base}logout">'
+        f'<input type="hidden" name="_xsrf" value="{html.escape(xsrf)}">'
+        '<button type="submit">Log out</button></form>'
+        f'<p><a href="{base}">Stay logged in</a></p>'
+    )
+    response = HTMLResponse(_PAGE.format(title="Log out", body=body), status_code=status)
+    if xsrf != present:
+        response.set_cookie(
+            XSRF_COOKIE,
+            xsrf,
+            path=auth.settings.base_url,
+            samesite="lax",
+            secure=auth.settings.certfile is not None or auth.settings.cookie_secure,
+        )
+    return response
+
+
+async def _log_out(request: Request) -> Response:
     """Forget the login cookie; in multi-user mode end the session on the server too, and
     continue at the OpenID issuer's logout page when the session came from there."""
     auth: Authenticator = request.app.state.services.get(AUTH)
