@@ -26,13 +26,12 @@ displays) are not re-sent, as duplicates would show.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
-
-import anyio
 
 from junction.plugins.kernels.wire import Message, make_message
 
@@ -84,7 +83,9 @@ class ClientSlot:
         self.detached_at: float | None = time.monotonic()
         self.dropped = 0
         self._dropped_parent = b"{}"
-        self._wakeup = anyio.Event()
+        # One event for the slot's life, cleared before each wait: a new event per wait
+        # costs more than the rest of a small message's way to the writer.
+        self._wakeup = asyncio.Event()
         self._slow = False
         self._sent: deque[tuple[float, Message]] = deque(maxlen=_RESEND_COUNT)
         self._resend = False
@@ -172,7 +173,7 @@ class ClientSlot:
         while not self.outbox or self.owner is not owner:
             if self.owner is not owner:
                 return None
-            self._wakeup = anyio.Event()
+            self._wakeup.clear()
             await self._wakeup.wait()
         return self.outbox[0]
 
