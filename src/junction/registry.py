@@ -53,7 +53,17 @@ class Profile:
     defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-_FULL = ("contents", "kernelspecs", "kernels", "sessions", "terminals", "frontend", "lab", "apps")
+_FULL = (
+    "contents",
+    "kernelspecs",
+    "kernels",
+    "sessions",
+    "terminals",
+    "frontend",
+    "lab",
+    "apps",
+    "collaboration",
+)
 
 PROFILES: Mapping[str, Profile] = {
     "full": Profile(_FULL, "JupyterLab, files and kernels in one process"),

@@ -90,6 +90,34 @@ async function api(method, path, body) {
   return text ? JSON.parse(text) : null;
 }
 
+// The notebook is a shared document (the collaboration plugin): JupyterLab saves it by
+// sending the room a RAW "save" message, and the server answers with a RAW frame (type 2)
+// holding {"type": "save", "responseTo", "status"}. Waiters get each answer once.
+const saveReplies = [];
+let saveWaiters = [];
+
+function onRoomFrame(payload) {
+  if (typeof payload === "string" || payload[0] !== 2) return;
+  const text = Buffer.from(payload).toString("utf8");
+  const start = text.indexOf("{");
+  if (start < 0) return;
+  let message;
+  try {
+    message = JSON.parse(text.slice(start));
+  } catch {
+    return;
+  }
+  if (message.type !== "save") return;
+  saveReplies.push(message);
+  const waiters = saveWaiters;
+  saveWaiters = [];
+  for (const resolve of waiters) resolve(message);
+}
+
+function nextSaveReply() {
+  return new Promise((resolve) => saveWaiters.push(resolve));
+}
+
 const userDataDir = mkdtempSync(join(tmpdir(), "junction-chromium-"));
 let context;
 let page;
@@ -125,6 +153,9 @@ try {
   page.on("websocket", (socket) => {
     record("WS", socket.url(), 101);
     socket.on("socketerror", (error) => consoleErrors.push(`websocket error: ${error}`));
+    if (socket.url().includes("/api/collaboration/room/json:notebook:")) {
+      socket.on("framereceived", (frame) => onRoomFrame(frame.payload));
+    }
   });
 
   await step("open /lab?token=...", async () => {
@@ -241,12 +272,21 @@ async function mainFlow() {
   });
 
   await step("save and find the outputs through the REST API", async () => {
-    const response = await responseTo("PUT", `/api/contents/${notebookName}`, async () => {
-      await page.keyboard.press("Control+s");
-      // The first save of an untitled notebook offers to rename it; keep the name.
-      await page.locator(".jp-Dialog button", { hasText: "Rename and Save" }).click();
-    });
-    if (response.status() !== 200) throw new Error(`save answered ${response.status()}`);
+    const reply = nextSaveReply();
+    await page.keyboard.press("Control+s");
+    // The first save of an untitled notebook offers to rename it; keep the name.
+    await page.locator(".jp-Dialog button", { hasText: "Rename and Save" }).click();
+    const answer = await Promise.race([
+      reply,
+      new Promise((_, reject) => setTimeout(() => reject(new Error("no save reply")), stepTimeout)),
+    ]);
+    // "skipped": the room had saved these changes on its own already (nothing to write).
+    if (!["success", "skipped"].includes(answer.status)) {
+      throw new Error(`save answered ${JSON.stringify(answer)}`);
+    }
+    await page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current").waitFor();
+    await page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current.jp-mod-dirty")
+      .waitFor({ state: "detached" });
     const model = await api("GET", `api/contents/${notebookName}?content=1`);
     const outputs = model.content.cells[0].outputs;
     if (!outputs.some((o) => (o.text ?? "").includes("42"))) {
@@ -254,6 +294,12 @@ async function mainFlow() {
     }
     const image = model.content.cells[1].outputs.some((o) => o.data && o.data["image/png"]);
     if (!image) throw new Error("saved notebook lacks the matplotlib image");
+    const sources = model.content.cells.map((c) => c.source);
+    if (sources[4] !== "s.value = 7") throw new Error(`saved sources: ${JSON.stringify(sources)}`);
+    const timing = model.content.cells[0].metadata.execution ?? {};
+    for (const key of ["iopub.execute_input", "shell.execute_reply"]) {
+      if (!timing[key]) throw new Error(`saved cell lacks execution.${key}: ${JSON.stringify(timing)}`);
+    }
   });
 
   if (screenshot) {

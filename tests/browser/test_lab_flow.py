@@ -3,7 +3,10 @@
 The flow (``flow.mjs``, driven by playwright-core) opens ``/lab?token=...``, creates a
 notebook, runs ``print(6*7)``, a matplotlib plot and an ipywidgets slider, saves, reloads,
 switches the theme; then the server restarts and the notebook and the theme must still be
-there. Any browser console error, any HTTP status >= 400 seen by the browser, and any 4xx/5xx
+there. The ``full`` profile has the collaboration plugin: the notebook is a shared document
+whose cells the server runs (it writes the outputs and, with ``recordTiming``, which
+jupyterlab-execute-time turns on, the timings); Ctrl+S saves through the room, so the save
+step waits for the room's answer and the cleared dirty mark, then reads the file back. Any browser console error, any HTTP status >= 400 seen by the browser, and any 4xx/5xx
 in the server's access log fail the test. Artifacts (failure screenshots, the endpoint list)
 go to ``test-artifacts/``, with a screenshot of the notebook; ``UPDATE_DOCS_SCREENSHOT=1``
 writes that screenshot to ``docs/screenshot-lab.png`` instead.
@@ -86,6 +89,8 @@ def start_server(home: Path, log_name: str) -> ServerProcess:
     """A full-profile Junction on a free port over ``home/root``, access log at info."""
     args = ["--port", "0", "--ip", "127.0.0.1", "--profile", "full", "--log-level", "info"]
     args += ["--root-dir", str(home / "root")]
+    # Both phases' servers share one database (the per-test data dir would differ).
+    args += ["--set", f"database_url=sqlite+aiosqlite:///{home / 'junction.db'}"]
     return ServerProcess(args, log_path=home / log_name).start()
 
 
@@ -181,11 +186,16 @@ def test_every_endpoint_the_ui_called_answered(main_run: Run) -> None:
         "PUT /lab/api/settings/@jupyterlab/apputils-extension:themes",
         "GET /lab/api/workspaces/default",
         "GET /api/contents/Untitled.ipynb",
-        "PUT /api/contents/Untitled.ipynb",
+        "PUT /api/collaboration/session/Untitled.ipynb",
+        "WS /api/collaboration/room/JupyterLab:globalAwareness",
         "POST /api/sessions",
         "WS /api/events/subscribe",
     ):
         assert needed in called, f"the UI never called {needed}"
+    # The notebook is a shared document: edited in its room, saved by the server, its cells
+    # run by the server (no PUT /api/contents for it).
+    assert any(path.startswith("WS /api/collaboration/room/json:notebook:") for path in called)
+    assert any(re.fullmatch(r"POST /api/kernels/[\w-]+/execute", path) for path in called)
     assert any(path.startswith("WS /api/kernels/") for path in called)
     assert any(path.startswith("GET /lab/extensions/jupyterlab-execute-time/") for path in called)
     failed = [

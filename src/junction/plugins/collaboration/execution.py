@@ -43,8 +43,7 @@ __all__ = ["NOTEBOOK_TRACKER", "CellNotFound", "ServerExecutor", "now_iso", "rec
 
 log = logging.getLogger("junction.collaboration")
 
-_SETTLE_STEP = 0.05
-_SETTLE_ROUNDS = 10
+_CATCH_UP_TIMEOUT = 5.0
 _OUTPUT_TYPES = frozenset({"stream", "display_data", "execute_result", "error"})
 
 NOTEBOOK_TRACKER = "@jupyterlab/notebook-extension:tracker"
@@ -192,7 +191,9 @@ class ServerExecutor:
         room = await self.rooms.get(document_id)
         if not isinstance(room, DocumentRoom) or room.type != "notebook":
             raise CellNotFound(f"{document_id!r} is not a notebook's room")
-        await self._settle(room)
+        # The front end sends only the cell's id: its last keystrokes travel on the room's
+        # WebSocket, another connection than this request. Fetch them first.
+        await room.catch_up(_CATCH_UP_TIMEOUT)
         record = await self._record_timing() if self._record_timing is not None else False
         cell = self._find(room, cell_id)
         source = str(cell["source"])
@@ -207,19 +208,6 @@ class ServerExecutor:
         run = _CellRun(room, cell, record_timing=record)
         room.hold()
         self._group.start_soon(self._run, kernel_id, source, run)
-
-    @staticmethod
-    async def _settle(room: DocumentRoom) -> None:
-        """Let the keystrokes sent just before the request arrive first.
-
-        The front end sends only the cell's id: its last edits travel on the room's
-        WebSocket, another connection than this request, and may land a moment later.
-        """
-        for _ in range(_SETTLE_ROUNDS):
-            seen = room.received
-            await anyio.sleep(_SETTLE_STEP)
-            if room.received == seen:
-                return
 
     @staticmethod
     def _find(room: DocumentRoom, cell_id: str) -> Map[Any]:

@@ -69,6 +69,8 @@ class Client:
     awareness_ids: set[int] = field(default_factory=set)
     closing: tuple[int, str] | None = None
     closed: anyio.Event = field(default_factory=anyio.Event)
+    step2_seen: int = 0
+    """How many SyncStep2 messages it sent (answers to the server's SyncStep1)."""
 
     def __post_init__(self) -> None:
         streams = anyio.create_memory_object_stream[bytes](OUTBOX_SIZE)
@@ -106,7 +108,8 @@ class Room:
         self._subscription: Subscription | None = None
         self._flush_lock = anyio.Lock()
         self.received = 0
-        """How many client updates were applied (to see when clients are quiet)."""
+        """How many client updates were applied."""
+        self._answered = anyio.Event()
         self.on_empty: Callable[[Room], None] | None = None
 
     # -- the document -----------------------------------------------------------------------
@@ -154,6 +157,7 @@ class Room:
     def leave(self, client: Client) -> None:
         """Remove a client and, for everyone left, the awareness states it announced."""
         self.clients.discard(client)
+        self._answered.set()
         gone = []
         for client_id in client.awareness_ids:
             entry = self.awareness.pop(client_id, None)
@@ -163,6 +167,25 @@ class Room:
             self.broadcast(awareness_message(gone))
         if not self.clients and self.on_empty is not None:
             self.on_empty(self)
+
+    async def catch_up(self, limit: float) -> None:
+        """Get from every writing client what it holds and the room lacks, then return.
+
+        Sends each a SyncStep1 with the room's state and waits (``limit`` seconds at most) for its
+        SyncStep2: a client answers once it has handled every message before ours, and its
+        answer holds every edit it made until then, so edits made before a request sent on
+        another connection (running a cell) are in the room when this returns.
+        """
+        expected = {c: c.step2_seen + 1 for c in self.clients if not c.read_only}
+        if not expected:
+            return
+        message = sync_message(SYNC_STEP1, self.doc.get_state())
+        for client in expected:
+            client.push(message)
+        with anyio.move_on_after(limit):
+            while any(c in self.clients and c.step2_seen < n for c, n in expected.items()):
+                self._answered = anyio.Event()
+                await self._answered.wait()
 
     def broadcast(self, message: bytes) -> None:
         """Queue ``message`` for every client."""
@@ -205,6 +228,16 @@ class Room:
             return
         if sub_type not in (SYNC_STEP2, SYNC_UPDATE):
             raise ProtocolError(f"unknown sync message type {sub_type}")
+        if sub_type == SYNC_STEP2:
+            try:
+                await self._apply(client, sub_type, payload)
+            finally:
+                client.step2_seen += 1
+                self._answered.set()
+            return
+        await self._apply(client, sub_type, payload)
+
+    async def _apply(self, client: Client, sub_type: int, payload: bytes) -> None:
         if payload == _EMPTY_UPDATE:
             return
         if client.read_only:

@@ -16,7 +16,7 @@ from junction.plugins.collaboration.connection import serve_client
 from junction.plugins.collaboration.models import ExecuteRequest, SessionRequest, SessionResponse
 from junction.plugins.collaboration.rooms import Rooms
 from junction.plugins.collaboration.service import COLLABORATION, CollaborationService
-from junction.plugins.contents.access import Reach, check_path
+from junction.plugins.contents.service import Reach, check_path
 from junction.services import AUTH
 
 __all__ = ["router"]
