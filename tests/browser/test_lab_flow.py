@@ -1,4 +1,4 @@
-"""JupyterLab in a real chromium against a real Junction server (issue 4).
+"""JupyterLab in a real chromium against a real Junction server.
 
 The flow (``flow.mjs``, driven by playwright-core) opens ``/lab?token=...``, creates a
 notebook, runs ``print(6*7)``, a matplotlib plot and an ipywidgets slider, saves, reloads,
@@ -6,8 +6,9 @@ switches the theme; then the server restarts and the notebook and the theme must
 there. The ``full`` profile has the collaboration plugin: the notebook is a shared document
 whose cells the server runs (it writes the outputs and, with ``recordTiming``, which
 jupyterlab-execute-time turns on, the timings); Ctrl+S saves through the room, so the save
-step waits for the room's answer and the cleared dirty mark, then reads the file back. Any browser console error, any HTTP status >= 400 seen by the browser, and any 4xx/5xx
-in the server's access log fail the test. Artifacts (failure screenshots, the endpoint list)
+step waits for the room's answer and the cleared dirty mark, then reads the file back.
+Any browser console error, any HTTP status >= 400 seen by the browser, and any 4xx/5xx in
+the server's access log fail the test. Artifacts (failure screenshots, the endpoint list)
 go to ``test-artifacts/``, with a screenshot of the notebook; ``UPDATE_DOCS_SCREENSHOT=1``
 writes that screenshot to ``docs/screenshot-lab.png`` instead.
 
