@@ -71,6 +71,10 @@ PROFILES: Mapping[str, Profile] = {
         (*_FULL, "users"),
         "full, for many users on one server: accounts, logins, tokens, per-user kernels",
     ),
+    "hub": Profile(
+        (*_FULL, "hub"),
+        "full, as a JupyterHub single-user server (what junction-singleuser runs)",
+    ),
     "gateway": Profile(
         ("kernelspecs", "kernels", "sessions"),
         "a kernel gateway for remote clients",

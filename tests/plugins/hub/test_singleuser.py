@@ -22,8 +22,8 @@ def test_hub_environment_becomes_arguments() -> None:
             "JUPYTERHUB_DEFAULT_URL": "lab",
         }
     )
-    assert args[:5] == ["--profile", "full", "--enable", "hub", "--no-browser"]
-    pairs = dict(zip(args[5::2], args[6::2], strict=True))
+    assert args[:3] == ["--profile", "hub", "--no-browser"]
+    pairs = dict(zip(args[3::2], args[4::2], strict=True))
     assert pairs == {
         "--ip": "0.0.0.0",
         "--port": "51234",
@@ -35,7 +35,7 @@ def test_hub_environment_becomes_arguments() -> None:
 
 def test_minimal_environment() -> None:
     """Without optional variables only the plugin set is chosen."""
-    assert hub_arguments({}) == ["--profile", "full", "--enable", "hub", "--no-browser"]
+    assert hub_arguments({}) == ["--profile", "hub", "--no-browser"]
 
 
 def test_without_a_hub_token_the_command_refuses(tmp_path: Path) -> None:

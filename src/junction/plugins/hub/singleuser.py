@@ -9,7 +9,7 @@ variables. This command turns them into Junction's settings and runs ``junction`
 - ``JUPYTERHUB_ROOT_DIR`` (optional): the root dir, ``~`` expanded;
 - ``JUPYTERHUB_DEFAULT_URL`` (optional, the Hub's ``Spawner.default_url``): where ``/`` goes;
 
-and enables the ``hub`` plugin on top of the ``full`` profile. Arguments given to the command
+and chooses the ``hub`` profile (``full`` plus the ``hub`` plugin). Arguments given to the command
 (``c.Spawner.args``) come after these and win.
 """
 
@@ -25,7 +25,7 @@ __all__ = ["hub_arguments", "main"]
 
 def hub_arguments(env: Mapping[str, str]) -> list[str]:
     """The ``junction`` arguments the Hub's environment stands for."""
-    args = ["--profile", "full", "--enable", "hub", "--no-browser"]
+    args = ["--profile", "hub", "--no-browser"]
     service_url = env.get("JUPYTERHUB_SERVICE_URL", "")
     if service_url:
         bind = urlsplit(service_url)
