@@ -117,3 +117,13 @@ async def test_guesses_from_one_address_across_accounts_slow_that_address(
         assert statuses == [401, 401, 401, 401, 429, 429]
         assert (await _login(sprayer, "carol", "carol-password")).status_code == 429
         assert (await _login(carol, "carol", "carol-password")).status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/login", "/logout"])
+async def test_a_non_ascii_xsrf_value_is_a_403_not_a_crash(
+    single: httpx.AsyncClient, path: str
+) -> None:
+    async with _browser(single) as browser:
+        await browser.get("/login")
+        response = await browser.post(path, data={"_xsrf": "Æ\u0097é", "password": "x"})
+        assert response.status_code == 403

@@ -226,7 +226,11 @@ async def login(
     auth: Authenticator = request.app.state.services.get(AUTH)
     target = safe_next(next_url, auth.settings.base_url)
     cookie_xsrf = request.cookies.get(XSRF_COOKIE, "")
-    if not xsrf or not secrets.compare_digest(xsrf, cookie_xsrf) or not auth.valid_xsrf(xsrf):
+    if (
+        not xsrf
+        or not secrets.compare_digest(xsrf.encode(), cookie_xsrf.encode())
+        or not auth.valid_xsrf(xsrf)
+    ):
         return _login_page(
             request, next_url=target, error="Your form expired; try again.", status=403
         )
@@ -326,7 +330,11 @@ async def logout_confirmed(
     """Log out from the confirmation form (its ``_xsrf`` must match the cookie)."""
     auth: Authenticator = request.app.state.services.get(AUTH)
     cookie_xsrf = request.cookies.get(XSRF_COOKIE, "")
-    if not xsrf or not secrets.compare_digest(xsrf, cookie_xsrf) or not auth.valid_xsrf(xsrf):
+    if (
+        not xsrf
+        or not secrets.compare_digest(xsrf.encode(), cookie_xsrf.encode())
+        or not auth.valid_xsrf(xsrf)
+    ):
         return _logout_page(request, status=403)
     return await _log_out(request)
 
