@@ -3,6 +3,10 @@
 Settings keep the JSON5 text exactly as the user saved it (comments included); workspaces
 keep the JSON the UI sent, under their escaped id (the name their file had: any id fits, even
 one holding characters PostgreSQL text refuses, such as NUL).
+
+Both are kept per user (the ``user`` column). Single-user mode has one user, ``""``, whose
+rows are keyed by the plain plugin id or workspace key; another user's rows are keyed
+``~<user>/<id>`` (:func:`stored_key`), which no plugin id or escaped workspace id can be.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from pathlib import Path
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
 
+from junction.auth.middleware import REQUEST_USER
 from junction.database import PluginTables
 
-__all__ = ["IMPORTS", "SETTINGS", "TABLES", "WORKSPACES", "as_utc"]
+__all__ = ["IMPORTS", "SETTINGS", "TABLES", "WORKSPACES", "as_utc", "stored_key", "user_key"]
 
 metadata = MetaData()
 
@@ -25,6 +30,7 @@ SETTINGS = Table(
     Column("raw", Text, nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
     Column("last_modified", DateTime(timezone=True), nullable=False),
+    Column("user", String(255), nullable=False, server_default="", index=True),
 )
 
 WORKSPACES = Table(
@@ -34,6 +40,7 @@ WORKSPACES = Table(
     Column("workspace", Text, nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
     Column("last_modified", DateTime(timezone=True), nullable=False),
+    Column("user", String(255), nullable=False, server_default="", index=True),
 )
 
 IMPORTS = Table(
@@ -50,3 +57,18 @@ TABLES = PluginTables(metadata=metadata, migrations=Path(__file__).parent / "mig
 def as_utc(moment: datetime) -> datetime:
     """A time read back from a table, in UTC (SQLite returns it without a timezone)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def user_key() -> str:
+    """Whose settings and workspaces the current request reads: ``""`` in single-user mode
+    (and outside requests), else the username of a user the ``users`` plugin manages."""
+    user = REQUEST_USER.get()
+    if user is None or not (user.roles or user.admin):
+        return ""
+    return user.username
+
+
+def stored_key(user: str, key: str) -> str:
+    """The primary key of ``user``'s row for ``key`` (a plugin id or an escaped workspace
+    id): ``key`` itself for the single user ``""``."""
+    return f"~{user}/{key}" if user else key

@@ -27,7 +27,7 @@ from junction.plugins.frontend.service import FrontendService
 from junction.plugins.lab.models import SettingEntry
 from junction.plugins.lab.schemas import PluginSchema, SchemaCatalog
 from junction.plugins.lab.service import InvalidSettings, SettingsNotFound
-from junction.plugins.lab.tables import SETTINGS, as_utc
+from junction.plugins.lab.tables import SETTINGS, as_utc, stored_key, user_key
 from junction.services import isoformat, utcnow
 
 __all__ = [
@@ -79,7 +79,7 @@ class TableSettingsStore:
         self.catalog = catalog
         self.database = database
         self.frontend = frontend
-        self._saved: dict[str, StoredSettings] | None = None
+        self._saved: dict[str, dict[str, StoredSettings]] = {}  # per user, then plugin id
         self._loading = anyio.Lock()
 
     async def ids(self) -> list[str]:
@@ -125,28 +125,40 @@ class TableSettingsStore:
             ) from None
         saved = await self._load()
         now = utcnow()
-        row = {"plugin_id": plugin_id, "raw": raw, "created": now, "last_modified": now}
+        user = user_key()
+        row = {
+            "plugin_id": stored_key(user, plugin_id),
+            "user": user,
+            "raw": raw,
+            "created": now,
+            "last_modified": now,
+        }
         async with self.database.session() as session:
             await session.execute(upsert(self.database.dialect, SETTINGS, "plugin_id", row))
         before = saved.get(plugin_id)
         saved[plugin_id] = StoredSettings(raw, before.created if before else now, now)
 
     async def _load(self) -> dict[str, StoredSettings]:
-        """Every saved row, read from the table once (one query) and then kept."""
+        """The current user's saved rows (see :func:`user_key`), read from the table once
+        (one query) and then kept."""
+        user = user_key()
         async with self._loading:
-            if self._saved is None:
+            found = self._saved.get(user)
+            if found is None:
                 query = select(
                     SETTINGS.c.plugin_id,
                     SETTINGS.c.raw,
                     SETTINGS.c.created,
                     SETTINGS.c.last_modified,
-                )
+                ).where(SETTINGS.c.user == user)
                 async with self.database.session() as session:
                     rows = (await session.execute(query)).all()
-                self._saved = {
-                    row[0]: StoredSettings(row[1], as_utc(row[2]), as_utc(row[3])) for row in rows
+                prefix = len(stored_key(user, ""))
+                found = self._saved[user] = {
+                    row[0][prefix:]: StoredSettings(row[1], as_utc(row[2]), as_utc(row[3]))
+                    for row in rows
                 }
-            return self._saved
+            return found
 
     async def _locate(self) -> dict[str, Path]:
         extensions = await self.frontend.federated_extensions()

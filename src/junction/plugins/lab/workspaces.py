@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 
 from junction.database import Database, upsert
 from junction.plugins.lab.service import InvalidWorkspace, WorkspaceNotFound
-from junction.plugins.lab.tables import WORKSPACES, as_utc
+from junction.plugins.lab.tables import WORKSPACES, as_utc, stored_key, user_key
 from junction.services import isoformat, utcnow
 
 __all__ = ["WORKSPACE_SUFFIX", "TableWorkspaces", "check_workspace", "workspace_key"]
@@ -65,9 +65,11 @@ class TableWorkspaces:
 
     async def list(self) -> list[dict[str, Any]]:
         """Every saved workspace, sorted by id; rows that do not parse are skipped."""
-        query = select(
-            WORKSPACES.c.workspace, WORKSPACES.c.created, WORKSPACES.c.last_modified
-        ).order_by(WORKSPACES.c.key)
+        query = (
+            select(WORKSPACES.c.workspace, WORKSPACES.c.created, WORKSPACES.c.last_modified)
+            .where(WORKSPACES.c.user == user_key())
+            .order_by(WORKSPACES.c.key)
+        )
         async with self.database.session() as session:
             rows = (await session.execute(query)).all()
         found = (_served(*row) for row in rows)
@@ -75,7 +77,7 @@ class TableWorkspaces:
 
     async def get(self, workspace_id: str) -> dict[str, Any] | None:
         """The saved workspace, or None."""
-        key = workspace_key(workspace_id)
+        key = stored_key(user_key(), workspace_key(workspace_id))
         query = select(
             WORKSPACES.c.workspace, WORKSPACES.c.created, WORKSPACES.c.last_modified
         ).where(WORKSPACES.c.key == key)
@@ -86,10 +88,12 @@ class TableWorkspaces:
     async def save(self, workspace_id: str, workspace: Mapping[str, Any]) -> None:
         """Keep the workspace (replacing any). Raises :class:`InvalidWorkspace`."""
         check_workspace(workspace_id, workspace)
-        key = workspace_key(workspace_id)
+        user = user_key()
+        key = stored_key(user, workspace_key(workspace_id))
         now = utcnow()
         row = {
             "key": key,
+            "user": user,
             "workspace": json.dumps(workspace, ensure_ascii=False),
             "created": now,
             "last_modified": now,
@@ -99,7 +103,7 @@ class TableWorkspaces:
 
     async def delete(self, workspace_id: str) -> None:
         """Forget a workspace. Raises :class:`WorkspaceNotFound`."""
-        key = workspace_key(workspace_id)
+        key = stored_key(user_key(), workspace_key(workspace_id))
         async with self.database.session() as session:
             result = await session.execute(delete(WORKSPACES).where(WORKSPACES.c.key == key))
         if not getattr(result, "rowcount", 0):
