@@ -86,6 +86,15 @@ def test_server_under_the_hub(hub: Hub) -> None:
         assert authorize.params["code_challenge_method"] == "S256"
         assert login.cookies.get("jupyterhub-user-ana-oauth-state") == authorize.params["state"]
 
+        # the callback refuses a state that is not the browser's, and a code the Hub never made
+        state = authorize.params["state"]
+        forged = client.get("oauth_callback", params={"code": "x", "state": "not-the-state"})
+        assert forged.status_code == 403, forged.text
+        assert client.get("oauth_callback", params={"state": state}).status_code == 400
+        bogus = client.get("oauth_callback", params={"code": "made-up", "state": state})
+        assert bogus.status_code == 403, bogus.text
+        assert "refused the OAuth code" in bogus.json()["message"]
+
         # activity: a kernel makes the Hub's last_activity move
         before = _stamp(hub.user("ana")["servers"][""]["last_activity"])
         started = client.post(
