@@ -10,6 +10,7 @@ import json
 import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -496,3 +497,51 @@ async def test_clear_output_update_display_and_errors(kernel_server: tuple[str, 
         assert display["data"]["text/plain"] == "'second'"
         assert error["output_type"] == "error"
         assert error["ename"] == "ZeroDivisionError"
+
+
+def execution_metadata(client: YClient) -> dict[str, Any] | None:
+    """The first cell's ``metadata.execution`` as this client sees it."""
+    metadata: dict[str, Any] = client.notebook.get()["cells"][0]["metadata"]
+    return metadata.get("execution")
+
+
+@pytest.mark.parametrize("record", [True, False])
+async def test_execution_timings_in_cell_metadata(tmp_path: Path, record: bool) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    code = "import time\ntime.sleep(0.2)\nprint('done')"
+    stale = {"iopub.execute_input": "2020-01-01T00:00:00Z"}
+    data = notebook(code)
+    data["cells"][0]["metadata"]["execution"] = stale
+    (root / "nb.ipynb").write_text(json.dumps(data))
+    args = server_args(tmp_path, root, document_save_delay=0.2, record_timing=record)
+    args += ["--enable", "kernelspecs", "--enable", "kernels"]
+    with ServerProcess(args, log_path=tmp_path / "server.log") as process:
+        async with connect(process.url, "nb.ipynb") as client:
+            _, room = await run_on_server(process.url, "nb.ipynb", code)
+            await client.wait_for(
+                lambda: client.notebook.get()["cells"][0]["execution_count"] == 1, timeout=60
+            )
+            timing = execution_metadata(client)
+            async with httpx.AsyncClient(headers=AUTH) as http:
+                unknown = await http.post(
+                    f"{process.url}api/kernels/undefined/execute",
+                    json={"cell_id": "c0", "document_id": room},
+                )
+            assert unknown.status_code == 404, unknown.text
+    if not record:
+        assert timing is None  # dropped at the start of the run, as JupyterLab does
+        return
+    assert timing is not None
+    keys = (
+        "iopub.status.busy",
+        "iopub.execute_input",
+        "shell.execute_reply.started",
+        "shell.execute_reply",
+        "iopub.status.idle",
+    )
+    assert set(timing) == set(keys)
+    moments = [datetime.fromisoformat(timing[key]) for key in keys]
+    assert moments == sorted(moments)
+    assert all(moment.tzinfo is not None for moment in moments)
+    assert moments[3] - moments[1] >= timedelta(seconds=0.2)  # the cell slept 0.2 s

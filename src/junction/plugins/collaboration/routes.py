@@ -17,6 +17,7 @@ from junction.plugins.collaboration.models import ExecuteRequest, SessionRequest
 from junction.plugins.collaboration.rooms import Rooms
 from junction.plugins.collaboration.service import COLLABORATION, CollaborationService
 from junction.plugins.contents.service import Reach, check_path
+from junction.plugins.kernels.service import KERNELS
 from junction.services import AUTH
 
 __all__ = ["router"]
@@ -162,5 +163,6 @@ async def execute_cell(
     executor = rooms.executor
     if executor is None:
         raise ServiceUnavailable("server-side execution needs the kernels plugin")
+    await conn.app.state.services.get(KERNELS).get(kernel_id)  # 404 for an unknown kernel
     await executor.execute(kernel_id, body.document_id, body.cell_id)
     return Response(status_code=202)

@@ -141,6 +141,10 @@ class InstalledLab:
         apply_extensions(config, await self.federated_extensions())
         for provider in self._providers:
             merge(config, normalize(await provider()))
+        if page.notebook_page is not None:
+            # The collaboration front end fails on Notebook 7 pages (no status bar for its
+            # timeline, no kernel id for server-side runs): they keep the classic model.
+            merge(config, {"disableRTC": True, "serverSideExecution": False})
         switched_off = dict.fromkeys(
             (*self._settings.disabled_extensions, *self._settings.unserved_extensions), True
         )
