@@ -139,6 +139,10 @@ async def test_one_users_objects_look_missing_to_another(server: tuple[str, Path
             "/api/jobs", headers=bob, json={"kind": "zip", "path": "home/ana/notes"}
         )
         assert job.status_code == 404, job.text
+        climbing = await admin.post(
+            "/api/jobs", headers=bob, json={"kind": "zip", "path": "home/bob/../ana/notes"}
+        )
+        assert climbing.status_code == 404, climbing.text
         above = await admin.post("/api/jobs", headers=bob, json={"kind": "zip", "path": "home"})
         assert above.status_code == 403, above.text
         mine = await admin.post(

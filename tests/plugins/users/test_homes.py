@@ -61,6 +61,8 @@ async def test_users_reach_only_their_home(multiuser: MultiUser, tmp_path: Path)
             ("GET", "/files/home/ana/a.txt"),
             ("GET", "/view/home/ana/a.txt"),
             ("GET", "/files/secret.txt"),
+            ("GET", "/api/contents/home/bob/../ana/a.txt"),
+            ("GET", "/api/contents/home/bob/%2E%2E/ana/a.txt"),
         ]:
             response = await admin.request(method, path, headers=bob)
             assert response.status_code == 404, (method, path, response.text)

@@ -142,7 +142,10 @@ class Homes:
 
     async def check(self, user: User, path: str, action: str) -> Reach:
         """How far ``user`` reaches into ``path``; see ``ContentsAccess.check``."""
-        path = path.strip("/")
+        parts = [part for part in path.split("/") if part not in ("", ".")]
+        if ".." in parts:  # judged as written: no path may climb out of where it points
+            raise FileNotFound(f"No such file or directory: {path}")
+        path = "/".join(parts)
         await self._make_home(user)
         if self._own(user, path, action):
             return Reach.FULL
