@@ -75,6 +75,18 @@ async def test_the_shell_gets_term_and_the_server_root_and_url(tmp_path: Path) -
         await read_until(terminal, client, expected)
 
 
+async def test_the_shell_never_sees_junction_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUNCTION_TOKEN", "server-secret")
+    monkeypatch.setenv("OTHER_VARIABLE", "kept")
+    async with terminals(tmp_path) as service:
+        terminal = service.terminal((await service.create()).name)
+        client = terminal.attach()
+        terminal.write('echo "<${JUNCTION_TOKEN:-absent}|$OTHER_VARIABLE>"\r')
+        await read_until(terminal, client, "<absent|kept>")
+
+
 async def test_shell_command_setting_chooses_the_program(tmp_path: Path) -> None:
     async with terminals(tmp_path, shell_command=["/bin/sh", "-c", "echo chosen-$0; cat"]) as s:
         terminal = s.terminal((await s.create()).name)

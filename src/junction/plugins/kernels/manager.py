@@ -41,6 +41,7 @@ import anyio.abc
 import zmq.asyncio
 from jupyter_core.paths import jupyter_runtime_dir
 
+from junction.childenv import child_environment
 from junction.errors import BadRequest, Forbidden
 from junction.plugins.kernels.connection import GOING_AWAY, NORMAL
 from junction.plugins.kernels.kernel import KernelRuntime, ManagedKernel
@@ -171,7 +172,7 @@ class JupyterClientKernels:
             if evicted is not None:
                 await self._stop(evicted, GOING_AWAY, "the pool made room", now=True)
             await kernel.start(
-                cwd=cwd, env={**os.environ, **(env or {})}, seed=self._seed_for(spec)
+                cwd=cwd, env={**child_environment(), **(env or {})}, seed=self._seed_for(spec)
             )
         except BaseException:
             self._kernels.pop(kernel.id, None)
@@ -308,7 +309,7 @@ class JupyterClientKernels:
 
     async def _launch_pool_kernel(self, kernel: ManagedKernel) -> None:
         spec = await self.specs.find(kernel.name)
-        await kernel.start(cwd=self.root_dir, env=dict(os.environ), seed=self._seed_for(spec))
+        await kernel.start(cwd=self.root_dir, env=child_environment(), seed=self._seed_for(spec))
 
     def _seed_for(self, spec: InstalledKernelSpec) -> SeedNotebook | None:
         seed = self.seed

@@ -26,6 +26,7 @@ import anyio
 import anyio.abc
 from ptyprocess import PtyProcess
 
+from junction.childenv import child_environment
 from junction.errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
 from junction.plugins.terminals.models import Terminal
 from junction.plugins.terminals.service import TerminalNotFound
@@ -131,7 +132,11 @@ class PtyTerminals:
                 reason="Resource Limit",
             )
         argv = self.settings.shell_command or default_shell()
-        env = {**os.environ, "TERM": "xterm-256color", "JUPYTER_SERVER_ROOT": str(self.root_dir)}
+        env = {
+            **child_environment(),
+            "TERM": "xterm-256color",
+            "JUPYTER_SERVER_ROOT": str(self.root_dir),
+        }
         if self._server_url is not None:
             env["JUPYTER_SERVER_URL"] = self._server_url
         try:
