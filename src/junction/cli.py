@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -253,8 +254,11 @@ def _set_password(config_file: Path | None) -> None:
     kept = [line for line in lines if not line.strip().startswith("password")]
     # Top-level keys must come before the first [table] in TOML.
     kept.insert(0, f"password = {json.dumps(digest)}")
-    path.write_text("\n".join(kept) + "\n")
-    path.chmod(0o600)
+    # Created private, never world-readable even for a moment: it holds the password hash.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write("\n".join(kept) + "\n")
     print(f"password hash written to {path}")
 
 
