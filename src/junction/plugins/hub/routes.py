@@ -110,7 +110,7 @@ async def oauth_callback(
     pending = _pending.pop(state, None)
     if (
         not cookie
-        or not secrets.compare_digest(cookie, state)
+        or not secrets.compare_digest(cookie.encode(), state.encode())
         or pending is None
         or pending.expires < time.monotonic()
     ):

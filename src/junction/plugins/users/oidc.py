@@ -177,7 +177,7 @@ class OpenIDLogin:
         allow-lists refuse.
         """
         pending = self._pending.pop(state, None) if state else None
-        if pending is None or not secrets.compare_digest(state, cookie_state):
+        if pending is None or not secrets.compare_digest(state.encode(), cookie_state.encode()):
             raise LoginRefused("This login is unknown or expired, or was started elsewhere")
         if time.monotonic() - pending.started > PENDING_SECONDS:
             raise LoginRefused("This login took too long; start again")
