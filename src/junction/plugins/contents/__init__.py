@@ -20,7 +20,7 @@ Map of the package:
 
 With the frontend plugin, the page config tells JupyterLab ``allow_hidden_files`` and
 ``delete_to_trash`` (see :func:`lifespan`), and in multi-user mode the user's home
-(``preferredPath``). ``access.py`` is the hook deciding which paths a user reaches
+(``preferredPath``). ``service.py`` also holds the hook deciding which paths a user reaches
 (:data:`CONTENTS_ACCESS`, provided by the ``users`` plugin); every route naming a path asks it.
 """
 
