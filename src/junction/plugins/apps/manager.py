@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
-import httpx
 from anyio.abc import TaskGroup
 
 from junction.auth.identity import Authenticator, User
@@ -36,6 +35,9 @@ from junction.plugins.apps.settings import AppsSettings
 from junction.plugins.apps.store import AppRecord, TableAppStore
 from junction.plugins.apps.supervisor import ADDRESS, AppProcess, Launch
 from junction.reaper import Reaper
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["APP_COOKIE", "CODE_SECONDS", "SupervisedApps"]
 
@@ -80,7 +82,7 @@ class SupervisedApps:
         self.apps_port = settings.port
         self.base_url = base_url
         self.server_port = server_port
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(30, read=None), trust_env=False)
+        self._client: httpx.AsyncClient | None = None
         self.records: dict[str, AppRecord] = {}
         self.closed = anyio.Event()
         """Set at server exit: log streams end."""
@@ -90,6 +92,16 @@ class SupervisedApps:
         host_template = urlsplit(settings.public_url).hostname if settings.public_url else None
         pattern = re.escape(host_template or settings.domain).replace(r"\{app\}", "([a-z0-9-]+)")
         self._host = re.compile(pattern, re.IGNORECASE)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client of the proxy and the readiness probes, made on first use: importing
+        httpx is startup time that only a server running apps needs."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(30, read=None), trust_env=False)
+        return self._client
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -119,7 +131,8 @@ class SupervisedApps:
         async with anyio.create_task_group() as group:
             for process in self.processes.values():
                 group.start_soon(process.stop, None)
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def cull(self) -> None:
         """Stop apps idle for ``cull_idle_timeout`` seconds, forever (a background task)."""

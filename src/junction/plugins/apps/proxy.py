@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import anyio
-import httpx
 import websockets
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 from websockets.typing import Origin, Subprotocol
 
 if TYPE_CHECKING:
+    import httpx
     from websockets.asyncio.client import ClientConnection
 
 __all__ = ["filter_query", "proxy_http", "proxy_websocket", "response_headers", "upstream_headers"]
@@ -179,6 +179,8 @@ async def proxy_http(
 ) -> None:
     """Forward one HTTP request to ``127.0.0.1:port`` and stream the answer back; when
     nothing answers there, a JSON error with ``unreachable_status``."""
+    import httpx  # loaded with the client; kept out of startup
+
     query = filter_query(scope.get("query_string", b""))
     url = f"http://127.0.0.1:{port}{quote(path, safe='/%:@!$&()*+,;=~')}"
     method = scope["method"]

@@ -23,13 +23,16 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
-import httpx
 from anyio.abc import Process, TaskGroup
 
 from junction.plugins.apps.models import AppStatus
 from junction.reaper import Reaper, session_groups
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["AppProcess", "Launch", "LogBuffer", "free_loopback_port"]
 
@@ -264,6 +267,8 @@ class AppProcess:
 
     async def _wait_ready(self, process: Process, port: int, path: str) -> str | None:
         """None once the app answers; else why it never did."""
+        import httpx  # loaded with the client; kept out of startup
+
         url = f"http://{ADDRESS}:{port}/{path.lstrip('/')}"
         pause = 0.05
         with anyio.move_on_after(self.start_timeout):
