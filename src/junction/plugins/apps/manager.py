@@ -10,7 +10,6 @@ session id in its own host-only cookie (:data:`APP_COOKIE`), kept here in memory
 from __future__ import annotations
 
 import logging
-import os
 import re
 import secrets
 import sys
@@ -27,6 +26,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from junction.auth.identity import Authenticator, User
+from junction.childenv import child_environment
 from junction.errors import BadRequest, Forbidden
 from junction.plugins.apps.models import App, AppCreate, Sharing
 from junction.plugins.apps.presets import PRESETS
@@ -447,11 +447,7 @@ _SECRET_ENV = frozenset({"JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN
 
 def _base_env() -> Mapping[str, str]:
     """The server's environment without Junction's settings (its token among them)."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("JUNCTION_") and k not in _SECRET_ENV
-    }
+    return {k: v for k, v in child_environment().items() if k not in _SECRET_ENV}
 
 
 def _now() -> str:
