@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 
 from junction.auth.limits import LIMITS
 from junction.auth.middleware import current_user
+from junction.auth.ownership import may_access, method_action
 from junction.errors import Forbidden, ServiceUnavailable
 from junction.plugin import use
 from junction.plugins.contents.service import check_path
@@ -36,16 +37,9 @@ async def _runtime(kernels: Kernels) -> JupyterClientKernels:  # async: no worke
 Runtime = Annotated[JupyterClientKernels, Depends(_runtime)]
 
 
-def _visible(conn: HTTPConnection, kernel_id: str, action: str) -> bool:
-    """Whether the caller may see this kernel (multi-user mode: its owner or an admin)."""
-    auth = conn.app.state.services.get(AUTH)
-    return bool(auth.may_access(current_user(conn.scope), action, "kernels", kernel_id))
-
-
 async def _owned(conn: HTTPConnection, kernel_id: str) -> None:
     """Another user's kernel looks missing (404), as jupyter_server's authorizer would not."""
-    action = "read" if conn.scope.get("method") in ("GET", "HEAD") else "write"
-    if not _visible(conn, kernel_id, action):
+    if not may_access(conn, "kernels", kernel_id, method_action(conn)):
         raise KernelNotFound(kernel_id)
 
 
@@ -66,7 +60,7 @@ async def list_kernels(conn: HTTPConnection, runtime: Runtime) -> list[Kernel]:
             "Listing kernels is turned off on this server (kernels.list_kernels = false); "
             "ask for a kernel by its id"
         )
-    return [k for k in await runtime.list() if _visible(conn, k.id, "read")]
+    return [k for k in await runtime.list() if may_access(conn, "kernels", k.id, "read")]
 
 
 @router.post(
@@ -149,7 +143,7 @@ async def kernel_channels(
 ) -> None:
     """The kernel's messages: JSON, or ``v1.kernel.websocket.jupyter.org`` when offered."""
     try:
-        if not _visible(websocket, kernel_id, "execute"):
+        if not may_access(websocket, "kernels", kernel_id, "execute"):
             raise KernelNotFound(kernel_id)
         kernel = runtime.kernel(kernel_id)
     except KernelNotFound as exc:

@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 
 from junction.auth.limits import LIMITS
 from junction.auth.middleware import current_user
+from junction.auth.ownership import may_access, method_action
 from junction.errors import BadRequest, Conflict, Forbidden, NotFound
 from junction.plugin import use
 from junction.plugins.contents.service import check_path
@@ -28,12 +29,6 @@ Sessions = Annotated[SessionService, use(SESSIONS)]
 _NO_BODY = "No JSON data provided"
 
 
-def _visible(conn: HTTPConnection, resource: str, object_id: str, action: str) -> bool:
-    """Whether the caller may see this session or kernel (multi-user mode: owner or admin)."""
-    auth = conn.app.state.services.get(AUTH)
-    return bool(auth.may_access(current_user(conn.scope), action, resource, object_id))
-
-
 def _record(conn: HTTPConnection, session: Session) -> None:
     auth = conn.app.state.services.get(AUTH)
     user = current_user(conn.scope)
@@ -43,8 +38,7 @@ def _record(conn: HTTPConnection, session: Session) -> None:
 
 async def _owned(conn: HTTPConnection, session_id: str) -> None:
     """Another user's session looks missing (404)."""
-    action = "read" if conn.scope.get("method") in ("GET", "HEAD") else "write"
-    if not _visible(conn, "sessions", session_id, action):
+    if not may_access(conn, "sessions", session_id, method_action(conn)):
         raise SessionNotFound(session_id)
 
 
@@ -62,7 +56,7 @@ async def list_sessions(conn: HTTPConnection, sessions: Sessions) -> list[Sessio
             "Listing sessions is turned off on this server (sessions.list_sessions = false); "
             "ask for a session by its id"
         )
-    return [s for s in await sessions.list() if _visible(conn, "sessions", s.id, "read")]
+    return [s for s in await sessions.list() if may_access(conn, "sessions", s.id, "read")]
 
 
 @router.post(
@@ -79,7 +73,7 @@ async def create_session(
     """Create a session for a document, or return the one it already has (unchanged)."""
     if body is None:
         raise BadRequest(_NO_BODY)
-    if body.kernel.id is not None and not _visible(request, "kernels", body.kernel.id, "write"):
+    if body.kernel.id is not None and not may_access(request, "kernels", body.kernel.id, "write"):
         raise NotFound(f"Kernel does not exist: {body.kernel.id}")
     await check_path(request, body.path, "read")  # multi-user mode: a path the user reaches
     limits = request.app.state.services.get_optional(LIMITS)
@@ -96,7 +90,7 @@ async def create_session(
     )
     if created:
         _record(request, session)
-    elif not _visible(request, "sessions", session.id, "write"):
+    elif not may_access(request, "sessions", session.id, "write"):
         raise Conflict(f"{body.path} has a session of another user")
     response.headers["Location"] = f"{request.url.path}/{session.id}"
     return session
@@ -129,7 +123,7 @@ async def update_session(
     if (
         kernel is not None
         and kernel.id is not None
-        and not _visible(conn, "kernels", kernel.id, "write")
+        and not may_access(conn, "kernels", kernel.id, "write")
     ):
         raise NotFound(f"Kernel does not exist: {kernel.id}")
     session = await sessions.update(

@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 
 from junction.auth.limits import LIMITS
 from junction.auth.middleware import current_user
+from junction.auth.ownership import may_access, method_action
 from junction.errors import ServiceUnavailable
 from junction.plugin import use
 from junction.plugins.contents.service import check_path, home_of
@@ -38,16 +39,9 @@ Runtime = Annotated[PtyTerminals, Depends(_runtime)]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such terminal"}}
 
 
-def _visible(conn: HTTPConnection, name: str, action: str) -> bool:
-    """Whether the caller may see this terminal (multi-user mode: its owner or an admin)."""
-    auth = conn.app.state.services.get(AUTH)
-    return bool(auth.may_access(current_user(conn.scope), action, "terminals", name))
-
-
 async def _owned(conn: HTTPConnection, name: str) -> None:
     """Another user's terminal looks missing (404)."""
-    action = "read" if conn.scope.get("method") in ("GET", "HEAD") else "write"
-    if not _visible(conn, name, action):
+    if not may_access(conn, "terminals", name, method_action(conn)):
         raise TerminalNotFound(name)
 
 
@@ -57,7 +51,7 @@ Owned = [Depends(_owned)]
 @router.get("/api/terminals")
 async def list_terminals(conn: HTTPConnection, terminals: Terminals) -> list[Terminal]:
     """Every running terminal the caller may see."""
-    return [t for t in await terminals.list() if _visible(conn, t.name, "read")]
+    return [t for t in await terminals.list() if may_access(conn, "terminals", t.name, "read")]
 
 
 @router.post(
@@ -111,7 +105,7 @@ async def terminal_websocket(websocket: WebSocket, name: str, runtime: Runtime) 
     """The terminal's input and output, in terminado's JSON protocol; 404 at the handshake
     for an unknown name."""
     try:
-        if not _visible(websocket, name, "execute"):
+        if not may_access(websocket, "terminals", name, "execute"):
             raise TerminalNotFound(name)
         terminal = runtime.terminal(name)
     except TerminalNotFound as exc:
