@@ -73,6 +73,23 @@ def safe_next(next_url: str | None, base_url: str) -> str:
     return candidate
 
 
+def _form_page(
+    auth: Authenticator, title: str, body: str, *, status: int, xsrf: str, present: str
+) -> Response:
+    """A page holding a form with the ``_xsrf`` field ``xsrf``; sets the XSRF cookie when
+    ``xsrf`` is new (the browser sent ``present``, missing or no longer valid)."""
+    response = HTMLResponse(_PAGE.format(title=title, body=body), status_code=status)
+    if xsrf != present:
+        response.set_cookie(
+            XSRF_COOKIE,
+            xsrf,
+            path=auth.settings.base_url,
+            samesite="lax",
+            secure=auth.settings.certfile is not None or auth.settings.cookie_secure,
+        )
+    return response
+
+
 def _login_page(request: Request, *, next_url: str, error: str = "", status: int = 200) -> Response:
     auth: Authenticator = request.app.state.services.get(AUTH)
     present = request.cookies.get(XSRF_COOKIE, "")
@@ -103,16 +120,7 @@ def _login_page(request: Request, *, next_url: str, error: str = "", status: int
         f'<input type="hidden" name="next" value="{html.escape(next_url)}">'
         '<button type="submit">Log in</button></form>'
     )
-    response = HTMLResponse(_PAGE.format(title="Log in", body=body), status_code=status)
-    if xsrf != present:
-        response.set_cookie(
-            XSRF_COOKIE,
-            xsrf,
-            path=auth.settings.base_url,
-            samesite="lax",
-            secure=auth.settings.certfile is not None or auth.settings.cookie_secure,
-        )
-    return response
+    return _form_page(auth, "Log in", body, status=status, xsrf=xsrf, present=present)
 
 
 @router.get("/login", include_in_schema=False)
@@ -354,16 +362,7 @@ def _logout_page(request: Request, status: int = 200) -> Response:
         '<button type="submit">Log out</button></form>'
         f'<p><a href="{base}">Stay logged in</a></p>'
     )
-    response = HTMLResponse(_PAGE.format(title="Log out", body=body), status_code=status)
-    if xsrf != present:
-        response.set_cookie(
-            XSRF_COOKIE,
-            xsrf,
-            path=auth.settings.base_url,
-            samesite="lax",
-            secure=auth.settings.certfile is not None or auth.settings.cookie_secure,
-        )
-    return response
+    return _form_page(auth, "Log out", body, status=status, xsrf=xsrf, present=present)
 
 
 async def _log_out(request: Request) -> Response:
