@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -36,6 +37,7 @@ import zmq.asyncio
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
+from junction.childenv import RunAs
 from junction.errors import Conflict
 from junction.plugins.kernels.hub import KernelHub
 from junction.plugins.kernels.models import Kernel
@@ -73,11 +75,18 @@ class _SpecKernelManager(AsyncKernelManager):
     so no kernel spec directory is scanned on the event loop."""
 
     resolved_spec: KernelSpec | None = None
+    owner: tuple[int, int] | None = None
 
     @property
     def kernel_spec(self) -> KernelSpec | None:
         """The resolved spec (jupyter_client would look it up by name, blocking)."""
         return self.resolved_spec
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        """Write the connection file, and hand it to ``owner`` (uid, gid) when set."""
+        super().write_connection_file(**kwargs)
+        if self.owner is not None:
+            os.chown(self.connection_file, *self.owner)
 
 
 class ManagedKernel:
@@ -138,9 +147,15 @@ class ManagedKernel:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(
-        self, *, cwd: Path, env: dict[str, str], seed: SeedNotebook | None = None
+        self,
+        *,
+        cwd: Path,
+        env: dict[str, str],
+        seed: SeedNotebook | None = None,
+        account: RunAs | None = None,
     ) -> None:
-        """Launch the kernel, run ``seed`` in it, and return once it is ready.
+        """Launch the kernel (as ``account`` when given), run ``seed`` in it, and return
+        once it is ready.
 
         Raises :class:`KernelStartFailed` (:class:`KernelSeedFailed` when a seed cell fails);
         a kernel that failed is stopped.
@@ -149,8 +164,17 @@ class ManagedKernel:
             if self.phase != "starting":  # shut down before it began
                 raise KernelStartFailed(f"Kernel {self.name} was shut down while starting")
             with anyio.CancelScope() as self._operation:
+                launch: dict[str, Any] = {}
+                if account is not None:
+                    launch = account.popen_options()
+                    self.manager.owner = (account.uid, account.gid)
+                    self.manager.connection_file = str(
+                        account.connection_dir / f"kernel-{self.id}.json"
+                    )
                 try:
-                    await self.manager.start_kernel(kernel_id=self.id, cwd=str(cwd), env=env)
+                    await self.manager.start_kernel(
+                        kernel_id=self.id, cwd=str(cwd), env=env, **launch
+                    )
                 except Exception as exc:
                     log.exception("kernel %s (%s) failed to launch", self.id, self.name)
                     raise KernelStartFailed(f"Kernel {self.name} failed to start: {exc}") from exc

@@ -41,7 +41,7 @@ import anyio.abc
 import zmq.asyncio
 from jupyter_core.paths import jupyter_runtime_dir
 
-from junction.childenv import child_environment
+from junction.childenv import child_environment, run_as
 from junction.errors import BadRequest, Forbidden
 from junction.plugins.kernels.connection import GOING_AWAY, NORMAL
 from junction.plugins.kernels.kernel import KernelRuntime, ManagedKernel
@@ -150,6 +150,7 @@ class JupyterClientKernels:
                 return existing.model()
         spec = await self.specs.find(self.spec_name(name))
         cwd = await self._cwd_for(path)
+        account = await run_as()
         assert self._runtime is not None, "start() before the plugin started"
         # No await from this check to the registration below: concurrent starts count.
         limit = self.settings.max_kernels
@@ -161,7 +162,7 @@ class JupyterClientKernels:
             )
         if kernel_id is not None and kernel_id in self._kernels:
             return self._kernels[kernel_id].model()
-        if self._poolable(kernel_id=kernel_id, cwd=cwd, env=env):
+        if account is None and self._poolable(kernel_id=kernel_id, cwd=cwd, env=env):
             entry = self.pool.take(spec.name)
             if entry is not None:
                 return await self._hand_out(entry)
@@ -171,9 +172,12 @@ class JupyterClientKernels:
         try:
             if evicted is not None:
                 await self._stop(evicted, GOING_AWAY, "the pool made room", now=True)
-            await kernel.start(
-                cwd=cwd, env={**child_environment(), **(env or {})}, seed=self._seed_for(spec)
-            )
+            env = {
+                **child_environment(),
+                **(account.environment() if account else {}),
+                **(env or {}),
+            }
+            await kernel.start(cwd=cwd, env=env, seed=self._seed_for(spec), account=account)
         except BaseException:
             self._kernels.pop(kernel.id, None)
             self.pool.changed()

@@ -26,7 +26,7 @@ import anyio
 import anyio.abc
 from ptyprocess import PtyProcess
 
-from junction.childenv import child_environment
+from junction.childenv import child_environment, run_as
 from junction.errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
 from junction.plugins.terminals.models import Terminal
 from junction.plugins.terminals.service import TerminalNotFound
@@ -114,6 +114,7 @@ class PtyTerminals:
 
     async def create(self, *, name: str | None = None, cwd: str | None = None) -> Terminal:
         """Start the shell on a new PTY; see :meth:`TerminalService.create`."""
+        account = await run_as()
         if name is None:
             name = self._free_name()
         elif not _NAME.fullmatch(name):
@@ -139,6 +140,9 @@ class PtyTerminals:
         }
         if self._server_url is not None:
             env["JUPYTER_SERVER_URL"] = self._server_url
+        if account is not None:
+            env.update(account.environment())
+            argv = account.wrap(argv)
         try:
             process = PtyProcess.spawn(
                 argv, cwd=str(directory), env=env, preexec_fn=_default_signals

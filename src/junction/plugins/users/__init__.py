@@ -33,6 +33,7 @@ import anyio
 
 from junction.auth.authorizer import RoleAuthorizer
 from junction.auth.limits import LIMITS, UserLimits
+from junction.childenv import set_account_resolver
 from junction.database import PluginTables
 from junction.plugin import Plugin, PluginContext
 from junction.plugins.contents.service import CONTENTS_ACCESS
@@ -46,6 +47,7 @@ from junction.plugins.users.schema import metadata
 from junction.plugins.users.service import USERS, UsersService
 from junction.plugins.users.settings import UsersSettings
 from junction.plugins.users.sharing import router as sharing_router
+from junction.plugins.users.unixaccounts import UnixAccounts, check_root
 from junction.services import AUTH, AUTHORIZER, DATABASE, IDENTITY
 
 __all__ = ["USERS", "UsersService", "plugin"]
@@ -63,7 +65,7 @@ async def lifespan(ctx: PluginContext[UsersSettings]) -> AsyncIterator[None]:
     auth = ctx.get(AUTH)
     homes = Homes(ctx.server.root_dir, settings.home_template, auth, ctx.get(DATABASE))
     await homes.load()
-    async with _openid(ctx, directory):
+    async with _openid(ctx, directory), _unix_accounts(ctx, homes):
         ctx.provide(HOMES, homes)
         limits = UserLimits(
             auth,
@@ -76,12 +78,13 @@ async def lifespan(ctx: PluginContext[UsersSettings]) -> AsyncIterator[None]:
         ctx.provide(IDENTITY, directory)
         ctx.provide(AUTHORIZER, authorizer)
         auth.attach(directory, authorizer)
-        log.warning(
-            "multi-user mode: every kernel and terminal runs as this server's Unix account "
-            "(%s); users are kept apart by Junction's permission checks, not by the operating "
-            "system, so any user's code can read what that account can read",
-            _unix_account(),
-        )
+        if not settings.unix_accounts:
+            log.warning(
+                "multi-user mode: every kernel and terminal runs as this server's Unix account "
+                "(%s); users are kept apart by Junction's permission checks, not by the operating "
+                "system, so any user's code can read what that account can read",
+                _unix_account(),
+            )
         flusher = anyio.CancelScope()
         ctx.task_group.start_soon(_run_in, flusher, directory)
         try:
@@ -117,6 +120,25 @@ async def _openid(
         directory.add_login_link(ctx.settings.oidc_label, "login/oidc")
         ctx.provide(OIDC, login)
         yield
+
+
+@asynccontextmanager
+async def _unix_accounts(ctx: PluginContext[UsersSettings], homes: Homes) -> AsyncIterator[None]:
+    """Run users' kernels and terminals as their own Unix accounts (``users.unix_accounts``)."""
+    if not ctx.settings.unix_accounts:
+        yield
+        return
+    check_root()
+    async with UnixAccounts(ctx.settings, homes, ctx.get(AUTH)) as accounts:
+        set_account_resolver(accounts.resolve)
+        log.warning(
+            "multi-user mode with per-user Unix accounts: each user's kernels and terminals "
+            "run as the account named by users.unix_account_template"
+        )
+        try:
+            yield
+        finally:
+            set_account_resolver(None)
 
 
 def _unix_account() -> str:

@@ -91,6 +91,19 @@ class UsersSettings(PluginSettings):
     max_terminals_per_user: int = Field(
         0, ge=0, description="Running terminals one user may own at once (0: no limit)."
     )
+    unix_accounts: bool = Field(
+        False,
+        description="Run each user's kernels and terminals under a Unix account of their "
+        "own, so the operating system keeps users' files apart (the server must run as root).",
+    )
+    unix_account_template: str = Field(
+        "{username}", description="The Unix account a user's processes run as."
+    )
+    unix_create_accounts: bool = Field(
+        True,
+        description="Create a missing Unix account with useradd (else the user's kernels "
+        "and terminals are refused).",
+    )
 
     @field_validator("home_template")
     @classmethod
