@@ -57,7 +57,11 @@ class Environment:
 def comparison_environments() -> list[Environment]:
     """The environments of the servers Junction is compared with."""
     return [
-        Environment("jupyter_server", ("jupyter_server>=2.21", "ipykernel")),
+        # jupyter-collaboration serves the collaboration group's rooms; the other groups
+        # start jupyter_server with its extensions off (``JupyterServerKind.collaboration``).
+        Environment(
+            "jupyter_server", ("jupyter_server>=2.21", "ipykernel", "jupyter-collaboration>=4")
+        ),
         # jupyverse's base install brings kernels, contents, terminals, lab APIs; the auth extra
         # adds the default token authentication. The JupyterLab frontend is not needed.
         Environment("jupyverse", ("jupyverse[auth]>=0.14", "ipykernel")),

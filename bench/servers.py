@@ -39,6 +39,10 @@ JUNCTION_PROFILE_PLUGINS = ("contents", "kernelspecs", "kernels", "sessions", "t
 """The Junction plugins the scenarios use (the UI plugins are left out on purpose)."""
 
 
+_COLLABORATION_EXTENSIONS = ("jupyter_server_ydoc", "jupyter_server_fileid")
+_COLLABORATION_PULLS_IN = ("jupyterlab", "jupyter_lsp", "notebook_shim")
+
+
 class ServerStartError(RuntimeError):
     """A server exited or never answered ``GET /api`` with 200."""
 
@@ -69,9 +73,17 @@ class JupyterServerKind(ServerKind):
 
     env: Environment
     name: str = "jupyter_server"
+    collaboration: bool = False
+    """Whether jupyter-collaboration (with the file id service it needs) is loaded."""
 
     def argv(self, port: int, token: str, root: Path) -> list[str]:
         """``python -m jupyter_server`` with the bench settings."""
+        # The environment holds jupyter-collaboration and what it pulls in (JupyterLab, LSP,
+        # notebook_shim), each enabled by its own config file; only the collaboration group
+        # loads the two it uses, so the other groups measure jupyter_server alone.
+        extensions = dict.fromkeys(_COLLABORATION_PULLS_IN, False)
+        extensions.update(dict.fromkeys(_COLLABORATION_EXTENSIONS, self.collaboration))
+        switches = [f"--ServerApp.jpserver_extensions={k}={v}" for k, v in extensions.items()]
         return [
             str(self.env.python),
             "-m",
@@ -86,6 +98,7 @@ class JupyterServerKind(ServerKind):
             # Rate limits off: with them on, the stream scenarios lose most of their output.
             "--ZMQChannelsWebsocketConnection.limit_rate=False",
             "--ServerApp.log_level=WARN",
+            *switches,
         ]
 
     def version(self) -> str:
