@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from junction.plugins.jobs.folders import (
-    CHUNK,
-    FolderChanged,
     Reporter,
     check_unchanged,
     compare,
+    copy_checked,
     snapshot,
 )
 
@@ -86,17 +85,8 @@ def write_zip(
                         check_unchanged(entry, os.fstat(fd))
                         info = zipfile.ZipInfo.from_file(path, entry.name)
                         info.compress_type = zipfile.ZIP_DEFLATED
-                        copied = 0
                         with archive.open(info, "w", force_zip64=entry.size >= 1 << 31) as sink:
-                            while chunk := source.read(CHUNK):
-                                sink.write(chunk)
-                                copied += len(chunk)
-                                reporter.done += len(chunk)
-                                reporter.check()
-                                check_unchanged(entry, os.fstat(fd))
-                        check_unchanged(entry, os.fstat(fd))
-                        if copied != entry.size:
-                            raise FolderChanged(f"{entry.name} changed while it was read")
+                            copy_checked(source, sink, entry, reporter)
             compare(before, snapshot(folder, include_hidden=include_hidden))
         os.replace(partial, target)
     except BaseException:

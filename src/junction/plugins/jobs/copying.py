@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from junction.plugins.jobs.folders import (
-    CHUNK,
-    FolderChanged,
     Reporter,
     check_unchanged,
     compare,
+    copy_checked,
     snapshot,
 )
 
@@ -45,16 +44,7 @@ def copy_folder(
             fd = os.open(folder / entry.name, os.O_RDONLY | os.O_NOFOLLOW)
             with os.fdopen(fd, "rb") as source, target.open("xb") as sink:
                 check_unchanged(entry, os.fstat(fd))
-                copied = 0
-                while chunk := source.read(CHUNK):
-                    sink.write(chunk)
-                    copied += len(chunk)
-                    reporter.done += len(chunk)
-                    reporter.check()
-                    check_unchanged(entry, os.fstat(fd))
-                check_unchanged(entry, os.fstat(fd))
-                if copied != entry.size:
-                    raise FolderChanged(f"{entry.name} changed while it was read")
+                copy_checked(source, sink, entry, reporter)
             shutil.copystat(folder / entry.name, target, follow_symlinks=False)
         compare(before, snapshot(folder, include_hidden=include_hidden))
         if destination.exists():

@@ -14,6 +14,7 @@ import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from junction.errors import BadRequest, NotFound
 
@@ -25,6 +26,7 @@ __all__ = [
     "Reporter",
     "check_unchanged",
     "compare",
+    "copy_checked",
     "resolve",
     "snapshot",
 ]
@@ -129,6 +131,25 @@ def check_unchanged(entry: Entry, info: os.stat_result) -> None:
     if info.st_nlink == 0:
         raise FolderChanged(f"{entry.name} was removed while it was read")
     if (info.st_size, info.st_mtime_ns, info.st_ino) != (entry.size, entry.mtime_ns, entry.inode):
+        raise FolderChanged(f"{entry.name} changed while it was read")
+
+
+def copy_checked(source: IO[bytes], sink: IO[bytes], entry: Entry, reporter: Reporter) -> None:
+    """Copy the open file ``source`` (of snapshot ``entry``) into ``sink`` chunk by chunk.
+
+    Counts progress, honours cancellation and checks the file against ``entry`` after each
+    chunk and at the end; raises :class:`FolderChanged` when it changed or ended early.
+    """
+    fd = source.fileno()
+    copied = 0
+    while chunk := source.read(CHUNK):
+        sink.write(chunk)
+        copied += len(chunk)
+        reporter.done += len(chunk)
+        reporter.check()
+        check_unchanged(entry, os.fstat(fd))
+    check_unchanged(entry, os.fstat(fd))
+    if copied != entry.size:
         raise FolderChanged(f"{entry.name} changed while it was read")
 
 
