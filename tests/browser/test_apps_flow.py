@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_lab_flow import ARTIFACTS, CHROMIUM, _check_tools
+from helpers import ARTIFACTS, CHROMIUM, check_tools
 
 from junction.testing import TEST_TOKEN, ServerProcess, free_port
 
@@ -43,7 +43,7 @@ def _create(url: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_streamlit_panel_voila_gradio_in_chromium(tmp_path: Path) -> None:
-    _check_tools()
+    check_tools()
     root = tmp_path / "root"
     root.mkdir()
     for name in ("streamlit_app.py", "panel_app.py", "voila_app.ipynb", "gradio_app.py"):

@@ -8,9 +8,6 @@ script request, which is exactly the cross-site script inclusion the check refus
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_lab_flow import CHROMIUM, HERE, _check_tools
+from helpers import check_tools, flow_env, node_summary
 
 from junction.testing import ServerProcess
 
@@ -52,7 +49,7 @@ def _foreign_site(junction_url: str) -> tuple[ThreadingHTTPServer, str]:
 @pytest.fixture
 def junction(tmp_path: Path) -> Iterator[ServerProcess]:
     """A contents-only Junction over a root holding ``page.html`` and ``secret.js``."""
-    _check_tools()
+    check_tools()
     root = tmp_path / "root"
     root.mkdir()
     (root / "page.html").write_text("<p>framed</p>")
@@ -67,29 +64,11 @@ def junction(tmp_path: Path) -> Iterator[ServerProcess]:
 def test_files_load_from_our_pages_and_not_from_another_site(junction: ServerProcess) -> None:
     foreign, foreign_url = _foreign_site(junction.url)
     try:
-        env = {
-            **os.environ,
-            "JUNCTION_URL": junction.url,
-            "JUNCTION_TOKEN": junction.token,
-            "FOREIGN_URL": foreign_url,
-            "CHROMIUM": str(CHROMIUM),
-            "STEP_TIMEOUT_MS": "30000",
-        }
-        done = subprocess.run(
-            ["node", "files_xssi.mjs"],
-            cwd=HERE,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        env = flow_env(junction, FOREIGN_URL=foreign_url)
+        summary = node_summary("files_xssi.mjs", env, timeout=120)
     finally:
         foreign.shutdown()
         foreign.server_close()
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"files_xssi.mjs printed no summary (exit {done.returncode}):\n{done.stderr}"
-    summary = json.loads(lines[-1])
     assert summary["ok"], summary["error"]
     checks = summary["checks"]
     assert checks["viewStatus"] == 200

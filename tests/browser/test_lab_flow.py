@@ -18,78 +18,40 @@ directory, and matplotlib, ipywidgets and jupyterlab-execute-time in the environ
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import (
+    ARTIFACTS,
+    REPO,
+    Run,
+    check_tools,
+    describe,
+    flow_env,
+    full_profile_args,
+    http_errors,
+    jupyter_dirs,
+    node_summary,
+)
 
 from junction.testing import ServerProcess
 
 pytestmark = pytest.mark.browser
 
-HERE = Path(__file__).parent
-REPO = HERE.parent.parent
-ARTIFACTS = REPO / "test-artifacts"
 # The documentation screenshot is refreshed only on request, so test runs leave the tree clean.
 SCREENSHOT = (
     REPO / "docs" / "screenshot-lab.png"
     if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1"
     else ARTIFACTS / "screenshot-lab.png"
 )
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-FLOW_TIMEOUT = 100.0
-
-# uvicorn's access log: `127.0.0.1:5 - "GET /path?q HTTP/1.1" 404`; WebSocket refusals alike.
-_ACCESS = re.compile(
-    r'"(?P<request>(?:[A-Z]+ \S+ HTTP/[\d.]+)|(?:WebSocket \S+))" (?P<status>\d{3})'
-)
-
-
-@dataclass
-class Run:
-    """One flow phase: what the browser saw and what the server logged meanwhile."""
-
-    summary: dict[str, Any]
-    server_log: str
-
-
-def _check_tools() -> None:
-    """Fail (never skip) with the fix when a tool the flow needs is missing."""
-    problems = []
-    if not CHROMIUM.exists():
-        problems.append(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    if shutil.which("node") is None:
-        problems.append("node is missing: install Node.js 18 or later")
-    if not (HERE / "node_modules" / "playwright-core").is_dir():
-        problems.append(f"playwright-core is missing: cd {HERE} && npm ci")
-    for module in ("matplotlib", "ipywidgets"):
-        if subprocess.run([sys.executable, "-c", f"import {module}"], check=False).returncode:
-            problems.append(f"{module} is missing: pip install {module}")
-    if problems:
-        pytest.fail("browser test prerequisites:\n  " + "\n  ".join(problems))
-
-
-def http_errors(log: str) -> list[str]:
-    """Access log lines answering 400 or more."""
-    return [
-        f"{match['request']} {match['status']}"
-        for match in _ACCESS.finditer(log)
-        if int(match["status"]) >= 400
-    ]
 
 
 def start_server(home: Path, log_name: str) -> ServerProcess:
     """A full-profile Junction on a free port over ``home/root``, access log at info."""
-    args = ["--port", "0", "--ip", "127.0.0.1", "--profile", "full", "--log-level", "info"]
-    args += ["--root-dir", str(home / "root")]
+    args = full_profile_args(home / "root")
     # Both phases' servers share one database (the per-test data dir would differ).
     args += ["--set", f"database_url=sqlite+aiosqlite:///{home / 'junction.db'}"]
     return ServerProcess(args, log_path=home / log_name).start()
@@ -97,59 +59,18 @@ def start_server(home: Path, log_name: str) -> ServerProcess:
 
 def run_flow(server: ServerProcess, phase: str, *, screenshot: Path | None = None) -> Run:
     """Run ``node flow.mjs <phase>`` against ``server``; returns its JSON summary."""
-    env = {
-        **os.environ,
-        "JUNCTION_URL": server.url,
-        "JUNCTION_TOKEN": server.token,
-        "ARTIFACTS_DIR": str(ARTIFACTS),
-        "CHROMIUM": str(CHROMIUM),
-        "STEP_TIMEOUT_MS": "30000",
-    }
-    if screenshot is not None:
-        env["SCREENSHOT"] = str(screenshot)
-    done = subprocess.run(
-        ["node", "flow.mjs", phase],
-        cwd=HERE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=FLOW_TIMEOUT,
-        check=False,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        pytest.fail(f"flow.mjs printed no summary (exit {done.returncode}):\n{done.stderr}")
-    return Run(summary=json.loads(lines[-1]), server_log=server.log())
-
-
-def describe(run: Run) -> str:
-    """A failure message: the error, console errors, failed requests, server errors."""
-    summary = run.summary
-    parts = [f"phase {summary['phase']} failed: {summary['error']}"]
-    if summary["console"]:
-        parts.append("console errors:\n  " + "\n  ".join(summary["console"]))
-    if summary["bad"]:
-        parts.append("failed requests:\n  " + "\n  ".join(summary["bad"]))
-        parts.extend(summary.get("failures", []))
-    errors = http_errors(run.server_log)
-    if errors:
-        parts.append("server answered:\n  " + "\n  ".join(errors))
-    parts.append(f"artifacts in {ARTIFACTS}")
-    return "\n".join(parts)
+    extra = {} if screenshot is None else {"SCREENSHOT": str(screenshot)}
+    summary = node_summary("flow.mjs", flow_env(server, **extra), phase)
+    return Run(summary=summary, server_log=server.log())
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Root dir and Jupyter dirs shared by both phases (the restart must see the first's)."""
-    _check_tools()
+    check_tools()
     path = tmp_path_factory.mktemp("lab-flow")
     (path / "root").mkdir()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("JUPYTER_CONFIG_DIR", str(path / "jupyter-config"))
-        patch.setenv("JUPYTER_RUNTIME_DIR", str(path / "jupyter-runtime"))
-        patch.setenv("JUPYTER_DATA_DIR", str(path / "jupyter-data"))  # junction.db
-        patch.setenv("IPYTHONDIR", str(path / "ipython"))
-        patch.delenv("JUPYTERLAB_DIR", raising=False)
+    with jupyter_dirs(path):  # JUPYTER_DATA_DIR holds junction.db
         yield path
 
 
