@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.cookiejar import DefaultCookiePolicy
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,9 +99,7 @@ class SupervisedApps:
         """The HTTP client of the proxy and the readiness probes, made on first use: importing
         httpx is startup time that only a server running apps needs."""
         if self._client is None:
-            import httpx
-
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(30, read=None), trust_env=False)
+            self._client = stateless_client()
         return self._client
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -440,6 +439,21 @@ def serverproxy_entry_points() -> list[tuple[str, dict[str, Any]]]:
             continue
         found.append((app_id, spec))
     return found
+
+
+def stateless_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """An HTTP client that keeps no cookies, for the proxy and the readiness probes.
+
+    A cookie one app sets for one viewer must never ride along on another request: every app
+    listens on 127.0.0.1, so a cookie jar would hand it to all of them.
+    """
+    import httpx
+
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(30, read=None), trust_env=False, transport=transport
+    )
+    client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return client
 
 
 _SECRET_ENV = frozenset({"JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN"})
