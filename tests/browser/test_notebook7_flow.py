@@ -12,35 +12,32 @@ Notebook 7.6 itself logs a few errors on its pages (:data:`NOTEBOOK_OWN_ERRORS`)
 flow against ``jupyter notebook`` (jupyter_server 2.21) logs them identically, with the same
 requests and answers, so they are not counted. Any other console error fails the test.
 
-Needs what the JupyterLab flow needs (see ``test_lab_flow.py``, whose helpers this reuses)
-and the ``notebook`` package.
+Needs what the JupyterLab flow needs (see ``test_lab_flow.py``; shared helpers in
+``helpers.py``) and the ``notebook`` package.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_lab_flow import (
+from helpers import (
     ARTIFACTS,
-    CHROMIUM,
-    FLOW_TIMEOUT,
     Run,
-    _check_tools,
-    describe,
-    http_errors,
+    assert_ran_cleanly,
+    check_tools,
+    flow_env,
+    full_profile_args,
+    jupyter_dirs,
+    node_summary,
 )
 
 from junction.testing import ServerProcess
 
 pytestmark = pytest.mark.browser
-
-HERE = Path(__file__).parent
 
 NOTEBOOK_OWN_ERRORS = (
     # The keyboard shortcuts plugin reacts to a settings change before its own settings are
@@ -55,30 +52,16 @@ NOTEBOOK_OWN_ERRORS = (
 """Errors Notebook 7.6's own bundle logs on jupyter_server as well; matched by substring."""
 
 
-def unexpected_console_errors(run: Run) -> list[str]:
-    """The console errors of the flow, minus those Notebook 7 logs on any server."""
-    return [
-        error
-        for error in run.summary["console"]
-        if not any(known in error for known in NOTEBOOK_OWN_ERRORS)
-    ]
-
-
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Root dir and Jupyter dirs of the server, away from the user's own."""
-    _check_tools()
+    check_tools()
     installed = subprocess.run([sys.executable, "-c", "import notebook"], check=False)
     if installed.returncode:
         pytest.fail("Notebook 7 is missing: pip install 'notebook>=7.2,<8'")
     path = tmp_path_factory.mktemp("notebook7-flow")
     (path / "root").mkdir()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("JUPYTER_CONFIG_DIR", str(path / "jupyter-config"))
-        patch.setenv("JUPYTER_DATA_DIR", str(path / "jupyter-data"))
-        patch.setenv("JUPYTER_RUNTIME_DIR", str(path / "jupyter-runtime"))
-        patch.setenv("IPYTHONDIR", str(path / "ipython"))
-        patch.delenv("JUPYTERLAB_DIR", raising=False)
+    with jupyter_dirs(path):
         yield path
 
 
@@ -86,43 +69,17 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def flow_run(home: Path) -> Run:
     """The Notebook 7 flow against a server whose ``/`` leads to ``/tree``, run once."""
     ARTIFACTS.mkdir(exist_ok=True)
-    args = ["--port", "0", "--ip", "127.0.0.1", "--profile", "full", "--log-level", "info"]
-    args += ["--root-dir", str(home / "root"), "--default-url", "/tree"]
+    args = [*full_profile_args(home / "root"), "--default-url", "/tree"]
     server = ServerProcess(args, log_path=home / "server-notebook7.log").start()
     try:
-        env = {
-            **os.environ,
-            "JUNCTION_URL": server.url,
-            "JUNCTION_TOKEN": server.token,
-            "ARTIFACTS_DIR": str(ARTIFACTS),
-            "CHROMIUM": str(CHROMIUM),
-            "STEP_TIMEOUT_MS": "30000",
-        }
-        done = subprocess.run(
-            ["node", "notebook7_flow.mjs"],
-            cwd=HERE,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=FLOW_TIMEOUT,
-            check=False,
-        )
+        summary = node_summary("notebook7_flow.mjs", flow_env(server))
     finally:
         server.stop()
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        pytest.fail(
-            f"notebook7_flow.mjs printed no summary (exit {done.returncode}):\n{done.stderr}"
-        )
-    return Run(summary=json.loads(lines[-1]), server_log=server.log())
+    return Run(summary=summary, server_log=server.log())
 
 
 def test_notebook_7_flow_runs_cleanly_in_chromium(flow_run: Run) -> None:
-    summary = flow_run.summary
-    assert summary["error"] is None, describe(flow_run)
-    assert summary["bad"] == [], describe(flow_run)
-    assert unexpected_console_errors(flow_run) == [], describe(flow_run)
-    assert http_errors(flow_run.server_log) == [], describe(flow_run)
+    assert_ran_cleanly(flow_run, known_console_errors=NOTEBOOK_OWN_ERRORS)
     names = [step["name"] for step in flow_run.summary["steps"]]
     assert "run print(6*7) and see 42" in names
     assert "save and find the output through the REST API" in names
