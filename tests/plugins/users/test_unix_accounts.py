@@ -12,6 +12,7 @@ import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -64,8 +65,28 @@ def _shared_kernel_spec(share: Path) -> None:
 
 
 @pytest.fixture
+def reachable_packages() -> Iterator[None]:
+    """Let every account traverse (never list) the folders above this environment's packages.
+
+    The checkout may sit under a private home (root's is 0700 on Debian); the accounts'
+    kernels import ipykernel from here, so the test opens the way and restores the modes.
+    """
+    changed: list[tuple[Path, int]] = []
+    for folder in Path(sysconfig.get_paths()["purelib"]).resolve().parents:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            changed.append((folder, stat.S_IMODE(mode)))
+            folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+    try:
+        yield
+    finally:
+        for folder, mode in changed:
+            folder.chmod(mode)
+
+
+@pytest.fixture
 def server(
-    accounts: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    accounts: tuple[str, str], reachable_packages: None, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, Path]]:
     # The root must be reachable by the accounts: pytest's tmp_path is root's alone.
     top = Path(tempfile.mkdtemp(prefix="junction-unix-"))
