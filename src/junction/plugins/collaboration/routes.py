@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
 from junction.auth.middleware import current_user
+from junction.auth.ownership import may_access
 from junction.errors import Forbidden, HTTPError, NotFound, ServiceUnavailable
 from junction.plugin import use
 from junction.plugins.collaboration.connection import serve_client
@@ -120,7 +121,7 @@ async def room_websocket(websocket: WebSocket, room_id: str, collaboration: Coll
             return
         writable = writable and await _reaches(websocket, path, "write")
     try:
-        room = await rooms.get(room_id)
+        room = await rooms.get(room_id, user=current_user(websocket.scope).username)
     except HTTPError as exc:
         code = ROOM_NOT_FOUND if exc.status_code == 404 else ROOM_FAILED
         await websocket.close(code, exc.message[:120])
@@ -149,8 +150,7 @@ async def execute_cell(
 ) -> Response:
     """Run a code cell of a shared notebook on the kernel; the server writes its outputs into
     the document, so they are kept with no browser open. Answers 202 once the cell is busy."""
-    auth = conn.app.state.services.get(AUTH)
-    if not auth.may_access(current_user(conn.scope), "execute", "kernels", kernel_id):
+    if not may_access(conn, "kernels", kernel_id, "execute"):
         raise NotFound(f"Kernel does not exist: {kernel_id}")
     if not _may(conn, "write"):
         raise Forbidden("you may not change files")

@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from junction.auth.identity import Authenticator
-from junction.auth.middleware import current_user
+from junction.auth.ownership import may_access
 from junction.auth.xssi import cross_site_read
 from junction.errors import BadRequest, Forbidden, PayloadTooLarge
 from junction.plugin import use
@@ -470,8 +470,7 @@ def _kernel_visible(request: Request, kernels: KernelService | None, kernel_id: 
     exactly like a missing one, as under ``/api/kernels``."""
     if kernels is None or not kernels.exists(kernel_id):
         return False
-    auth: Authenticator = request.app.state.services.get(AUTH)
-    return auth.may_access(current_user(request.scope), "read", "kernels", kernel_id)
+    return may_access(request, "kernels", kernel_id, "read")
 
 
 _VIEW_PAGE = """<!DOCTYPE html>
