@@ -9,65 +9,18 @@
 // Prints one JSON line to stdout: {"ok", "phase", "error", "endpoints", "console", "steps"}.
 // Exits 1 on any failure, including a console error or an HTTP status >= 400.
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { Recorder, api as callApi, failureScreenshot, flowEnv, launch } from "./lib.mjs";
 
 const phase = process.argv[2] ?? "main";
-const base = process.env.JUNCTION_URL;
-const token = process.env.JUNCTION_TOKEN;
-const artifacts = process.env.ARTIFACTS_DIR ?? "test-artifacts";
+const env = flowEnv();
+const { base, token, artifacts, stepTimeout } = env;
 const screenshot = process.env.SCREENSHOT;
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const stepTimeout = Number(process.env.STEP_TIMEOUT_MS ?? 30000);
 const notebookName = "Untitled.ipynb";
 
-if (!base || !token) {
-  console.error("JUNCTION_URL and JUNCTION_TOKEN are required");
-  process.exit(2);
-}
-mkdirSync(artifacts, { recursive: true });
-
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-const host = new URL(base).host;
-const endpoints = new Map(); // "METHOD path" -> {method, path, statuses: Set}
-const consoleErrors = [];
-const steps = [];
-const failures = []; // bodies of 4xx/5xx answers, to say why
-
-function record(method, url, status) {
-  const parsed = new URL(url);
-  if (parsed.host !== host) return; // http: and ws: alike
-  // The UI adds an epoch-millisecond cache buster as a bare query parameter; drop it.
-  const query = [...parsed.searchParams.keys()].filter((k) => !/^\d+$/.test(k));
-  let path = parsed.pathname;
-  if (query.length) path += "?" + query.sort().join("&");
-  const key = `${method} ${path}`;
-  const entry = endpoints.get(key) ?? { method, path, statuses: new Set(), count: 0 };
-  entry.statuses.add(status);
-  entry.count += 1;
-  endpoints.set(key, entry);
-}
-
-async function step(name, action) {
-  const started = Date.now();
-  try {
-    await action();
-  } finally {
-    steps.push({ name, ms: Date.now() - started });
-  }
-}
+const recorder = new Recorder(base);
+const step = (name, action) => recorder.step(name, action);
+const api = (method, path, body) => callApi(env, method, path, body);
 
 // Runs `action` and returns the first response matching `method` and `urlPart`; waiting
 // and acting together, so a failed action cannot leave a dangling wait behind.
@@ -77,17 +30,6 @@ async function responseTo(method, urlPart, action) {
     action(),
   ]);
   return response;
-}
-
-async function api(method, path, body) {
-  const response = await fetch(new URL(path, base), {
-    method,
-    headers: { Authorization: `token ${token}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path} -> ${response.status}: ${text}`);
-  return text ? JSON.parse(text) : null;
 }
 
 // The notebook is a shared document (the collaboration plugin): JupyterLab saves it by
@@ -118,41 +60,16 @@ function nextSaveReply() {
   return new Promise((resolve) => saveWaiters.push(resolve));
 }
 
-const userDataDir = mkdtempSync(join(tmpdir(), "junction-chromium-"));
-let context;
+let browser;
 let page;
 let failure = null;
 
 try {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 1280, height: 800 },
-  });
-  context.setDefaultTimeout(stepTimeout);
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on("console", (message) => {
-    if (message.type() === "error") consoleErrors.push(message.text());
-  });
-  page.on("pageerror", (error) => consoleErrors.push(`pageerror: ${error.message}`));
-  page.on("response", async (response) => {
-    const request = response.request();
-    record(request.method(), response.url(), response.status());
-    if (response.status() >= 400) {
-      const body = await response.text().catch(() => "");
-      const sent = (request.postData() ?? "").slice(0, 2000);
-      failures.push(`${request.method()} ${response.url()} -> ${response.status()} ${body} (sent ${sent})`);
-    }
-  });
-  page.on("requestfailed", (request) => {
-    const reason = request.failure()?.errorText ?? "failed";
-    // Aborts happen when the page navigates away mid-request (reload); they are not errors.
-    if (!reason.includes("ERR_ABORTED")) record(request.method(), request.url(), reason);
-  });
+  browser = await launch(env);
+  page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  recorder.watchPage(page, { withSent: true });
   page.on("websocket", (socket) => {
-    record("WS", socket.url(), 101);
-    socket.on("socketerror", (error) => consoleErrors.push(`websocket error: ${error}`));
+    recorder.watchSocket(socket);
     if (socket.url().includes("/api/collaboration/room/json:notebook:")) {
       socket.on("framereceived", (frame) => onRoomFrame(frame.payload));
     }
@@ -172,37 +89,12 @@ try {
   }
 } catch (error) {
   failure = error;
-  if (page) {
-    try {
-      await page.screenshot({ path: join(artifacts, `${phase}-failure.png`), fullPage: true });
-    } catch {
-      // the page may be gone; the error below says why
-    }
-  }
+  await failureScreenshot(page, join(artifacts, `${phase}-failure.png`));
 } finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(userDataDir, { recursive: true, force: true });
+  if (browser) await browser.close();
 }
 
-const bad = [...endpoints.values()].filter((e) =>
-  [...e.statuses].some((s) => typeof s !== "number" || s >= 400),
-);
-const summary = {
-  ok: failure === null && consoleErrors.length === 0 && bad.length === 0,
-  phase,
-  error: failure ? String(failure.stack ?? failure) : null,
-  endpoints: [...endpoints.values()]
-    .map((e) => ({ method: e.method, path: e.path, statuses: [...e.statuses], count: e.count }))
-    .sort((a, b) => (a.path + a.method).localeCompare(b.path + b.method)),
-  console: consoleErrors,
-  bad: bad.map((e) => `${e.method} ${e.path} ${[...e.statuses].join(",")}`),
-  failures: failures.slice(0, 20),
-  steps,
-};
-writeFileSync(join(artifacts, `${phase}-endpoints.json`), JSON.stringify(summary, null, 2));
-// Let stdout drain (a pipe cuts long output at exit) before the process ends by itself.
-process.exitCode = summary.ok ? 0 : 1;
-process.stdout.write(JSON.stringify(summary) + "\n");
+recorder.finish(env, phase, failure);
 
 // --- the flows --------------------------------------------------------------------------
 
