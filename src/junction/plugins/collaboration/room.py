@@ -4,7 +4,9 @@ A room answers the sync protocol (``protocol.py``): a client's SyncStep1 gets a 
 with what it lacks; its SyncStep2 and updates are applied to the room's document, and every
 change of the document, whoever made it (a client, the disk, a kernel's output), goes to
 every client as an update, the sender included. Awareness is relayed to every client, the
-sender included, and a client's awareness states are removed for all when it leaves.
+sender included, and a client's awareness states are removed for all when it leaves; a
+connection owns the awareness ids it announced first and may change only those, a few of them,
+each of bounded size.
 
 Each client has a bounded outbox drained by its connection; a client that falls too far
 behind is disconnected (it reconnects and syncs again), so one slow client never holds the
@@ -39,15 +41,29 @@ from junction.plugins.collaboration.protocol import (
     sync_message,
 )
 
-__all__ = ["OUTBOX_SIZE", "Client", "ClientClosed", "Room"]
+__all__ = [
+    "MAX_AWARENESS_IDS",
+    "MAX_AWARENESS_STATE",
+    "OUTBOX_SIZE",
+    "Client",
+    "ClientClosed",
+    "Room",
+]
 
 log = logging.getLogger("junction.collaboration")
 
 OUTBOX_SIZE = 4096
 """Messages waiting for one client before it counts as too slow and is disconnected."""
 
+MAX_AWARENESS_IDS = 4
+"""Awareness client ids one connection may announce; further ids are ignored."""
+
+MAX_AWARENESS_STATE = 16 * 1024
+"""Bytes of one awareness state; a larger one disconnects its sender (1009)."""
+
 PROTOCOL_ERROR = 1002
 POLICY_VIOLATION = 1008
+MESSAGE_TOO_BIG = 1009
 TRY_AGAIN_LATER = 1013
 _EMPTY_UPDATE = b"\x00\x00"
 
@@ -104,6 +120,7 @@ class Room:
         self.doc = doc if doc is not None else Doc()
         self.clients: set[Client] = set()
         self.awareness: dict[int, AwarenessEntry] = {}
+        self._owners: dict[int, Client] = {}
         self._pending: list[bytes] = []
         self._subscription: Subscription | None = None
         self._flush_lock = anyio.Lock()
@@ -160,6 +177,8 @@ class Room:
         self._answered.set()
         gone = []
         for client_id in client.awareness_ids:
+            if self._owners.get(client_id) is client:
+                del self._owners[client_id]
             entry = self.awareness.pop(client_id, None)
             if entry is not None:
                 gone.append(AwarenessEntry(client_id, entry.clock + 1, "null"))
@@ -201,7 +220,8 @@ class Room:
         """Act on one frame from ``client``.
 
         Raises :class:`ClientClosed` when the client must be disconnected: a malformed frame
-        (1002), an update from a read-only client (1008).
+        (1002), an update from a read-only client (1008), an awareness state above
+        :data:`MAX_AWARENESS_STATE` (1009).
         """
         try:
             reader = Reader(frame)
@@ -255,15 +275,38 @@ class Room:
         await self.flush()
 
     def _awareness(self, client: Client, payload: bytes) -> None:
-        entries = parse_awareness(payload)
-        for entry in entries:
+        """Take the entries ``client`` may set: ids it owns (the first connection to announce
+        an id owns it until it leaves), at most :data:`MAX_AWARENESS_IDS` of them, with a
+        clock that moves forward; other entries are dropped without a word."""
+        accepted = []
+        for entry in parse_awareness(payload):
+            if len(entry.state.encode()) > MAX_AWARENESS_STATE:
+                raise ClientClosed(
+                    MESSAGE_TOO_BIG, f"awareness state above {MAX_AWARENESS_STATE} bytes"
+                )
+            owner = self._owners.get(entry.client_id)
+            if owner is None:
+                if entry.state == "null" or len(client.awareness_ids) >= MAX_AWARENESS_IDS:
+                    continue
+                self._owners[entry.client_id] = client
+            elif owner is not client:
+                continue
+            current = self.awareness.get(entry.client_id)
+            if current is not None and (
+                entry.clock < current.clock
+                or (entry.clock == current.clock and entry.state != "null")
+            ):
+                continue
             if entry.state == "null":
                 self.awareness.pop(entry.client_id, None)
                 client.awareness_ids.discard(entry.client_id)
+                del self._owners[entry.client_id]
             else:
                 self.awareness[entry.client_id] = entry
                 client.awareness_ids.add(entry.client_id)
-        self.broadcast(awareness_message(entries))
+            accepted.append(entry)
+        if accepted:
+            self.broadcast(awareness_message(accepted))
 
     async def _raw(self, client: Client, reader: Reader) -> None:
         command = reader.string()

@@ -50,7 +50,8 @@ class Rooms:
         self._locks: dict[str, anyio.Lock] = {}
         self._empty_since: dict[str, int] = {}
         self._generation = 0
-        self.global_awareness = Room(GLOBAL_AWARENESS)
+        self.global_rooms: dict[str, Room] = {}
+        """The global awareness room of each user (see :meth:`get`)."""
         self.executor: ServerExecutor | None = None
         """Runs cells on the server when the kernels plugin is there (set at startup)."""
 
@@ -70,10 +71,19 @@ class Rooms:
         record = await self.store.by_id(file_id)
         return None if record is None else record.path
 
-    async def get(self, room_id: str) -> Room:
-        """The open room ``room_id``, loading it first if needed; raises RoomNotFound."""
+    async def get(self, room_id: str, *, user: str = "") -> Room:
+        """The open room ``room_id``, loading it first if needed; raises RoomNotFound.
+
+        The global awareness room (presence, open documents) is one per ``user``: in
+        multi-user mode a user sees only their own connections there, never which files
+        other users have open.
+        """
         if room_id == GLOBAL_AWARENESS:
-            return self.global_awareness
+            room = self.global_rooms.get(user)
+            if room is None:
+                room = self.global_rooms[user] = Room(GLOBAL_AWARENESS)
+                room.on_empty = lambda empty: self._global_empty(user, empty)
+            return room
         format, _, rest = room_id.partition(":")
         type, _, file_id = rest.partition(":")
         kind = room_kind(format, type)
@@ -113,6 +123,10 @@ class Rooms:
                 await room.run()
             except Exception:
                 log.exception("room %s stopped saving and watching its file", room.id)
+
+    def _global_empty(self, user: str, room: Room) -> None:
+        if self.global_rooms.get(user) is room:
+            del self.global_rooms[user]
 
     def _room_empty(self, room: Room) -> None:
         if not isinstance(room, DocumentRoom):
@@ -174,4 +188,5 @@ class Rooms:
             except Exception:
                 log.exception("room %s: could not save at shutdown", room.id)
             room.close_all(1001, "server stopping")
-        self.global_awareness.close_all(1001, "server stopping")
+        for global_room in list(self.global_rooms.values()):
+            global_room.close_all(1001, "server stopping")
