@@ -9,51 +9,14 @@
 //
 // Prints one JSON line to stdout: {"ok", "error", "endpoints", "console", "bad", "steps"}.
 
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { Recorder, api as callApi, flowEnv, launchBrowser } from "./lib.mjs";
 
-const base = process.env.JUNCTION_URL;
-const token = process.env.JUNCTION_TOKEN;
-const artifacts = process.env.ARTIFACTS_DIR ?? "test-artifacts";
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const stepTimeout = Number(process.env.STEP_TIMEOUT_MS ?? 30000);
-
-if (!base || !token) {
-  console.error("JUNCTION_URL and JUNCTION_TOKEN are required");
-  process.exit(2);
-}
-mkdirSync(artifacts, { recursive: true });
-
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
-const host = new URL(base).host;
-const endpoints = new Map();
-const consoleErrors = [];
-const steps = [];
-
-function record(method, url, status) {
-  const parsed = new URL(url);
-  if (parsed.host !== host) return;
-  const key = `${method} ${parsed.pathname}`;
-  const entry = endpoints.get(key) ?? { method, path: parsed.pathname, statuses: new Set() };
-  entry.statuses.add(status);
-  endpoints.set(key, entry);
-}
-
-async function step(name, action) {
-  const started = Date.now();
-  try {
-    await action();
-  } finally {
-    steps.push({ name, ms: Date.now() - started });
-  }
-}
-
-async function api(path) {
-  const response = await fetch(`${base}${path}`, { headers: { Authorization: `token ${token}` } });
-  if (!response.ok) throw new Error(`GET ${path} answered ${response.status}`);
-  return response.json();
-}
+const env = flowEnv();
+const { base, token, artifacts, stepTimeout } = env;
+const recorder = new Recorder(base, { withQuery: false });
+const step = (name, action) => recorder.step(name, action);
+const api = (path) => callApi(env, "GET", path);
 
 async function openPage(browser, who) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -63,13 +26,13 @@ async function openPage(browser, who) {
     // Two pages share the notebook's kernel; comm messages meant for the other page's
     // widget manager are logged by JupyterLab as "Comm not found" (as with jupyter_server).
     if (message.type() !== "error" || message.text().startsWith("Comm not found")) return;
-    consoleErrors.push(`${who}: ${message.text()}`);
+    recorder.consoleErrors.push(`${who}: ${message.text()}`);
   });
-  page.on("pageerror", (error) => consoleErrors.push(`${who} pageerror: ${error.message}`));
+  page.on("pageerror", (error) => recorder.consoleErrors.push(`${who} pageerror: ${error.message}`));
   page.on("response", (response) => {
-    record(response.request().method(), response.url(), response.status());
+    recorder.record(response.request().method(), response.url(), response.status());
   });
-  page.on("websocket", (socket) => record("WS", socket.url(), 101));
+  page.on("websocket", (socket) => recorder.record("WS", socket.url(), 101));
   await page.goto(`${base}lab/tree/shared.ipynb?token=${encodeURIComponent(token)}`);
   await page.locator(".jp-NotebookPanel:visible .jp-Cell").first().waitFor();
   return page;
@@ -84,7 +47,7 @@ let pages = [];
 let failure = null;
 
 try {
-  browser = await chromium.launch({ executablePath, headless: true, args: FLAGS });
+  browser = await launchBrowser(env);
   let alice;
   let bob;
   await step("two people open the notebook", async () => {
@@ -142,20 +105,4 @@ try {
   if (browser) await browser.close().catch(() => {});
 }
 
-const bad = [...endpoints.values()].filter((e) =>
-  [...e.statuses].some((s) => typeof s !== "number" || s >= 400),
-);
-const summary = {
-  ok: failure === null && consoleErrors.length === 0 && bad.length === 0,
-  phase: "collaboration",
-  error: failure ? String(failure.stack ?? failure) : null,
-  endpoints: [...endpoints.values()]
-    .map((e) => ({ method: e.method, path: e.path, statuses: [...e.statuses] }))
-    .sort((a, b) => (a.path + a.method).localeCompare(b.path + b.method)),
-  console: consoleErrors,
-  bad: bad.map((e) => `${e.method} ${e.path} ${[...e.statuses].join(",")}`),
-  steps,
-};
-writeFileSync(join(artifacts, "collaboration-endpoints.json"), JSON.stringify(summary, null, 2));
-process.exitCode = summary.ok ? 0 : 1;
-process.stdout.write(JSON.stringify(summary) + "\n");
+recorder.finish(env, "collaboration", failure);

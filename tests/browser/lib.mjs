@@ -60,6 +60,11 @@ export async function launch(env) {
   return { context, close };
 }
 
+/** A chromium without a profile, for flows that open several contexts (several people). */
+export async function launchBrowser(env) {
+  return chromium.launch({ executablePath: env.executablePath, headless: true, args: FLAGS });
+}
+
 /** Calls the server's REST API with the token; throws on any status but 2xx. */
 export async function api(env, method, path, body) {
   const response = await fetch(new URL(path, env.base), {
@@ -74,8 +79,10 @@ export async function api(env, method, path, body) {
 
 /** What the browser did: endpoints called (on the server's host), console errors, steps. */
 export class Recorder {
-  constructor(base) {
+  // `withQuery: false` records paths without their query.
+  constructor(base, { withQuery = true } = {}) {
     this.host = new URL(base).host;
+    this.withQuery = withQuery;
     this.endpoints = new Map(); // "METHOD path" -> {method, path, statuses: Set, count}
     this.consoleErrors = [];
     this.steps = [];
@@ -88,7 +95,7 @@ export class Recorder {
     // The UI adds an epoch-millisecond cache buster as a bare query parameter; drop it.
     const query = [...parsed.searchParams.keys()].filter((k) => !/^\d+$/.test(k));
     let path = parsed.pathname;
-    if (query.length) path += "?" + query.sort().join("&");
+    if (query.length && this.withQuery) path += "?" + query.sort().join("&");
     const key = `${method} ${path}`;
     const entry = this.endpoints.get(key) ?? { method, path, statuses: new Set(), count: 0 };
     entry.statuses.add(status);
