@@ -99,3 +99,38 @@ def test_the_log_buffer_keeps_the_last_bytes() -> None:
     assert logs.since(12) == b"c\n"
     assert logs.since(0) == b"456789abc\n"
     assert logs.tail(1) == ["456789abc"]
+
+
+@pytest.mark.parametrize(
+    "value", ["token\tsecret", "Bearer  secret", "TOKEN secret ", "Basic secret", "secret"]
+)
+def test_a_junction_token_is_dropped_whatever_the_spacing_or_scheme(value: str) -> None:
+    assert "authorization" not in _upstream([("Authorization", value)])
+
+
+def test_token_parameters_are_dropped_once_decoded() -> None:
+    query = b"a=1&%74oken=secret&TOKEN=secret&To%6Ben=x&+token=y&b=2"
+    assert filter_query(query) == "a=1&b=2"
+
+
+@pytest.mark.parametrize(
+    "name", ["X-Forwarded_User", "Remote_User", "X_Forwarded_For", "X-FORWARDED-USER", "My_Header"]
+)
+def test_underscored_and_identity_headers_from_the_client_are_dropped(name: str) -> None:
+    seen = _upstream([(name, "admin")])
+    assert "admin" not in {v for k, v in seen.items() if k != "x-forwarded-user"}
+    assert seen["x-forwarded-user"] == "ana"
+    assert not [k for k in seen if "_" in k]
+
+
+def test_cookies_for_another_domain_are_dropped_on_app_hosts() -> None:
+    raw = [
+        (b"Set-Cookie", b"a=1; Domain=localhost; Path=/"),
+        (b"Set-Cookie", b"b=1; path=/; domain=.apps.localhost"),
+        (b"Set-Cookie", b"c=1; Domain=A1.apps.localhost"),
+        (b"Set-Cookie", b"d=1; Path=/"),
+    ]
+    kept = response_headers(raw, junction_cookie=lambda n: False, cookie_host="a1.apps.localhost")
+    assert [v for _, v in kept] == [b"c=1; Domain=A1.apps.localhost", b"d=1; Path=/"]
+    everything = response_headers(raw, junction_cookie=lambda n: False)
+    assert len(everything) == 4

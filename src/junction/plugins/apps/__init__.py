@@ -52,12 +52,17 @@ def _listen(ctx: PluginContext[AppsSettings]) -> socket.socket:
     return sock
 
 
-def _junction_url(ctx: PluginContext[AppsSettings]) -> str | None:
+def _junction_origin(ctx: PluginContext[AppsSettings]) -> str:
+    """Junction's scheme and host from configuration (the port is added once known)."""
     server = ctx.server
-    if server.port == 0:
-        return None
-    host = "localhost" if server.ip in ("localhost", "127.0.0.1", "") else server.ip
-    return f"{server.scheme}://{host}:{server.port}{server.base_url}"
+    ip = server.ip
+    if ip in ("localhost", "127.0.0.1", "::1", ""):
+        host = "localhost"
+    elif ip in ("0.0.0.0", "::"):  # noqa: S104 - compared, not bound
+        host = socket.getfqdn()
+    else:
+        host = f"[{ip}]" if ":" in ip else ip
+    return f"{server.scheme}://{host}"
 
 
 @asynccontextmanager
@@ -70,7 +75,7 @@ async def lifespan(ctx: PluginContext[AppsSettings]) -> AsyncIterator[None]:
         auth=ctx.get(AUTH),
         reaper=ctx.get(REAPER),
         task_group=ctx.task_group,
-        junction_url=_junction_url(ctx),
+        junction_origin=_junction_origin(ctx),
         base_url=ctx.server.base_url,
         server_port=ctx.server.port,
     )

@@ -32,14 +32,17 @@ __all__ = ["AppHost", "AppsServer", "failure_page"]
 AUTH_PATH = "/_junction/auth"
 
 
-def failure_page(name: str, reason: str | None, lines: list[str]) -> str:
-    """The page shown instead of an app that failed: the reason and its last output lines."""
-    log = html.escape("\n".join(lines)) or "(no output)"
-    return (
+def failure_page(name: str, reason: str | None, lines: list[str], *, show_log: bool = True) -> str:
+    """The page shown instead of an app that failed: the reason and, for those who may
+    manage the app (``show_log``), its last output lines (which may hold secrets)."""
+    page = (
         f"<!doctype html><title>{html.escape(name)} failed</title>"
         f"<h1>{html.escape(name)} failed</h1><p>{html.escape(reason or 'unknown reason')}</p>"
-        f"<h2>Last output</h2><pre>{log}</pre>"
     )
+    if not show_log:
+        return page + "<p>Its owner can read its output in the apps page.</p>"
+    log = html.escape("\n".join(lines)) or "(no output)"
+    return page + f"<h2>Last output</h2><pre>{log}</pre>"
 
 
 class AppHost:
@@ -51,10 +54,39 @@ class AppHost:
         self._cookie_attrs = "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
 
     def _junction_cookie(self, name: str) -> bool:
-        return name in (APP_COOKIE, self.apps.auth.cookie_name) or name.startswith("junction-")
+        lower = name.lower()
+        return (
+            name in (APP_COOKIE, self.apps.auth.cookie_name, "_xsrf")
+            or lower.startswith(("junction-", "__host-junction-", "__secure-junction-"))
+            or lower == self.apps.auth.cookie_name.lower()
+        )
 
-    def _junction_token(self, token: str) -> bool:
-        return self.apps.auth.check_token(token) or token.startswith("jct_")
+    async def _junction_tokens(self, headers: Headers) -> set[str]:
+        """The credentials in the request's ``Authorization`` headers that Junction would
+        accept, whatever the scheme word (these never reach an app)."""
+        found: set[str] = set()
+        auth = self.apps.auth
+        for value in headers.getlist("authorization"):
+            words = value.split(None, 1)
+            for candidate in {value.strip(), words[-1].strip() if words else ""} - {""}:
+                accepted = auth.check_token(candidate) or candidate.startswith("jct_")
+                if not accepted and auth.identity is not None:
+                    accepted = await auth.identity.user_for_token(candidate) is not None
+                if accepted:
+                    found.add(candidate)
+        return found
+
+    def _origin_allowed(self, headers: Headers, app_id: str, host: str) -> bool:
+        """Whether a WebSocket handshake comes from the app's own pages (a browser always
+        sends ``Origin``; a sibling app's page must not reach this app with the viewer's
+        cookie)."""
+        origin = headers.get("origin")
+        if origin is None:
+            return True
+        origin = origin.rstrip("/").lower()
+        own = {self.apps.app_origin(app_id).rstrip("/").lower()}
+        own |= {f"{scheme}://{host.lower()}" for scheme in ("http", "https")}
+        return origin in own
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -71,8 +103,11 @@ class AppHost:
             await self._exchange(scope, receive, send, app_id)
             return
         record = self.apps.records[app_id]
+        if is_ws and not self._origin_allowed(headers, app_id, host):
+            await self._refuse(scope, receive, send, 403, "WebSocket origin not allowed")
+            return
         session = cookie_parser(headers.get("cookie", "")).get(APP_COOKIE)
-        user = self.apps.session_user(session, app_id)
+        user = await self.apps.session_user(session, app_id)
         if not self.apps.may_view(user, record):
             if user is None and not is_ws and scope["method"] in ("GET", "HEAD"):
                 query = scope.get("query_string", b"").decode("latin-1")
@@ -85,17 +120,20 @@ class AppHost:
             return
         process = await self.apps.ensure_ready(app_id)
         if process.status != "ready" or process.port is None:
-            page = failure_page(record.spec["name"], process.reason, process.logs.tail())
+            manager = user is not None and self.apps.may_manage(user, record)
+            lines = process.logs.tail() if manager else []
+            page = failure_page(record.spec["name"], process.reason, lines, show_log=manager)
             if is_ws:
                 await self._refuse(scope, receive, send, 502, process.reason or "failed")
             else:
                 await HTMLResponse(page, 502)(scope, receive, send)
             return
         process.touch()
+        junction_tokens = await self._junction_tokens(headers)
         forwarded = upstream_headers(
             scope["headers"],
             junction_cookie=self._junction_cookie,
-            junction_token=self._junction_token,
+            junction_token=junction_tokens.__contains__,
             client_ip=(scope.get("client") or ("", 0))[0],
             scheme="https" if scope.get("scheme") in ("https", "wss") else "http",
             prefix="/",
@@ -128,6 +166,7 @@ class AppHost:
             path=path,
             headers=forwarded,
             junction_cookie=self._junction_cookie,
+            cookie_host=host.rpartition(":")[0] if ":" in host else host,
         )
 
     async def _exchange(self, scope: Scope, receive: Receive, send: Send, app_id: str) -> None:

@@ -40,7 +40,7 @@ from junction.reaper import Reaper
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["APP_COOKIE", "CODE_SECONDS", "SupervisedApps"]
+__all__ = ["APP_COOKIE", "CODE_SECONDS", "Credentials", "SupervisedApps"]
 
 log = logging.getLogger("junction.apps")
 
@@ -50,10 +50,22 @@ APP_COOKIE = "junction-app"
 _FIELD = re.compile(r"\{(port|address|base_url|file|stem|public_host|public_origin|python|root)\}")
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """What proved a viewer's identity to Junction when a code was issued; the app host
+    checks them again on every request, so a disabled account, a revoked session or token
+    and a removed share take effect at once."""
+
+    query_token: str | None = None
+    header: str | None = None
+    cookie: str | None = None
+
+
 @dataclass
 class _Grant:
     app_id: str
-    user: User
+    username: str
+    credentials: Credentials
     expires: float
 
 
@@ -69,7 +81,7 @@ class SupervisedApps:
         auth: Authenticator,
         reaper: Reaper,
         task_group: TaskGroup,
-        junction_url: str | None,
+        junction_origin: str = "http://localhost",
         base_url: str = "/",
         server_port: int = 0,
     ) -> None:
@@ -79,10 +91,12 @@ class SupervisedApps:
         self.auth = auth
         self.reaper = reaper
         self.task_group = task_group
-        self.junction_url = settings.junction_url or junction_url
+        self.junction_origin = junction_origin
         self.apps_port = settings.port
         self.base_url = base_url
         self.server_port = server_port
+        self.server_ports: set[int] = set()
+        """Ports Junction was seen listening on (from the sockets requests came in on)."""
         self._client: httpx.AsyncClient | None = None
         self.records: dict[str, AppRecord] = {}
         self.closed = anyio.Event()
@@ -93,6 +107,24 @@ class SupervisedApps:
         host_template = urlsplit(settings.public_url).hostname if settings.public_url else None
         pattern = re.escape(host_template or settings.domain).replace(r"\{app\}", "([a-z0-9-]+)")
         self._host = re.compile(pattern, re.IGNORECASE)
+
+    @property
+    def junction_url(self) -> str | None:
+        """Junction's URL for app links and app-host logins: ``apps.junction_url``, else
+        built from the server's configured address and the port it listens on; never from a
+        request's ``Host`` (anyone could name any host there). None while the port is
+        unknown (``--port 0`` before the first request)."""
+        if self.settings.junction_url:
+            return self.settings.junction_url.rstrip("/") + "/"
+        port = min(self.server_ports, default=self.server_port)
+        if not port:
+            return None
+        return f"{self.junction_origin}:{port}{self.base_url}"
+
+    def learn_server_port(self, port: int) -> None:
+        """Note a port Junction listens on (refused by the port proxy; used in URLs when
+        the configured one is 0)."""
+        self.server_ports.add(port)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -253,22 +285,24 @@ class SupervisedApps:
             )
         return process
 
-    def model(self, record: AppRecord) -> App:
-        """The wire model of an app."""
+    def model(self, record: AppRecord, user: User | None = None) -> App:
+        """The wire model of an app; its command, environment and output (secrets, often)
+        only for those who may manage it (``user`` None: the caller may)."""
         process = self.processes.get(record.id)
         spec = record.spec
         junction = self.junction_url or "/"
+        manager = user is None or self.may_manage(user, record)
         return App(
             id=record.id,
             name=spec["name"],
             framework=spec.get("framework"),
             path=spec.get("path"),
-            command=spec["command"],
-            env=spec["env"],
+            command=spec["command"] if manager else [],
+            env=spec["env"] if manager else {},
             owner=record.owner,
             status=process.status if process else "stopped",
             reason=process.reason if process else None,
-            last_log=process.last_log if process else [],
+            last_log=(process.last_log if process else []) if manager else [],
             url=f"{junction}apps/{record.id}/",
             app_url=self.app_origin(record.id),
             sharing=Sharing.model_validate(record.sharing),
@@ -310,12 +344,13 @@ class SupervisedApps:
         """Whether an ``Authorization`` credential is a Junction token (never forwarded)."""
         return self.auth.check_token(token) or token.startswith("jct_")
 
-    def issue_code(self, app_id: str, user: User) -> str:
-        """A one-time code for the app host, bound to this app and viewer."""
+    def issue_code(self, app_id: str, user: User, credentials: Credentials) -> str:
+        """A one-time code for the app host, bound to this app and viewer (and the
+        credentials the viewer used, checked again on each app-host request)."""
         now = time.time()
         self._codes = {c: g for c, g in self._codes.items() if g.expires > now}
         code = secrets.token_urlsafe(32)
-        self._codes[code] = _Grant(app_id, user, now + CODE_SECONDS)
+        self._codes[code] = _Grant(app_id, user.username, credentials, now + CODE_SECONDS)
         return code
 
     def redeem(self, code: str, app_id: str) -> str | None:
@@ -325,15 +360,29 @@ class SupervisedApps:
         if grant is None or grant.app_id != app_id or grant.expires < time.time():
             return None
         session = secrets.token_urlsafe(32)
-        self._sessions[session] = _Grant(app_id, grant.user, time.time() + SESSION_SECONDS)
+        now = time.time()
+        self._sessions = {s: g for s, g in self._sessions.items() if g.expires > now}
+        self._sessions[session] = _Grant(
+            app_id, grant.username, grant.credentials, now + SESSION_SECONDS
+        )
         return session
 
-    def session_user(self, session: str | None, app_id: str) -> User | None:
-        """The viewer an app-host session id stands for, if valid for this app."""
-        grant = self._sessions.get(session or "")
+    async def session_user(self, session: str | None, app_id: str) -> User | None:
+        """The viewer an app-host session id stands for, if valid for this app and the
+        account still logs in with what it used (resolved now, as Junction's own auth does:
+        a disabled user or a revoked session ends the app session too)."""
+        key = session or ""
+        grant = self._sessions.get(key)
         if grant is None or grant.app_id != app_id or grant.expires < time.time():
             return None
-        return grant.user
+        found = grant.credentials
+        user, _ = await self.auth.identify(
+            query_token=found.query_token, header=found.header, cookie=found.cookie
+        )
+        if user is None or user.username != grant.username:
+            self._sessions.pop(key, None)
+            return None
+        return user
 
     def _forget_sessions(self, app_id: str) -> None:
         self._sessions = {s: g for s, g in self._sessions.items() if g.app_id != app_id}
@@ -350,15 +399,15 @@ class SupervisedApps:
         await self.store.add(record)
         self.records[app_id] = record
         await self.process(app_id).start()
-        return self.model(record)
+        return self.model(record, owner)
 
     async def list(self, user: User) -> list[App]:
         """See :meth:`AppService.list`."""
-        return [self.model(r) for r in self.records.values() if self.may_view(user, r)]
+        return [self.model(r, user) for r in self.records.values() if self.may_view(user, r)]
 
     async def get(self, app_id: str, user: User, *, manage: bool = False) -> App:
         """See :meth:`AppService.get`."""
-        return self.model(self._record(app_id, user, manage=manage))
+        return self.model(self._record(app_id, user, manage=manage), user)
 
     async def start(self, app_id: str, user: User) -> App:
         """See :meth:`AppService.start`."""

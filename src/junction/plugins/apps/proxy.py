@@ -3,7 +3,8 @@
 What reaches the app (see :func:`upstream_headers`): the browser's headers without
 hop-by-hop headers, without Junction's cookies (dropped by name: the app's own cookies pass
 byte for byte), without an ``Authorization`` header that carries a Junction token, without
-the ``token`` query parameter and without any identity header the client sent; with the
+the ``token`` query parameter (its name compared decoded), without any header whose name
+has an underscore and without any identity header the client sent; with the
 browser's ``Host`` (frameworks compare it with ``Origin``) and ``X-Forwarded-For``,
 ``-Proto``, ``-Host``, ``-Prefix`` and ``X-Forwarded-User`` (the viewer, set by Junction
 alone). What reaches the browser: the app's response without hop-by-hop headers and without
@@ -20,7 +21,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 import anyio
 import websockets
@@ -101,7 +102,9 @@ def upstream_headers(
     for key_bytes, value_bytes in raw:
         key = key_bytes.decode("latin-1").lower()
         value = value_bytes.decode("latin-1")
-        if key in _HOP_BY_HOP or key in _IDENTITY or key.startswith("x-junction-"):
+        # CGI-style servers read "_" and "-" alike, so "X-Forwarded_User" would pass for
+        # the identity header: names with "_" are dropped, as nginx does by default.
+        if "_" in key or key in _HOP_BY_HOP or key in _IDENTITY or key.startswith("x-junction-"):
             continue
         if key == "host":
             host = value
@@ -115,8 +118,9 @@ def upstream_headers(
             if not value:
                 continue
         elif key == "authorization":
-            scheme_word, _, credential = value.strip().partition(" ")
-            if scheme_word.lower() in ("token", "bearer") and junction_token(credential.strip()):
+            words = value.split(None, 1)
+            credential = words[-1].strip() if words else ""
+            if junction_token(credential) or junction_token(value.strip()):
                 continue
         headers.append((key, value))
     headers += [
@@ -131,24 +135,46 @@ def upstream_headers(
 
 
 def filter_query(query: bytes) -> str:
-    """The query string without ``token`` parameters; everything else kept as sent."""
+    """The query string without ``token`` parameters (the name compared once decoded, in any
+    case, as Junction reads it: ``%74oken`` too); everything else kept as sent."""
     text = query.decode("latin-1")
-    if "token" not in text:
-        return text
-    return "&".join(p for p in text.split("&") if p.partition("=")[0] != "token")
+
+    def is_token(pair: str) -> bool:
+        name = unquote_plus(pair.partition("=")[0], encoding="latin-1")
+        return name.strip().lower() == "token"
+
+    return "&".join(p for p in text.split("&") if not is_token(p))
+
+
+def _cookie_domain(set_cookie: str) -> str | None:
+    for attribute in set_cookie.split(";")[1:]:
+        name, _, value = attribute.partition("=")
+        if name.strip().lower() == "domain":
+            return value.strip().lstrip(".").lower()
+    return None
 
 
 def response_headers(
-    raw: Iterable[tuple[bytes, bytes]], *, junction_cookie: Callable[[str], bool]
+    raw: Iterable[tuple[bytes, bytes]],
+    *,
+    junction_cookie: Callable[[str], bool],
+    cookie_host: str | None = None,
 ) -> list[tuple[bytes, bytes]]:
-    """The app's response headers without hop-by-hop ones and Junction-named cookies."""
+    """The app's response headers without hop-by-hop ones and Junction-named cookies; with
+    ``cookie_host`` (an app host's name), also without a cookie whose ``Domain`` is not that
+    host exactly: a parent domain would reach Junction and the other apps."""
     kept: list[tuple[bytes, bytes]] = []
     for key, value in raw:
         lower = key.lower()
         if lower.decode("latin-1") in _HOP_BY_HOP:
             continue
-        if lower == b"set-cookie" and junction_cookie(_cookie_name(value.decode("latin-1"))):
-            continue
+        if lower == b"set-cookie":
+            text = value.decode("latin-1")
+            if junction_cookie(_cookie_name(text)):
+                continue
+            domain = _cookie_domain(text)
+            if cookie_host is not None and domain is not None and domain != cookie_host.lower():
+                continue
         kept.append((lower, value))
     return kept
 
@@ -176,6 +202,7 @@ async def proxy_http(
     headers: list[tuple[str, str]],
     junction_cookie: Callable[[str], bool],
     unreachable_status: int = 502,
+    cookie_host: str | None = None,
 ) -> None:
     """Forward one HTTP request to ``127.0.0.1:port`` and stream the answer back; when
     nothing answers there, a JSON error with ``unreachable_status``."""
@@ -206,7 +233,9 @@ async def proxy_http(
             {
                 "type": "http.response.start",
                 "status": response.status_code,
-                "headers": response_headers(response.headers.raw, junction_cookie=junction_cookie),
+                "headers": response_headers(
+                    response.headers.raw, junction_cookie=junction_cookie, cookie_host=cookie_host
+                ),
             }
         )
         async for chunk in response.aiter_raw():

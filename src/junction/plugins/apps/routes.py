@@ -7,23 +7,24 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import anyio
 from fastapi import APIRouter, Body, Depends, Request, Response, WebSocket
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, StreamingResponse
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, cookie_parser
 from starlette.types import Receive, Scope, Send
 
 from junction.auth.identity import User
 from junction.auth.routes import CurrentUser
 from junction.errors import Forbidden, NotFound, ServiceUnavailable
 from junction.plugin import use
-from junction.plugins.apps.manager import SupervisedApps
+from junction.plugins.apps.manager import Credentials, SupervisedApps
 from junction.plugins.apps.models import App, AppCreate, Sharing
 from junction.plugins.apps.page import APPS_PAGE
 from junction.plugins.apps.proxy import filter_query, proxy_http, proxy_websocket, upstream_headers
 from junction.plugins.apps.service import APPS, AppService
+from junction.plugins.contents.service import FileNotFound, Reach, check_path
 
 __all__ = ["router"]
 
@@ -42,11 +43,13 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 async def _runtime(
     request: HTTPConnection, apps: Annotated[AppService, use(APPS)]
 ) -> SupervisedApps:
-    """The plugin's own service; learns Junction's URL from the first HTTP request."""
+    """The plugin's own service; learns the port Junction really listens on (with
+    ``--port 0``) from the socket a request came in on, never from its ``Host`` header."""
     if not isinstance(apps, SupervisedApps):
         raise ServiceUnavailable("the apps routes need the apps plugin's own service")
-    if apps.junction_url is None and request.scope["type"] == "http":
-        apps.junction_url = f"{request.url.scheme}://{request.url.netloc}{apps.base_url}"
+    server = request.scope.get("server")
+    if server and server[1]:
+        apps.learn_server_port(int(server[1]))
     return apps
 
 
@@ -64,9 +67,14 @@ async def list_apps(apps: Apps, user: CurrentUser) -> list[App]:
     status_code=201,
     responses={400: {"description": "Unknown framework, missing file, path outside the root"}},
 )
-async def create_app(apps: Apps, user: CurrentUser, body: Annotated[AppCreate, Body()]) -> App:
+async def create_app(
+    request: Request, apps: Apps, user: CurrentUser, body: Annotated[AppCreate, Body()]
+) -> App:
     """Define an app from a framework preset and a file, or a command template, and start
-    it; ``url`` opens it."""
+    it; ``url`` opens it. The file must be one the user may read through the Contents API
+    (their home, or what is shared with them): others are a 404, as there."""
+    if body.path is not None and await check_path(request, body.path, "read") is not Reach.FULL:
+        raise FileNotFound(f"No such file: {body.path}")
     return await apps.create(body, user)
 
 
@@ -146,7 +154,13 @@ async def open_app(
     """Hand the (logged-in) viewer to the app's host: a redirect carrying a one-time code
     (single use, 30 s, bound to this app) that the app host exchanges for its own cookie."""
     await apps.get(app_id, user)
-    code = apps.issue_code(app_id, user)
+    cookies = cookie_parser(request.headers.get("cookie", ""))
+    credentials = Credentials(
+        query_token=dict(parse_qsl(request.url.query)).get("token"),
+        header=request.headers.get("authorization"),
+        cookie=cookies.get(apps.auth.cookie_name),
+    )
+    code = apps.issue_code(app_id, user, credentials)
     query = filter_query(request.scope.get("query_string", b""))
     target = "/" + quote(path) + (f"?{query}" if query else "")
     url = f"{apps.app_origin(app_id)}_junction/auth?" + urlencode({"code": code, "next": target})
@@ -182,10 +196,14 @@ async def servers_info(apps: Apps, user: CurrentUser) -> dict[str, Any]:
 # -- /proxy/{port}/: same origin, as jupyter-server-proxy ----------------------------------
 
 
-def _port_allowed(apps: SupervisedApps, port: int, user: User) -> None:
+def _port_allowed(apps: SupervisedApps, port: int, conn: HTTPConnection) -> None:
     if not apps.settings.port_proxy or apps.auth.identity is not None:
         raise NotFound("the port proxy is off")
-    if not 0 < port < 65536 or port in (apps.apps_port, apps.server_port):
+    server = conn.scope.get("server")
+    own = {apps.apps_port, apps.server_port, *apps.server_ports}
+    if server:
+        own.add(int(server[1]))
+    if not 0 < port < 65536 or port in own:
         raise Forbidden(f"port {port} may not be proxied")
 
 
@@ -228,10 +246,12 @@ class _Proxied(Response):
         403: {"description": "Junction's own ports may not be proxied"},
     },
 )
-async def port_proxy(port: int, path: str, apps: Apps, user: CurrentUser) -> Response:
+async def port_proxy(
+    request: Request, port: int, path: str, apps: Apps, user: CurrentUser
+) -> Response:
     """Forward to a loopback port (prefix stripped), without Junction's credentials. Off
     with the users plugin; pages served here share Junction's origin."""
-    _port_allowed(apps, port, user)
+    _port_allowed(apps, port, request)
     return _Proxied(apps, port, path, user)
 
 
@@ -240,7 +260,7 @@ async def port_proxy_websocket(
     websocket: WebSocket, port: int, path: str, apps: Apps, user: CurrentUser
 ) -> None:
     """The WebSocket side of ``/proxy/{port}/``."""
-    _port_allowed(apps, port, user)
+    _port_allowed(apps, port, websocket)
     scope = websocket.scope
     headers = upstream_headers(
         scope["headers"],
