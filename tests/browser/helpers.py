@@ -43,18 +43,30 @@ class Run:
     server_log: str
 
 
-def check_tools() -> None:
-    """Fail (never skip) with the fix when a tool the flows need is missing."""
+def check_tools(
+    *,
+    modules: Iterable[str] = ("matplotlib", "ipywidgets"),
+    node: int = 18,
+    needs: Mapping[Path, str] | None = None,
+) -> None:
+    """Fail (never skip) with the fix when a tool the flow needs is missing.
+
+    ``modules`` are Python modules the flow's notebooks import; ``needs`` maps further
+    paths that must exist to the message saying how to get them.
+    """
     problems = []
     if not CHROMIUM.exists():
         problems.append(f"{CHROMIUM} is missing: apt-get install -y chromium")
     if shutil.which("node") is None:
-        problems.append("node is missing: install Node.js 18 or later")
+        problems.append(f"node is missing: install Node.js {node} or later")
     if not (HERE / "node_modules" / "playwright-core").is_dir():
         problems.append(f"playwright-core is missing: cd {HERE} && npm ci")
-    for module in ("matplotlib", "ipywidgets"):
+    for module in modules:
         if subprocess.run([sys.executable, "-c", f"import {module}"], check=False).returncode:
             problems.append(f"{module} is missing: pip install {module}")
+    for path, message in (needs or {}).items():
+        if not path.exists():
+            problems.append(message)
     if problems:
         pytest.fail("browser test prerequisites:\n  " + "\n  ".join(problems))
 

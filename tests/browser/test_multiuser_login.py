@@ -12,15 +12,14 @@ Needs Debian's ``chromium``, Node.js, and ``npm ci`` in this directory and in ``
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import ARTIFACTS, CHROMIUM, check_tools, node_summary
 
 from junction.testing import ServerProcess, free_port
 
@@ -28,29 +27,17 @@ pytestmark = pytest.mark.browser
 
 HERE = Path(__file__).parent
 OIDC = HERE.parent / "oidc"
-ARTIFACTS = HERE.parent.parent / "test-artifacts"
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-
-
-def _check_tools() -> None:
-    """Fail (never skip) with the fix when a tool the flow needs is missing."""
-    problems = []
-    if not CHROMIUM.exists():
-        problems.append(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    if shutil.which("node") is None:
-        problems.append("node is missing: install Node.js 20 or later")
-    if not (HERE / "node_modules" / "playwright-core").is_dir():
-        problems.append(f"playwright-core is missing: cd {HERE} && npm ci")
-    if not (OIDC / "node_modules" / "oidc-provider").is_dir():
-        problems.append(f"oidc-provider is missing: cd {OIDC} && npm ci")
-    if problems:
-        pytest.fail("browser test prerequisites:\n  " + "\n  ".join(problems))
+PROVIDER = OIDC / "node_modules" / "oidc-provider"
 
 
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[str]:
     """A multiuser Junction logging in through a provider on loopback; yields its URL."""
-    _check_tools()
+    check_tools(
+        modules=(),
+        node=20,
+        needs={PROVIDER: f"oidc-provider is missing: cd {OIDC} && npm ci"},
+    )
     (tmp_path / "root").mkdir()
     port = free_port()
     users = {
@@ -98,19 +85,7 @@ def test_each_user_sees_only_their_kernels_and_the_admin_sees_all(servers: str) 
         "ARTIFACTS_DIR": str(ARTIFACTS),
         "CHROMIUM": str(CHROMIUM),
     }
-    done = subprocess.run(
-        ["node", "multiuser_login.mjs"],
-        cwd=HERE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        pytest.fail(f"multiuser_login.mjs printed no summary:\n{done.stderr}")
-    summary = json.loads(lines[-1])
+    summary = node_summary("multiuser_login.mjs", env, timeout=150)
     assert summary["ok"], summary["error"]
     users = summary["users"]
     for login in ("ana", "bob", "root"):
