@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 
 from junction.auth.authorizer import TokenHolder
+from junction.auth.identity import load_cookie_secret
 from junction.errors import ConfigError
 from junction.plugin import Plugin, PluginContext
 from junction.plugins.frontend.service import FRONTEND
@@ -58,10 +59,15 @@ async def lifespan(ctx: PluginContext[HubSettings]) -> AsyncIterator[None]:
     auth = ctx.get(AUTH)
     async with HubAPI(settings) as api:
         await api.wait_for_hub(tries=settings.connect_tries)
-        identity = HubIdentity(settings, api)
+        identity = HubIdentity(settings, api, cookie_secret=load_cookie_secret(auth.settings))
         ctx.provide(IDENTITY, identity)
         ctx.provide(HUB_IDENTITY, identity)
         auth.attach(identity, TokenHolder())
+        # The Hub is the way in: a token Junction made up itself would be a second
+        # credential nobody asked for (one the operator set stays valid).
+        generated = auth.token if auth.token_generated else None
+        if generated is not None:
+            auth.token, auth.token_generated = "", False
         frontend = ctx.get_optional(FRONTEND)
         if frontend is not None:
             frontend.add_page_config(lambda: _page_config(settings))
@@ -74,6 +80,8 @@ async def lifespan(ctx: PluginContext[HubSettings]) -> AsyncIterator[None]:
         finally:
             reporter.cancel()
             auth.detach()
+            if generated is not None:
+                auth.token, auth.token_generated = generated, True
 
 
 async def _run_in(scope: anyio.CancelScope, api: HubAPI, ctx: PluginContext[HubSettings]) -> None:

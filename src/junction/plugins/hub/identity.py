@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from itsdangerous import URLSafeTimedSerializer
+
 from junction.auth.identity import User
 from junction.plugins.hub.hubapi import HubAPI, HubUnavailable, has_access
 from junction.plugins.hub.settings import HubSettings
@@ -55,9 +57,11 @@ class HubIdentity:
     login_forward = "oauth_login"
     """The login page forwards straight to the Hub's OAuth login (see the core's login)."""
 
-    def __init__(self, settings: HubSettings, api: HubAPI) -> None:
+    def __init__(self, settings: HubSettings, api: HubAPI, *, cookie_secret: bytes) -> None:
         self.settings = settings
         self.api = api
+        self.state_signer = URLSafeTimedSerializer(cookie_secret, salt="junction-hub-oauth")
+        """Signs the OAuth state cookie (state, PKCE verifier, ``next``) of a login."""
         self._checked: dict[str, _Checked] = {}
         self._sessions: dict[str, str] = {}
 

@@ -1,10 +1,11 @@
 """The Hub's OAuth login: ``/oauth_login`` sends the browser to the Hub, ``/oauth_callback``
 brings it back with a code, which becomes a browser session.
 
-    GET /oauth_login?next=…   make a state and a PKCE verifier, remember them here and the
-                              state in a cookie (10 minutes), redirect to
+    GET /oauth_login?next=…   make a state and a PKCE verifier, keep them and ``next`` in a
+                              signed HttpOnly cookie (10 minutes; nothing is kept on the
+                              server, so a flood of logins fills nothing), redirect to
                               {hub}/api/oauth2/authorize
-    GET /oauth_callback       check state (query = cookie = remembered), exchange the code at
+    GET /oauth_callback       check state (query = signed cookie), exchange the code at
                               {api}/oauth2/token (this server's Hub token is the client
                               secret), ask {api}/user who it is, refuse (403) users without an
                               access scope, open a session and go to ``next``
@@ -15,12 +16,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import time
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from itsdangerous import BadSignature
 
 from junction.auth.identity import Authenticator
 from junction.auth.routes import safe_next, start_session
@@ -36,17 +36,8 @@ __all__ = ["router"]
 router = APIRouter(tags=["hub"])
 
 STATE_MAX_AGE = 600
-_MAX_PENDING = 10_000
-
-
-@dataclass(frozen=True)
-class _Pending:
-    verifier: str
-    next_url: str
-    expires: float
-
-
-_pending: dict[str, _Pending] = {}
+_MAX_NEXT = 2048
+"""Longer ``next`` URLs are dropped (the browser goes to the base URL): cookies hold ~4 KB."""
 
 
 def _state_cookie(client_id: str) -> str:
@@ -66,16 +57,13 @@ async def oauth_login(
 ) -> Response:
     """Start a login at the Hub (authorization code with PKCE and a state cookie)."""
     base = auth.settings.base_url
-    now = time.monotonic()
-    if len(_pending) >= _MAX_PENDING:
-        for key in [k for k, v in _pending.items() if v.expires < now]:
-            del _pending[key]
-        if len(_pending) >= _MAX_PENDING:
-            raise ServiceUnavailable("too many logins in progress; try again in a minute")
     state = secrets.token_urlsafe(24)
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    _pending[state] = _Pending(verifier, safe_next(next, base), now + STATE_MAX_AGE)
+    next_url = safe_next(next, base)
+    if len(next_url) > _MAX_NEXT:
+        next_url = base
+    signed = identity.state_signer.dumps({"s": state, "v": verifier, "n": next_url})
     location = identity.api.authorize_url(
         redirect_uri=_redirect_uri(request, identity, base),
         state=state,
@@ -84,7 +72,7 @@ async def oauth_login(
     response = RedirectResponse(location, status_code=302)
     response.set_cookie(
         _state_cookie(identity.settings.oauth_client_id),
-        state,
+        signed,
         max_age=STATE_MAX_AGE,
         path=base,
         httponly=True,
@@ -107,18 +95,14 @@ async def oauth_callback(
     cookie = request.cookies.get(cookie_name, "")
     if not code or not state:
         raise BadRequest("the Hub's callback lacks code or state")
-    pending = _pending.pop(state, None)
-    if (
-        not cookie
-        or not secrets.compare_digest(cookie.encode(), state.encode())
-        or pending is None
-        or pending.expires < time.monotonic()
-    ):
+    pending = _read_state(identity, cookie)
+    if pending is None or not secrets.compare_digest(pending[0].encode(), state.encode()):
         raise Forbidden("OAuth state does not match; log in again")
+    _, verifier, next_url = pending
     base = auth.settings.base_url
     try:
         token = await identity.api.token_for_code(
-            code, pending.verifier, _redirect_uri(request, identity, base)
+            code, verifier, _redirect_uri(request, identity, base)
         )
         model = await identity.api.user_model(token)
     except HubUnavailable as exc:
@@ -129,6 +113,24 @@ async def oauth_callback(
     if user is None:
         name = model.get("name") if model is not None else "this user"
         raise Forbidden(f"{name} may not use this server")
-    response = await start_session(request, user, pending.next_url, hub_token=token)
+    response = await start_session(request, user, next_url, hub_token=token)
     response.delete_cookie(cookie_name, path=base)
     return response
+
+
+def _read_state(identity: HubIdentity, cookie: str) -> tuple[str, str, str] | None:
+    """The state, PKCE verifier and ``next`` of a state cookie (None: absent, forged, expired)."""
+    if not cookie:
+        return None
+    try:
+        data = identity.state_signer.loads(cookie, max_age=STATE_MAX_AGE)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict):
+        return None
+    state, verifier, next_url = data.get("s"), data.get("v"), data.get("n")
+    if not (isinstance(state, str) and isinstance(verifier, str) and isinstance(next_url, str)):
+        return None
+    if not state or not verifier:
+        return None
+    return state, verifier, next_url
