@@ -10,10 +10,7 @@ Needs Debian's ``chromium``, Node.js, ``npm ci`` here and in ``tests/jupyterhub`
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,27 +20,10 @@ import pytest
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "jupyterhub"))
 
+from helpers import ARTIFACTS, CHROMIUM, check_tools, node_summary  # noqa: E402
 from hubrun import PASSWORD, PROXY, running_hub, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
-
-ARTIFACTS = HERE.parent.parent / "test-artifacts"
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-
-
-def _check_tools() -> None:
-    """Fail (never skip) with the fix when a tool the flow needs is missing."""
-    problems = []
-    if not CHROMIUM.exists():
-        problems.append(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    if shutil.which("node") is None:
-        problems.append("node is missing: install Node.js 20 or later")
-    if not (HERE / "node_modules" / "playwright-core").is_dir():
-        problems.append(f"playwright-core is missing: cd {HERE} && npm ci")
-    if not PROXY.exists():
-        problems.append(f"configurable-http-proxy is missing: cd {PROXY.parents[2]} && npm ci")
-    if problems:
-        pytest.fail("browser test prerequisites:\n  " + "\n  ".join(problems))
 
 
 def _kernels_under(tmp: Path) -> list[psutil.Process]:
@@ -57,7 +37,11 @@ def _kernels_under(tmp: Path) -> list[psutil.Process]:
 
 def test_lab_under_the_hub(tmp_path: Path) -> None:
     """Log in, spawn, run a cell, reload, another user refused, stop: no kernel left."""
-    _check_tools()
+    check_tools(
+        modules=(),
+        node=20,
+        needs={PROXY: f"configurable-http-proxy is missing: cd {PROXY.parents[2]} && npm ci"},
+    )
     with running_hub(tmp_path) as hub:
         env = {
             **os.environ,
@@ -66,19 +50,7 @@ def test_lab_under_the_hub(tmp_path: Path) -> None:
             "ARTIFACTS_DIR": str(ARTIFACTS),
             "CHROMIUM": str(CHROMIUM),
         }
-        done = subprocess.run(
-            ["node", "jupyterhub_flow.mjs"],
-            cwd=HERE,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=360,
-            check=False,
-        )
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        if not lines:
-            pytest.fail(f"jupyterhub_flow.mjs printed no summary:\n{done.stderr}")
-        summary = json.loads(lines[-1])
+        summary = node_summary("jupyterhub_flow.mjs", env, timeout=360)
         assert summary["ok"], f"{summary['error']}\n--- hub log ---\n{hub.log_tail(60)}"
         assert summary["landed"].startswith("/user/ana/lab")
         assert summary["output"] == "42"
