@@ -38,8 +38,8 @@ class AppsSettings(PluginSettings):
     junction_url: str | None = Field(
         None,
         description="Junction's own URL as browsers reach it, where app hosts send users to "
-        "log in. None: learned from the first request to Junction's apps routes, else built "
-        "from the server's address.",
+        "log in. None: built from the server's configured scheme and address and the port it "
+        "listens on (never from a request's Host header); set it behind a reverse proxy.",
     )
     start_timeout: float = Field(
         60, gt=0, description="Seconds an app may take to answer its readiness check."
