@@ -4,10 +4,16 @@ A room is built once, under a per-room lock, the first time a client connects, a
 open ``document_cleanup_delay`` seconds after its last client left (a reconnect within the
 delay finds it as it was); then it saves what is unsaved and closes. Implements
 :class:`~junction.plugins.collaboration.service.CollaborationService`.
+
+With several servers on one database, a room opens only on the server holding its lease
+(see ``leases.py``): another server refuses it with ``RoomOwnedElsewhere``. One task
+renews every lease of the open rooms; a room whose lease was lost (this process stalled
+past the lease and another server took it) disconnects its clients and closes unsaved.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import TYPE_CHECKING
@@ -16,6 +22,7 @@ import anyio
 import anyio.abc
 
 from junction.plugins.collaboration.document import DocumentRoom, room_kind
+from junction.plugins.collaboration.leases import Leases
 from junction.plugins.collaboration.room import Room
 from junction.plugins.collaboration.service import GLOBAL_AWARENESS, RoomNotFound
 from junction.plugins.collaboration.settings import CollaborationSettings
@@ -28,6 +35,14 @@ if TYPE_CHECKING:
 __all__ = ["Rooms"]
 
 log = logging.getLogger("junction.collaboration")
+
+OWNED_ELSEWHERE = 4503
+"""WebSocket close code of a room another server owns (the reason is JSON, see routes.py)."""
+
+
+def owned_elsewhere_reason(owner: str) -> str:
+    """The JSON close reason of :data:`OWNED_ELSEWHERE`: which ``sessionId`` owns the room."""
+    return json.dumps({"reason": "owned_elsewhere", "owner": owner})
 
 
 class Rooms:
@@ -44,6 +59,8 @@ class Rooms:
         self.store = store
         self.contents = contents
         self._session_id = str(uuid.uuid4())
+        self.leases = Leases(store.database, self._session_id, seconds=settings.room_lease_seconds)
+        self._renewing = False
         self._group = task_group
         self.rooms: dict[str, DocumentRoom] = {}
         self._scopes: dict[str, anyio.CancelScope] = {}
@@ -100,6 +117,7 @@ class Rooms:
             record = await self.store.by_id(file_id)
             if record is None:
                 raise RoomNotFound(f"no file has id {file_id!r}")
+            await self.leases.take(room_id)  # raises RoomOwnedElsewhere
             room = DocumentRoom(
                 room_id,
                 record,
@@ -109,12 +127,20 @@ class Rooms:
                 store=self.store,
                 settings=self.settings,
             )
-            await room.load()
+            try:
+                await room.load()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self.leases.release(room_id)
+                raise
             room.on_empty = self._room_empty
             self.rooms[room_id] = room
             scope = anyio.CancelScope()
             self._scopes[room_id] = scope
             self._group.start_soon(self._run, room, scope)
+            if not self._renewing:
+                self._renewing = True
+                self._group.start_soon(self._renew_leases)
             return room
 
     async def _run(self, room: DocumentRoom, scope: anyio.CancelScope) -> None:
@@ -127,6 +153,36 @@ class Rooms:
     def _global_empty(self, user: str, room: Room) -> None:
         if self.global_rooms.get(user) is room:
             del self.global_rooms[user]
+
+    async def _renew_leases(self) -> None:
+        """Renew the leases of the open rooms every third of a lease, until cancelled."""
+        while True:
+            await anyio.sleep(self.settings.room_lease_seconds / 3)
+            rooms = dict(self.rooms)
+            try:
+                lost = await self.leases.renew(rooms)
+            except Exception:
+                log.exception("could not renew the room leases")
+                continue
+            for room_id in lost:
+                room = rooms[room_id]
+                if self.rooms.get(room_id) is room and not room.closed:
+                    self._group.start_soon(self._lost, room)
+
+    async def _lost(self, room: DocumentRoom) -> None:
+        room.path = None  # the new owner saves the file now
+        try:
+            owner = await self.leases.owner_of(room.id) or "unknown"
+        except Exception:
+            owner = "unknown"
+        log.error("room %s: another server (%s) took it over; closing it unsaved", room.id, owner)
+        room.close_all(OWNED_ELSEWHERE, owned_elsewhere_reason(owner))
+        try:
+            async with self._locks.setdefault(room.id, anyio.Lock()):
+                if self.rooms.get(room.id) is room:
+                    await self._close(room)
+        except Exception:
+            log.exception("room %s: closing failed", room.id)
 
     def _room_empty(self, room: Room) -> None:
         if not isinstance(room, DocumentRoom):
@@ -155,6 +211,11 @@ class Rooms:
                 scope.cancel()
             if self.rooms.get(room.id) is room:
                 del self.rooms[room.id]
+            try:
+                with anyio.CancelScope(shield=True):
+                    await self.leases.release(room.id)
+            except Exception:  # it expires on its own
+                log.exception("room %s: could not release its lease", room.id)
 
     def rooms_of(self, file_id: str) -> list[DocumentRoom]:
         """The open rooms of a file (one per format and type it was opened as)."""

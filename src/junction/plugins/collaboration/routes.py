@@ -14,8 +14,9 @@ from junction.auth.ownership import may_access
 from junction.errors import Forbidden, HTTPError, NotFound, ServiceUnavailable
 from junction.plugin import use
 from junction.plugins.collaboration.connection import serve_client
+from junction.plugins.collaboration.leases import RoomOwnedElsewhere
 from junction.plugins.collaboration.models import ExecuteRequest, SessionRequest, SessionResponse
-from junction.plugins.collaboration.rooms import Rooms
+from junction.plugins.collaboration.rooms import OWNED_ELSEWHERE, Rooms, owned_elsewhere_reason
 from junction.plugins.collaboration.service import COLLABORATION, CollaborationService
 from junction.plugins.contents.service import Reach, check_path
 from junction.plugins.kernels.service import KERNELS
@@ -93,8 +94,10 @@ async def open_session(
 async def room_websocket(websocket: WebSocket, room_id: str, collaboration: Collaboration) -> None:
     """A shared document's sync and awareness (y-protocols, binary frames). Closes with
     1003 and a JSON reason for another server process's ``sessionId``, 4404 for an unknown
-    room or file, 4500 when the room could not load, 1002 for a malformed message, 1008 for
-    an update from a user who may only read, 1009 above ``max_update_size``."""
+    room or file, 4503 and a JSON reason (``owned_elsewhere``, the ``owner`` sessionId) for a
+    room another server owns, 4500 when the room could not load, 1002 for a malformed
+    message, 1008 for an update from a user who may only read, 1009 above
+    ``max_update_size``."""
     rooms = _rooms(collaboration)
     if not _may(websocket, "read"):
         denial = Forbidden("you may not read files")
@@ -122,6 +125,9 @@ async def room_websocket(websocket: WebSocket, room_id: str, collaboration: Coll
         writable = writable and await _reaches(websocket, path, "write")
     try:
         room = await rooms.get(room_id, user=current_user(websocket.scope).username)
+    except RoomOwnedElsewhere as exc:
+        await websocket.close(OWNED_ELSEWHERE, owned_elsewhere_reason(exc.owner))
+        return
     except HTTPError as exc:
         code = ROOM_NOT_FOUND if exc.status_code == 404 else ROOM_FAILED
         await websocket.close(code, exc.message[:120])

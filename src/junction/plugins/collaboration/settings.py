@@ -40,6 +40,13 @@ class CollaborationSettings(PluginSettings):
         "notebook setting recordTiming of the lab settings (@jupyterlab/notebook-extension:"
         "tracker); true or false: always or never.",
     )
+    room_lease_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds a server's ownership of an open room lasts unless renewed (every "
+        "third of it): with several servers on one database, one owns each room; another "
+        "takes it only once the owner closed it or stopped renewing.",
+    )
     checkpoint_every: int = Field(
         100,
         gt=1,

@@ -8,6 +8,10 @@ Junction while the room was closed from the room's own unsaved edits.
 
 ``collaboration_updates`` holds every Yjs update of every room, in order; every
 ``checkpoint_every`` updates they are merged into one row.
+
+``collaboration_leases`` says which server process owns each open room (``owner``, its
+``sessionId``) until ``expires_at`` (Unix time): the owner renews it while the room is
+open and drops it when the room closes; another server may take it once it expired.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from sqlalchemy import (
 
 from junction.database import PluginTables
 
-__all__ = ["FILES_TABLE", "TABLES", "UPDATES_TABLE"]
+__all__ = ["FILES_TABLE", "LEASES_TABLE", "TABLES", "UPDATES_TABLE"]
 
 metadata = MetaData()
 
@@ -51,6 +55,14 @@ UPDATES_TABLE = Table(
     Column("room", String(255), nullable=False, index=True),
     Column("data", LargeBinary, nullable=False),
     Column("created", Float, nullable=False),
+)
+
+LEASES_TABLE = Table(
+    "collaboration_leases",
+    metadata,
+    Column("room_id", String(255), primary_key=True),
+    Column("owner", String(36), nullable=False),
+    Column("expires_at", Float, nullable=False),
 )
 
 TABLES = PluginTables(metadata=metadata, migrations=Path(__file__).parent / "migrations")
