@@ -59,7 +59,7 @@ def _junction_origin(ctx: PluginContext[AppsSettings]) -> str:
     if ip in ("localhost", "127.0.0.1", "::1", ""):
         host = "localhost"
     elif ip in ("0.0.0.0", "::"):  # noqa: S104 - compared, not bound
-        host = socket.getfqdn()
+        host = socket.gethostname()
     else:
         host = f"[{ip}]" if ":" in ip else ip
     return f"{server.scheme}://{host}"

@@ -53,13 +53,16 @@ class App(BaseModel):
     name: str
     framework: str | None
     path: str | None
-    command: list[str]
-    env: dict[str, str]
+    command: list[str] = Field(description="The command; empty for those who may not manage it.")
+    env: dict[str, str] = Field(
+        description="Extra environment; empty for those who may not manage the app."
+    )
     owner: str
     status: AppStatus
     reason: str | None = Field(None, description="Why it failed or stopped.")
     last_log: list[str] = Field(
-        default_factory=list, description="Last output lines when it failed."
+        default_factory=list,
+        description="Last output lines when it failed (only for those who may manage it).",
     )
     url: str = Field(description="Opens the app (through Junction, which grants access).")
     app_url: str = Field(description="The app's own origin (needs an access cookie).")

@@ -201,7 +201,7 @@ def _port_allowed(apps: SupervisedApps, port: int, conn: HTTPConnection) -> None
         raise NotFound("the port proxy is off")
     server = conn.scope.get("server")
     own = {apps.apps_port, apps.server_port, *apps.server_ports}
-    if server:
+    if server and server[1]:
         own.add(int(server[1]))
     if not 0 < port < 65536 or port in own:
         raise Forbidden(f"port {port} may not be proxied")
