@@ -83,6 +83,16 @@ def jupyter_dirs(path: Path) -> Iterator[Path]:
         yield path
 
 
+@contextmanager
+def flow_home(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """After :func:`check_tools`: a fresh dir with an empty ``root`` and its own Jupyter dirs."""
+    check_tools()
+    path = factory.mktemp(name)
+    (path / "root").mkdir()
+    with jupyter_dirs(path):
+        yield path
+
+
 def full_profile_args(root: Path) -> list[str]:
     """Command line of a full-profile Junction on a free loopback port, access log at info."""
     args = ["--port", "0", "--ip", "127.0.0.1", "--profile", "full", "--log-level", "info"]

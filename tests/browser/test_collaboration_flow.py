@@ -21,10 +21,9 @@ from helpers import (
     ARTIFACTS,
     Run,
     assert_ran_cleanly,
-    check_tools,
     flow_env,
+    flow_home,
     full_profile_args,
-    jupyter_dirs,
     node_summary,
 )
 
@@ -36,10 +35,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Root dir and Jupyter dirs of the server, away from the user's own."""
-    check_tools()
-    path = tmp_path_factory.mktemp("collaboration-flow")
-    root = path / "root"
-    root.mkdir()
     cell: dict[str, Any] = {
         "cell_type": "code",
         "id": "first",
@@ -56,8 +51,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-    (root / "shared.ipynb").write_text(json.dumps(notebook))
-    with jupyter_dirs(path):
+    with flow_home(tmp_path_factory, "collaboration-flow") as path:
+        (path / "root" / "shared.ipynb").write_text(json.dumps(notebook))
         yield path
 
 

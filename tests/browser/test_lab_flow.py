@@ -28,12 +28,11 @@ from helpers import (
     ARTIFACTS,
     REPO,
     Run,
-    check_tools,
     describe,
     flow_env,
+    flow_home,
     full_profile_args,
     http_errors,
-    jupyter_dirs,
     node_summary,
 )
 
@@ -67,11 +66,8 @@ def run_flow(server: ServerProcess, phase: str, *, screenshot: Path | None = Non
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Root dir and Jupyter dirs shared by both phases (the restart must see the first's)."""
-    check_tools()
-    path = tmp_path_factory.mktemp("lab-flow")
-    (path / "root").mkdir()
-    with jupyter_dirs(path):  # JUPYTER_DATA_DIR holds junction.db
-        yield path
+    with flow_home(tmp_path_factory, "lab-flow") as path:
+        yield path  # JUPYTER_DATA_DIR holds junction.db
 
 
 @pytest.fixture(scope="module")

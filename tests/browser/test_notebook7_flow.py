@@ -28,10 +28,9 @@ from helpers import (
     ARTIFACTS,
     Run,
     assert_ran_cleanly,
-    check_tools,
     flow_env,
+    flow_home,
     full_profile_args,
-    jupyter_dirs,
     node_summary,
 )
 
@@ -55,13 +54,10 @@ NOTEBOOK_OWN_ERRORS = (
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Root dir and Jupyter dirs of the server, away from the user's own."""
-    check_tools()
     installed = subprocess.run([sys.executable, "-c", "import notebook"], check=False)
     if installed.returncode:
         pytest.fail("Notebook 7 is missing: pip install 'notebook>=7.2,<8'")
-    path = tmp_path_factory.mktemp("notebook7-flow")
-    (path / "root").mkdir()
-    with jupyter_dirs(path):
+    with flow_home(tmp_path_factory, "notebook7-flow") as path:
         yield path
 
 

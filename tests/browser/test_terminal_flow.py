@@ -24,11 +24,10 @@ from helpers import (
     ARTIFACTS,
     Run,
     assert_ran_cleanly,
-    check_tools,
     describe,
     flow_env,
+    flow_home,
     full_profile_args,
-    jupyter_dirs,
     node_summary,
 )
 
@@ -40,10 +39,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Root dir and Jupyter dirs of the server, away from the user's own."""
-    check_tools()
-    path = tmp_path_factory.mktemp("terminal-flow")
-    (path / "root").mkdir()
-    with jupyter_dirs(path):
+    with flow_home(tmp_path_factory, "terminal-flow") as path:
         yield path
 
 
