@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "jupyterhub"))
 
@@ -84,7 +85,11 @@ def test_server_under_the_hub(hub: Hub) -> None:
         assert authorize.params["client_id"] == "jupyterhub-user-ana"
         assert authorize.params["redirect_uri"] == "/user/ana/oauth_callback"
         assert authorize.params["code_challenge_method"] == "S256"
-        assert login.cookies.get("jupyterhub-user-ana-oauth-state") == authorize.params["state"]
+        # the state cookie is signed and carries the state (the server keeps nothing)
+        signed = login.cookies.get("jupyterhub-user-ana-oauth-state")
+        assert signed
+        _, carried = URLSafeTimedSerializer("").loads_unsafe(signed)
+        assert carried["s"] == authorize.params["state"]
 
         # the callback refuses a state that is not the browser's, and a code the Hub never made
         state = authorize.params["state"]
