@@ -160,6 +160,15 @@ def describe(run: Run) -> str:
     return "\n".join(parts)
 
 
+def failed_endpoints(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The endpoints of a summary that answered 400 or more, or failed, at least once."""
+    return [
+        entry
+        for entry in summary["endpoints"]
+        if any(not isinstance(status, int) or status >= 400 for status in entry["statuses"])
+    ]
+
+
 def unexpected_console_errors(run: Run, known: Iterable[str] = ()) -> list[str]:
     """The console errors of the flow, minus those containing one of ``known``."""
     known = tuple(known)

@@ -29,6 +29,7 @@ from helpers import (
     REPO,
     Run,
     describe,
+    failed_endpoints,
     flow_env,
     flow_home,
     full_profile_args,
@@ -116,12 +117,7 @@ def test_every_endpoint_the_ui_called_answered(main_run: Run) -> None:
     assert any(re.fullmatch(r"POST /api/kernels/[\w-]+/execute", path) for path in called)
     assert any(path.startswith("WS /api/kernels/") for path in called)
     assert any(path.startswith("GET /lab/extensions/jupyterlab-execute-time/") for path in called)
-    failed = [
-        entry
-        for entry in endpoints
-        if any(not isinstance(status, int) or status >= 400 for status in entry["statuses"])
-    ]
-    assert failed == []
+    assert failed_endpoints(main_run.summary) == []
 
 
 def test_notebook_and_theme_survive_a_server_restart(main_run: Run, home: Path) -> None:

@@ -28,6 +28,7 @@ from helpers import (
     ARTIFACTS,
     Run,
     assert_ran_cleanly,
+    failed_endpoints,
     flow_env,
     flow_home,
     full_profile_args,
@@ -99,9 +100,4 @@ def test_notebook_7_called_its_pages_and_jupyterlabs_apis(flow_run: Run) -> None
         assert needed in called, f"Notebook 7 never called {needed}"
     assert any(path.startswith("GET /static/notebook/main.") for path in called)
     assert any(path.startswith("WS /api/kernels/") for path in called)
-    failed = [
-        entry
-        for entry in endpoints
-        if any(not isinstance(status, int) or status >= 400 for status in entry["statuses"])
-    ]
-    assert failed == []
+    assert failed_endpoints(flow_run.summary) == []
