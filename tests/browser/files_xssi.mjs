@@ -7,7 +7,7 @@
 //
 // Prints one JSON line: {"ok", "error", "checks": {name: value}}.
 
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./lib.mjs";
 
 const base = process.env.JUNCTION_URL;
 const token = process.env.JUNCTION_TOKEN;
@@ -17,10 +17,7 @@ const timeout = Number(process.env.STEP_TIMEOUT_MS ?? 30000);
 
 const checks = {};
 let error = null;
-const browser = await chromium.launch({
-  executablePath,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-});
+const browser = await launchBrowser({ executablePath });
 try {
   const context = await browser.newContext();
   context.setDefaultTimeout(timeout);

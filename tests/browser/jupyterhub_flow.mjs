@@ -12,7 +12,7 @@
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./lib.mjs";
 
 const hub = process.env.HUB_URL;
 const password = process.env.PASSWORD;
@@ -40,10 +40,7 @@ async function logIn(context, login) {
   return page;
 }
 
-const browser = await chromium.launch({
-  executablePath,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-});
+const browser = await launchBrowser({ executablePath });
 let page;
 try {
   const context = await browser.newContext();

@@ -60,9 +60,9 @@ export async function launch(env) {
   return { context, close };
 }
 
-/** A chromium without a profile, for flows that open several contexts (several people). */
-export async function launchBrowser(env) {
-  return chromium.launch({ executablePath: env.executablePath, headless: true, args: FLAGS });
+/** A chromium without a profile, for flows that open contexts of their own (several people). */
+export async function launchBrowser({ executablePath }) {
+  return chromium.launch({ executablePath, headless: true, args: FLAGS });
 }
 
 /** Calls the server's REST API with the token; throws on any status but 2xx. */

@@ -13,7 +13,7 @@
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./lib.mjs";
 
 const base = process.env.JUNCTION_URL;
 const logins = (process.env.USERS ?? "").split(",").filter(Boolean);
@@ -22,10 +22,7 @@ const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const stepTimeout = Number(process.env.STEP_TIMEOUT_MS ?? 30000);
 mkdirSync(artifacts, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-});
+const browser = await launchBrowser({ executablePath });
 const result = { ok: false, error: null, users: {} };
 const pages = {};
 try {
