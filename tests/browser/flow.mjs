@@ -66,7 +66,7 @@ let failure = null;
 
 try {
   browser = await launch(env);
-  page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  ({ page } = browser);
   recorder.watchPage(page, { withSent: true });
   page.on("websocket", (socket) => {
     recorder.watchSocket(socket);

@@ -37,7 +37,7 @@ export function flowEnv() {
   return env;
 }
 
-/** A chromium with a fresh profile directory; `close()` closes it and removes the profile. */
+/** A chromium with a fresh profile and its first page; `close()` also removes the profile. */
 export async function launch(env) {
   const userDataDir = mkdtempSync(join(tmpdir(), "junction-chromium-"));
   let context;
@@ -53,11 +53,12 @@ export async function launch(env) {
     throw error;
   }
   context.setDefaultTimeout(env.stepTimeout);
+  const page = context.pages()[0] ?? (await context.newPage());
   const close = async () => {
     await context.close().catch(() => {});
     rmSync(userDataDir, { recursive: true, force: true });
   };
-  return { context, close };
+  return { context, page, close };
 }
 
 /** A chromium without a profile, for flows that open contexts of their own (several people). */

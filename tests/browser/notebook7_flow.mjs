@@ -59,7 +59,7 @@ try {
   const { context } = browser;
   watchContext(context);
   context.on("page", watchSockets);
-  const tree = context.pages()[0] ?? (await context.newPage());
+  const tree = browser.page;
   if (!pages.includes(tree)) watchSockets(tree);
 
   await step("create flow.ipynb through the REST API", async () => {
