@@ -8,6 +8,8 @@ WebSocket with 4503.
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -124,6 +126,38 @@ async def test_the_first_server_owns_the_room_until_it_closes_it(
         with pytest.raises(RoomOwnedElsewhere) as refused:
             await a.get(room_id)
         assert refused.value.owner == b.session_id
+
+
+def dead_pid() -> int:
+    """The process id of a process that has already exited."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+@pytest.mark.parametrize(("same_host", "taken_at_once"), [(True, True), (False, False)])
+async def test_a_lease_of_a_dead_process_on_this_host_is_taken_at_once(
+    database_url: str, tmp_path: Path, same_host: bool, taken_at_once: bool
+) -> None:
+    async with two_servers(database_url, tmp_path) as servers:
+        a, b = await servers.server("a"), await servers.server("b")
+        file_id, _ = await a.index("a.txt")
+        room_id = f"text:file:{file_id}"
+        await a.get(room_id)
+        # Make a's lease look like a crashed server's: a pid that is gone, here or elsewhere.
+        host = socket.gethostname() if same_host else "another-host"
+        async with servers.database.session() as session:
+            await session.execute(
+                update(LEASES_TABLE)
+                .where(LEASES_TABLE.c.room_id == room_id)
+                .values(host=host, pid=dead_pid())
+            )
+        if taken_at_once:
+            await b.get(room_id)
+            assert (await servers.lease(room_id) or ("", 0))[0] == b.session_id
+        else:
+            with pytest.raises(RoomOwnedElsewhere):
+                await b.get(room_id)
 
 
 async def test_a_dead_owner_s_lease_expires_and_the_next_open_takes_it(

@@ -11,7 +11,8 @@ Junction while the room was closed from the room's own unsaved edits.
 
 ``collaboration_leases`` says which server process owns each open room (``owner``, its
 ``sessionId``) until ``expires_at`` (Unix time): the owner renews it while the room is
-open and drops it when the room closes; another server may take it once it expired.
+open and drops it when the room closes; another server may take it once it expired, or at
+once when the owner ran on the same ``host`` and its ``pid`` is gone.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ LEASES_TABLE = Table(
     Column("room_id", String(255), primary_key=True),
     Column("owner", String(36), nullable=False),
     Column("expires_at", Float, nullable=False),
+    Column("host", String(255), nullable=False, server_default=""),
+    Column("pid", Integer, nullable=False, server_default="0"),
 )
 
 TABLES = PluginTables(metadata=metadata, migrations=Path(__file__).parent / "migrations")

@@ -16,6 +16,8 @@ def upgrade() -> None:
         sa.Column("room_id", sa.String(255), primary_key=True),
         sa.Column("owner", sa.String(36), nullable=False),
         sa.Column("expires_at", sa.Float, nullable=False),
+        sa.Column("host", sa.String(255), nullable=False, server_default=""),
+        sa.Column("pid", sa.Integer, nullable=False, server_default="0"),
     )
 
 
