@@ -4,6 +4,7 @@ each of bounded size."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -23,6 +24,21 @@ from junction.plugins.collaboration.room import (
 )
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def client() -> Iterator[Callable[..., Client]]:
+    """Makes clients and closes both ends of their queues when the test ends."""
+    made: list[Client] = []
+
+    def make(*, read_only: bool = False) -> Client:
+        made.append(Client(read_only=read_only))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.outbox.close()
+        each.inbox.close()
 
 
 def announce(*entries: tuple[int, int, str]) -> bytes:
@@ -48,9 +64,11 @@ def state(name: str) -> str:
     return json.dumps({"user": {"name": name}})
 
 
-async def test_a_connection_cannot_change_or_clear_another_ones_ids() -> None:
+async def test_a_connection_cannot_change_or_clear_another_ones_ids(
+    client: Callable[..., Client],
+) -> None:
     room = Room("r")
-    ana, bob = Client(), Client(read_only=True)
+    ana, bob = client(), client(read_only=True)
     room.join(ana)
     room.join(bob)
     await room.handle(ana, announce((111, 1, state("Ana"))))
@@ -80,9 +98,9 @@ async def test_a_connection_cannot_change_or_clear_another_ones_ids() -> None:
     assert room.awareness == {}
 
 
-async def test_entries_per_connection_are_capped() -> None:
+async def test_entries_per_connection_are_capped(client: Callable[..., Client]) -> None:
     room = Room("r")
-    flooder, other = Client(), Client()
+    flooder, other = client(), client()
     room.join(flooder)
     room.join(other)
     entries = [(i, 1, state(f"n{i}")) for i in range(1, 101)]
@@ -93,9 +111,9 @@ async def test_entries_per_connection_are_capped() -> None:
     assert len(flooder.awareness_ids) == MAX_AWARENESS_IDS
 
 
-async def test_a_huge_state_disconnects_its_sender_only() -> None:
+async def test_a_huge_state_disconnects_its_sender_only(client: Callable[..., Client]) -> None:
     room = Room("r")
-    sender, other = Client(), Client()
+    sender, other = client(), client()
     room.join(sender)
     room.join(other)
     await room.handle(other, announce((7, 1, state("ok"))))
