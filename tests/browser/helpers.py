@@ -93,6 +93,25 @@ def flow_home(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
         yield path
 
 
+def one_cell_notebook(cell_id: str, source: str) -> dict[str, Any]:
+    """A notebook (nbformat 4.5, Python kernel) with one code cell, not yet run."""
+    cell: dict[str, Any] = {
+        "cell_type": "code",
+        "id": cell_id,
+        "source": source,
+        "metadata": {},
+        "outputs": [],
+        "execution_count": None,
+    }
+    kernelspec = {"name": "python3", "display_name": "Python 3 (ipykernel)"}
+    return {
+        "cells": [cell],
+        "metadata": {"kernelspec": kernelspec},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
 def full_profile_args(root: Path) -> list[str]:
     """Command line of a full-profile Junction on a free loopback port, access log at info."""
     args = ["--port", "0", "--ip", "127.0.0.1", "--profile", "full", "--log-level", "info"]
@@ -147,7 +166,8 @@ def http_errors(log: str) -> list[str]:
 def describe(run: Run) -> str:
     """A failure message: the error, console errors, failed requests, server errors."""
     summary = run.summary
-    parts = [f"phase {summary['phase']} failed: {summary['error']}"]
+    phase = summary.get("phase")
+    parts = [f"{f'phase {phase}' if phase else 'flow'} failed: {summary['error']}"]
     if summary["console"]:
         parts.append("console errors:\n  " + "\n  ".join(summary["console"]))
     if summary["bad"]:

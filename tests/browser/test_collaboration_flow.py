@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from helpers import (
@@ -25,6 +24,7 @@ from helpers import (
     flow_home,
     full_profile_args,
     node_summary,
+    one_cell_notebook,
 )
 
 from junction.testing import ServerProcess
@@ -35,22 +35,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Root dir and Jupyter dirs of the server, away from the user's own."""
-    cell: dict[str, Any] = {
-        "cell_type": "code",
-        "id": "first",
-        "source": "a = 1",
-        "metadata": {},
-        "outputs": [],
-        "execution_count": None,
-    }
-    notebook = {
-        "cells": [cell],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)"},
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
+    notebook = one_cell_notebook("first", "a = 1")
     with flow_home(tmp_path_factory, "collaboration-flow") as path:
         (path / "root" / "shared.ipynb").write_text(json.dumps(notebook))
         yield path
