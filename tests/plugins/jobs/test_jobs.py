@@ -430,3 +430,23 @@ async def test_jobs_of_a_server_that_stopped_beating_are_failed(
         alive = (await client.get("/api/jobs/remote-alive")).json()
         assert alive["status"] == "running"
         assert alive["progress"]["done"] == 5
+
+
+async def test_a_job_whose_task_is_cancelled_stops_its_worker_thread(tmp_path: Path) -> None:
+    from junction.plugins.jobs import JOBS
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    sparse(folder / "zeros.bin", 8 * BIG)
+    async with app_client(root_dir=tmp_path, enable=["jobs"]) as client:
+        jobs = client.app.state.services.get(JOBS)
+        job = (await client.post("/api/jobs", json={"kind": "zip", "path": "big"})).json()
+        await wait_job(client, job["id"], running)
+        live = jobs._live[job["id"]]
+        with anyio.fail_after(30):  # the worker would need minutes to read 16 GiB
+            async with anyio.create_task_group() as group:
+                group.start_soon(jobs._pulse, live)
+                await anyio.sleep(0.2)
+                group.cancel_scope.cancel()
+            await live.finished.wait()
+        assert (await client.get(f"/api/jobs/{job['id']}")).json()["status"] == "cancelled"

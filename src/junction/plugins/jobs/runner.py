@@ -71,6 +71,7 @@ class _Live:
     waiting: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     cancelling: bool = False
     started: bool = False
+    work_done: bool = False
 
     def notify(self) -> None:
         self.changed.set()
@@ -427,6 +428,7 @@ class TableJobs:
                     except Exception as exc:  # raised below, outside the group (no wrapping)
                         failure = exc
                     finally:
+                        live.work_done = True
                         watchers.cancel_scope.cancel()
                 if failure is not None:
                     raise failure
@@ -459,13 +461,23 @@ class TableJobs:
             self._live.pop(job_id, None)
 
     async def _pulse(self, live: _Live) -> None:
-        """Wake watchers while the worker makes progress (the thread cannot, cheaply)."""
+        """Wake watchers while the worker makes progress (the thread cannot, cheaply).
+
+        A worker thread cannot be cancelled, so when the job's task is (the server's task
+        group stopping), this asks the worker to stop at its next chunk; otherwise the task
+        would wait for the whole folder to be read.
+        """
         seen = -1
-        while True:
-            await anyio.sleep(0.1)
-            if live.reporter.done != seen:
-                seen = live.reporter.done
-                live.notify()
+        try:
+            while True:
+                await anyio.sleep(0.1)
+                if live.reporter.done != seen:
+                    seen = live.reporter.done
+                    live.notify()
+        except anyio.get_cancelled_exc_class():
+            if not live.work_done:
+                live.reporter.cancel()
+            raise
 
     async def _finish(self, job_id: str, live: _Live, status: str, error: str) -> None:
         with anyio.CancelScope(shield=True):
