@@ -24,7 +24,7 @@ from junction._version import __version__
 from junction.applications import coverage
 from junction.auth.passwords import hash_password
 from junction.config import default_config_file, load_settings, merge, parse_assignment
-from junction.deploy import NginxLayout, nginx_config
+from junction.deploy import layout_from_options, nginx_config
 from junction.errors import ConfigError
 from junction.registry import PROFILES, compose, discover, enabled_names, load
 from junction.settings import ServerSettings
@@ -137,8 +137,16 @@ def _parser(*, describe_settings: bool = True) -> argparse.ArgumentParser:
     deploy = commands.add_parser("deploy", help="write reverse-proxy configuration")
     deploy.add_argument("target", choices=["nginx"], help="the proxy to configure")
     deploy.add_argument("--listen", default="8080", help="address nginx listens on")
-    deploy.add_argument("--ui", required=True, help="host:port of the ui process")
-    deploy.add_argument("--kernels", required=True, help="host:port of the kernels process")
+    deploy.add_argument("--ui", help="host:port of the ui process")
+    deploy.add_argument("--kernels", help="host:port of the kernels process")
+    deploy.add_argument(
+        "--replicas", metavar="HOST:PORT,...", help="identical replicas to balance over"
+    )
+    deploy.add_argument(
+        "--kernel-affinity",
+        action="store_true",
+        help="with --replicas: one replica per kernel id (consistent hash)",
+    )
     deploy.add_argument(
         "--proxy-base-url", dest="proxy_base_url", default="/", help="base URL both processes use"
     )
@@ -234,8 +242,13 @@ def _print_plugins(settings: ServerSettings) -> None:
 
 def _print_nginx(args: argparse.Namespace) -> None:
     try:
-        layout = NginxLayout(
-            listen=args.listen, ui=args.ui, kernels=args.kernels, base_url=args.proxy_base_url
+        layout = layout_from_options(
+            listen=args.listen,
+            base_url=args.proxy_base_url,
+            ui=args.ui,
+            kernels=args.kernels,
+            replicas=args.replicas,
+            kernel_affinity=args.kernel_affinity,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
