@@ -33,6 +33,8 @@ from junction.config import merge
 from junction.database import Database
 from junction.database import upgrade as upgrade_database
 from junction.errors import ConfigError, DatabaseUnavailable, HTTPError
+from junction.eventlog import running_sinks
+from junction.events import EVENTS, MemoryEventBus
 from junction.health import HEALTH_PATHS, Health
 from junction.health import router as health_router
 from junction.logs import RequestIdMiddleware
@@ -163,6 +165,8 @@ def create_app(
     services.provide(DATABASE, database)
     metrics = Metrics(state)
     services.provide(METRICS, metrics)
+    events = MemoryEventBus()
+    services.provide(EVENTS, events)
     health = Health(checks=[database.ping])
     reaper = Reaper()
     services.provide(REAPER, reaper)
@@ -175,6 +179,7 @@ def create_app(
             AsyncExitStack() as stack,
         ):
             tg.start_soon(metrics.run_lag_probe)
+            await stack.enter_async_context(running_sinks(events, settings))
             for plugin in composition.order:
                 if plugin.lifespan is None:
                     continue
@@ -242,7 +247,8 @@ def create_app(
             allow_credentials=settings.allow_credentials,
             allow_headers=settings.allow_headers,
             allow_methods=settings.allow_methods,
-            expose_headers=settings.expose_headers,
+            # Browser scripts may read the request id to quote it in bug reports.
+            expose_headers=list(dict.fromkeys([*settings.expose_headers, "X-Request-ID"])),
             max_age=settings.max_age,
         )
     app.add_middleware(RequestIdMiddleware)

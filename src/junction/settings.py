@@ -140,6 +140,20 @@ class ServerSettings(BaseModel):
         description="Log lines as text, or as JSON objects one per line (time, level, logger, "
         "message, request_id, extra fields) for log collectors.",
     )
+    event_log_path: Path | None = Field(
+        None,
+        description="Append every server event (file saves, kernels, logins...) to this "
+        "JSON-lines file, written off the event loop and rotated. Unset: no file.",
+    )
+    event_log_max_bytes: int = Field(
+        100 * 1024 * 1024, gt=0, description="Size at which the event log file is rotated."
+    )
+    event_log_backups: int = Field(
+        5, ge=0, description="Rotated event log files kept (<path>.1 ... <path>.N)."
+    )
+    log_events: bool = Field(
+        False, description="Also write every server event to the log (logger junction.events)."
+    )
     metrics_token: SecretStr | None = Field(
         None,
         description="A token that may read /metrics and nothing else, for Prometheus. The "

@@ -9,7 +9,8 @@ Map of the package:
   tables; ``imports.py``: the one-time import of the settings and workspace files;
 - ``configsections.py``: config sections as files, written through ``storage.py`` (atomic
   replace);
-- ``events.py``: the in-memory event bus behind ``/api/events``;
+- ``events.py``: re-exports the core's event bus (``junction.events``), which
+  ``/api/events`` serves;
 - ``translations.py``, ``licenses.py``, ``nbconvert.py``, ``plugins.py``: language packs,
   license reports, notebook export, plugins switched off from the UI;
 - ``routes.py`` (``/lab/api/...``) and ``server_routes.py`` (``/api/config``,
@@ -36,7 +37,6 @@ from junction.plugins.contents.service import CONTENTS, ContentsService
 from junction.plugins.frontend.models import PathKind
 from junction.plugins.frontend.service import FRONTEND, PathInspector
 from junction.plugins.lab.configsections import FileConfigSections
-from junction.plugins.lab.events import MemoryEventBus
 from junction.plugins.lab.imports import import_files
 from junction.plugins.lab.nbconvert import Nbconvert
 from junction.plugins.lab.plugins import LockedPageConfig, PluginSwitches
@@ -118,11 +118,9 @@ async def lifespan(ctx: PluginContext[LabSettings]) -> AsyncIterator[None]:
     await import_files(database, user_settings_dir=user_settings_dir, workspaces_dir=workspaces_dir)
     config = FileConfigSections(config_dir)
     switches = PluginSwitches(config, settings.locked_plugins, settings.lock_all_plugins)
-    bus = MemoryEventBus()
     ctx.provide(SETTINGS, TableSettingsStore(catalog, database, frontend))
     ctx.provide(WORKSPACES, TableWorkspaces(database))
     ctx.provide(CONFIG, LockedPageConfig(config, switches))
-    ctx.provide(EVENTS, bus)
     ctx.provide(PLUGIN_SWITCHES, switches)
     contents = ctx.get_optional(CONTENTS)
     ctx.provide(NBCONVERT, Nbconvert(contents))
@@ -137,10 +135,7 @@ async def lifespan(ctx: PluginContext[LabSettings]) -> AsyncIterator[None]:
 
     frontend.add_page_config(lab_page_config)
     log.info("lab settings and workspaces in the database %s", database.masked_url)
-    try:
-        yield
-    finally:
-        bus.close()
+    yield
 
 
 plugin = Plugin(
@@ -150,7 +145,7 @@ plugin = Plugin(
     settings=LabSettings,
     routers=[lab_router, server_router],
     lifespan=lifespan,
-    provides=[SETTINGS, WORKSPACES, CONFIG, EVENTS, PLUGIN_SWITCHES, NBCONVERT],
+    provides=[SETTINGS, WORKSPACES, CONFIG, PLUGIN_SWITCHES, NBCONVERT],
     requires=[FRONTEND, DATABASE],
     optional=[CONTENTS],
     public_paths=["lab/api/themes/"],

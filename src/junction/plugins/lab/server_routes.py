@@ -15,14 +15,16 @@ from fastapi import APIRouter, Body, Request, WebSocket
 from fastapi.responses import RedirectResponse, Response
 from starlette.websockets import WebSocketDisconnect
 
-from junction.auth.identity import Authenticator
+from junction.auth.identity import Authenticator, User
+from junction.auth.middleware import current_user
 from junction.auth.xssi import cross_site_read
 from junction.errors import BadRequest, Forbidden
+from junction.events import EVENTS, Event, EventBus, EventFilter
 from junction.plugin import use
 from junction.plugins.contents.service import FileNotFound, Reach, check_path
 from junction.plugins.lab.models import EventPost
 from junction.plugins.lab.nbconvert import Converted, Nbconvert
-from junction.plugins.lab.service import CONFIG, EVENTS, NBCONVERT, ConfigStore, EventBus
+from junction.plugins.lab.service import CONFIG, NBCONVERT, ConfigStore
 from junction.services import AUTH
 
 __all__ = ["router"]
@@ -66,20 +68,24 @@ async def put_config(
 
 @router.post("/api/events", tags=["events"], status_code=204)
 async def post_event(events: Events, event: EventPost) -> Response:
-    """Validate an event against its registered schema and deliver it to subscribers."""
+    """Validate an event against its registered schema and deliver it to subscribers, as
+    the caller's."""
     events.emit(event.schema_id, event.data, version=str(event.version))
     return Response(status_code=204)
 
 
 @router.websocket("/api/events/subscribe")
 async def subscribe_events(websocket: WebSocket, events: Events) -> None:
-    """Stream every event as a JSON text frame until either side goes away.
+    """Stream events as JSON text frames until either side goes away: those about the
+    caller's own actions and objects, or every event for an admin (multi-user mode) and the
+    token holder (single-user mode).
 
     Nothing is expected from the client; its frames are read only to notice it leaving.
     """
+    accept = _visible_to(current_user(websocket.scope), websocket.app.state.services.get(AUTH))
     await websocket.accept()
     client_left = False
-    async with events.subscribe() as stream, anyio.create_task_group() as tg:
+    async with events.subscribe(accept) as stream, anyio.create_task_group() as tg:
 
         async def forward() -> None:
             try:
@@ -99,6 +105,16 @@ async def subscribe_events(websocket: WebSocket, events: Events) -> None:
     if not client_left:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # it may leave meanwhile
             await websocket.close(code=1001)
+
+
+def _visible_to(user: User, auth: Authenticator) -> EventFilter:
+    """Whether ``user`` may see an event: the authorizer decides, with the event's user as
+    the owner (``read`` on ``events``: own objects for users, anyone's for admins)."""
+
+    def accept(event: Event) -> bool:
+        return bool(auth.authorizer.may_access(user, "read", "events", event.get("username")))
+
+    return accept
 
 
 @router.get("/lsp/status", tags=["lab"])

@@ -11,19 +11,18 @@ Errors, all mapped to HTTP by the core::
     WorkspaceNotFound (NotFound)        404  deleting a workspace that does not exist
     InvalidWorkspace (BadRequest)       400  not a workspace object, or its id does not match
     InvalidConfig (BadRequest)          400  a config section body that is not an object
-    UnknownEventSchema (BadRequest)     400  no schema registered under that id and version
-    InvalidEvent (BadRequest)           400  event data failing its schema
+
+The event contract (``EventBus``, ``EVENTS``, ``Event``, ``UnknownEventSchema``,
+``InvalidEvent``) is the core's (:mod:`junction.events`), re-exported here unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from anyio.streams.memory import MemoryObjectReceiveStream
-
 from junction.errors import BadRequest, NotFound
+from junction.events import EVENTS, Event, EventBus, InvalidEvent, UnknownEventSchema
 from junction.plugin import ServiceKey
 from junction.plugins.lab.models import SettingEntry
 
@@ -52,9 +51,6 @@ __all__ = [
     "WorkspaceStore",
 ]
 
-Event = dict[str, Any]
-"""An event as subscribers receive it: ``{"schema_id": ..., <data fields>}``."""
-
 
 class SettingsNotFound(NotFound):
     """No plugin schema has that id (``<package>:<plugin>``)."""
@@ -74,14 +70,6 @@ class InvalidWorkspace(BadRequest):
 
 class InvalidConfig(BadRequest):
     """A config section body that is not a JSON object."""
-
-
-class UnknownEventSchema(BadRequest):
-    """No event schema is registered with that id, or not at that version."""
-
-
-class InvalidEvent(BadRequest):
-    """Event data that fails its schema."""
 
 
 class SettingsStore(Protocol):
@@ -155,35 +143,9 @@ class ConfigStore(Protocol):
         ...
 
 
-class EventBus(Protocol):
-    """Structured events (Jupyter events): validated against a registered schema, then
-    delivered to every subscriber (the UI's ``/api/events/subscribe`` sockets).
-    """
-
-    def register(self, schema: Mapping[str, Any]) -> None:
-        """Accept events for a JSON schema with ``$id`` and ``version`` keys.
-
-        Called by plugins in their lifespan. Raises ``ValueError`` for a malformed schema.
-        """
-        ...
-
-    def emit(self, schema_id: str, data: Mapping[str, Any], *, version: str | None = None) -> None:
-        """Validate ``data`` and deliver it to every subscriber; never blocks.
-
-        A subscriber too slow to keep up loses events rather than slowing the emitter.
-        Raises :class:`UnknownEventSchema` and :class:`InvalidEvent`.
-        """
-        ...
-
-    def subscribe(self) -> AbstractAsyncContextManager[MemoryObjectReceiveStream[Event]]:
-        """A stream of every event emitted while the context is open."""
-        ...
-
-
 SETTINGS: ServiceKey[SettingsStore] = ServiceKey("lab.settings")
 WORKSPACES: ServiceKey[WorkspaceStore] = ServiceKey("lab.workspaces")
 CONFIG: ServiceKey[ConfigStore] = ServiceKey("lab.config")
-EVENTS: ServiceKey[EventBus] = ServiceKey("events")
 NBCONVERT: ServiceKey[Nbconvert] = ServiceKey("nbconvert")
 """Notebook export (the lab plugin's own; other plugins may use it to export notebooks)."""
 PLUGIN_SWITCHES: ServiceKey[PluginSwitches] = ServiceKey("lab.plugins")
