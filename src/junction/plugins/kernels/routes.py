@@ -12,6 +12,8 @@ from junction.auth.limits import LIMITS
 from junction.auth.middleware import current_user
 from junction.auth.ownership import may_access, method_action
 from junction.errors import Forbidden, ServiceUnavailable
+from junction.events import emit_event
+from junction.eventschemas import KERNEL_ACTIONS, kernel_action
 from junction.plugin import use
 from junction.plugins.contents.service import check_path
 from junction.plugins.kernels.connection import serve_channels
@@ -89,15 +91,11 @@ async def start_kernel(
     if limits is not None:
         running = [k.id for k in await runtime.list()]
         limits.check("kernels", current_user(conn.scope), running)
-    user = current_user(conn.scope)
     kernel = await runtime.start(
-        name=request.name,
-        path=request.path,
-        env=request.env,
-        kernel_id=request.kernel_id,
-        owner=user.username,
+        name=request.name, path=request.path, env=request.env, kernel_id=request.kernel_id
     )
-    conn.app.state.services.get(AUTH).record_owner("kernels", kernel.id, user)
+    conn.app.state.services.get(AUTH).record_owner("kernels", kernel.id, current_user(conn.scope))
+    emit_event(conn, KERNEL_ACTIONS, kernel_action("start", kernel.id, kernel.name))
     response.headers["Location"] = f"{runtime.base_url}api/kernels/{kernel.id}"
     return kernel
 
@@ -116,18 +114,20 @@ async def get_kernel(kernel_id: str, kernels: Kernels) -> Kernel:
 @router.delete(
     "/api/kernels/{kernel_id}", status_code=204, responses=_NOT_FOUND, dependencies=Owned
 )
-async def shutdown_kernel(kernel_id: str, kernels: Kernels) -> Response:
+async def shutdown_kernel(conn: HTTPConnection, kernel_id: str, kernels: Kernels) -> Response:
     """Shut a kernel down; its WebSockets close with code 1000."""
     await kernels.shutdown(kernel_id)
+    emit_event(conn, KERNEL_ACTIONS, kernel_action("shutdown", kernel_id))
     return Response(status_code=204)
 
 
 @router.post(
     "/api/kernels/{kernel_id}/interrupt", status_code=204, responses=_NOT_FOUND, dependencies=Owned
 )
-async def interrupt_kernel(kernel_id: str, kernels: Kernels) -> Response:
+async def interrupt_kernel(conn: HTTPConnection, kernel_id: str, kernels: Kernels) -> Response:
     """Interrupt what the kernel runs (SIGINT or ``interrupt_request``, per its spec)."""
     await kernels.interrupt(kernel_id)
+    emit_event(conn, KERNEL_ACTIONS, kernel_action("interrupt", kernel_id))
     return Response(status_code=204)
 
 
@@ -137,9 +137,11 @@ async def interrupt_kernel(kernel_id: str, kernels: Kernels) -> Response:
     responses=_NOT_FOUND,
     dependencies=Owned,
 )
-async def restart_kernel(kernel_id: str, kernels: Kernels) -> Kernel:
+async def restart_kernel(conn: HTTPConnection, kernel_id: str, kernels: Kernels) -> Kernel:
     """Restart a kernel in place; attached WebSockets stay attached."""
-    return await kernels.restart(kernel_id)
+    kernel = await kernels.restart(kernel_id)
+    emit_event(conn, KERNEL_ACTIONS, kernel_action("restart", kernel_id, kernel.name))
+    return kernel
 
 
 @router.websocket("/api/kernels/{kernel_id}/channels")
