@@ -32,6 +32,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from junction.auth.middleware import REQUEST_USER
+from junction.events import EVENTS
 from junction.plugin import Plugin, PluginContext
 from junction.plugins.contents.filesystem import LocalContents, Trash
 from junction.plugins.contents.routes import router
@@ -88,6 +89,7 @@ async def lifespan(ctx: PluginContext[ContentsSettings]) -> AsyncIterator[None]:
             "this system cannot name open files (no /proc/self/fd): saves cannot check "
             "that a directory renamed meanwhile still lies inside root_dir"
         )
+    contents.events = ctx.get_optional(EVENTS)
     ctx.provide(CONTENTS, contents)
     frontend = ctx.get_optional(FRONTEND)
     if frontend is not None:
@@ -120,5 +122,5 @@ plugin = Plugin(
     routers=[router],
     lifespan=lifespan,
     provides=[CONTENTS],
-    optional=[FRONTEND, KERNELS, CONTENTS_ACCESS],
+    optional=[FRONTEND, KERNELS, CONTENTS_ACCESS, EVENTS],
 )

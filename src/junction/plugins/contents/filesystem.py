@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 import anyio
 
 from junction.errors import BadRequest, HTTPError
+from junction.events import EventBus
+from junction.eventschemas import CONTENTS as CONTENTS_EVENT
 from junction.plugins.contents.atomic import (
     AtomicFile,
     PathLocks,
@@ -113,6 +115,7 @@ class LocalContents:
         self.creator = Creator(self)
         self.saver = Saver(self)
         self.observers: list[ContentsObserver] = []
+        self.events: EventBus | None = None  # set by the plugin's lifespan
 
     def _write(self, fd: int, data: memoryview) -> int:
         return self.write_block(fd, data)
@@ -346,11 +349,15 @@ class LocalContents:
 
     async def new_untitled(self, path: str, *, type: str = "", ext: str = "") -> Model:
         """See ``ContentsService.new_untitled``."""
-        return await self._run(self.creator.new_untitled, path, type, ext)
+        model = await self._run(self.creator.new_untitled, path, type, ext)
+        self._emit("create", model["path"])
+        return model
 
     async def copy(self, from_path: str, to_dir: str) -> Model:
         """See ``ContentsService.copy``."""
-        return await self._run(self.creator.copy, from_path, to_dir)
+        model = await self._run(self.creator.copy, from_path, to_dir)
+        self._emit("copy", model["path"], from_path.strip("/"))
+        return model
 
     # -- saving ----------------------------------------------------------------------------
 
@@ -359,7 +366,22 @@ class LocalContents:
         result = await self.saver.save(path, request)
         if request.chunk is None or request.chunk == -1:
             await self._notify(ContentsChange("saved", result.model["path"]))
+            # As jupyter_server's handler names it: a PUT that creates an item uploads it.
+            upload = request.chunk is not None or result.created
+            self._emit("upload" if upload else "save", result.model["path"])
         return result
+
+    def _emit(self, action: str, path: str, source_path: str | None = None) -> None:
+        """Tell the event bus (contents actions, by the request's user); never raises."""
+        if self.events is None:
+            return
+        data = {"action": action, "path": path}
+        if source_path is not None:
+            data["source_path"] = source_path
+        try:
+            self.events.emit(CONTENTS_EVENT, data)
+        except Exception:
+            log.exception("could not emit a contents event for %r", path)
 
     def add_observer(self, observer: ContentsObserver) -> None:
         """See ``ContentsService.add_observer``."""
@@ -385,6 +407,7 @@ class LocalContents:
         async with self.locks.hold(source.os_path, target.os_path):
             model = await self._run(self._rename, source, target)
         await self._notify(ContentsChange("renamed", source.api, target.api))
+        self._emit("rename", target.api, source.api)
         return model
 
     def _rename(self, source: ResolvedPath, target: ResolvedPath) -> Model:
@@ -451,6 +474,7 @@ class LocalContents:
         async with self.locks.hold(resolved.os_path):
             await self._run(self._delete, resolved)
         await self._notify(ContentsChange("deleted", resolved.api))
+        self._emit("delete", resolved.api)
 
     def _delete(self, resolved: ResolvedPath) -> None:
         api, name = resolved.api, resolved.name_on_disk
