@@ -15,23 +15,23 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "APPS",
+    "APP_EVENTS",
     "AUTH_EVENTS",
-    "CONTENTS",
+    "CONTENTS_EVENTS",
     "CONTENTS_SCHEMA",
     "KERNEL_ACTIONS",
     "KERNEL_ACTIONS_SCHEMA",
     "SCHEMAS",
-    "SESSIONS",
-    "TERMINALS",
+    "SESSION_EVENTS",
+    "TERMINAL_EVENTS",
     "kernel_action",
 ]
 
-CONTENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
+CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
-SESSIONS = "https://events.junction.dev/sessions/v1"
-TERMINALS = "https://events.junction.dev/terminals/v1"
-APPS = "https://events.junction.dev/apps/v1"
+SESSION_EVENTS = "https://events.junction.dev/sessions/v1"
+TERMINAL_EVENTS = "https://events.junction.dev/terminals/v1"
+APP_EVENTS = "https://events.junction.dev/apps/v1"
 AUTH_EVENTS = "https://events.junction.dev/auth/v1"
 
 _ENVELOPE: dict[str, Any] = {
@@ -43,7 +43,7 @@ _ENVELOPE: dict[str, Any] = {
 }
 
 CONTENTS_SCHEMA: dict[str, Any] = {
-    "$id": CONTENTS,
+    "$id": CONTENTS_EVENTS,
     "version": "1",
     "title": "Contents actions",
     "description": "A file or directory was created, saved, uploaded, renamed, copied or "
@@ -93,7 +93,7 @@ def _schema(
 
 
 SESSIONS_SCHEMA = _schema(
-    SESSIONS,
+    SESSION_EVENTS,
     "Sessions: a document's session was created or deleted",
     ["create", "delete"],
     {
@@ -105,7 +105,7 @@ SESSIONS_SCHEMA = _schema(
 )
 
 TERMINALS_SCHEMA = _schema(
-    TERMINALS,
+    TERMINAL_EVENTS,
     "Terminals: a terminal was created or deleted",
     ["create", "delete"],
     {"name": {"type": "string", "description": "The terminal's name."}},
@@ -113,7 +113,7 @@ TERMINALS_SCHEMA = _schema(
 )
 
 APPS_SCHEMA = _schema(
-    APPS,
+    APP_EVENTS,
     "Apps: an app was started, became ready, failed, or was stopped",
     ["start", "ready", "failed", "stop"],
     {

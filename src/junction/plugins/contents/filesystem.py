@@ -27,7 +27,7 @@ import anyio
 
 from junction.errors import BadRequest, HTTPError
 from junction.events import EventBus
-from junction.eventschemas import CONTENTS as CONTENTS_EVENT
+from junction.eventschemas import CONTENTS_EVENTS
 from junction.plugins.contents.atomic import (
     AtomicFile,
     PathLocks,
@@ -379,7 +379,7 @@ class LocalContents:
         if source_path is not None:
             data["source_path"] = source_path
         try:
-            self.events.emit(CONTENTS_EVENT, data)
+            self.events.emit(CONTENTS_EVENTS, data)
         except Exception:
             log.exception("could not emit a contents event for %r", path)
 

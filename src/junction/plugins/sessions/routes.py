@@ -11,6 +11,8 @@ from junction.auth.limits import LIMITS
 from junction.auth.middleware import current_user
 from junction.auth.ownership import may_access, method_action
 from junction.errors import BadRequest, Conflict, Forbidden, NotFound
+from junction.events import emit_event
+from junction.eventschemas import KERNEL_ACTIONS, SESSION_EVENTS, kernel_action
 from junction.plugin import use
 from junction.plugins.contents.service import check_path
 from junction.plugins.kernels.service import KERNELS
@@ -90,6 +92,10 @@ async def create_session(
     )
     if created:
         _record(request, session)
+        event = {"action": "create", "session_id": session.id, "path": session.path}
+        emit_event(request, SESSION_EVENTS, {**event, "kernel_id": session.kernel.id})
+        if body.kernel.id is None:  # the session started its kernel
+            emit_event(request, KERNEL_ACTIONS, kernel_action("start", session.kernel.id))
     elif not may_access(request, "sessions", session.id, "write"):
         raise Conflict(f"{body.path} has a session of another user")
     response.headers["Location"] = f"{request.url.path}/{session.id}"
@@ -139,7 +145,8 @@ async def update_session(
 
 
 @router.delete("/api/sessions/{session_id}", status_code=204, dependencies=Owned)
-async def delete_session(session_id: str, sessions: Sessions) -> Response:
+async def delete_session(conn: HTTPConnection, session_id: str, sessions: Sessions) -> Response:
     """Delete a session and shut its kernel down (410 when the kernel was already gone)."""
     await sessions.delete(session_id)
+    emit_event(conn, SESSION_EVENTS, {"action": "delete", "session_id": session_id})
     return Response(status_code=204)

@@ -12,6 +12,8 @@ from junction.auth.limits import LIMITS
 from junction.auth.middleware import current_user
 from junction.auth.ownership import may_access, method_action
 from junction.errors import ServiceUnavailable
+from junction.events import emit_event
+from junction.eventschemas import TERMINAL_EVENTS
 from junction.plugin import use
 from junction.plugins.contents.service import check_path, home_of
 from junction.plugins.terminals.connection import serve_terminal
@@ -82,6 +84,7 @@ async def create_terminal(
     conn.app.state.services.get(AUTH).record_owner(
         "terminals", terminal.name, current_user(conn.scope)
     )
+    emit_event(conn, TERMINAL_EVENTS, {"action": "create", "name": terminal.name})
     return terminal
 
 
@@ -97,6 +100,7 @@ async def delete_terminal(conn: HTTPConnection, name: str, terminals: Terminals)
     ``["disconnect", 1]`` and close."""
     await terminals.terminate(name)
     conn.app.state.services.get(AUTH).forget_owner("terminals", name)
+    emit_event(conn, TERMINAL_EVENTS, {"action": "delete", "name": name})
     return Response(status_code=204)
 
 
