@@ -63,6 +63,7 @@ _FULL = (
     "lab",
     "apps",
     "collaboration",
+    "uploads",
 )
 
 PROFILES: Mapping[str, Profile] = {
