@@ -91,6 +91,8 @@ class JsonLinesSink:
                 except OSError as exc:
                     log.error("cannot write the event log %s: %s", self.path, exc)
         finally:
+            self._receive.close()
+            self._send.close()
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self._close_file)
 
