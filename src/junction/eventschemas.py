@@ -129,10 +129,6 @@ AUTH_SCHEMA = _schema(
     "Logins: logins, logouts, failed logins, and API tokens made, revoked and used",
     ["login", "logout", "login_failed", "token_created", "token_revoked", "token_used"],
     {
-        "method": {
-            "enum": ["password", "token", "oidc", "hub"],
-            "description": "How the user logged in (login, login_failed).",
-        },
         "token_id": {
             "type": "integer",
             "description": "The API token's id (never its secret); token_used is sent for the "

@@ -12,6 +12,8 @@ from starlette.requests import HTTPConnection
 from junction.auth.identity import User
 from junction.auth.middleware import current_user
 from junction.errors import BadRequest, Forbidden
+from junction.events import emit_event
+from junction.eventschemas import AUTH_EVENTS
 from junction.plugin import use
 from junction.plugins.users.models import (
     NewToken,
@@ -154,6 +156,7 @@ async def issue_token(
     token, row = await users.issue_token(
         name, note=request.note, scopes=request.scopes, expires=expires
     )
+    emit_event(conn, AUTH_EVENTS, {"action": "token_created", "token_id": row.id}, username=name)
     return NewToken(token=token, **TokenModel.of(row).model_dump())
 
 
@@ -162,4 +165,5 @@ async def revoke_token(conn: HTTPConnection, name: str, token_id: int, users: Us
     """Revoke one token, at once."""
     _self_or_admin(conn, name)
     await users.revoke_token(name, token_id)
+    emit_event(conn, AUTH_EVENTS, {"action": "token_revoked", "token_id": token_id}, username=name)
     return Response(status_code=204)
