@@ -25,6 +25,8 @@ from starlette.requests import HTTPConnection
 from junction.auth.identity import Authenticator, User
 from junction.auth.middleware import XSRF_COOKIE, current_user
 from junction.errors import BadRequest
+from junction.events import emit_event
+from junction.eventschemas import AUTH_EVENTS
 from junction.plugin import use
 from junction.services import AUTH
 
@@ -263,12 +265,15 @@ async def login(
                 throttle.failed(account, address)
                 await anyio.sleep(0.5)
         if user is None:
+            emit_event(request, AUTH_EVENTS, {"action": "login_failed"}, username=account)
             return _login_page(request, next_url=target, error="Invalid credentials.", status=401)
         throttle.succeeded(account)
         return await start_session(request, user, target)
     if not await _check_login_off_loop(request, auth, password):
         throttle.failed("", address)
+        emit_event(request, AUTH_EVENTS, {"action": "login_failed"})
         return _login_page(request, next_url=target, error="Invalid credentials.", status=401)
+    emit_event(request, AUTH_EVENTS, {"action": "login"}, username=auth.user.username)
     response = RedirectResponse(target, status_code=302)
     set_login_cookie(response, auth, auth.make_cookie(auth.user))
     return response
@@ -298,6 +303,7 @@ async def start_session(request: Request, user: User, target: str, **extra: Any)
     agent = request.headers.get("user-agent", "")
     address = request.client.host if request.client is not None else ""
     session = await auth.identity.open_session(user, agent=agent, address=address, **extra)
+    emit_event(request, AUTH_EVENTS, {"action": "login"}, username=user.username)
     response = RedirectResponse(target, status_code=302)
     set_login_cookie(response, auth, session)
     return response
@@ -373,6 +379,10 @@ async def _log_out(request: Request) -> Response:
     body = f'<h1>Logged out</h1><p><a href="{base}login">Log in again</a></p>'
     response: Response = HTMLResponse(_PAGE.format(title="Logged out", body=body))
     cookie = request.cookies.get(auth.cookie_name)
+    if cookie:
+        user, _ = await auth.identify(query_token=None, header=None, cookie=cookie)
+        if user is not None:
+            emit_event(request, AUTH_EVENTS, {"action": "logout"}, username=user.username)
     if auth.identity is not None and cookie:
         elsewhere = await auth.identity.close_session(cookie)
         if elsewhere:
