@@ -35,6 +35,7 @@ from junction.auth.authorizer import RoleAuthorizer
 from junction.auth.limits import LIMITS, UserLimits
 from junction.childenv import set_account_resolver
 from junction.database import PluginTables
+from junction.events import EVENTS
 from junction.plugin import Plugin, PluginContext
 from junction.plugins.contents.service import CONTENTS_ACCESS
 from junction.plugins.users.directory import UserDirectory
@@ -61,6 +62,7 @@ async def lifespan(ctx: PluginContext[UsersSettings]) -> AsyncIterator[None]:
     and switch the core to multi-user mode until the server stops."""
     settings = ctx.settings
     directory = UserDirectory(ctx.get(DATABASE), settings)
+    directory.events = ctx.get_optional(EVENTS)
     authorizer = RoleAuthorizer()
     auth = ctx.get(AUTH)
     homes = Homes(ctx.server.root_dir, settings.home_template, auth, ctx.get(DATABASE))
@@ -158,6 +160,7 @@ plugin = Plugin(
     provides=[USERS, IDENTITY, AUTHORIZER, OIDC, HOMES, CONTENTS_ACCESS, LIMITS],
     public_paths=["login/oidc", "oauth/callback"],
     requires=[AUTH, DATABASE],
+    optional=[EVENTS],
     tables=PluginTables(metadata, Path(__file__).parent / "migrations"),
     order_hint=10,
 )

@@ -32,6 +32,8 @@ import anyio.to_thread
 from junction.auth.identity import User
 from junction.auth.passwords import hash_password, verify_password
 from junction.database import Database
+from junction.events import EventBus
+from junction.eventschemas import AUTH_EVENTS
 from junction.plugins.users import credentials, store
 from junction.plugins.users.service import (
     BadUserName,
@@ -51,6 +53,8 @@ FLUSH_SECONDS = 30.0
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _UNKNOWN_LIMIT = 10_000
+_ANNOUNCE_EVERY = 3600.0
+"""Seconds between two ``token_used`` events of one token."""
 # A hash to verify against when the account does not exist, so a wrong username takes as
 # long as a wrong password and does not reveal which accounts exist.
 _DUMMY_HASH = hash_password("not a password")
@@ -68,6 +72,7 @@ class _Cached:
     cached_at: float  # monotonic
     expires: float | None  # epoch seconds of the absolute expiry
     last_seen: float = 0.0  # epoch seconds, sessions only
+    token_id: int | None = None  # tokens only
 
 
 def check_name(name: str) -> str:
@@ -102,6 +107,8 @@ class UserDirectory:
         self._unknown: dict[str, float] = {}
         self._seen: dict[str, float] = {}  # digest -> epoch seconds, written by flush()
         self._used: dict[str, float] = {}
+        self._announced: dict[str, float] = {}  # digest -> when its use was last an event
+        self.events: EventBus | None = None
         self._limiter = anyio.CapacityLimiter(2)
 
     # -- identity provider: the hot path ---------------------------------------------------
@@ -131,7 +138,23 @@ class UserDirectory:
             self._tokens.pop(key, None)
             return None
         self._used[key] = now
+        if self.events is not None and now - self._announced.get(key, 0.0) >= _ANNOUNCE_EVERY:
+            self._announce_use(key, entry, now)
         return entry.user
+
+    def _announce_use(self, key: str, entry: _Cached, now: float) -> None:
+        """Emit ``token_used`` for a token's first use in :data:`_ANNOUNCE_EVERY` seconds."""
+        assert self.events is not None
+        if len(self._announced) >= _UNKNOWN_LIMIT:
+            self._announced.clear()
+        self._announced[key] = now
+        data: dict[str, object] = {"action": "token_used"}
+        if entry.token_id is not None:
+            data["token_id"] = entry.token_id
+        try:
+            self.events.emit(AUTH_EVENTS, data, username=entry.user.username)
+        except Exception:
+            log.exception("could not emit a token_used event")
 
     async def user_for_session(self, session: str) -> User | None:
         """The user of a session cookie; ends the session when it is idle or too old."""
@@ -189,6 +212,7 @@ class UserDirectory:
         row, account = found
         expires = row.expires.timestamp() if row.expires is not None else None
         entry = _Cached(account.user(row.scopes), account.id, time.monotonic(), expires)
+        entry.token_id = row.id
         self._tokens[key] = entry
         return entry
 
