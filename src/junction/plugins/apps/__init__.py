@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 import anyio
 import uvicorn
 
+from junction.events import EVENTS
 from junction.plugin import Plugin, PluginContext
 from junction.plugins.apps.apphost import AppHost, AppsServer
 from junction.plugins.apps.manager import SupervisedApps
@@ -79,6 +80,7 @@ async def lifespan(ctx: PluginContext[AppsSettings]) -> AsyncIterator[None]:
         base_url=ctx.server.base_url,
         server_port=ctx.server.port,
     )
+    apps.events = ctx.get_optional(EVENTS)
     await apps.load()
     sock = _listen(ctx)
     apps.apps_port = sock.getsockname()[1]
@@ -130,6 +132,7 @@ plugin = Plugin(
     lifespan=lifespan,
     provides=[APPS],
     requires=[AUTH, REAPER, DATABASE],
+    optional=[EVENTS],
     tables=TABLES,
     order_hint=90,
 )

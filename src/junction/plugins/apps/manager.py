@@ -29,7 +29,9 @@ from anyio.abc import TaskGroup
 from junction.auth.identity import Authenticator, User
 from junction.childenv import child_environment
 from junction.errors import BadRequest, Forbidden
-from junction.plugins.apps.models import App, AppCreate, Sharing
+from junction.events import EventBus
+from junction.eventschemas import APP_EVENTS
+from junction.plugins.apps.models import App, AppCreate, AppStatus, Sharing
 from junction.plugins.apps.presets import PRESETS
 from junction.plugins.apps.service import AppNotFound
 from junction.plugins.apps.settings import AppsSettings
@@ -102,6 +104,7 @@ class SupervisedApps:
         self.closed = anyio.Event()
         """Set at server exit: log streams end."""
         self.processes: dict[str, AppProcess] = {}
+        self.events: EventBus | None = None
         self._codes: dict[str, _Grant] = {}
         self._sessions: dict[str, _Grant] = {}
         host_template = urlsplit(settings.public_url).hostname if settings.public_url else None
@@ -283,7 +286,24 @@ class SupervisedApps:
                 stop_timeout=settings.stop_timeout,
                 restart_limit=settings.restart_limit,
             )
+            process.on_status = lambda status, reason: self._announce(record, status, reason)
         return process
+
+    def _announce(self, record: AppRecord, status: AppStatus, reason: str | None) -> None:
+        """Emit an apps event when an app's process starts, is ready, fails or stops; the
+        event is its owner's."""
+        action = {"starting": "start", "ready": "ready", "failed": "failed", "stopped": "stop"}
+        if self.events is None or status not in action:
+            return
+        data = {"action": action[status], "app_id": record.id}
+        if isinstance(record.spec.get("name"), str):
+            data["name"] = record.spec["name"]
+        if status == "failed" and reason:
+            data["msg"] = reason
+        try:
+            self.events.emit(APP_EVENTS, data, username=record.owner)
+        except Exception:
+            log.exception("could not emit an apps event for %s", record.id)
 
     def model(self, record: AppRecord, user: User | None = None) -> App:
         """The wire model of an app; its command, environment and output (secrets, often)

@@ -145,12 +145,16 @@ class AppProcess:
         self._lock = anyio.Lock()
         self._output_done = anyio.Event()
         self._stop_requested = anyio.Event()
+        self.on_status: Callable[[AppStatus, str | None], None] | None = None
+        """Called at each change of ``status``, with the new status and its reason."""
 
     def touch(self) -> None:
         """Note traffic (a request or a WebSocket message), for idle culling."""
         self.last_activity = time.time()
 
     def _set(self, status: AppStatus, reason: str | None = None) -> None:
+        if status != self.status and self.on_status is not None:
+            self.on_status(status, reason)
         self.status = status
         self.reason = reason
         self.last_log = self.logs.tail() if status == "failed" else []
