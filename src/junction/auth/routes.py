@@ -13,7 +13,7 @@ import json
 import math
 import secrets
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
 import anyio
@@ -30,7 +30,7 @@ from junction.eventschemas import AUTH_EVENTS
 from junction.plugin import use
 from junction.services import AUTH
 
-__all__ = ["CurrentUser", "router"]
+__all__ = ["CurrentUser", "LoginForward", "router"]
 
 router = APIRouter()
 
@@ -43,6 +43,21 @@ CurrentUser = Annotated[User, Depends(_user_of)]
 """Route parameter type for the authenticated user (HTTP and WebSocket routes)."""
 
 ACTIONS = ("read", "write", "execute")
+
+
+@runtime_checkable
+class LoginForward(Protocol):
+    """An identity provider whose login happens elsewhere (JupyterHub's OAuth).
+
+    When the attached ``IDENTITY`` provider implements it, ``GET /login`` asks it first and,
+    given a path, redirects there at once (with ``next``) instead of showing the login page.
+    """
+
+    def login_forward(self) -> str | None:
+        """Where the login page forwards browsers, relative to the base URL (``"login/hub"``),
+        or None to show the login page. Called at every ``GET /login``."""
+        ...
+
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title} · Junction</title>
@@ -131,8 +146,8 @@ async def login_form(request: Request, next: str | None = None) -> Response:
     auth: Authenticator = request.app.state.services.get(AUTH)
     target = safe_next(next, auth.settings.base_url)
     # A provider whose only login is elsewhere (JupyterHub) names its route: no page between.
-    forward = getattr(auth.identity, "login_forward", None)
-    if isinstance(forward, str):
+    forward = auth.identity.login_forward() if isinstance(auth.identity, LoginForward) else None
+    if forward is not None:
         location = f"{auth.settings.base_url}{forward}?next={quote(target, safe='')}"
         return RedirectResponse(location, status_code=302)
     return _login_page(request, next_url=target)

@@ -59,7 +59,12 @@ async def lifespan(ctx: PluginContext[HubSettings]) -> AsyncIterator[None]:
     auth = ctx.get(AUTH)
     async with HubAPI(settings) as api:
         await api.wait_for_hub(tries=settings.connect_tries)
-        identity = HubIdentity(settings, api, cookie_secret=load_cookie_secret(auth.settings))
+        identity = HubIdentity(
+            settings,
+            api,
+            cookie_secret=load_cookie_secret(auth.settings),
+            base_url=auth.settings.base_url,
+        )
         ctx.provide(IDENTITY, identity)
         ctx.provide(HUB_IDENTITY, identity)
         auth.attach(identity, TokenHolder())

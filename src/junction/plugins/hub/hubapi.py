@@ -7,6 +7,8 @@ Hub publishes no discovery document, ID token or JWKS.
 from __future__ import annotations
 
 import logging
+import ssl
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -19,9 +21,12 @@ from junction.errors import ConfigError
 from junction.plugins.hub.settings import HubSettings
 from junction.services import isoformat
 
-__all__ = ["HubAPI", "HubUnavailable", "has_access"]
+__all__ = ["ALIVE_SECONDS", "HubAPI", "HubUnavailable", "has_access", "internal_ssl_context"]
 
 log = logging.getLogger("junction.hub")
+
+ALIVE_SECONDS = 5.0
+"""How long an answer of the Hub counts as "the Hub is up" for :meth:`HubAPI.check`."""
 
 
 class HubUnavailable(Exception):
@@ -51,13 +56,60 @@ def has_access(required: Iterable[str], held: Iterable[str]) -> bool:
     return any(_scope_covers(h, r) for r in required for h in held)
 
 
+def internal_ssl_context(settings: HubSettings) -> ssl.SSLContext | None:
+    """The client TLS context of the Hub's internal SSL (``c.JupyterHub.internal_ssl``), as
+    jupyterhub's ``make_ssl_context`` makes it: this server's certificate and key, the Hub's
+    CA, peers always verified; None when no certificate is configured."""
+    if not settings.ssl_certfile or not settings.ssl_keyfile:
+        return None
+    context = ssl.create_default_context(
+        ssl.Purpose.SERVER_AUTH, cafile=settings.ssl_client_ca or None
+    )
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile)
+    return context
+
+
 class HubAPI:
-    """One server's client for its Hub; use as an async context manager."""
+    """One server's client for its Hub; use as an async context manager.
+
+    Requests carry ``X-JupyterHub-Version`` (the Hub's own version once :meth:`wait_for_hub`
+    or :meth:`check` learned it), as the Hub's clients do, and present the internal TLS
+    certificate when the Hub gave one (``JUPYTERHUB_SSL_*``).
+    """
 
     def __init__(self, settings: HubSettings) -> None:
         self.settings = settings
         self.api_url = settings.api_url.rstrip("/")
-        self._client = httpx.AsyncClient(timeout=settings.request_timeout)
+        context = internal_ssl_context(settings)
+        self._client = httpx.AsyncClient(
+            timeout=settings.request_timeout, verify=context if context is not None else True
+        )
+        self._alive_until = 0.0
+        self.hub_version = ""
+        """The Hub's version, from its ``X-JupyterHub-Version`` header ('' until known)."""
+
+    def _learn_version(self, response: httpx.Response) -> str:
+        version = str(response.headers.get("x-jupyterhub-version", ""))
+        if version and version != self.hub_version:
+            self.hub_version = version
+            self._client.headers["X-JupyterHub-Version"] = version
+        return version
+
+    async def check(self) -> None:
+        """Ask once (5 s at most) whether the Hub answers (``GET {api_url}/``), before sending
+        a browser there; raises :class:`HubUnavailable` when it does not. An answer is
+        trusted for :data:`ALIVE_SECONDS`, so a burst of logins costs the Hub one request."""
+        if time.monotonic() < self._alive_until:
+            return
+        try:
+            response = await self._client.get(self.api_url + "/", timeout=5.0)
+        except httpx.HTTPError as exc:
+            raise HubUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 500:
+            raise HubUnavailable(f"HTTP {response.status_code}")
+        self._learn_version(response)
+        self._alive_until = time.monotonic() + ALIVE_SECONDS
 
     async def __aenter__(self) -> HubAPI:
         return self
@@ -85,7 +137,7 @@ class HubAPI:
             try:
                 response = await self._client.get(self.api_url + "/")
                 if response.status_code < 500:
-                    version = str(response.headers.get("x-jupyterhub-version", ""))
+                    version = self._learn_version(response)
                     log.info("connected to the Hub at %s (version %s)", self.api_url, version)
                     return version
                 problem = f"HTTP {response.status_code}"

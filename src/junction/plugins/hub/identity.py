@@ -18,10 +18,9 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from itsdangerous import URLSafeTimedSerializer
-
 from junction.auth.identity import User
 from junction.plugins.hub.hubapi import HubAPI, HubUnavailable, has_access
+from junction.plugins.hub.oauth import HubOAuth
 from junction.plugins.hub.settings import HubSettings
 
 __all__ = ["HubIdentity", "HubRequest", "current_hub_request"]
@@ -54,16 +53,21 @@ class HubIdentity:
     browsers through the Hub's OAuth again, which the Hub approves without asking)."""
 
     password_login = False
-    login_forward = "oauth_login"
-    """The login page forwards straight to the Hub's OAuth login (see the core's login)."""
 
-    def __init__(self, settings: HubSettings, api: HubAPI, *, cookie_secret: bytes) -> None:
+    def __init__(
+        self, settings: HubSettings, api: HubAPI, *, cookie_secret: bytes, base_url: str
+    ) -> None:
         self.settings = settings
         self.api = api
-        self.state_signer = URLSafeTimedSerializer(cookie_secret, salt="junction-hub-oauth")
-        """Signs the OAuth state cookie (state, PKCE verifier, ``next``) of a login."""
+        self.oauth = HubOAuth(api, cookie_secret=cookie_secret, base_url=base_url)
+        """The Hub's OAuth login of this server."""
         self._checked: dict[str, _Checked] = {}
         self._sessions: dict[str, str] = {}
+
+    def login_forward(self) -> str | None:
+        """The login page forwards straight to the Hub's OAuth login (the core's
+        :class:`~junction.auth.routes.LoginForward`)."""
+        return "oauth_login"
 
     def login_links(self) -> Sequence[tuple[str, str]]:
         """The one way in: the Hub's OAuth login."""

@@ -102,6 +102,21 @@ class HubSettings(PluginSettings):
     request_timeout: float = Field(
         10.0, gt=0, description="Seconds to wait for the Hub's API on each request."
     )
+    ssl_keyfile: str = Field(
+        default_factory=_env("JUPYTERHUB_SSL_KEYFILE"),
+        description="Private key (PEM) of this server's internal TLS certificate "
+        "($JUPYTERHUB_SSL_KEYFILE, set with c.JupyterHub.internal_ssl).",
+    )
+    ssl_certfile: str = Field(
+        default_factory=_env("JUPYTERHUB_SSL_CERTFILE"),
+        description="This server's internal TLS certificate (PEM), shown to the Hub's API and "
+        "served to the proxy ($JUPYTERHUB_SSL_CERTFILE).",
+    )
+    ssl_client_ca: str = Field(
+        default_factory=_env("JUPYTERHUB_SSL_CLIENT_CA"),
+        description="Certificate authority (PEM) that signs the Hub's and the proxy's internal "
+        "certificates ($JUPYTERHUB_SSL_CLIENT_CA).",
+    )
 
     @field_validator("base_url")
     @classmethod

@@ -10,6 +10,8 @@ Map of the package:
   ``users_tokens``) and their Alembic revisions.
 - ``store.py``: the queries.
 - ``oidc.py``: OpenID Connect logins (authorization code with PKCE, through authlib).
+  With ``users.identity = "hub"`` logins come from JupyterHub instead
+  (``junction.plugins.hub.hubservice``); either is an ``IdentitySource`` (``service.py``).
 - ``routes.py``, ``models.py``: the ``/api/users`` admin and self-service API;
   ``page.py``: the ``/users`` administration page over it.
 - ``homes.py``: :class:`Homes`, per-user home folders and shared folders, provided as the
@@ -32,12 +34,16 @@ from pathlib import Path
 import anyio
 
 from junction.auth.authorizer import RoleAuthorizer
+from junction.auth.identity import load_cookie_secret
 from junction.auth.limits import LIMITS, UserLimits
 from junction.childenv import set_account_resolver
 from junction.database import PluginTables
+from junction.errors import ConfigError
 from junction.events import EVENTS
 from junction.plugin import Plugin, PluginContext
 from junction.plugins.contents.service import CONTENTS_ACCESS
+from junction.plugins.hub.hubservice import HUB_LOGIN
+from junction.plugins.hub.hubservice import router as hub_router
 from junction.plugins.users.directory import UserDirectory
 from junction.plugins.users.homes import HOMES, Homes
 from junction.plugins.users.oidc import OIDC
@@ -67,7 +73,7 @@ async def lifespan(ctx: PluginContext[UsersSettings]) -> AsyncIterator[None]:
     auth = ctx.get(AUTH)
     homes = Homes(ctx.server.root_dir, settings.home_template, auth, ctx.get(DATABASE))
     await homes.load()
-    async with _openid(ctx, directory), _unix_accounts(ctx, homes):
+    async with _identity_source(ctx, directory), _unix_accounts(ctx, homes):
         ctx.provide(HOMES, homes)
         limits = UserLimits(
             auth,
@@ -107,19 +113,37 @@ async def _run_in(scope: anyio.CancelScope, directory: UserDirectory) -> None:
 
 
 @asynccontextmanager
-async def _openid(
+async def _identity_source(
     ctx: PluginContext[UsersSettings], directory: UserDirectory
 ) -> AsyncIterator[None]:
-    """Set up OpenID Connect logins when ``users.oidc_issuer`` is configured."""
-    if not ctx.settings.oidc_enabled:
+    """Set up logins from JupyterHub (``users.identity = "hub"``) or from an OpenID issuer
+    (when ``users.oidc_issuer`` is configured)."""
+    settings = ctx.settings
+    if settings.identity == "hub":
+        if settings.oidc_enabled:
+            raise ConfigError(
+                "users: identity = 'hub' and oidc_issuer are both set; logins come from one "
+                "source, so unset users.oidc_issuer or set users.identity = 'oidc'"
+            )
+        from junction.plugins.hub.hubservice import HubServiceLogin
+
+        secret = load_cookie_secret(ctx.get(AUTH).settings)
+        base_url = ctx.server.base_url
+        async with HubServiceLogin(
+            settings, directory, cookie_secret=secret, base_url=base_url
+        ) as hub:
+            forward = not settings.password_login
+            directory.attach_source(hub, label=hub.label, path=hub.path, forward=forward)
+            ctx.provide(HUB_LOGIN, hub)
+            yield
+        return
+    if not settings.oidc_enabled:
         yield
         return
     from junction.plugins.users.oidc import OpenIDLogin
 
-    async with OpenIDLogin(ctx.settings, directory, base_url=ctx.server.base_url) as login:
-        directory.recheck = login.recheck
-        directory.logout_url = login.logout_url
-        directory.add_login_link(ctx.settings.oidc_label, "login/oidc")
+    async with OpenIDLogin(settings, directory, base_url=ctx.server.base_url) as login:
+        directory.attach_source(login, label=settings.oidc_label, path="login/oidc")
         ctx.provide(OIDC, login)
         yield
 
@@ -152,13 +176,13 @@ def _unix_account() -> str:
 
 plugin = Plugin(
     name="users",
-    description="Many users on one server: accounts, logins (password, OpenID Connect), "
-    "browser sessions, API tokens, roles (/api/users).",
+    description="Many users on one server: accounts, logins (password, OpenID Connect, "
+    "JupyterHub), browser sessions, API tokens, roles (/api/users).",
     settings=UsersSettings,
-    routers=[sharing_router, router, oidc_router, page_router],
+    routers=[sharing_router, router, oidc_router, hub_router, page_router],
     lifespan=lifespan,
-    provides=[USERS, IDENTITY, AUTHORIZER, OIDC, HOMES, CONTENTS_ACCESS, LIMITS],
-    public_paths=["login/oidc", "oauth/callback"],
+    provides=[USERS, IDENTITY, AUTHORIZER, OIDC, HUB_LOGIN, HOMES, CONTENTS_ACCESS, LIMITS],
+    public_paths=["login/oidc", "oauth/callback", "login/hub", "oauth_callback"],
     requires=[AUTH, DATABASE],
     optional=[EVENTS],
     tables=PluginTables(metadata, Path(__file__).parent / "migrations"),

@@ -37,6 +37,7 @@ from junction.eventschemas import AUTH_EVENTS
 from junction.plugins.users import credentials, store
 from junction.plugins.users.service import (
     BadUserName,
+    IdentitySource,
     TokenNotFound,
     UserExists,
     UserNotFound,
@@ -99,6 +100,7 @@ class UserDirectory:
         self.recheck: Recheck | None = None
         self.logout_url: Callable[[SessionRow], str | None] | None = None
         self._links: list[tuple[str, str]] = []
+        self._forward: str | None = None
         self._ttl = settings.cache_seconds
         self._idle = settings.session_idle_hours * 3600
         self._max_age = timedelta(days=settings.session_max_days)
@@ -120,6 +122,23 @@ class UserDirectory:
     def add_login_link(self, label: str, path: str) -> None:
         """Offer another way to log in on the login page."""
         self._links.append((label, path))
+
+    def attach_source(
+        self, source: IdentitySource, *, label: str, path: str, forward: bool = False
+    ) -> None:
+        """Take logins from ``source`` (``users.identity``): its button on the login page at
+        ``path``, its rechecks and logout pages; with ``forward``, the login page sends
+        browsers straight to ``path`` (no password form)."""
+        self.recheck = source.recheck
+        self.logout_url = source.logout_url
+        self.add_login_link(label, path)
+        if forward:
+            self._forward = path
+
+    def login_forward(self) -> str | None:
+        """Where the login page forwards browsers at once (the core's ``LoginForward``):
+        the identity source's login when password logins are off, else None."""
+        return self._forward
 
     async def user_for_token(self, token: str) -> User | None:
         """The user of an API token, from memory when it was checked recently."""

@@ -18,6 +18,7 @@ from junction.plugins.users.store import Account, SessionRow, TokenRow
 __all__ = [
     "USERS",
     "BadUserName",
+    "IdentitySource",
     "TokenNotFound",
     "UserExists",
     "UserNotFound",
@@ -112,6 +113,27 @@ class UsersService(Protocol):
     async def revoke(self, name: str, *, tokens: bool = True) -> tuple[int, int]:
         """End every browser session of a user (and revoke every token unless ``tokens`` is
         False): "log out everywhere". Returns the numbers of sessions and tokens revoked."""
+        ...
+
+
+class IdentitySource(Protocol):
+    """Where logins other than passwords come from (``users.identity``): an OpenID issuer
+    (``oidc.py``) or JupyterHub (``junction.plugins.hub.hubservice``).
+
+    The source runs its own login routes, which end in ``start_session``; the directory keeps
+    the accounts and sessions and asks the source about them through these two methods.
+    """
+
+    async def recheck(self, row: SessionRow) -> tuple[bool | None, dict[str, str]]:
+        """Whether the source still vouches for a session's user (True), no longer does
+        (False: the session ends) or cannot tell now (None: kept); and the session's token
+        columns to update. Called on a session's first request after
+        ``users.oidc_recheck_seconds``, for sessions holding an access token."""
+        ...
+
+    def logout_url(self, row: SessionRow) -> str | None:
+        """Where the browser goes after logging out of a session (the issuer's or the Hub's
+        logout page), or None. Called by logout."""
         ...
 
 

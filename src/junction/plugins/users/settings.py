@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -45,6 +45,25 @@ class UsersSettings(PluginSettings):
         "database is read again. Revocations made on this server apply at once; made "
         "elsewhere (another process, 'junction users revoke'), within this delay.",
     )
+    identity: Literal["oidc", "hub"] = Field(
+        "oidc",
+        description="Where logins other than passwords come from: 'oidc' (an OpenID Connect "
+        "issuer, when oidc_issuer is set) or 'hub' (the JupyterHub this server is a service "
+        "of, from the JUPYTERHUB_* variables; docs/jupyterhub.md).",
+    )
+    hub_admin_groups: list[str] = Field(
+        default_factory=list,
+        description="identity = 'hub': members of these Hub groups are administrators.",
+    )
+    hub_admins: bool = Field(
+        False, description="identity = 'hub': the Hub's administrators are administrators here."
+    )
+    hub_group_roles: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="identity = 'hub': roles given to members of Hub groups at each login, on "
+        'top of default_roles, e.g. {"teachers": ["admin"], "auditors": ["viewer"]}; '
+        "empty: roles are left as set here.",
+    )
     oidc_issuer: str = Field(
         "", description="OpenID Connect issuer URL; empty turns OpenID Connect logins off."
     )
@@ -75,10 +94,12 @@ class UsersSettings(PluginSettings):
     )
     allowed_users: list[str] = Field(
         default_factory=list,
-        description="OpenID users allowed in (empty with allowed_groups empty: everyone).",
+        description="OpenID or Hub users allowed in (empty with allowed_groups empty: everyone "
+        "the issuer vouches for, or the Hub lets use this service).",
     )
     allowed_groups: list[str] = Field(
-        default_factory=list, description="Members of these OpenID groups are allowed in."
+        default_factory=list,
+        description="Members of these OpenID or Hub groups are allowed in.",
     )
     home_template: str = Field(
         "home/{username}",
@@ -120,6 +141,7 @@ class UsersSettings(PluginSettings):
         "default_roles",
         "oidc_scopes",
         "oidc_admin_groups",
+        "hub_admin_groups",
         "allowed_users",
         "allowed_groups",
         mode="before",
