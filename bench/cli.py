@@ -36,6 +36,7 @@ from bench.report import markdown_table, write_json
 from bench.rest import JupyterClient
 from bench.results import Results
 from bench.scenarios import (
+    apps,
     collaboration,
     contents,
     kernels,
@@ -68,6 +69,7 @@ GROUPS = (
     "terminals",
     "collaboration",
     "multiuser",
+    "apps",
 )
 SERVER_NAMES = ("jupyter_server", "jupyverse", "junction")
 
@@ -256,6 +258,10 @@ async def _measure(
             await _run_group("collaboration rooms", collaboration.collaboration_suite, ctx)
         if "multiuser" in groups:
             await _run_group("100 users against one", multiuser.multiuser_suite, ctx)
+        if "apps" in groups:
+            await _run_group(
+                "app proxies: small GETs, download, WebSocket echo", apps.apps_suite, ctx
+            )
         for target in targets:
             try:
                 await target.client.stop_all_kernels()

@@ -59,8 +59,15 @@ def comparison_environments() -> list[Environment]:
     return [
         # jupyter-collaboration serves the collaboration group's rooms; the other groups
         # start jupyter_server with its extensions off (``JupyterServerKind.collaboration``).
+        # jupyter-server-proxy is the apps group's comparison (``JupyterServerKind.server_proxy``).
         Environment(
-            "jupyter_server", ("jupyter_server>=2.21", "ipykernel", "jupyter-collaboration>=4")
+            "jupyter_server",
+            (
+                "jupyter_server>=2.21",
+                "ipykernel",
+                "jupyter-collaboration>=4",
+                "jupyter-server-proxy>=4.4",
+            ),
         ),
         # jupyverse's base install brings kernels, contents, terminals, lab APIs; the auth extra
         # adds the default token authentication. The JupyterLab frontend is not needed.

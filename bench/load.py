@@ -114,8 +114,9 @@ def _request(url: str, path: str, headers: list[str]) -> tuple[str, int, bytes]:
     parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"
     port = parts.port or 80
-    lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: */*"]
-    lines += headers
+    lines = [f"GET {path} HTTP/1.1", "Accept: */*", *headers]
+    if not any(h.lower().startswith("host:") for h in headers):
+        lines.insert(1, f"Host: {host}:{port}")
     return host, port, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 

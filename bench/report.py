@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from bench.plan import Plan
 from bench.results import Results, Stat, summarize
+from bench.scenarios.apps import Sizes
 from bench.targets import FLOOR
 
 __all__ = ["Row", "markdown_table", "rows_for", "write_json"]
@@ -174,7 +175,46 @@ def rows_for(plan: Plan) -> list[Row]:
         Row("room update to 20 clients, p99", "ms", "collab_fanout", "p99", scale=1e3),
         Row("server memory per open room (5 MB notebook)", "MB", "collab_rss_room"),
     ]
+    rows += _app_rows(plan)
     return rows
+
+
+def _app_rows(plan: Plan) -> list[Row]:
+    """The app proxies (the floor column: the app reached directly, no proxy)."""
+    sizes = Sizes.for_plan(plan)
+    return [
+        Row(
+            "app proxy: small GET, one connection",
+            "ms",
+            "apps_small",
+            scale=1e3,
+            floor_series="apps_small",
+        ),
+        Row(
+            f"app proxy: small GETs, {sizes.connections} connections",
+            "req/s",
+            "apps_rps",
+            better="higher",
+            floor_series="apps_rps",
+        ),
+        Row("app proxy: server CPU per small GET", "µs", "apps_cpu_per_request", scale=1e6),
+        Row(
+            f"app proxy: {sizes.download_mb} MB download",
+            "MB/s",
+            "apps_download",
+            better="higher",
+            floor_series="apps_download",
+        ),
+        Row("app proxy: server CPU per downloaded MB", "ms", "apps_cpu_per_mb", scale=1e3),
+        Row(
+            "app proxy: WebSocket 1 KiB echo round trip",
+            "ms",
+            "apps_ws_echo",
+            scale=1e3,
+            floor_series="apps_ws_echo",
+        ),
+        Row("app proxy: server CPU per WebSocket echo", "µs", "apps_cpu_per_echo", scale=1e6),
+    ]
 
 
 def _value(results: Results, row: Row, target: str) -> float | None:

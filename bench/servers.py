@@ -75,6 +75,8 @@ class JupyterServerKind(ServerKind):
     name: str = "jupyter_server"
     collaboration: bool = False
     """Whether jupyter-collaboration (with the file id service it needs) is loaded."""
+    server_proxy: bool = False
+    """Whether jupyter-server-proxy is loaded (the apps group compares app proxies)."""
 
     def argv(self, port: int, token: str, root: Path) -> list[str]:
         """``python -m jupyter_server`` with the bench settings."""
@@ -83,6 +85,7 @@ class JupyterServerKind(ServerKind):
         # loads the two it uses, so the other groups measure jupyter_server alone.
         extensions = dict.fromkeys(_COLLABORATION_PULLS_IN, False)
         extensions.update(dict.fromkeys(_COLLABORATION_EXTENSIONS, self.collaboration))
+        extensions["jupyter_server_proxy"] = self.server_proxy
         switches = [f"--ServerApp.jpserver_extensions={k}={v}" for k, v in extensions.items()]
         return [
             str(self.env.python),
