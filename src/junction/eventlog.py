@@ -101,12 +101,20 @@ class JsonLinesSink:
         self._send.close()
 
     def _write(self, batch: list[Event]) -> None:
-        data = b"".join(self._record(event) for event in batch)
         handle = self._open()
-        if handle.tell() > 0 and handle.tell() + len(data) > self.max_bytes:
-            self._rotate()
-            handle = self._open()
-        handle.write(data)
+        size = handle.tell()
+        chunk: list[bytes] = []
+        for event in batch:
+            line = self._record(event)
+            if size > 0 and size + len(line) > self.max_bytes:  # rotate before this line
+                handle.write(b"".join(chunk))
+                chunk.clear()
+                self._rotate()
+                handle = self._open()
+                size = 0
+            chunk.append(line)
+            size += len(line)
+        handle.write(b"".join(chunk))
         handle.flush()
 
     def _record(self, event: Event) -> bytes:
