@@ -13,9 +13,13 @@ it, so a terminal's background jobs go too. After a graceful shutdown the set is
 the reaper simply exits.
 
 jupyter_client starts each local kernel in its own session, and so does the terminals plugin
-for each shell, so a process group is the child and whatever it started. A later "reattach
-after restart" feature would give the reaper a grace period during which a new server may
-claim the groups instead.
+for each shell, so a process group is the child and whatever it started.
+
+Kernels meant to outlive a crash (``kernels.keep_on_shutdown``) are tracked with a *marker*,
+a file the next server touches when it reattaches the kernel (its connection file). With an
+orphan grace set (:meth:`Reaper.set_orphan_grace`), such groups are not killed at once when
+the pipe closes: the reaper waits up to the grace for each marker to change (claimed) or
+disappear (shut down), and kills only the groups nobody claimed.
 
 This file runs as a script (``python -I -S reaper.py``): it imports only the standard library.
 """
@@ -42,6 +46,7 @@ class Reaper:
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
+        self._grace = 0.0
 
     def start(self) -> None:
         """Start the reaper process (in its own session, so terminal signals miss it).
@@ -56,17 +61,31 @@ class Reaper:
             stdin=subprocess.PIPE,
             start_new_session=True,
         )
+        if self._grace:
+            self._write(f"g{self._grace}\n")
 
     @property
     def running(self) -> bool:
         """Whether the reaper process is started and not yet let go."""
         return self._process is not None
 
-    def track(self, pgid: int | None) -> None:
-        """A child now runs in process group ``pgid``; starts the reaper if needed."""
+    def set_orphan_grace(self, seconds: float) -> None:
+        """How long groups tracked with a marker may wait for a new server to claim them."""
+        self._grace = max(0.0, seconds)
+        self._write(f"g{self._grace}\n")
+
+    def track(self, pgid: int | None, *, marker: str | None = None) -> None:
+        """A child now runs in process group ``pgid``; starts the reaper if needed.
+
+        ``marker``: a file whose change (or removal) after the server died means another
+        server claimed the child, within the orphan grace.
+        """
         if pgid is not None:
             self.start()
-        self._write(f"+{pgid}\n")
+        if marker is not None and "\n" not in marker:
+            self._write(f"+{pgid} {marker}\n")
+        else:
+            self._write(f"+{pgid}\n")
 
     def untrack(self, pgid: int | None) -> None:
         """The child in process group ``pgid`` is gone."""
@@ -87,7 +106,7 @@ class Reaper:
 
     def _write(self, line: str) -> None:
         process = self._process
-        if process is None or process.stdin is None or line[1:].strip() == "None":
+        if process is None or process.stdin is None or line[1:].startswith("None"):
             return
         try:
             process.stdin.write(line.encode())
@@ -162,23 +181,62 @@ def _kill(sessions: set[int], grace: float) -> None:
         groups |= {pgid for sid in sessions for pgid in session_groups(sid)}
 
 
+def _stamp(path: bytes) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _unclaimed(marked: dict[int, bytes], grace: float) -> set[int]:
+    """The groups of ``marked`` whose marker did not change within ``grace`` seconds and
+    that still run."""
+    stamps = {pgid: _stamp(path) for pgid, path in marked.items()}
+    waiting = set(marked)
+    deadline = time.monotonic() + grace
+    while waiting and time.monotonic() < deadline:
+        time.sleep(0.25)
+        for pgid in list(waiting):
+            stamp = _stamp(marked[pgid])
+            if (stamp != stamps[pgid] and stamp is not None) or not _alive(pgid):
+                waiting.discard(pgid)  # claimed by a new server, or gone
+            elif stamp is None and stamps[pgid] is not None:
+                waiting.discard(pgid)  # its marker was removed: shut down by a new server
+    return waiting
+
+
 def main() -> None:
     """The reaper process: read the set of process groups until EOF, then kill them."""
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     groups: set[int] = set()
+    markers: dict[int, bytes] = {}
+    grace = 0.0
     for raw in sys.stdin.buffer:
         line = raw.strip()
+        if line.startswith(b"g"):
+            with contextlib.suppress(ValueError):
+                grace = max(0.0, float(line[1:]))
+            continue
+        number, _, marker = line[1:].partition(b" ")
         try:
-            pgid = int(line[1:])
+            pgid = int(number)
         except ValueError:
             continue
         if line.startswith(b"+") and pgid > 1:
             groups.add(pgid)
+            if marker:
+                markers[pgid] = marker
         elif line.startswith(b"-"):
             groups.discard(pgid)
-    if groups:
-        _kill(groups, GRACE)
+            markers.pop(pgid, None)
+    marked = {pgid: markers[pgid] for pgid in groups if pgid in markers} if grace else {}
+    if groups - set(marked):
+        _kill(groups - set(marked), GRACE)
+    if marked:
+        unclaimed = _unclaimed(marked, grace)
+        if unclaimed:
+            _kill(unclaimed, GRACE)
 
 
 if __name__ == "__main__":

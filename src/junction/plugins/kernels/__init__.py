@@ -16,6 +16,10 @@ Map of the package:
 - ``connection.py``: one WebSocket: protocol choice, read and write loops, close codes.
 - ``wire.py``: message formats (ZeroMQ, v1 binary, JSON) and signing.
 - ``metrics.py``: WebSocket traffic counters and the collector behind ``/metrics``.
+- ``tables.py``, ``migrations/``: the ``kernels_kernels`` table; ``records.py``: the records
+  in it (connection keys sealed), which let kernels outlive the server and be reached from
+  any server sharing the database; ``reattach.py``: taking over a kernel another process
+  started.
 - ``routes.py``, ``settings.py``: HTTP/WebSocket routes and :class:`KernelsSettings`.
 """
 
@@ -28,10 +32,12 @@ from pathlib import Path
 
 import anyio
 
+from junction.auth.identity import load_cookie_secret
 from junction.metrics import METRICS
 from junction.plugin import Plugin, PluginContext
 from junction.plugins.kernels.manager import JupyterClientKernels
 from junction.plugins.kernels.metrics import collector
+from junction.plugins.kernels.records import KernelRecords, Sealer
 from junction.plugins.kernels.routes import router
 from junction.plugins.kernels.seeding import SeedNotebook
 from junction.plugins.kernels.service import (
@@ -43,8 +49,9 @@ from junction.plugins.kernels.service import (
     KernelStartFailed,
 )
 from junction.plugins.kernels.settings import KernelsSettings
+from junction.plugins.kernels.tables import TABLES
 from junction.plugins.kernelspecs.service import KERNELSPECS
-from junction.services import REAPER, SERVER
+from junction.services import AUTH, DATABASE, REAPER, SERVER
 
 __all__ = [
     "KERNELS",
@@ -75,6 +82,7 @@ async def lifespan(ctx: PluginContext[KernelsSettings]) -> AsyncIterator[None]:
             len(seed.cells),
             seed.language or "all",
         )
+    sealer = Sealer(load_cookie_secret(ctx.server))
     kernels = JupyterClientKernels(
         ctx.settings,
         specs=specs,
@@ -84,6 +92,8 @@ async def lifespan(ctx: PluginContext[KernelsSettings]) -> AsyncIterator[None]:
         reaper=ctx.get(REAPER),
         max_message_size=ctx.server.websocket_max_message_size,
         seed=seed,
+        records=KernelRecords(ctx.get(DATABASE), sealer),
+        auth=ctx.get(AUTH),
     )
     async with kernels:
         ctx.provide(KERNELS, kernels)
@@ -110,6 +120,7 @@ plugin = Plugin(
     lifespan=lifespan,
     provides=[KERNELS],
     optional=[METRICS],
-    requires=[KERNELSPECS, SERVER, REAPER],
+    requires=[KERNELSPECS, SERVER, REAPER, DATABASE, AUTH],
+    tables=TABLES,
     order_hint=50,
 )

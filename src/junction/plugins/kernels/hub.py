@@ -190,17 +190,24 @@ class KernelHub:
         self._idle_waiters.clear()
         self._nudging = False
 
-    async def wait_ready(self, timeout: float) -> bool:  # noqa: ASYNC109 - returns, not raises
+    async def wait_ready(
+        self,
+        timeout: float,  # noqa: ASYNC109 - returns, not raises
+        *,
+        channel: str = "shell",
+    ) -> bool:
         """Nudge the kernel with ``kernel_info_request`` until it replies and iopub flows.
 
         ZeroMQ subscriptions take a moment to reach the kernel; until an iopub message
         arrives, output could be lost. Returns False if that takes over ``timeout`` seconds.
+        ``channel="control"`` asks on the control channel, which a kernel busy running a
+        cell still answers.
         """
         replied = anyio.Event()
         delay = 0.05
         with anyio.move_on_after(timeout):
             while True:
-                await self._request("kernel_info_request", replied)
+                await self._request("kernel_info_request", replied, channel)
                 with anyio.move_on_after(delay):
                     await replied.wait()
                     await self._iopub_seen.wait()
@@ -271,8 +278,8 @@ class KernelHub:
             return {"status": "error", "ename": "BadReply", "evalue": "unreadable execute_reply"}
         return reply
 
-    async def _request(self, msg_type: str, replied: anyio.Event) -> None:
-        message = make_message("shell", msg_type, {}, session=self._session)
+    async def _request(self, msg_type: str, replied: anyio.Event, channel: str = "shell") -> None:
+        message = make_message(channel, msg_type, {}, session=self._session)
         self._internal[message.msg_id] = _Internal(replied)
         await self._send(message)
 

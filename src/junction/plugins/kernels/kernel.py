@@ -26,6 +26,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,10 +38,12 @@ import zmq.asyncio
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
-from junction.childenv import RunAs
+from junction.childenv import RunAs, child_environment
 from junction.errors import Conflict
 from junction.plugins.kernels.hub import KernelHub
 from junction.plugins.kernels.models import Kernel
+from junction.plugins.kernels.reattach import load_provisioner, provisioner_info
+from junction.plugins.kernels.records import KernelRecord
 from junction.plugins.kernels.seeding import SeedNotebook, run_seed
 from junction.plugins.kernels.service import KernelSeedFailed, KernelStartFailed
 from junction.plugins.kernels.settings import KernelsSettings
@@ -68,6 +71,8 @@ class KernelRuntime:
     task_group: anyio.abc.TaskGroup
     reaper: Reaper
     connection_dir: Path
+    relaunched: Callable[[ManagedKernel], Awaitable[None]] | None = None
+    """Called after a restart gave the kernel a new process (its record changes)."""
 
 
 class _SpecKernelManager(AsyncKernelManager):
@@ -117,6 +122,9 @@ class ManagedKernel:
         self._pgid: int | None = None
         self._started_at = time.monotonic()
         self._failures = 0
+        self.cwd: Path | None = None
+        self.by_wire = False
+        """Reattached from another host: no pid to watch, the kernel is reached over ZeroMQ."""
 
     # -- what clients see ---------------------------------------------------------------------
 
@@ -165,12 +173,15 @@ class ManagedKernel:
                 raise KernelStartFailed(f"Kernel {self.name} was shut down while starting")
             with anyio.CancelScope() as self._operation:
                 launch: dict[str, Any] = {}
+                if self.settings.keep_on_shutdown:  # no JPY_PARENT_PID: it outlives us
+                    launch["independent"] = True
                 if account is not None:
                     launch = account.popen_options()
                     self.manager.owner = (account.uid, account.gid)
                     self.manager.connection_file = str(
                         account.connection_dir / f"kernel-{self.id}.json"
                     )
+                self.cwd = cwd
                 try:
                     await self.manager.start_kernel(
                         kernel_id=self.id, cwd=str(cwd), env=env, **launch
@@ -283,7 +294,82 @@ class ManagedKernel:
 
     async def is_alive(self) -> bool:
         """Whether the kernel's process runs (False while it is not meant to)."""
+        if self.by_wire:
+            return self.phase == "running"
         return self.phase == "running" and bool(await self.manager.is_alive())
+
+    # -- outliving the server -----------------------------------------------------------------
+
+    async def record(self) -> KernelRecord:
+        """What a later server (or another one) needs to reach this kernel again."""
+        return KernelRecord(
+            id=self.id,
+            name=self.name,
+            cwd=str(self.cwd or ""),
+            connection=dict(self.manager.get_connection_info()),
+            provisioner=await provisioner_info(self.manager),
+            last_activity=self.hub.last_activity,
+            execution_state=self.hub.execution_state,
+        )
+
+    async def reattach(
+        self,
+        record: KernelRecord,
+        *,
+        local: bool,
+        timeout: float,  # noqa: ASYNC109 - returns, not raises
+    ) -> bool:
+        """Take over a running kernel another server process started; True once it
+        answered (on its control channel, which a busy kernel answers too), False when it
+        is gone or silent for ``timeout`` seconds.
+
+        ``local``: it was launched on this host, so its process is watched and signalled
+        by pid; otherwise it is reached over ZeroMQ only (``by_wire``).
+        """
+        async with self._lock:
+            self.cwd = Path(record.cwd) if record.cwd else None
+            await load_provisioner(
+                self.manager, self.id, record.connection, record.provisioner, local=local
+            )
+            launch: dict[str, Any] = {"env": child_environment()}
+            if record.cwd:
+                launch["cwd"] = record.cwd
+            if self.settings.keep_on_shutdown:
+                launch["independent"] = True
+            self.manager._launch_args = launch
+            self.by_wire = not local
+            if local and not await self.manager.is_alive():
+                return False
+            hub = self.hub
+            await hub.connect(dict(record.connection), self.runtime.task_group)
+            if not await hub.wait_ready(timeout, channel="control"):
+                await hub.disconnect()
+                return False
+            if local:
+                self._track()
+                with contextlib.suppress(OSError):  # tells the old reaper it was claimed
+                    os.utime(self.manager.connection_file)
+            hub.last_activity = record.last_activity
+            hub.execution_state = "busy" if record.execution_state == "busy" else "idle"
+            self.phase = "running"
+            self._started_at = time.monotonic()
+            log.info("kernel %s (%s) reattached", self.id, self.name)
+            return True
+
+    async def detach(self, *, code: int, reason: str) -> None:
+        """Let go of a running kernel without stopping it (``keep_on_shutdown``): its
+        WebSockets close with ``code``, its sockets close, the reaper forgets it."""
+        if self._operation is not None:
+            self._operation.cancel()
+        async with self._lock:
+            if self.phase == "stopping":
+                return
+            self.phase = "stopping"
+            self.hub.hold()
+            self.hub.close_all(code, reason)
+            await self.hub.disconnect()
+            self._untrack()
+            log.info("kernel %s left running: %s", self.id, reason)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -302,6 +388,9 @@ class ManagedKernel:
         await self._connect()
         self.phase = "running"
         self._started_at = time.monotonic()
+        self.by_wire = False
+        if self.runtime.relaunched is not None:
+            await self.runtime.relaunched(self)
 
     async def _connect(self) -> None:
         """Connect the hub to the (new) kernel process and wait until it is ready."""
@@ -409,7 +498,8 @@ class ManagedKernel:
         pgid = getattr(provisioner, "pgid", None)
         if isinstance(pgid, int) and hasattr(os, "getpgid") and pgid != os.getpgid(0):
             self._pgid = pgid
-            self.runtime.reaper.track(pgid)
+            marker = self.manager.connection_file if self.settings.keep_on_shutdown else None
+            self.runtime.reaper.track(pgid, marker=marker)
 
     def _untrack(self) -> None:
         if self._pgid is not None:

@@ -20,10 +20,18 @@ pool kernel first when all the room is taken; so there are never more kernel pro
 At server exit every kernel, pool kernels included, is shut down (concurrently, each bounded
 by ``shutdown_wait_time``); a reaper process kills any the server could not stop (see
 :mod:`junction.reaper`, the core's :data:`~junction.services.REAPER`).
+
+Every client kernel has a record in the database (:mod:`~junction.plugins.kernels.records`),
+renewed every :data:`~junction.plugins.kernels.records.HEARTBEAT` seconds. With
+``keep_on_shutdown`` the server leaves its kernels running when it stops; at startup, and at
+every heartbeat, it takes over (claims, verifies, reattaches) the kernels whose server is
+gone, with the same ids, and forgets the records of kernels that no longer answer. A kernel
+whose record another process took over is let go without stopping it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
 import os
@@ -41,6 +49,7 @@ import anyio.abc
 import zmq.asyncio
 from jupyter_core.paths import jupyter_runtime_dir
 
+from junction.auth.identity import Authenticator
 from junction.childenv import child_environment, run_as
 from junction.errors import BadRequest, Forbidden
 from junction.plugins.kernels.connection import GOING_AWAY, NORMAL
@@ -48,10 +57,21 @@ from junction.plugins.kernels.kernel import KernelRuntime, ManagedKernel
 from junction.plugins.kernels.metrics import WireStats
 from junction.plugins.kernels.models import Kernel
 from junction.plugins.kernels.pool import KernelPool, PoolEntry
+from junction.plugins.kernels.records import (
+    HEARTBEAT,
+    KernelRecord,
+    KernelRecords,
+    same_host,
+    server_gone,
+)
 from junction.plugins.kernels.seeding import SeedNotebook
 from junction.plugins.kernels.service import KernelNotFound, KernelStartFailed
 from junction.plugins.kernels.settings import KernelsSettings
-from junction.plugins.kernelspecs.service import InstalledKernelSpec, KernelSpecService
+from junction.plugins.kernelspecs.service import (
+    InstalledKernelSpec,
+    KernelSpecNotFound,
+    KernelSpecService,
+)
 from junction.reaper import Reaper
 
 __all__ = ["JupyterClientKernels", "check_env", "should_cull"]
@@ -79,6 +99,8 @@ class JupyterClientKernels:
         reaper: Reaper,
         max_message_size: int,
         seed: SeedNotebook | None = None,
+        records: KernelRecords | None = None,
+        auth: Authenticator | None = None,
     ) -> None:
         self.settings = settings
         self.seed = seed
@@ -93,6 +115,10 @@ class JupyterClientKernels:
         self._reaper = reaper
         self._runtime: KernelRuntime | None = None
         self._loops = anyio.CancelScope()
+        self.records = records
+        self._auth = auth
+        self._recorded: set[str] = set()
+        self._adopting: set[str] = set()
         self.pool = KernelPool(
             create=self._create_pool_kernel,
             launch=self._launch_pool_kernel,
@@ -108,7 +134,18 @@ class JupyterClientKernels:
             task_group=self._task_group,
             reaper=self._reaper,
             connection_dir=connection_dir,
+            relaunched=self._save,
         )
+        if self.settings.keep_on_shutdown:
+            self._reaper.set_orphan_grace(self.settings.orphan_grace)
+        if self.records is not None:
+            try:
+                adopted = await self._adopt()
+            except Exception as exc:  # the database may be away: serve anyway
+                log.warning("kernels left by earlier servers were not looked for: %s", exc)
+            else:
+                if adopted:
+                    log.info("reattached %d kernels left by earlier servers", adopted)
         self._task_group.start_soon(self._run_loops)
         return self
 
@@ -121,8 +158,13 @@ class JupyterClientKernels:
         self._loops.cancel()
         try:
             async with anyio.create_task_group() as group:
-                for kernel in [*self._kernels.values(), *self.pool.discard_all()]:
+                for kernel in self.pool.discard_all():
                     group.start_soon(self._stop, kernel, GOING_AWAY, "the server is stopping")
+                for kernel in list(self._kernels.values()):
+                    if self._keeps(kernel):
+                        group.start_soon(self._detach, kernel)
+                    else:
+                        group.start_soon(self._stop, kernel, GOING_AWAY, "the server is stopping")
         finally:
             self._context.destroy(linger=0)
 
@@ -135,8 +177,12 @@ class JupyterClientKernels:
         path: str | None = None,
         env: dict[str, str] | None = None,
         kernel_id: str | None = None,
+        owner: str | None = None,
     ) -> Kernel:
         """Start a kernel and wait until it answers (and ran the seed); see the Protocol.
+
+        ``owner`` (a username) goes into the kernel's record, so a server that reattaches
+        the kernel knows whose it is.
 
         A ``kernel_id`` that is already running returns that kernel. A start the pool can
         serve (see :meth:`_poolable`) gets a prespawned kernel. Raises ``KernelSpecNotFound``,
@@ -165,7 +211,9 @@ class JupyterClientKernels:
         if account is None and self._poolable(kernel_id=kernel_id, cwd=cwd, env=env):
             entry = self.pool.take(spec.name)
             if entry is not None:
-                return await self._hand_out(entry)
+                model = await self._hand_out(entry)
+                await self._save(entry.kernel, owner=owner)
+                return model
         kernel = ManagedKernel(kernel_id or str(uuid.uuid4()), spec, self._runtime)
         self._kernels[kernel.id] = kernel
         evicted = self.pool.evict() if self._room() < 0 else None
@@ -182,6 +230,7 @@ class JupyterClientKernels:
             self._kernels.pop(kernel.id, None)
             self.pool.changed()
             raise
+        await self._save(kernel, owner=owner)
         return kernel.model()
 
     def spec_name(self, requested: str | None) -> str:
@@ -263,6 +312,171 @@ class JupyterClientKernels:
             if self._kernels.get(kernel.id) is kernel:
                 del self._kernels[kernel.id]
                 self.pool.changed()
+            await self._forget(kernel.id)
+
+    # -- records: outliving the server ----------------------------------------------------------
+
+    async def _detach(self, kernel: ManagedKernel) -> None:
+        await kernel.detach(code=GOING_AWAY, reason="the server is stopping")
+
+    def _keeps(self, kernel: ManagedKernel) -> bool:
+        """Whether server exit leaves ``kernel`` running (``keep_on_shutdown``)."""
+        return (
+            self.settings.keep_on_shutdown
+            and kernel.phase == "running"
+            and kernel.id in self._recorded
+        )
+
+    def _owner(self, kernel_id: str) -> str | None:
+        if self._auth is None:
+            return None
+        return self._auth.owners.get(("kernels", kernel_id))
+
+    async def _save(self, kernel: ManagedKernel, *, owner: str | None = None) -> None:
+        """Write the kernel's record (after a start, a hand-out, a restart)."""
+        if self.records is None or self._kernels.get(kernel.id) is not kernel:
+            return
+        record = await kernel.record()
+        record.owner = owner or self._owner(kernel.id)
+        try:
+            await self.records.save(record)
+        except Exception as exc:  # the kernel runs; the next heartbeat writes it again
+            log.warning("kernel %s: its record was not saved: %s", kernel.id, exc)
+            self._recorded.discard(kernel.id)
+            return
+        self._recorded.add(kernel.id)
+
+    async def _forget(self, kernel_id: str) -> None:
+        self._recorded.discard(kernel_id)
+        if self.records is None:
+            return
+        try:
+            await self.records.remove(kernel_id)
+        except Exception as exc:
+            log.warning("kernel %s: its record was not removed: %s", kernel_id, exc)
+
+    async def _adopt(self) -> int:
+        """Reattach the kernels whose server is gone; returns how many now run here."""
+        assert self.records is not None
+        now = time.time()
+        found = [
+            record
+            for record in await self.records.all()
+            if record.id not in self._kernels
+            and record.id not in self._adopting
+            and server_gone(record.server, record.heartbeat, now=now)
+        ]
+        adopted = 0
+
+        async def adopt(record: KernelRecord) -> None:
+            nonlocal adopted
+            self._adopting.add(record.id)
+            try:
+                if await self._adopt_one(record):
+                    adopted += 1
+            except Exception:
+                log.exception("kernel %s: reattaching failed", record.id)
+            finally:
+                self._adopting.discard(record.id)
+
+        async with anyio.create_task_group() as group:
+            for record in found:
+                group.start_soon(adopt, record)
+        return adopted
+
+    async def _adopt_one(self, record: KernelRecord) -> bool:
+        assert self.records is not None
+        assert self._runtime is not None
+        previous = record.server
+        if not await self.records.claim(record):
+            return False  # another server was quicker
+        try:
+            spec = await self.specs.find(record.name)
+        except KernelSpecNotFound:
+            log.warning(
+                "kernel %s left by %s: its spec %s is gone; its record is forgotten",
+                record.id,
+                previous,
+                record.name,
+            )
+            await self.records.remove(record.id)
+            return False
+        kernel = ManagedKernel(record.id, spec, self._runtime)
+        local = same_host(previous)
+        if not await kernel.reattach(record, local=local, timeout=self.settings.reattach_timeout):
+            log.warning(
+                "kernel %s left by %s does not answer; its record is forgotten",
+                record.id,
+                previous,
+            )
+            await self.records.remove(record.id)
+            if local:
+                with contextlib.suppress(OSError):
+                    os.unlink(kernel.manager.connection_file)
+            return False
+        if record.id in self._kernels:  # a client started one with this id meanwhile
+            await kernel.detach(code=GOING_AWAY, reason="a kernel with this id runs here")
+            return False
+        self._kernels[record.id] = kernel
+        self.pool.changed()
+        if record.owner is not None and self._auth is not None:
+            self._auth.owners[("kernels", record.id)] = record.owner
+        await self._save(kernel, owner=record.owner)
+        return True
+
+    async def _heartbeat(self) -> None:
+        """Renew this server's records, act on stop requests and take-overs, adopt the
+        kernels of gone servers."""
+        assert self.records is not None
+        kernels = {
+            kernel.id: kernel
+            for kernel in self._kernels.values()
+            if kernel.phase == "running" and kernel.id not in self._adopting
+        }
+        states = {
+            kernel_id: (
+                kernel.hub.execution_state,
+                kernel.hub.last_activity,
+                self._owner(kernel_id),
+            )
+            for kernel_id, kernel in kernels.items()
+        }
+        taken, missing, stop = await self.records.beat(states)
+        for kernel_id in taken:
+            lost = kernels[kernel_id]
+            log.warning("kernel %s was taken over by another server; letting it go", kernel_id)
+            if self._kernels.get(kernel_id) is lost:
+                del self._kernels[kernel_id]
+            self._recorded.discard(kernel_id)
+            await lost.detach(code=GOING_AWAY, reason="another server took this kernel over")
+        for kernel_id in missing:
+            await self._save(kernels[kernel_id])
+        for kernel_id in stop:
+            stopping = self._kernels.get(kernel_id)
+            if stopping is not None:
+                await self._stop(stopping, NORMAL, "the kernel was shut down")
+        await self._adopt()
+
+    async def _records_loop(self) -> None:
+        while True:
+            await anyio.sleep(HEARTBEAT)
+            try:
+                await self._heartbeat()
+            except Exception as exc:  # the database may be away for a while
+                log.warning("kernels heartbeat failed: %s", exc)
+
+    async def _recover(self, kernel: ManagedKernel) -> None:
+        """A kernel's process died: shut it down if another server asked for that (it sent
+        the kernel a shutdown request), else restart it."""
+        if self.records is not None:
+            try:
+                asked = await self.records.stop_requested(kernel.id)
+            except Exception:
+                asked = False
+            if asked:
+                await self._stop(kernel, NORMAL, "the kernel was shut down")
+                return
+        await kernel.recover()
 
     # -- the pool -----------------------------------------------------------------------------
 
@@ -335,6 +549,8 @@ class JupyterClientKernels:
         with self._loops:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._monitor)
+                if self.records is not None:
+                    group.start_soon(self._records_loop)
                 if self.settings.cull_idle_timeout > 0:
                     group.start_soon(self._cull)
                 if self.settings.prespawn_count > 0:
@@ -346,7 +562,7 @@ class JupyterClientKernels:
             for kernel in list(self._kernels.values()):
                 try:
                     if kernel.phase == "running" and not await kernel.is_alive():
-                        self._task_group.start_soon(kernel.recover)
+                        self._task_group.start_soon(self._recover, kernel)
                     kernel.hub.expire(self.settings.reconnect_window)
                 except Exception:
                     log.exception("kernel %s: monitor check failed", kernel.id)

@@ -91,10 +91,15 @@ async def start_kernel(
     if limits is not None:
         running = [k.id for k in await runtime.list()]
         limits.check("kernels", current_user(conn.scope), running)
+    user = current_user(conn.scope)
     kernel = await runtime.start(
-        name=request.name, path=request.path, env=request.env, kernel_id=request.kernel_id
+        name=request.name,
+        path=request.path,
+        env=request.env,
+        kernel_id=request.kernel_id,
+        owner=user.username,
     )
-    conn.app.state.services.get(AUTH).record_owner("kernels", kernel.id, current_user(conn.scope))
+    conn.app.state.services.get(AUTH).record_owner("kernels", kernel.id, user)
     emit_event(conn, KERNEL_ACTIONS, kernel_action("start", kernel.id, kernel.name))
     response.headers["Location"] = f"{runtime.base_url}api/kernels/{kernel.id}"
     return kernel

@@ -106,6 +106,26 @@ class KernelsSettings(PluginSettings):
         "the socket (1009). None: the server's websocket_max_message_size.",
     )
 
+    keep_on_shutdown: bool = Field(
+        False,
+        description="Leave kernels running when the server stops (and after a crash, for "
+        "orphan_grace seconds), so a server started later on the same database reattaches "
+        "them with the same ids. False: kernels stop with the server.",
+    )
+    orphan_grace: float = Field(
+        300.0,
+        ge=0,
+        description="With keep_on_shutdown: seconds the kernels of a crashed (SIGKILLed) "
+        "server wait for a new server to reattach them before they are killed. 0: killed at "
+        "once, as without keep_on_shutdown.",
+    )
+    reattach_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a kernel left by an earlier server gets to answer before it is "
+        "counted gone and its record forgotten.",
+    )
+
     @field_validator("force_kernel_name")
     @classmethod
     def _no_empty_name(cls, value: str | None) -> str | None:

@@ -1,0 +1,42 @@
+"""The kernels plugin's table: one row per client kernel (``kernels_kernels``).
+
+A row says how to reach a running kernel (its connection info, the key sealed; see
+:mod:`~junction.plugins.kernels.records`), how its provisioner finds the process again
+(``provisioner``: jupyter_client's ``get_provisioner_info`` without the connection info),
+and which server process runs it: ``server`` is ``host:pid:nonce``, ``heartbeat`` when that
+process last said so (the lease), ``stop`` asks it, from any other process, to shut the
+kernel down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text
+
+from junction.database import PluginTables
+
+__all__ = ["KERNELS_TABLE", "TABLES"]
+
+metadata = MetaData()
+
+KERNELS_TABLE = Table(
+    "kernels_kernels",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("owner", Text, nullable=True),
+    Column("cwd", Text, nullable=False),
+    Column("connection", Text, nullable=False),
+    Column("sealed_key", Text, nullable=False),
+    Column("provisioner", Text, nullable=False),
+    Column("server", Text, nullable=False, index=True),
+    Column("heartbeat", Float, nullable=False),
+    Column("last_activity", Float, nullable=False),
+    Column("execution_state", String(16), nullable=False),
+    Column("stop", Boolean, nullable=False),
+)
+
+TABLES = PluginTables(metadata=metadata, migrations=Path(__file__).parent / "migrations")
+"""The kernels table."""
