@@ -76,7 +76,7 @@ async def test_zip_job_archives_a_folder_readable_by_zipfile(tmp_path: Path) -> 
     folder = make_tree(tmp_path)
     async with app_client(root_dir=tmp_path, enable=["jobs"]) as client:
         response = await client.post("/api/jobs", json={"kind": "zip", "path": "project"})
-        assert response.status_code == 201, response.text
+        assert response.status_code == 202, response.text
         job = response.json()
         assert response.headers["location"] == f"/api/jobs/{job['id']}"
         assert job["status"] in ("pending", "running")

@@ -57,7 +57,7 @@ async def test_the_job_past_max_jobs_per_user_gets_403_until_one_is_discarded(
         ids = []
         for _ in range(2):
             created = await _zip(client)
-            assert created.status_code == 201, created.text
+            assert created.status_code == 202, created.text
             ids.append(created.json()["id"])
             await wait_job(client, ids[-1], ended)
         refused = await _zip(client)
@@ -75,7 +75,7 @@ async def test_the_job_past_max_jobs_per_user_gets_403_until_one_is_discarded(
         assert not archive.exists()
         assert (await client.get(f"/api/jobs/{ids[0]}")).status_code == 404
         assert (await client.get(f"/api/jobs/{ids[0]}/result")).status_code == 404
-        assert (await _zip(client)).status_code == 201
+        assert (await _zip(client)).status_code == 202
 
 
 async def test_discarding_a_running_job_cancels_it_and_forgets_it(tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ async def test_stored_bytes_past_the_quota_refuse_new_zips(tmp_path: Path, folde
         assert "jobs.max_bytes_per_user" in refused.json()["message"]
         # Copies store nothing in the jobs directory: only the job count limits them.
         copy = await client.post("/api/jobs", json={"kind": "copy", "path": "data", "to": "c"})
-        assert copy.status_code == 201, copy.text
+        assert copy.status_code == 202, copy.text
 
 
 async def test_a_viewers_jobs_count_against_their_own_quota(tmp_path: Path) -> None:
@@ -129,15 +129,15 @@ async def test_a_viewers_jobs_count_against_their_own_quota(tmp_path: Path) -> N
         token = (await admin.post("/api/users/vic/tokens")).json()["token"]
         vic = {"Authorization": f"token {token}"}
         first = await _zip(admin, path, **vic)
-        assert first.status_code == 201, first.text
+        assert first.status_code == 202, first.text
         assert (await _zip(admin, path, **vic)).status_code == 403
-        assert (await _zip(admin, path)).status_code == 201  # the administrator's own quota
+        assert (await _zip(admin, path)).status_code == 202  # the administrator's own quota
         await wait_job(admin, first.json()["id"], ended)
         gone = await admin.delete(
             f"/api/jobs/{first.json()['id']}", params={"discard": "true"}, headers=vic
         )
         assert gone.status_code == 204
-        assert (await _zip(admin, path, **vic)).status_code == 201
+        assert (await _zip(admin, path, **vic)).status_code == 202
 
 
 @pytest.mark.usefixtures("umask_022")

@@ -28,7 +28,7 @@ async def test_users_see_only_their_own_jobs(tmp_path: Path) -> None:
         created = await admin.post(
             "/api/jobs", headers=ana, json={"kind": "zip", "path": "home/ana/shared"}
         )
-        assert created.status_code == 201, created.text
+        assert created.status_code == 202, created.text
         job_id = created.json()["id"]
         assert [j["id"] for j in (await admin.get("/api/jobs", headers=ana)).json()] == [job_id]
         assert (await admin.get("/api/jobs", headers=bob)).json() == []

@@ -50,7 +50,7 @@ def test_zip_download_over_the_wire(tmp_path: Path, database_url: str) -> None:
         created = httpx.post(
             server.url + "api/jobs", headers=AUTH, json={"kind": "zip", "path": "data"}
         )
-        assert created.status_code == 201, created.text
+        assert created.status_code == 202, created.text
         job = wait_job(server, created.json()["id"], lambda j: j["status"] != "running")
         assert job["status"] == "completed", job
         target = tmp_path / "download.zip"

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+import anyio
+
 from junction.errors import BadRequest, NotFound
 
 __all__ = [
@@ -50,10 +52,25 @@ class Reporter:
         self.done = 0
         self.total: int | None = None
         self._cancel = threading.Event()
+        self._cancelled: anyio.Event | None = None
 
     def cancel(self) -> None:
         """Ask the worker to stop at its next chunk; called on the event loop."""
         self._cancel.set()
+        if self._cancelled is not None:
+            self._cancelled.set()
+
+    async def wait_cancelled(self) -> None:
+        """Return once the job is cancelled (a worker process is watched this way)."""
+        if self._cancelled is None:
+            self._cancelled = anyio.Event()
+        if not self._cancel.is_set():
+            await self._cancelled.wait()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the job was asked to stop."""
+        return self._cancel.is_set()
 
     def check(self) -> None:
         """Raise :class:`Cancelled` if the job was cancelled; called by the worker."""

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.requests import HTTPConnection
 
 from junction.auth.middleware import current_user
+from junction.childenv import run_as
 from junction.errors import Forbidden
 from junction.plugin import use
 from junction.plugins.contents.service import Reach, check_path
@@ -35,33 +36,45 @@ def _owner(conn: HTTPConnection) -> str | None:
     return str(user.username)
 
 
-def _check_contents(conn: HTTPConnection, action: str) -> None:
-    """In multi-user mode, jobs read (and copies write) files: the caller needs that right."""
+def _check_contents(conn: HTTPConnection, action: str, resource: str = "contents") -> None:
+    """In multi-user mode, jobs read (and copies write) files: the caller needs that right
+    (and a run job the right to execute kernels, an export the right to read nbconvert)."""
     auth = conn.app.state.services.get(AUTH)
     if auth.identity is None:
         return
-    if not auth.authorizer.is_authorized(current_user(conn.scope), action, "contents"):
-        raise Forbidden(f"Not allowed to {action} contents")
+    if not auth.authorizer.is_authorized(current_user(conn.scope), action, resource):
+        raise Forbidden(f"Not allowed to {action} {resource}")
 
 
 @router.post(
     "/api/jobs",
-    status_code=201,
+    status_code=202,
     responses={
-        404: {"description": "No such folder"},
+        404: {"description": "No such folder or notebook"},
         403: {"description": "Not allowed to read the folder, or the user's job quota is used up"},
-        409: {"description": "A copy's destination exists"},
+        409: {"description": "The destination exists"},
+        503: {"description": "nbconvert (export) or nbclient (run) is not installed"},
     },
 )
 async def submit_job(request: Request, body: NewJob, jobs: Jobs, response: Response) -> Job:
-    """Start a job: ``zip`` archives a folder for download, ``copy`` copies it to ``to``."""
+    """Start a job: ``zip`` archives a folder for download, ``copy`` copies it to ``to``,
+    ``export`` exports a notebook with nbconvert, ``run`` runs one headless.
+
+    Always answered ``202 Accepted`` with the job and its URL in ``Location``, never with
+    the job's result: follow it with ``GET``, or its ``events``.
+    """
     _check_contents(request, "read")
     if await check_path(request, body.path, "read") is not Reach.FULL:
         raise Forbidden(f"Not allowed to read all of {body.path or 'the root folder'}")
-    if body.kind == "copy":
+    if body.kind == "export":
+        _check_contents(request, "read", "nbconvert")
+    if body.kind == "run":
+        _check_contents(request, "execute", "kernels")
+    if body.kind == "copy" or body.to is not None:
         _check_contents(request, "write")
         await check_path(request, body.to or "", "write")
-    job = await jobs.submit(body, owner=current_user(request.scope).username)
+    account = await run_as() if body.kind == "run" else None
+    job = await jobs.submit(body, owner=current_user(request.scope).username, account=account)
     response.headers["Location"] = f"{request.app.state.settings.base_url}api/jobs/{job.id}"
     return job
 
@@ -126,12 +139,16 @@ async def job_events(request: Request, job_id: str, jobs: Jobs) -> StreamingResp
     "/api/jobs/{job_id}/result",
     responses={
         **_NOT_FOUND,
-        200: {"content": {"application/zip": {}}, "description": "The archive"},
-        409: {"description": "The job has no archive (not completed, or not a zip job)"},
+        200: {
+            "content": {"application/zip": {}, "application/octet-stream": {}},
+            "description": "The archive, or the exported file (its own media type)",
+        },
+        409: {"description": "The job has no file (not completed, or it made none to keep)"},
     },
     response_class=FileResponse,
 )
 async def job_result(request: Request, job_id: str, jobs: Jobs) -> FileResponse:
-    """Download the archive a completed ``zip`` job made."""
-    path, name = await jobs.result_file(job_id, _owner(request))
-    return FileResponse(path, media_type="application/zip", filename=name)
+    """Download the archive a completed ``zip`` job made, or the file of an ``export``
+    job without ``to``."""
+    path, name, media_type = await jobs.result_file(job_id, _owner(request))
+    return FileResponse(path, media_type=media_type, filename=name)

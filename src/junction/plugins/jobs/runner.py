@@ -1,4 +1,5 @@
-""":class:`TableJobs`: jobs kept in ``jobs_jobs``, run in worker threads, a few at a time.
+""":class:`TableJobs`: jobs kept in ``jobs_jobs``, run in worker threads (zip, copy) or worker
+processes (export, run: see :mod:`~junction.plugins.jobs.notebooks`), a few at a time.
 
 Each job's record is written when it is submitted and whenever its status changes; progress
 lives in memory (a :class:`~junction.plugins.jobs.folders.Reporter` the worker thread
@@ -22,7 +23,7 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -33,13 +34,24 @@ import anyio.abc
 import orjson
 from sqlalchemy import Row, delete, insert, select, update
 
+from junction.childenv import RunAs
 from junction.database import Database
 from junction.errors import BadRequest, Conflict, Forbidden
 from junction.plugins.jobs.archive import TooLarge, write_zip
 from junction.plugins.jobs.copying import copy_folder
 from junction.plugins.jobs.folders import Cancelled, FolderChanged, Reporter, resolve
 from junction.plugins.jobs.models import FINISHED, Job, NewJob, Progress
-from junction.plugins.jobs.service import JobFinished, JobNotFound, NoResult
+from junction.plugins.jobs.notebooks import (
+    EXPORT_FORMATS,
+    WorkerFailed,
+    check_available,
+    check_kernel_name,
+    partial_name,
+    resolve_notebook,
+    resolve_target,
+    run_worker,
+)
+from junction.plugins.jobs.service import JobFinished, JobNotFound, NoResult, ResultFile
 from junction.plugins.jobs.tables import JOBS_TABLE
 
 __all__ = ["HEARTBEAT", "STALE", "STOPPED", "TableJobs"]
@@ -59,6 +71,10 @@ _STOP_WAIT = 10.0
 _PROCESS = uuid.uuid4().hex[:8]
 """Tells this process from an earlier one that had the same pid."""
 _CANCEL_WAIT = 30.0
+_STORED = {"zip": ".zip", "export": ".export"}
+"""The kinds whose result is a file kept for download, and its suffix in ``directory``."""
+_OPTIONS = {"format": "export", "kernel_name": "run", "timeout": "run"}
+"""Request fields only one kind takes."""
 
 
 @dataclass
@@ -185,7 +201,7 @@ class TableJobs:
             ids = [row.id for row in (await session.execute(select(JOBS_TABLE.c.id).where(old)))]
             await session.execute(delete(JOBS_TABLE).where(JOBS_TABLE.c.id.in_(ids)))
         for job_id in ids:
-            await anyio.to_thread.run_sync(self._archive(job_id).unlink, True)
+            await anyio.to_thread.run_sync(self._unlink_stored, job_id)
         return len(ids)
 
     def counts(self) -> dict[str, int]:
@@ -197,9 +213,15 @@ class TableJobs:
 
     def _remove_partial(self, job_id: str, destination: str | None) -> None:
         self._archive(job_id).with_suffix(".zip.partial").unlink(missing_ok=True)
+        partial_name(self._stored(job_id, "export"), job_id).unlink(missing_ok=True)
         if destination:
             where = self._root.joinpath(*PurePosixPath(destination).parts)
             shutil.rmtree(where.with_name(f".{where.name}.copy-{job_id}"), ignore_errors=True)
+            partial_name(where, job_id).unlink(missing_ok=True)
+
+    def _unlink_stored(self, job_id: str) -> None:
+        for kind in _STORED:
+            self._stored(job_id, kind).unlink(missing_ok=True)
 
     async def stop(self) -> None:
         """Cancel every job of this process and wait (bounded) until each has recorded it."""
@@ -213,26 +235,121 @@ class TableJobs:
 
     # -- the service --------------------------------------------------------------------------
 
-    async def submit(self, request: NewJob, owner: str) -> Job:
+    async def submit(self, request: NewJob, owner: str, account: RunAs | None = None) -> Job:
         """Check the request and queue the job."""
-        folder = await anyio.to_thread.run_sync(resolve, self._root, request.path)
+        for option, kind in _OPTIONS.items():
+            if getattr(request, option) is not None and request.kind != kind:
+                raise BadRequest(f"'{option}' is for {kind} jobs only")
+        if request.overwrite and request.kind not in ("export", "run"):
+            raise BadRequest("'overwrite' is for export and run jobs only")
         destination: Path | None = None
-        if request.kind == "copy":
-            destination = await anyio.to_thread.run_sync(self._destination, request.to)
-        elif request.to is not None:
-            raise BadRequest("'to' is for copy jobs only")
+        if request.kind in ("export", "run"):
+            folder = await self._check_notebook_job(request)
+            if request.to is not None:
+                destination = await anyio.to_thread.run_sync(
+                    lambda: resolve_target(self._root, str(request.to), overwrite=request.overwrite)
+                )
+        else:
+            folder = await anyio.to_thread.run_sync(resolve, self._root, request.path)
+            if request.kind == "copy":
+                destination = await anyio.to_thread.run_sync(self._destination, request.to)
+            elif request.to is not None:
+                raise BadRequest("'to' is for copy, export and run jobs only")
         job_id = uuid.uuid4().hex
+        live = _Live()
         async with self._submitting:  # one check-then-insert at a time in this process
-            max_bytes = await self._check_quota(owner, request.kind)
+            max_bytes = await self._check_quota(owner, request.kind, stores=destination is None)
+            work = self._work(job_id, request, folder, destination, live, max_bytes, account)
             await self._insert(job_id, request, owner, folder, destination)
-        live = self._live[job_id] = _Live()
-        self._task_group.start_soon(
-            self._run, job_id, request.kind, folder, destination, live, max_bytes
-        )
+        self._live[job_id] = live
+        self._task_group.start_soon(self._run, job_id, request.kind, work, live)
         return await self.get(job_id)
 
-    async def _check_quota(self, owner: str, kind: str) -> int | None:
-        """Refuse a job past the owner's quota; returns the archive bytes left to it."""
+    async def _check_notebook_job(self, request: NewJob) -> Path:
+        """Check an export or run request; returns the notebook's real path."""
+        if request.kind == "export":
+            if request.format not in EXPORT_FORMATS:
+                raise BadRequest(
+                    f"unknown export format {str(request.format)[:100]!r}; "
+                    f"one of: {', '.join(EXPORT_FORMATS)}"
+                )
+        elif request.to is None:
+            raise BadRequest("a run job needs 'to', the notebook to write with the outputs")
+        check_available(request.kind)
+        if request.kernel_name is not None:
+            await anyio.to_thread.run_sync(check_kernel_name, request.kernel_name)
+        return await anyio.to_thread.run_sync(resolve_notebook, self._root, request.path)
+
+    def _work(
+        self,
+        job_id: str,
+        request: NewJob,
+        source: Path,
+        destination: Path | None,
+        live: _Live,
+        max_bytes: int | None,
+        account: RunAs | None,
+    ) -> Callable[[], Awaitable[dict[str, Any]]]:
+        """What runs once the job has a slot: a function of a worker thread or process."""
+        reporter = live.reporter
+        if request.kind == "zip":
+
+            async def work() -> dict[str, Any]:
+                await anyio.to_thread.run_sync(_private_directory, self.directory)
+                result = await anyio.to_thread.run_sync(
+                    lambda: write_zip(
+                        source,
+                        self._archive(job_id),
+                        reporter,
+                        include_hidden=self._include_hidden,
+                        max_bytes=max_bytes,
+                    )
+                )
+                result["name"] = _download_name(_api_path(self._root, source))
+                return result
+
+        elif request.kind == "copy":
+            assert destination is not None
+
+            async def work() -> dict[str, Any]:
+                return await anyio.to_thread.run_sync(
+                    lambda: copy_folder(
+                        source,
+                        destination,
+                        reporter,
+                        include_hidden=self._include_hidden,
+                        job_id=job_id,
+                    )
+                )
+
+        else:
+            target = destination or self._stored(job_id, "export")
+            order = {
+                "kind": request.kind,
+                "source": str(source),
+                "target": str(target),
+                "partial": str(partial_name(target, job_id)),
+                "store": destination is None,
+                "overwrite": request.overwrite,
+                "format": request.format,
+                "kernel_name": request.kernel_name,
+                "timeout": request.timeout,
+            }
+            worker_account = account if request.kind == "run" else None
+
+            async def work() -> dict[str, Any]:
+                if destination is None:
+                    await anyio.to_thread.run_sync(_private_directory, self.directory)
+                result = await run_worker(order, reporter, account=worker_account)
+                if destination is None:
+                    reporter.done = reporter.total = int(result.get("size", 0))
+                return result
+
+        return work
+
+    async def _check_quota(self, owner: str, kind: str, *, stores: bool) -> int | None:
+        """Refuse a job past the owner's quota; returns the bytes left to it. ``stores``: the
+        job keeps a file for download (a zip, an export without ``to``)."""
         mine = JOBS_TABLE.c.owner == owner
         async with self._database.session() as session:
             rows = (
@@ -247,13 +364,14 @@ class TableJobs:
                 "(DELETE /api/jobs/{id}?discard=true)",
                 reason="Resource Limit",
             )
-        if kind != "zip" or self._max_bytes is None:
+        if kind not in _STORED or not stores or self._max_bytes is None:
             return None
-        stored = sum(
-            int(orjson.loads(row.result).get("size", 0))
-            for row in rows
-            if row.kind == "zip" and row.status == "completed" and row.result
-        )
+        stored = 0
+        for row in rows:
+            if row.kind in _STORED and row.status == "completed" and row.result:
+                result = orjson.loads(row.result)
+                if "url" in result:  # kept for download
+                    stored += int(result.get("size", 0))
         if stored >= self._max_bytes:
             raise Forbidden(
                 f"Resource Limit: {owner}'s archives hold {stored} bytes, the most allowed "
@@ -335,7 +453,7 @@ class TableJobs:
                 raise Conflict(f"Job {job_id} is still stopping; try again")
         async with self._database.session() as session:
             await session.execute(delete(JOBS_TABLE).where(JOBS_TABLE.c.id == job_id))
-        await anyio.to_thread.run_sync(self._archive(job_id).unlink, True)
+        await anyio.to_thread.run_sync(self._unlink_stored, job_id)
 
     async def watch(self, job_id: str, owner: str | None = None) -> AsyncIterator[Job]:
         """The job now, then at each change (at most every 0.1 s while it runs)."""
@@ -351,15 +469,18 @@ class TableJobs:
             job = await self.get(job_id)
             yield job
 
-    async def result_file(self, job_id: str, owner: str | None = None) -> tuple[Path, str]:
-        """The archive of a completed zip job and its download name."""
+    async def result_file(self, job_id: str, owner: str | None = None) -> ResultFile:
+        """The file a completed zip job (or export without ``to``) keeps for download."""
         job = await self.get(job_id, owner)
-        if job.kind != "zip" or job.status != "completed":
-            raise NoResult(f"Job {job_id} has no archive to download ({job.status})")
-        path = self._archive(job_id)
+        result = job.result or {}
+        if job.kind not in _STORED or job.status != "completed" or "url" not in result:
+            raise NoResult(f"Job {job_id} has no file to download ({job.status})")
+        path = self._stored(job_id, job.kind)
         if not path.is_file():
-            raise NoResult(f"The archive of job {job_id} is gone")
-        return path, _download_name(job.path)
+            raise NoResult(f"The file of job {job_id} is gone")
+        if job.kind == "zip":
+            return ResultFile(path, _download_name(job.path), "application/zip")
+        return ResultFile(path, str(result["name"]), str(result["media_type"]))
 
     # -- running ------------------------------------------------------------------------------
 
@@ -376,16 +497,17 @@ class TableJobs:
         return destination
 
     def _archive(self, job_id: str) -> Path:
-        return self.directory / f"{job_id}.zip"
+        return self._stored(job_id, "zip")
+
+    def _stored(self, job_id: str, kind: str) -> Path:
+        return self.directory / f"{job_id}{_STORED[kind]}"
 
     async def _run(
         self,
         job_id: str,
         kind: str,
-        folder: Path,
-        destination: Path | None,
+        work: Callable[[], Awaitable[dict[str, Any]]],
         live: _Live,
-        max_bytes: int | None = None,
     ) -> None:
         try:
             with live.waiting:
@@ -396,35 +518,11 @@ class TableJobs:
                 live.reporter.check()
                 live.started = True
                 await self._record(job_id, live, status="running")
-                work: Callable[[], dict[str, Any]]
-                if kind == "zip":
-                    await anyio.to_thread.run_sync(_private_directory, self.directory)
-
-                    def work() -> dict[str, Any]:
-                        return write_zip(
-                            folder,
-                            self._archive(job_id),
-                            live.reporter,
-                            include_hidden=self._include_hidden,
-                            max_bytes=max_bytes,
-                        )
-                else:
-                    assert destination is not None
-
-                    def work() -> dict[str, Any]:
-                        return copy_folder(
-                            folder,
-                            destination,
-                            live.reporter,
-                            include_hidden=self._include_hidden,
-                            job_id=job_id,
-                        )
-
                 failure: Exception | None = None
                 async with anyio.create_task_group() as watchers:
                     watchers.start_soon(self._pulse, live)
                     try:
-                        result = await anyio.to_thread.run_sync(work)
+                        result = await work()
                     except Exception as exc:  # raised below, outside the group (no wrapping)
                         failure = exc
                     finally:
@@ -434,9 +532,8 @@ class TableJobs:
                     raise failure
             finally:
                 self._slots.release()
-            if kind == "zip":
+            if kind == "zip" or "media_type" in result:  # a file kept for download
                 result["url"] = f"{self._base_url}api/jobs/{job_id}/result"
-                result["name"] = _download_name(_api_path(self._root, folder))
             await self._record(job_id, live, status="completed", result=result)
         except Cancelled:
             reason = STOPPED if live.cancelling else "cancelled"
@@ -446,7 +543,7 @@ class TableJobs:
             await self._finish(
                 job_id, live, "failed", f"the folder changed while the job ran: {exc}"
             )
-        except (FileExistsError, TooLarge) as exc:
+        except (FileExistsError, TooLarge, WorkerFailed) as exc:
             await self._finish(job_id, live, "failed", str(exc))
         except OSError as exc:
             await self._finish(
@@ -525,7 +622,9 @@ class TableJobs:
             to=row.destination,
             created=_iso(row.created),
             updated=_iso(row.updated),
-            progress=Progress(done=done, total=total),
+            progress=Progress(
+                done=done, total=total, unit="cells" if row.kind == "run" else "bytes"
+            ),
             error=row.error,
             result=orjson.loads(row.result) if row.result else None,
         )

@@ -1,6 +1,7 @@
 """The jobs contract: :class:`JobService` (key :data:`JOBS`) and its errors.
 
-A job is a request too long for one HTTP exchange (archiving or copying a large folder). It is
+A job is a request too long for one HTTP exchange (archiving or copying a large folder,
+exporting or running a notebook). It is
 submitted, runs in the background with a bounded number of others, reports progress, and ends
 ``completed``, ``failed`` (with a reason) or ``cancelled``. Its record is kept in the database,
 so it survives a restart; a job that was running when the server stopped is marked failed.
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
+from junction.childenv import RunAs
 from junction.errors import Conflict, NotFound
 from junction.plugin import ServiceKey
 from junction.plugins.jobs.models import Job, NewJob
 
-__all__ = ["JOBS", "JobFinished", "JobNotFound", "JobService", "NoResult"]
+__all__ = ["JOBS", "JobFinished", "JobNotFound", "JobService", "NoResult", "ResultFile"]
 
 
 class JobNotFound(NotFound):
@@ -37,13 +39,23 @@ class NoResult(Conflict):
     """The job has no file to download: it is not completed, or it makes none."""
 
 
+class ResultFile(NamedTuple):
+    """The file a completed job made for download: where it is, its name, its media type."""
+
+    path: Path
+    name: str
+    media_type: str
+
+
 class JobService(Protocol):
     """Submit, follow and cancel jobs. Every method may raise ``DatabaseUnavailable``."""
 
-    async def submit(self, request: NewJob, owner: str) -> Job:
+    async def submit(self, request: NewJob, owner: str, account: RunAs | None = None) -> Job:
         """Check ``request`` and queue the job; raises ``BadRequest``, ``NotFound`` (no such
-        folder), ``Conflict`` (a copy's destination exists) or ``Forbidden`` (the owner's
-        quota of jobs or archive bytes is used up)."""
+        folder or notebook), ``Conflict`` (the destination exists), ``Forbidden`` (the
+        owner's quota of jobs or stored bytes is used up) or ``ServiceUnavailable`` (nbconvert
+        or nbclient is not installed). A ``run`` job's kernel runs as ``account`` when given
+        (``users.unix_accounts``), else as the server's account."""
         ...
 
     async def get(self, job_id: str, owner: str | None = None) -> Job:
@@ -69,8 +81,9 @@ class JobService(Protocol):
         """The job now, then again whenever it changes, until it has ended."""
         ...
 
-    async def result_file(self, job_id: str, owner: str | None = None) -> tuple[Path, str]:
-        """The file a completed job made and its download name; raises :class:`NoResult`."""
+    async def result_file(self, job_id: str, owner: str | None = None) -> ResultFile:
+        """The file a completed job made for download (a zip job's archive, an export's
+        file when it had no ``to``); raises :class:`NoResult`."""
         ...
 
 

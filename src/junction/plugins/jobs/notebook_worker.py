@@ -1,0 +1,290 @@
+"""The program of ``export`` and ``run`` jobs (``python -m junction.plugins.jobs.notebook_worker``).
+
+Each job gets its own process, so a big notebook's memory is given back when it ends and a
+cancelled job can always be stopped. The request is the one argument (JSON, see
+:mod:`~junction.plugins.jobs.notebooks`); the program answers with JSON events, one per line,
+on its standard output, and sends everything else anything prints (nbconvert, nbclient, the
+kernel) to standard error:
+
+- ``{"total": n}``: the cells to run (``run``);
+- ``{"kernel": pid}``: the kernel's process, once started (``run``);
+- ``{"done": n}``: cells run so far (``run``);
+- ``{"result": {...}}``: the job's result, last, on success (exit status 0);
+- ``{"error": "..."}``: why the job failed, last (exit status 1).
+
+A ``run`` executes the notebook nbclient's way in a fresh kernel of its own. A line on
+standard input, or its end (the server went away), cancels it: the kernel is interrupted, shut
+down, and the program exits with status 2 without writing anything. The kernel is shut down
+whatever happens. Files are written under a temporary name and renamed into place, so a
+reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import sys
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+__all__ = ["CANCELLED", "FAILED", "main"]
+
+FAILED = 1
+"""Exit status of a job that failed (after an ``error`` event)."""
+
+CANCELLED = 2
+"""Exit status of a run cancelled through standard input."""
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+class JobFailed(Exception):
+    """The job cannot go on; the message is the job's error."""
+
+
+def main(argv: list[str]) -> int:
+    """Run the request in ``argv[1]``; returns the exit status."""
+    events = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)  # only events go to the server's pipe
+
+    def emit(event: dict[str, Any]) -> None:
+        events.write(json.dumps(event) + "\n")
+
+    request: dict[str, Any] = json.loads(argv[1])
+    try:
+        if request["kind"] == "export":
+            emit({"result": export(request)})
+            return 0
+        return asyncio.run(run(request, emit))
+    except JobFailed as exc:
+        emit({"error": str(exc)})
+        return FAILED
+
+
+def write_file(target: Path, partial: Path, data: bytes, *, overwrite: bool, mode: int) -> None:
+    """Write ``data`` to ``partial``, then move it to ``target`` in one step.
+
+    Without ``overwrite`` the move fails (:class:`JobFailed`) when ``target`` exists. The
+    partial file is removed whatever happens.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        fd = os.open(partial, flags, mode)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if overwrite:
+            os.replace(partial, target)
+        else:
+            try:
+                os.link(partial, target)  # unlike rename, refuses to replace a file
+            except FileExistsError:
+                raise JobFailed(f"{target.name} appeared while the job ran") from None
+    except OSError as exc:
+        raise JobFailed(f"could not write {target.name}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+
+
+def _read_notebook(source: Path) -> Any:
+    import nbformat
+
+    try:
+        return nbformat.read(source, as_version=4)  # type: ignore[no-untyped-call]  # untyped
+    except (OSError, ValueError) as exc:
+        raise JobFailed(f"{source.name} is not a readable notebook: {exc}") from None
+
+
+# -- export ------------------------------------------------------------------------------------
+
+
+def export(request: dict[str, Any]) -> dict[str, Any]:
+    """Export the notebook with nbconvert; returns the job's result.
+
+    With ``store`` the export goes to the server's jobs directory for download (a zip when
+    the exporter makes extra files, as Jupyter does); otherwise to ``target`` under the
+    root, with extra files (images of the markdown exporter...) beside it.
+    """
+    from nbconvert.exporters import get_exporter
+
+    source = Path(request["source"])
+    notebook = _read_notebook(source)
+    format_name = request["format"]
+    exporter = get_exporter(format_name)()  # type: ignore[no-untyped-call]  # untyped library
+    stem = source.name.rsplit(".", 1)[0]
+    modified = datetime.fromtimestamp(source.stat().st_mtime, UTC)
+    metadata = {
+        "name": stem,
+        "path": str(source.parent),
+        "modified_date": modified.strftime("%B %d, %Y"),
+    }
+    try:
+        output, resources = exporter.from_notebook_node(notebook, resources={"metadata": metadata})
+    except Exception as exc:
+        raise JobFailed(
+            f"nbconvert could not export the notebook as {format_name}: {exc}"
+        ) from None
+    body = output.encode("utf-8") if isinstance(output, str) else bytes(output)
+    extension = resources.get("output_extension") or ""
+    extras: dict[str, bytes] = resources.get("outputs") or {}
+    target = Path(request["target"])
+    partial = Path(request["partial"])
+    result: dict[str, Any] = {"format": format_name}
+    if request["store"]:
+        media_type = str(exporter.output_mimetype or "application/octet-stream")
+        name = stem + extension
+        if extras:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr(name, body)
+                for filename, data in extras.items():
+                    archive.writestr(PurePosixPath(filename).name, data)
+            body, media_type, name = buffer.getvalue(), "application/zip", stem + ".zip"
+        write_file(target, partial, body, overwrite=True, mode=0o600)
+        return {**result, "name": name, "media_type": media_type, "size": len(body)}
+    write_file(target, partial, body, overwrite=request["overwrite"], mode=0o666)
+    written = []
+    for filename, data in extras.items():
+        parts = PurePosixPath(filename).parts
+        if not parts or any(part in ("", ".", "..") for part in parts) or filename.startswith("/"):
+            continue  # exporters name extra files plainly; anything else is not written
+        extra = target.parent.joinpath(*parts)
+        extra.parent.mkdir(parents=True, exist_ok=True)
+        write_file(extra, partial, data, overwrite=True, mode=0o666)
+        written.append(filename)
+    return {**result, "size": len(body), "files": written}
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+async def run(request: dict[str, Any], emit: Emit) -> int:
+    """Execute the notebook in a fresh kernel and write it with its outputs to ``target``.
+
+    A cell that raises (or outlives ``timeout``) fails the job, and the notebook is still
+    written, with the outputs of the cells run so far and the error.
+    """
+    from jupyter_core.utils import ensure_async
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    source = Path(request["source"])
+    notebook = _read_notebook(source)
+    emit({"total": len(notebook.cells)})
+    client = NotebookClient(
+        notebook,
+        timeout=request.get("timeout"),
+        kernel_name=request.get("kernel_name") or "",
+        allow_errors=False,
+        resources={"metadata": {"path": str(source.parent)}},
+    )
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    cancelled = asyncio.Event()
+    watcher = asyncio.create_task(_wait_cancel(cancelled, main_task))
+    client.km = client.create_kernel_manager()
+    try:
+        try:
+            await client.async_start_new_kernel()
+        except Exception as exc:
+            raise JobFailed(f"the kernel could not start: {_kernel_error(exc)}") from None
+        pid = getattr(client.km.provisioner, "pid", None)
+        if pid is not None:
+            emit({"kernel": pid})
+        await client.async_start_new_kernel_client()
+        assert client.kc is not None
+        reply = await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
+        if reply is not None and "language_info" in reply["content"]:
+            notebook.metadata["language_info"] = reply["content"]["language_info"]
+        failure: str | None = None
+        for index, cell in enumerate(notebook.cells):
+            try:
+                await client.async_execute_cell(
+                    cell, index, execution_count=client.code_cells_executed + 1
+                )
+            except CellTimeoutError:
+                failure = f"cell {index + 1} timed out after {request.get('timeout')} s"
+            except CellExecutionError as exc:
+                failure = f"cell {index + 1} raised {exc.ename}: {exc.evalue}"
+            except DeadKernelError:
+                # nbclient reports a cancelled wait as a dead kernel
+                if cancelled.is_set():
+                    return CANCELLED
+                failure = f"the kernel died while cell {index + 1} ran"
+            if cancelled.is_set():
+                return CANCELLED
+            if failure is not None:
+                break
+            emit({"done": index + 1})
+        client.set_widgets_metadata()
+        import nbformat
+
+        data = nbformat.writes(notebook).encode("utf-8")  # type: ignore[no-untyped-call]  # untyped
+        target = Path(request["target"])
+        write_file(
+            target, Path(request["partial"]), data, overwrite=request["overwrite"], mode=0o666
+        )
+        if failure is not None:
+            raise JobFailed(failure)
+        emit({"result": {"cells": len(notebook.cells), "size": len(data)}})
+        return 0
+    except asyncio.CancelledError:
+        if not cancelled.is_set():
+            raise
+        return CANCELLED
+    finally:
+        watcher.cancel()
+        await _shutdown(client, interrupt=cancelled.is_set())
+
+
+def _kernel_error(exc: Exception) -> str:
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    if isinstance(exc, NoSuchKernel):
+        return f"no kernel named {exc.name!r}"
+    return str(exc) or type(exc).__name__
+
+
+async def _wait_cancel(cancelled: asyncio.Event, task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` at the first line on standard input, or at its end."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+    )
+    try:
+        await reader.readline()
+    finally:
+        transport.close()
+    cancelled.set()
+    task.cancel()
+
+
+async def _shutdown(client: Any, *, interrupt: bool) -> None:
+    """Stop the client's channels and its kernel: asked to shut down, killed if it lingers."""
+    if client.kc is not None:
+        client.kc.stop_channels()
+        client.kc = None
+    manager = client.km
+    if manager is None or not manager.has_kernel:
+        return
+    if interrupt:
+        with contextlib.suppress(Exception):
+            await manager.interrupt_kernel()
+        manager.shutdown_wait_time = 2.0
+    try:
+        await manager.shutdown_kernel(now=False)
+    except Exception:
+        await manager.shutdown_kernel(now=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

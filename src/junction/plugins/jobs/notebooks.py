@@ -1,0 +1,250 @@
+"""The ``export`` and ``run`` jobs: notebooks exported by nbconvert, or run headless.
+
+Both check their paths when submitted (a notebook file under the root; a destination whose
+folder is under the root) and then run :mod:`~junction.plugins.jobs.notebook_worker` in a
+process of its own, which :func:`run_worker` starts and follows: its events become the
+job's progress, and a cancelled job asks it to stop (it interrupts and shuts its kernel down),
+then kills it and its kernel if it has not stopped within :data:`STOP_WAIT` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import anyio
+import orjson
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from junction.childenv import RunAs, child_environment
+from junction.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from junction.plugins.jobs.folders import Cancelled, Reporter, resolve
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "STOP_WAIT",
+    "WorkerFailed",
+    "check_available",
+    "check_kernel_name",
+    "resolve_notebook",
+    "resolve_target",
+    "run_worker",
+]
+
+log = logging.getLogger("junction.jobs")
+
+EXPORT_FORMATS = ("html", "script", "markdown", "rst", "notebook", "asciidoc")
+"""nbconvert's exporters an ``export`` job offers: those that need neither LaTeX nor a
+browser. Only these names ever reach nbconvert (which would import a dotted name)."""
+
+STOP_WAIT = 8.0
+"""Seconds a cancelled worker has to stop its kernel before both are killed."""
+
+_KERNEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+_MAX_EVENT = 1 << 20
+_STDERR_KEPT = 4000
+
+
+class WorkerFailed(Exception):
+    """The worker reported why the job failed (or died); the message is the job's error."""
+
+
+def check_available(kind: str) -> None:
+    """Raise ``ServiceUnavailable`` when the libraries a ``kind`` job needs are missing."""
+    needed = "nbconvert" if kind == "export" else "nbclient"
+    if importlib.util.find_spec(needed) is None:
+        raise ServiceUnavailable(f"{kind} jobs need {needed}: pip install {needed}")
+
+
+def check_kernel_name(name: str) -> None:
+    """Refuse (``BadRequest``) a kernel name that is malformed or names no kernel spec."""
+    if not _KERNEL_NAME.fullmatch(name):
+        raise BadRequest(f"invalid kernel name: {name[:100]!r}")
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise BadRequest(f"no kernel named {name!r}") from None
+
+
+def resolve_notebook(root: Path, api_path: str) -> Path:
+    """The real notebook file of an API path under ``root``; raises ``BadRequest`` or
+    ``NotFound``. Called in a worker thread."""
+    parts = PurePosixPath(api_path.strip("/")).parts
+    if not parts or "\0" in api_path or any(part in ("..", ".") for part in parts):
+        raise BadRequest(f"invalid path: {api_path!r}")
+    folder = resolve(root, "/".join(parts[:-1]))
+    try:
+        real = (folder / parts[-1]).resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise NotFound(f"No such file: {api_path}") from None
+    if root not in real.parents:
+        raise NotFound(f"No such file: {api_path}")
+    if not real.is_file():
+        raise BadRequest(f"not a file: {api_path}")
+    if real.suffix != ".ipynb":
+        raise BadRequest(f"not a notebook (.ipynb): {api_path}")
+    return real
+
+
+def resolve_target(root: Path, api_path: str, *, overwrite: bool) -> Path:
+    """Where a job writes a file: its folder must be under ``root``; the file must not exist
+    unless ``overwrite``, and never be a folder or a symbolic link. Raises ``BadRequest``,
+    ``NotFound`` (no such folder) or ``Conflict``. Called in a worker thread."""
+    parts = PurePosixPath(api_path.strip("/")).parts
+    if not parts or "\0" in api_path or any(part in ("..", ".") for part in parts):
+        raise BadRequest(f"invalid path: {api_path!r}")
+    target = resolve(root, "/".join(parts[:-1])) / parts[-1]
+    if target.is_symlink() or target.is_dir():
+        raise Conflict(f"{api_path} exists and is not a file")
+    if target.exists() and not overwrite:
+        raise Conflict(f"{api_path} already exists (send overwrite: true to replace it)")
+    return target
+
+
+def partial_name(target: Path, job_id: str) -> Path:
+    """The hidden name a job writes ``target`` under before renaming it into place."""
+    return target.with_name(f".{target.name}.part-{job_id}")
+
+
+async def run_worker(
+    request: dict[str, Any], reporter: Reporter, *, account: RunAs | None = None
+) -> dict[str, Any]:
+    """Run the worker on ``request`` and return its result.
+
+    Its progress goes to ``reporter``, whose cancel flag stops it. Raises
+    :class:`~junction.plugins.jobs.folders.Cancelled` (cancelled, or the calling task was)
+    or :class:`WorkerFailed`. The worker, and a kernel it leaves behind, never outlive it.
+    """
+    argv = [sys.executable, "-m", "junction.plugins.jobs.notebook_worker"]
+    env = child_environment()
+    options: dict[str, Any] = {}
+    if account is not None:  # the kernel runs users' code: as their account, like kernels
+        env.update(account.environment())
+        options = account.popen_options()
+    process = await anyio.open_process(
+        [*argv, orjson.dumps(request).decode()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=str(Path(request["source"]).parent),
+        start_new_session=True,  # a Ctrl-C at the server's terminal is the server's alone
+        **options,
+    )
+    # Only a run has something to stop cleanly (its kernel); an export is killed at once.
+    graceful = request["kind"] == "run"
+    state: dict[str, Any] = {
+        "kernel": None,
+        "result": None,
+        "error": None,
+        "stderr": b"",
+        "graceful": graceful,
+    }
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_drain, process, state)
+            group.start_soon(_cancel_when_asked, process, reporter, state)
+            await _read_events(process, reporter, state)
+            with anyio.fail_after(STOP_WAIT + 5):
+                await process.wait()
+            group.cancel_scope.cancel()
+    except anyio.get_cancelled_exc_class():
+        # The job's task was cancelled (the server stops): the worker must not outlive it.
+        with anyio.CancelScope(shield=True):
+            await _stop(process, state)
+        raise Cancelled from None
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await _stop(process, state)
+        raise
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_WAIT):
+            await process.aclose()  # past the wait, aclose kills it
+    status = process.returncode
+    if status not in (0, 1, 2):  # killed or crashed: its kernel may still run
+        _kill_kernel(state["kernel"])
+    if reporter.cancelled:
+        raise Cancelled
+    if status == 0 and state["result"] is not None:
+        return dict(state["result"])
+    if state["error"]:
+        raise WorkerFailed(state["error"])
+    log.warning(
+        "job worker ended with status %s: %s",
+        status,
+        state["stderr"].decode("utf-8", "replace")[-_STDERR_KEPT:],
+    )
+    raise WorkerFailed(f"the worker process ended unexpectedly (status {status})")
+
+
+async def _read_events(process: Any, reporter: Reporter, state: dict[str, Any]) -> None:
+    """Apply the worker's events until it closes its output."""
+    stream = BufferedByteReceiveStream(process.stdout)
+    while True:
+        try:
+            line = await stream.receive_until(b"\n", _MAX_EVENT)
+        except (anyio.EndOfStream, anyio.IncompleteRead):
+            return
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if "total" in event:
+            reporter.total = int(event["total"])
+        if "done" in event:
+            reporter.done = int(event["done"])
+        if "kernel" in event:
+            state["kernel"] = int(event["kernel"])
+        if "result" in event:
+            state["result"] = event["result"]
+        if "error" in event:
+            state["error"] = str(event["error"])
+
+
+async def _drain(process: Any, state: dict[str, Any]) -> None:
+    """Keep the end of the worker's standard error, for the log when it dies."""
+    async for chunk in process.stderr:
+        state["stderr"] = (state["stderr"] + chunk)[-_STDERR_KEPT:]
+
+
+async def _cancel_when_asked(process: Any, reporter: Reporter, state: dict[str, Any]) -> None:
+    """Once the job is cancelled, ask the worker to stop; kill it if it has not soon."""
+    await reporter.wait_cancelled()
+    await _stop(process, state)
+
+
+async def _stop(process: Any, state: dict[str, Any]) -> None:
+    """Ask a run's worker to stop (a line on its input) and wait :data:`STOP_WAIT` seconds;
+    then (at once for an export) kill it and the kernel it reported."""
+    if process.returncode is not None:
+        return
+    if state["graceful"]:
+        with contextlib.suppress(Exception):
+            await process.stdin.send(b"cancel\n")
+        with anyio.move_on_after(STOP_WAIT):
+            await process.wait()
+            return
+        log.warning("a job worker did not stop in %s s; killing it", STOP_WAIT)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    _kill_kernel(state["kernel"])
+    with anyio.move_on_after(5):
+        await process.wait()
+
+
+def _kill_kernel(pid: int | None) -> None:
+    """Kill the process group of a kernel a worker left behind (its own session)."""
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
