@@ -55,7 +55,8 @@ def _default_directory() -> Path:
 
 @asynccontextmanager
 async def lifespan(ctx: PluginContext[UploadsSettings]) -> AsyncIterator[None]:
-    """Provide :data:`UPLOADS` and sweep expired uploads every ``expire_every`` seconds."""
+    """Provide :data:`UPLOADS`; delete expired uploads at start and every ``expire_every``
+    seconds."""
     settings = ctx.settings
     contents = ctx.get(CONTENTS)
     partials = PartialFiles(settings.directory or _default_directory())
@@ -73,6 +74,7 @@ async def lifespan(ctx: PluginContext[UploadsSettings]) -> AsyncIterator[None]:
         max_bytes_per_user=settings.max_bytes_per_user,
         expire_after=settings.expire_after,
     )
+    await _sweep(uploads)  # what a stopped server left behind
     ctx.provide(UPLOADS, uploads)
     sweeping = anyio.CancelScope()
     ctx.task_group.start_soon(_expire_regularly, uploads, settings.expire_every, sweeping)
@@ -89,11 +91,17 @@ async def lifespan(ctx: PluginContext[UploadsSettings]) -> AsyncIterator[None]:
 async def _expire_regularly(uploads: TableUploads, every: float, scope: anyio.CancelScope) -> None:
     with scope:
         while True:
-            try:
-                await uploads.expire()
-            except Exception as exc:  # the database or the disk may be away for a while
-                log.warning("could not delete expired uploads: %s", exc)
             await anyio.sleep(every)
+            # Shielded: a sweep stopped mid-query would leave its database connection behind.
+            with anyio.CancelScope(shield=True):
+                await _sweep(uploads)
+
+
+async def _sweep(uploads: TableUploads) -> None:
+    try:
+        await uploads.expire()
+    except Exception as exc:  # the database or the disk may be away for a while
+        log.warning("could not delete expired uploads: %s", exc)
 
 
 def _collect(uploads: TableUploads) -> Iterable[Metric]:

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 from email.utils import formatdate
+from functools import partial
 from typing import Any
 
 from junction.errors import BadRequest, HTTPError
@@ -43,10 +44,11 @@ EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"
 OFFSET_OCTET_STREAM = "application/offset+octet-stream"
 
 CHECKSUMS: Mapping[str, Callable[[], Any]] = {
-    "sha1": hashlib.sha1,
+    # Integrity checks against transfer errors, not security: allowed where FIPS mode is on.
+    "sha1": partial(hashlib.new, "sha1", usedforsecurity=False),
     "sha256": hashlib.sha256,
     "sha512": hashlib.sha512,
-    "md5": hashlib.md5,
+    "md5": partial(hashlib.new, "md5", usedforsecurity=False),
 }
 """The ``Upload-Checksum`` algorithms accepted (``Tus-Checksum-Algorithm``)."""
 
