@@ -188,10 +188,9 @@ def _stamp(path: bytes) -> int | None:
         return None
 
 
-def _unclaimed(marked: dict[int, bytes], grace: float) -> set[int]:
-    """The groups of ``marked`` whose marker did not change within ``grace`` seconds and
-    that still run."""
-    stamps = {pgid: _stamp(path) for pgid, path in marked.items()}
+def _unclaimed(marked: dict[int, bytes], stamps: dict[int, int | None], grace: float) -> set[int]:
+    """The groups of ``marked`` whose marker did not change from ``stamps`` within ``grace``
+    seconds and that still run."""
     waiting = set(marked)
     deadline = time.monotonic() + grace
     while waiting and time.monotonic() < deadline:
@@ -231,10 +230,11 @@ def main() -> None:
             groups.discard(pgid)
             markers.pop(pgid, None)
     marked = {pgid: markers[pgid] for pgid in groups if pgid in markers} if grace else {}
+    stamps = {pgid: _stamp(path) for pgid, path in marked.items()}
     if groups - set(marked):
         _kill(groups - set(marked), GRACE)
     if marked:
-        unclaimed = _unclaimed(marked, grace)
+        unclaimed = _unclaimed(marked, stamps, grace)
         if unclaimed:
             _kill(unclaimed, GRACE)
 
