@@ -1,18 +1,22 @@
 """The jobs plugin: requests too long for one HTTP exchange, run in the background.
 
-``POST /api/jobs`` starts one (``zip``: a folder as an archive to download; ``copy``: a
-folder copied to a new path); ``GET /api/jobs/{id}`` and its server-sent ``events`` follow its
-progress; ``DELETE`` cancels it; ``result`` downloads the archive. Records live in the
-database (``jobs_jobs``) and survive a restart.
+``POST /api/jobs`` starts one and answers ``202 Accepted`` (``zip``: a folder as an archive
+to download; ``copy``: a folder copied to a new path; ``export``: a notebook exported by
+nbconvert; ``run``: a notebook run headless in a fresh kernel, written with its outputs);
+``GET /api/jobs/{id}`` and its server-sent ``events`` follow its progress; ``DELETE`` cancels
+it; ``result`` downloads the archive or export. Records live in the database (``jobs_jobs``)
+and survive a restart.
 
 Map of the package:
 
 - ``service.py``: the :class:`JobService` Protocol, the :data:`JOBS` key, the errors.
 - ``models.py``: wire models and job states.
-- ``runner.py``: :class:`TableJobs`, the service: records, worker threads, cancellation.
+- ``runner.py``: :class:`TableJobs`, the service: records, workers, cancellation.
 - ``folders.py``: paths under the root, snapshots and change detection.
 - ``archive.py``: the zip job, written in zipfile's streaming mode.
 - ``copying.py``: the copy job.
+- ``notebooks.py``: the export and run jobs: their checks, and the worker process they run
+  (``notebook_worker.py``, nbconvert or nbclient with a kernel of its own).
 - ``tables.py``, ``migrations/``: the table and its Alembic revisions.
 - ``routes.py``, ``settings.py``: HTTP routes and :class:`JobsSettings`.
 """
@@ -111,7 +115,8 @@ def _collect(jobs: TableJobs) -> Iterable[Metric]:
 
 plugin = Plugin(
     name="jobs",
-    description="Jobs API (/api/jobs): folders zipped for download or copied, in the background.",
+    description="Jobs API (/api/jobs): folders zipped or copied, notebooks exported or run, "
+    "in the background.",
     settings=JobsSettings,
     routers=[router],
     lifespan=lifespan,
