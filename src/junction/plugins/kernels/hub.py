@@ -259,6 +259,25 @@ class KernelHub:
         message = make_message("shell", "execute_request", content, session=self._session)
         return await self._run_internal(message)
 
+    async def call(
+        self, channel: str, msg_type: str, content: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Send a request of the hub's own (``interrupt_request``, ``shutdown_request`` on
+        ``control``) and return the reply's content; the caller bounds the wait."""
+        message = make_message(channel, msg_type, content, session=self._session)
+        request = _Internal(anyio.Event())
+        self._internal[message.msg_id] = request
+        try:
+            await self._send(message)
+            await request.replied.wait()
+        finally:
+            self._internal.pop(message.msg_id, None)
+        try:
+            reply = request.reply.content() if request.reply is not None else None
+        except ValueError:
+            return None
+        return reply if isinstance(reply, dict) else None
+
     async def _run_internal(self, message: Message) -> dict[str, Any]:
         request = _Internal(anyio.Event())
         idle = self._idle_waiters[message.msg_id] = anyio.Event()

@@ -38,7 +38,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -51,8 +51,9 @@ from jupyter_core.paths import jupyter_runtime_dir
 
 from junction.auth.identity import Authenticator
 from junction.childenv import child_environment, run_as
-from junction.errors import BadRequest, Forbidden
+from junction.errors import BadRequest, Conflict, Forbidden
 from junction.plugins.kernels.connection import GOING_AWAY, NORMAL
+from junction.plugins.kernels.hub import KernelHub
 from junction.plugins.kernels.kernel import KernelRuntime, ManagedKernel
 from junction.plugins.kernels.metrics import WireStats
 from junction.plugins.kernels.models import Kernel
@@ -64,9 +65,11 @@ from junction.plugins.kernels.records import (
     same_host,
     server_gone,
 )
+from junction.plugins.kernels.remote import RemoteKernel, record_model
 from junction.plugins.kernels.seeding import SeedNotebook
 from junction.plugins.kernels.service import KernelNotFound, KernelStartFailed
 from junction.plugins.kernels.settings import KernelsSettings
+from junction.plugins.kernels.slots import SlotLimits
 from junction.plugins.kernelspecs.service import (
     InstalledKernelSpec,
     KernelSpecNotFound,
@@ -119,6 +122,8 @@ class JupyterClientKernels:
         self._auth = auth
         self._recorded: set[str] = set()
         self._adopting: set[str] = set()
+        self._remote: dict[str, RemoteKernel] = {}
+        self._known: set[str] = set()
         self.pool = KernelPool(
             create=self._create_pool_kernel,
             launch=self._launch_pool_kernel,
@@ -165,6 +170,9 @@ class JupyterClientKernels:
                         group.start_soon(self._detach, kernel)
                     else:
                         group.start_soon(self._stop, kernel, GOING_AWAY, "the server is stopping")
+                for remote in self._remote.values():
+                    group.start_soon(remote.close, GOING_AWAY, "the server is stopping")
+                self._remote.clear()
         finally:
             self._context.destroy(linger=0)
 
@@ -238,28 +246,82 @@ class JupyterClientKernels:
         return self.settings.force_kernel_name or requested or self.settings.default_kernel_name
 
     async def get(self, kernel_id: str) -> Kernel:
-        """The model of a kernel; raises :class:`KernelNotFound`."""
-        return self.kernel(kernel_id).model()
+        """The model of a kernel, this server's or another's; raises :class:`KernelNotFound`."""
+        kernel = self._kernels.get(kernel_id)
+        if kernel is not None:
+            return kernel.model()
+        return (await self._remote_kernel(kernel_id)).model()
 
     async def list(self) -> list[Kernel]:
-        """Every kernel, in start order."""
-        return [kernel.model() for kernel in self._kernels.values()]
+        """Every kernel, in start order: this server's, then those of the other servers
+        sharing the database."""
+        models = [kernel.model() for kernel in self._kernels.values()]
+        if self.records is None:
+            return models
+        try:
+            records = await self.records.all()
+        except Exception as exc:  # the database may be away: this server's kernels only
+            log.warning("kernels of other servers are not listed: %s", exc)
+            return models
+        self._known = {record.id for record in records}
+        for record in records:
+            if record.id in self._kernels or record.server == self.records.server:
+                continue
+            remote = self._remote.get(record.id)
+            if remote is not None:
+                remote.record = record
+                models.append(remote.model())
+            else:
+                models.append(record_model(record))
+        return models
 
     def exists(self, kernel_id: str) -> bool:
-        """Whether the kernel is known (starting, running, restarting or dead)."""
-        return kernel_id in self._kernels
+        """Whether the kernel is known (starting, running, restarting or dead), here or, as
+        of the last look at the database, on another server."""
+        return kernel_id in self._kernels or kernel_id in self._remote or kernel_id in self._known
 
     async def shutdown(self, kernel_id: str) -> None:
-        """Shut a kernel down and forget it; its WebSockets close with 1000."""
-        await self._stop(self.kernel(kernel_id), NORMAL, "the kernel was shut down")
+        """Shut a kernel down and forget it; its WebSockets close with 1000.
+
+        A kernel of another server is sent ``shutdown_request`` over control, and its record
+        asks that server to stop it (it does at once when the process exits); this returns
+        once the record is gone, or after ``shutdown_wait_time`` plus a heartbeat.
+        """
+        kernel = self._kernels.get(kernel_id)
+        if kernel is not None:
+            await self._stop(kernel, NORMAL, "the kernel was shut down")
+            return
+        remote = await self._remote_kernel(kernel_id)
+        assert self.records is not None
+        await self.records.request_stop(kernel_id)
+        await remote.request_shutdown(self._task_group)
+        with anyio.move_on_after(self.settings.shutdown_wait_time + HEARTBEAT + 2):
+            while await self.records.get(kernel_id) is not None:  # noqa: ASYNC110 - polls the database
+                await anyio.sleep(0.1)
+        if self._remote.get(kernel_id) is remote:
+            del self._remote[kernel_id]
+        self._known.discard(kernel_id)
+        await remote.close(NORMAL, "the kernel was shut down")
 
     async def interrupt(self, kernel_id: str) -> None:
-        """Interrupt per the spec's interrupt mode (signal or interrupt_request)."""
-        await self.kernel(kernel_id).interrupt()
+        """Interrupt per the spec's interrupt mode (signal or interrupt_request); a kernel
+        of another server gets ``interrupt_request`` on its control channel."""
+        kernel = self._kernels.get(kernel_id)
+        if kernel is not None:
+            await kernel.interrupt()
+            return
+        await (await self._remote_kernel(kernel_id)).interrupt(self._task_group)
 
     async def restart(self, kernel_id: str) -> Kernel:
-        """Restart in place and wait until the new process answers."""
-        kernel = self.kernel(kernel_id)
+        """Restart in place and wait until the new process answers. A kernel of another
+        server gets 409 (its process is that server's to replace)."""
+        kernel = self._kernels.get(kernel_id)
+        if kernel is None:
+            remote = await self._remote_kernel(kernel_id)
+            raise Conflict(
+                f"Kernel {kernel_id} runs on another server ({remote.record.server}); "
+                "only that server can restart it: send the request there"
+            )
         await kernel.restart()
         return kernel.model()
 
@@ -267,7 +329,70 @@ class JupyterClientKernels:
         self, kernel_id: str, code: str, on_output: Callable[[str, dict[str, Any]], None]
     ) -> dict[str, Any]:
         """Run ``code`` as a server-side client (see ``KernelService.execute``)."""
-        return await self.kernel(kernel_id).hub.execute(code, on_output)
+        return await (await self.hub_for(kernel_id)).execute(code, on_output)
+
+    async def hub_for(self, kernel_id: str) -> KernelHub:
+        """The hub clients of ``kernel_id`` attach to: this server's kernel's, or this
+        server's own sockets to a kernel of another server. Raises :class:`KernelNotFound`,
+        or ``ServiceUnavailable`` when the other server's kernel does not answer."""
+        kernel = self._kernels.get(kernel_id)
+        if kernel is not None:
+            return kernel.hub
+        remote = await self._remote_kernel(kernel_id)
+        return await remote.connect(self._task_group, self.settings.reattach_timeout)
+
+    async def learn_owner(self, kernel_id: str) -> None:
+        """Make sure the owner of a kernel of another server is known (for authorization)."""
+        if kernel_id in self._kernels or self.records is None or self._auth is None:
+            return
+        if ("kernels", kernel_id) in self._auth.owners:
+            return
+        with contextlib.suppress(Exception):
+            record = await self.records.get(kernel_id)
+            if record is not None and record.owner is not None:
+                self._auth.owners[("kernels", kernel_id)] = record.owner
+
+    async def _remote_kernel(self, kernel_id: str) -> RemoteKernel:
+        """The kernel of another server with this id; raises :class:`KernelNotFound`."""
+        if self.records is None:
+            raise KernelNotFound(kernel_id)
+        record = await self.records.get(kernel_id)
+        if record is None or (
+            record.server == self.records.server and kernel_id not in self._adopting
+        ):
+            raise KernelNotFound(kernel_id)
+        remote = self._remote.get(kernel_id)
+        if remote is None:
+            limits = SlotLimits(
+                client_queue_bytes=self.settings.client_queue_bytes,
+                replay_buffer_bytes=self.settings.replay_buffer_bytes,
+            )
+            remote = self._remote[kernel_id] = RemoteKernel(record, self._context, limits)
+        else:
+            remote.record = record
+        if record.owner is not None and self._auth is not None:
+            self._auth.owners[("kernels", kernel_id)] = record.owner
+        return remote
+
+    async def _refresh_remotes(self, records: Sequence[KernelRecord]) -> None:
+        """Follow the records of the kernels of other servers this server has sockets to."""
+        assert self.records is not None
+        by_id = {record.id: record for record in records}
+        for kernel_id, remote in list(self._remote.items()):
+            record = by_id.get(kernel_id)
+            if record is not None and record.server != self.records.server:
+                remote.record = record
+                remote.hub.expire(self.settings.reconnect_window)
+                if remote.hub.slots or kernel_id in self._adopting:
+                    continue
+                reason = "nobody is attached"
+            elif record is None:
+                reason = "the kernel was shut down"
+            else:
+                reason = "the kernel now runs on this server; reconnect"
+            del self._remote[kernel_id]
+            code = NORMAL if record is None else GOING_AWAY
+            await remote.close(code, reason)
 
     # -- for the routes and the core ----------------------------------------------------------
 
@@ -359,9 +484,12 @@ class JupyterClientKernels:
         """Reattach the kernels whose server is gone; returns how many now run here."""
         assert self.records is not None
         now = time.time()
+        records = await self.records.all()
+        self._known = {record.id for record in records}
+        await self._refresh_remotes(records)
         found = [
             record
-            for record in await self.records.all()
+            for record in records
             if record.id not in self._kernels
             and record.id not in self._adopting
             and server_gone(record.server, record.heartbeat, now=now)
@@ -418,6 +546,9 @@ class JupyterClientKernels:
             await kernel.detach(code=GOING_AWAY, reason="a kernel with this id runs here")
             return False
         self._kernels[record.id] = kernel
+        if record.stop:  # another server asked for it to stop meanwhile
+            await self._stop(kernel, NORMAL, "the kernel was shut down")
+            return False
         self.pool.changed()
         if record.owner is not None and self._auth is not None:
             self._auth.owners[("kernels", record.id)] = record.owner

@@ -39,8 +39,9 @@ async def _runtime(kernels: Kernels) -> JupyterClientKernels:  # async: no worke
 Runtime = Annotated[JupyterClientKernels, Depends(_runtime)]
 
 
-async def _owned(conn: HTTPConnection, kernel_id: str) -> None:
+async def _owned(conn: HTTPConnection, kernel_id: str, runtime: Runtime) -> None:
     """Another user's kernel looks missing (404), as jupyter_server's authorizer would not."""
+    await runtime.learn_owner(kernel_id)  # a kernel of another server: its record says
     if not may_access(conn, "kernels", kernel_id, method_action(conn)):
         raise KernelNotFound(kernel_id)
 
@@ -155,15 +156,16 @@ async def kernel_channels(
 ) -> None:
     """The kernel's messages: JSON, or ``v1.kernel.websocket.jupyter.org`` when offered."""
     try:
+        await runtime.learn_owner(kernel_id)
         if not may_access(websocket, "kernels", kernel_id, "execute"):
             raise KernelNotFound(kernel_id)
-        kernel = runtime.kernel(kernel_id)
-    except KernelNotFound as exc:
+        hub = await runtime.hub_for(kernel_id)
+    except (KernelNotFound, ServiceUnavailable) as exc:
         await websocket.send_denial_response(JSONResponse(exc.body(), status_code=exc.status_code))
         return
     await serve_channels(
         websocket,
-        kernel.hub,
+        hub,
         session_id=session_id,
         max_message_size=runtime.max_message_size,
         keep_for_reconnect=runtime.settings.reconnect_window > 0,
