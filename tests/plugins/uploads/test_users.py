@@ -1,0 +1,56 @@
+"""In multi-user mode an upload belongs to whoever created it: another user gets 404 for
+it, and uploads go only where their owner may write."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import httpx
+import pytest
+
+from junction.testing import app_client
+
+pytestmark = pytest.mark.anyio
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
+    created = await admin.post("/api/users", json={"name": name})
+    assert created.status_code == 201, created.text
+    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
+    return {"Authorization": f"token {token}", **TUS}
+
+
+def _metadata(**values: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+async def test_uploads_belong_to_their_owner(tmp_path: Path) -> None:
+    async with app_client(
+        root_dir=tmp_path, profile="none", enable=["contents", "users", "uploads"]
+    ) as admin:
+        ana = await _token(admin, "ana")
+        bob = await _token(admin, "bob")
+        # Without a path, the file goes into the owner's home.
+        headers = {**ana, "Upload-Length": "4", "Upload-Metadata": _metadata(filename="a.txt")}
+        created = await admin.post("/api/uploads", headers=headers)
+        assert created.status_code == 201, created.text
+        location = created.headers["location"]
+
+        octets = {"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+        for method in ("HEAD", "PATCH", "DELETE"):
+            other = await admin.request(method, location, headers={**bob, **octets}, content=b"x")
+            assert other.status_code == 404, method
+        done = await admin.patch(location, headers={**ana, **octets}, content=b"mine")
+        assert done.status_code == 204, done.text
+        assert (tmp_path / "home" / "ana" / "a.txt").read_bytes() == b"mine"
+
+        # Another user's home is out of reach: it looks missing.
+        into_bob = _metadata(filename="x.txt", path="home/bob")
+        refused = await admin.post(
+            "/api/uploads", headers={**ana, "Upload-Length": "1", "Upload-Metadata": into_bob}
+        )
+        assert refused.status_code == 404, refused.text
+        assert not (tmp_path / "home" / "bob" / "x.txt").exists()
