@@ -80,12 +80,16 @@ async def run(
         "buffers": [],
     }
     result: str | None = None
+    reply: dict[str, Any] | None = None
+    idle = False
     async with websockets.connect(
         url + f"?session_id={uuid.uuid4().hex}", additional_headers=AUTH, max_size=None
     ) as ws:
         await ws.send(json.dumps(request))
         with anyio.fail_after(60):
-            while True:
+            # The reply (shell) and the outputs (iopub) come on different channels, in no
+            # set order: done once both the reply and the idle status came.
+            while reply is None or not idle:
                 message = json.loads(await ws.recv())
                 if message["parent_header"].get("msg_id") != msg_id:
                     continue
@@ -99,8 +103,11 @@ async def run(
                     assert response.status_code == 204, response.text
                 if kind == "execute_result":
                     result = message["content"]["data"]["text/plain"]
-                if kind == "execute_reply":
-                    return {**message["content"], "result": result}
+                elif kind == "execute_reply":
+                    reply = message["content"]
+                elif kind == "status":
+                    idle = message["content"]["execution_state"] == "idle"
+    return {**reply, "result": result}
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:

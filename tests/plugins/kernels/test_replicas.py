@@ -7,6 +7,7 @@ ipykernel kernel started on one, driven through the other's API and kernel WebSo
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import httpx
@@ -35,6 +36,10 @@ def start_replica(root: Path, name: str, database_url: str) -> ServerProcess:
         f"database_url={database_url}",
         "--set",
         "cookie_secret=replicas-share-this-cookie-secret",
+        "--set",
+        "kernels.keep_on_shutdown=true",
+        "--set",
+        "kernels.orphan_grace=60",
     ]
     return ServerProcess(args, log_path=root / f"{name}.log").start()
 
@@ -44,12 +49,15 @@ async def test_a_kernel_started_on_one_replica_is_used_through_the_other(
 ) -> None:
     owner = start_replica(tmp_path, "owner", postgres_url)
     other = start_replica(tmp_path, "other", postgres_url)
-    group = None
+    groups: list[int] = []
     try:
         kernel_id = start_kernel(owner)
+        second_id = start_kernel(owner)
         assert (await run(owner, kernel_id, "y = 6 * 7"))["status"] == "ok"
+        second = await run(owner, second_id, "import os; z = 'kept'; os.getpid()")
+        groups.append(int(second["result"]))
 
-        assert kernel_ids(other) == [kernel_id]
+        assert sorted(kernel_ids(other)) == sorted([kernel_id, second_id])
         model = httpx.get(other.url + f"api/kernels/{kernel_id}", headers=AUTH, timeout=30)
         assert model.status_code == 200, model.text
         assert model.json()["name"] == "python3"
@@ -63,7 +71,7 @@ async def test_a_kernel_started_on_one_replica_is_used_through_the_other(
         assert reply["status"] == "ok"
         value, pid = json.loads(reply["result"].replace("(", "[").replace(")", "]"))
         assert value == 42
-        group = pid
+        groups.append(pid)
 
         # Interrupt through the other replica (interrupt_request on control).
         interrupted = await run(other, kernel_id, "import time; time.sleep(60)", interrupt=True)
@@ -80,12 +88,23 @@ async def test_a_kernel_started_on_one_replica_is_used_through_the_other(
         deleted = httpx.delete(other.url + f"api/kernels/{kernel_id}", headers=AUTH, timeout=60)
         assert deleted.status_code == 204
         wait_for(lambda: not pid_alive(pid))
-        assert kernel_ids(owner) == []
-        assert kernel_ids(other) == []
+        assert kernel_ids(owner) == [second_id]
+        assert kernel_ids(other) == [second_id]
         gone = httpx.get(owner.url + f"api/kernels/{kernel_id}", headers=AUTH, timeout=30)
         assert gone.status_code == 404
+
+        # The owner crashes: the other replica adopts its kernel (a dead pid on this host),
+        # and it goes on with its variables.
+        owner.stop(signal.SIGKILL)
+        wait_for(lambda: f"kernel {second_id} (python3) reattached" in other.log())
+        assert kernel_ids(other) == [second_id]
+        assert (await run(other, second_id, "z"))["result"] == "'kept'"
+        restarted = httpx.post(
+            other.url + f"api/kernels/{second_id}/restart", headers=AUTH, timeout=60
+        )
+        assert restarted.status_code == 200, restarted.text
     finally:
         other.stop()
         owner.stop()
-        if group is not None:
+        for group in groups:
             kill_group(group)

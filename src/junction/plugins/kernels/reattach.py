@@ -132,3 +132,5 @@ async def load_provisioner(
         )
         await provisioner.load_provisioner_info(stored)
     manager.provisioner = provisioner
+    # As after a start: each later shutdown or restart gets a fresh "ready" future.
+    manager._attempted_start = True
