@@ -27,6 +27,7 @@ import io
 import json
 import os
 import sys
+import traceback
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -64,6 +65,10 @@ def main(argv: list[str]) -> int:
         return asyncio.run(run(request, emit))
     except JobFailed as exc:
         emit({"error": str(exc)})
+        return FAILED
+    except Exception as exc:
+        traceback.print_exc()  # to standard error: the server's debug log
+        emit({"error": f"{type(exc).__name__}: {exc}"})
         return FAILED
 
 

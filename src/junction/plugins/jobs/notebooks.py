@@ -178,6 +178,7 @@ async def run_worker(
     if status == 0 and state["result"] is not None:
         return dict(state["result"])
     if state["error"]:
+        log.debug("job worker failed: %s", state["stderr"].decode("utf-8", "replace"))
         raise WorkerFailed(state["error"])
     log.warning(
         "job worker ended with status %s: %s",
