@@ -50,6 +50,9 @@ CONNECT_TIMEOUT = 10.0
 
 _DRIVERS = frozenset({("sqlite", "aiosqlite"), ("postgresql", "asyncpg")})
 _PG_DISK_FULL = "53100"  # PostgreSQL SQLSTATE disk_full
+# SQLSTATEs of a server that cannot take work now: too many connections, shutting down,
+# crashed, starting up (asyncpg raises these at connect, not as OperationalError).
+_PG_UNAVAILABLE = frozenset({"53300", "57P01", "57P02", "57P03"})
 _SQLITE_UNAVAILABLE = frozenset(
     {
         sqlite3.SQLITE_PERM,
@@ -243,6 +246,9 @@ def _is_unreachable(exc: BaseException) -> bool:
         # SQLite reports bad SQL as OperationalError too; only these codes mean "unusable".
         code = (getattr(exc.orig, "sqlite_errorcode", None) or 0) & 0xFF
         return code in _SQLITE_UNAVAILABLE
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _PG_UNAVAILABLE or (isinstance(sqlstate, str) and sqlstate.startswith("08")):
+        return True
     return isinstance(exc, OperationalError)
 
 
