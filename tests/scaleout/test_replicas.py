@@ -1,0 +1,270 @@
+"""Three Junction replicas on one PostgreSQL behind nginx: routing, shared state, failures.
+
+Every test goes through the real wire: nginx with the configuration ``junction deploy nginx
+--replicas`` writes, real ``junction`` processes, a real PostgreSQL. Which replica answered
+a request is read from nginx's access log (``upstream=``) by the request's ``X-Request-ID``,
+and checked against that replica's own log.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import partial
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from .replicas import ReplicaSet, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def _rid(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex[:12]}"
+
+
+def _get(client: httpx.Client, path: str, label: str = "probe") -> tuple[httpx.Response, str]:
+    request_id = _rid(label)
+    return client.get(path, headers={"X-Request-ID": request_id}), request_id
+
+
+def test_requests_are_spread_over_every_replica(replica_set: ReplicaSet) -> None:
+    # Each replica tells when it started; nginx's access log tells where it sent a request.
+    started = {}
+    for replica in replica_set.replicas:
+        with replica_set.replica_client(replica) as direct:
+            started[replica.address] = direct.get("api/status").json()["started"]
+    seen: dict[str, list[str]] = {}
+    with replica_set.client() as client:
+        for _ in range(3 * len(replica_set.replicas)):
+            response, request_id = _get(client, "api/status")
+            assert response.status_code == 200
+            assert response.headers["x-request-id"] == request_id
+            upstream = replica_set.upstream_of(request_id)
+            assert response.json()["started"] == started[upstream]
+            seen.setdefault(upstream, []).append(request_id)
+    # Round robin: every replica got its equal share.
+    assert set(seen) == set(started)
+    assert [len(ids) for ids in seen.values()] == [3] * len(replica_set.replicas)
+
+
+def test_state_written_through_one_replica_is_seen_through_the_others(
+    replica_set: ReplicaSet,
+) -> None:
+    first, *others = replica_set.replicas
+    mark = uuid.uuid4().hex
+    with replica_set.replica_client(first) as writer:
+        saved = writer.put(
+            f"api/contents/shared-{mark}.txt",
+            json={"type": "file", "format": "text", "content": mark},
+        )
+        assert saved.status_code == 201
+        theme = writer.put(
+            "lab/api/settings/@jupyterlab/apputils-extension:themes",
+            json={"raw": f'{{"theme": "JupyterLab Dark"}} // {mark}'},
+        )
+        assert theme.status_code == 204, theme.text
+        workspace = writer.put(
+            f"lab/api/workspaces/ws-{mark}",
+            json={"data": {"mark": mark}, "metadata": {"id": f"ws-{mark}"}},
+        )
+        assert workspace.status_code == 204, workspace.text
+        # A browser logs in on one replica (token exchange sets the signed cookie) ...
+        login = httpx.get(
+            f"{first.url}lab?token={replica_set.token}", headers={"Accept": "text/html"}
+        )
+        assert login.status_code == 302
+        cookies = login.cookies
+        assert any(name.startswith("junction-auth-") for name in cookies), cookies
+    for replica in others:
+        with replica_set.replica_client(replica) as reader:
+            content = reader.get(f"api/contents/shared-{mark}.txt").json()
+            assert content["content"] == mark
+            raw = reader.get("lab/api/settings/@jupyterlab/apputils-extension:themes").json()
+            assert raw["raw"].endswith(f"// {mark}")
+            assert raw["settings"]["theme"] == "JupyterLab Dark"
+            assert reader.get(f"lab/api/workspaces/ws-{mark}").json()["data"] == {"mark": mark}
+        # ... and the cookie is accepted by every other replica.
+        with httpx.Client(base_url=replica.url, cookies=cookies, timeout=30) as browser:
+            assert browser.get("api/contents").status_code == 200
+        with httpx.Client(base_url=replica.url, timeout=30) as stranger:
+            assert stranger.get("api/contents").status_code == 403
+
+
+def test_a_terminal_follows_its_client_to_the_replica_that_runs_it(
+    replica_set: ReplicaSet,
+) -> None:
+    ws_url = replica_set.nginx_url.replace("http://", "ws://")
+    with replica_set.client() as client:
+        created = client.post("api/terminals", headers={"X-Request-ID": (rid := _rid("term"))})
+        assert created.status_code == 200, created.text
+        name = created.json()["name"]
+        owner = replica_set.upstream_of(rid)
+        try:
+            # The same client (same credential) reaches the same replica every time.
+            for _ in range(len(replica_set.replicas)):
+                listed, request_id = _get(client, "api/terminals")
+                assert name in [t["name"] for t in listed.json()]
+                assert replica_set.upstream_of(request_id) == owner
+            with connect(
+                f"{ws_url}terminals/websocket/{name}",
+                additional_headers={"Authorization": f"token {replica_set.token}"},
+                open_timeout=20,
+            ) as socket:
+                socket.send(json.dumps(["stdin", "echo through-$((40+2))\r"]))
+                output = ""
+                while "through-42" not in output:
+                    message = json.loads(socket.recv(timeout=20))
+                    if message[0] == "stdout":
+                        output += message[1]
+        finally:
+            assert client.delete(f"api/terminals/{name}").status_code == 204
+
+
+@dataclass
+class Load:
+    """A client writing workspaces through nginx in a thread until told to stop."""
+
+    replica_set: ReplicaSet
+    statuses: list[int] = field(default_factory=list)
+    saved: dict[str, str] = field(default_factory=dict)
+    unavailable: list[dict[str, str]] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        """PUT a new workspace, over and over; record every answer."""
+        with self.replica_set.client() as client:
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                name = f"load-{n}"
+                try:
+                    response = client.put(
+                        f"lab/api/workspaces/{name}",
+                        json={"data": {"n": n}, "metadata": {"id": name}},
+                        timeout=10,
+                    )
+                except httpx.HTTPError:
+                    self.statuses.append(0)
+                    continue
+                self.statuses.append(response.status_code)
+                if response.status_code == 204:
+                    self.saved[name] = str(n)
+                elif response.status_code == 503:
+                    self.unavailable.append(response.json())
+                else:
+                    request_id = response.headers.get("x-request-id", "")
+                    self.unexpected.append(f"{response.status_code} {request_id} {response.text}")
+                self.stop.wait(0.02)
+
+
+@pytest.fixture
+def load(replica_set: ReplicaSet) -> Iterator[Load]:
+    """Workspace writes through nginx in the background while the test runs."""
+    running = Load(replica_set)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    try:
+        yield running
+    finally:
+        running.stop.set()
+        thread.join(30)
+        assert not thread.is_alive()
+
+
+def _writes(client: httpx.Client) -> bool:
+    body = {"data": {}, "metadata": {"id": "after-restart"}}
+    return client.put("lab/api/workspaces/after-restart", json=body).status_code == 204
+
+
+def test_postgres_restart_under_load_gives_503_then_recovers(
+    replica_set: ReplicaSet, load: Load
+) -> None:
+    wait_until(lambda: len(load.saved) >= 5, what="writes before the restart")
+    replica_set.postgres.stop()
+    try:
+        seen = len(load.statuses)
+        wait_until(
+            lambda: load.statuses[seen:].count(503) >= 3, what="503s while PostgreSQL is down"
+        )
+    finally:
+        replica_set.postgres.start()
+    restarted_at = len(load.statuses)
+    wait_until(lambda: 204 in load.statuses[restarted_at:], what="writes after the restart")
+    # Each replica has reconnected by itself.
+    for replica in replica_set.replicas:
+        with replica_set.replica_client(replica) as client:
+            wait_until(partial(_writes, client), what=f"replica {replica.index} to write again")
+    load.stop.set()
+    # Only successes and clean 503s with a Jupyter JSON body: never a 500 or a dropped reply.
+    errors = "\n".join(
+        line
+        for replica in replica_set.replicas
+        for line in replica.log().splitlines()
+        if line.startswith(("[E", "[W", "Traceback", "  File", "sqlalchemy", "asyncpg"))
+    )
+    assert set(load.statuses) <= {204, 503}, f"{load.unexpected}\n{errors}"
+    assert load.unavailable
+    for body in load.unavailable:
+        assert body["reason"] == "DatabaseUnavailable", body
+        assert "unavailable" in body["message"]
+    # Nothing acknowledged was lost, and every replica reads it.
+    for replica in replica_set.replicas:
+        with replica_set.replica_client(replica) as client:
+            listed = client.get("lab/api/workspaces").json()["workspaces"]
+            stored = {w["metadata"]["id"]: w["data"] for w in listed["values"]}
+            for name, n in load.saved.items():
+                assert stored[name] == {"n": int(n)}, name
+
+
+def test_killed_replica_is_taken_out_and_requests_still_succeed(
+    replica_set: ReplicaSet,
+) -> None:
+    victim = replica_set.replicas[1]
+    survivors = {r.address for r in replica_set.replicas if r is not victim}
+    replica_set.kill(1)
+    try:
+        answered_by: list[str] = []
+        with replica_set.client() as client:
+            for n in range(4 * len(replica_set.replicas)):
+                if n % 2:
+                    response, request_id = _get(client, "api/contents", "after-kill")
+                    assert response.status_code == 200
+                else:
+                    # A POST whose connection was refused reached no replica: nginx retries it.
+                    request_id = _rid("post-after-kill")
+                    response = client.post(
+                        "api/contents",
+                        json={"type": "file", "ext": ".txt"},
+                        headers={"X-Request-ID": request_id},
+                    )
+                    assert response.status_code == 201, response.text
+                answered_by.append(replica_set.upstream_of(request_id))
+        assert set(answered_by) == survivors
+        # nginx tried the dead replica once, then left it out (passive health check).
+        tried_dead = [
+            line
+            for line in replica_set.access_log().splitlines()
+            if "after-kill" in line and victim.address in line
+        ]
+        assert len(tried_dead) <= 1, tried_dead
+        error_log = (replica_set.nginx_dir / "error.log").read_text()
+        assert "connect() failed (111: Connection refused)" in error_log
+    finally:
+        replica_set.restart(1)
+    # Back after fail_timeout: nginx sends it requests again.
+    with replica_set.client() as client:
+
+        def back() -> bool:
+            response, request_id = _get(client, "api/status", "rejoin")
+            return response.status_code == 200 and replica_set.upstream_of(request_id) == (
+                victim.address
+            )
+
+        wait_until(back, timeout=30, what="the restarted replica to get requests again")
