@@ -201,12 +201,12 @@ async def append_upload(request: Request, upload_id: str, uploads: Uploads) -> R
 
     The last byte moves the file into place at its destination.
     """
+    owner = _owner(request)
+    upload = await uploads.get(upload_id, owner)  # an unknown id is 404 whatever the headers
     if not request.headers.get("content-type", "").startswith(OFFSET_OCTET_STREAM):
         raise UnsupportedMediaType(f"a PATCH body must be {OFFSET_OCTET_STREAM}")
     offset = parse_offset(request.headers.get("upload-offset"), "Upload-Offset")
     checksum = parse_checksum(request.headers.get("upload-checksum"))
-    owner = _owner(request)
-    upload = await uploads.get(upload_id, owner)
     _check_contents(request)
     await check_path(request, upload.destination, "write")
     async with aclosing(_body(request)) as body:
