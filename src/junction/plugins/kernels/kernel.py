@@ -125,6 +125,9 @@ class ManagedKernel:
         self.cwd: Path | None = None
         self.by_wire = False
         """Reattached from another host: no pid to watch, the kernel is reached over ZeroMQ."""
+        self.restartable = True
+        """False for a reattached kernel that ran as another account: this server does not
+        know how to launch it again as that account."""
 
     # -- what clients see ---------------------------------------------------------------------
 
@@ -219,6 +222,11 @@ class ManagedKernel:
 
     async def restart(self) -> None:
         """Restart in place (same id, same WebSockets); raises :class:`KernelStartFailed`."""
+        if not self.restartable:
+            raise Conflict(
+                f"Kernel {self.id} runs as another account and was reattached from an earlier "
+                "server, which alone knew how to launch it; shut it down and start a new one"
+            )
         async with self._lock:
             if self.phase == "stopping":
                 raise Conflict(f"Kernel {self.id} is shutting down")
@@ -244,6 +252,10 @@ class ManagedKernel:
                 quick = time.monotonic() - self._started_at < STABLE_START
                 self._failures = self._failures + 1 if quick else 0
                 log.warning("kernel %s died", self.id)
+                if not self.restartable:
+                    await self._mark_dead("The kernel died")
+                    self._operation = None
+                    return
                 self.phase = "restarting"
                 self.hub.hold()
                 self.hub.fail_pending("The kernel died; it is being restarted")
@@ -302,12 +314,16 @@ class ManagedKernel:
 
     async def record(self) -> KernelRecord:
         """What a later server (or another one) needs to reach this kernel again."""
+        provisioner = await provisioner_info(self.manager)
+        provisioner["connection_file"] = self.manager.connection_file
+        if self.manager.owner is not None or not self.restartable:
+            provisioner["account"] = True
         return KernelRecord(
             id=self.id,
             name=self.name,
             cwd=str(self.cwd or ""),
             connection=dict(self.manager.get_connection_info()),
-            provisioner=await provisioner_info(self.manager),
+            provisioner=provisioner,
             last_activity=self.hub.last_activity,
             execution_state=self.hub.execution_state,
         )
@@ -338,6 +354,10 @@ class ManagedKernel:
                 launch["independent"] = True
             self.manager._launch_args = launch
             self.by_wire = not local
+            self.restartable = not record.provisioner.get("account")
+            stored_file = record.provisioner.get("connection_file")
+            if local and isinstance(stored_file, str):
+                self.manager.connection_file = stored_file
             if local and not await self.manager.is_alive():
                 return False
             hub = self.hub

@@ -144,13 +144,18 @@ class JupyterClientKernels:
         if self.settings.keep_on_shutdown:
             self._reaper.set_orphan_grace(self.settings.orphan_grace)
         if self.records is not None:
+            began = time.monotonic()
             try:
                 adopted = await self._adopt()
             except Exception as exc:  # the database may be away: serve anyway
                 log.warning("kernels left by earlier servers were not looked for: %s", exc)
             else:
                 if adopted:
-                    log.info("reattached %d kernels left by earlier servers", adopted)
+                    log.info(
+                        "reattached %d kernels left by earlier servers in %.2f s",
+                        adopted,
+                        time.monotonic() - began,
+                    )
         self._task_group.start_soon(self._run_loops)
         return self
 
@@ -538,6 +543,7 @@ class JupyterClientKernels:
                 previous,
             )
             await self.records.remove(record.id)
+            self._known.discard(record.id)
             if local:
                 with contextlib.suppress(OSError):
                     os.unlink(kernel.manager.connection_file)
