@@ -2,7 +2,9 @@
 configurable-http-proxy from this folder's node_modules, DummyAuthenticator with a password,
 SimpleLocalProcessSpawner running ``junction-singleuser`` (or another command).
 
-Used by tests/e2e/test_jupyterhub.py and tests/browser/test_jupyterhub_flow.py.
+Used by tests/e2e/test_jupyterhub.py, tests/browser/test_jupyterhub_flow.py and
+tests/jupyterhub/test_hub_service.py (with ``extra`` configuration: a service, groups,
+roles).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from junction.testing import free_port
 HERE = Path(__file__).parent
 PROXY = HERE / "node_modules" / ".bin" / "configurable-http-proxy"
 PASSWORD = "hub-test-password"
-USERS = ("ana", "bob")
+USERS = ("ana", "bob", "cy", "dan", "eve")
 T = TypeVar("T")
 
 
@@ -53,6 +55,8 @@ class Hub:
     api: httpx.Client
     tmp: Path
     process: subprocess.Popen[bytes]
+    api_url: str
+    """The Hub's own REST API, without the proxy (``JUPYTERHUB_API_URL`` of its services)."""
 
     def user(self, name: str) -> dict[str, Any]:
         """The Hub's model of a user."""
@@ -91,6 +95,18 @@ class Hub:
             what=f"{name}'s server to stop",
         )
 
+    def stop(self) -> None:
+        """Stop the Hub (SIGTERM, SIGKILL after 30 s): its proxy, spawned servers and managed
+        services stop with it. Called again when the ``running_hub`` block ends."""
+        self.api.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
     def log_tail(self, lines: int = 40) -> str:
         """The end of the Hub's log (the single-user servers log there too)."""
         path = self.tmp / "hub.log"
@@ -98,7 +114,7 @@ class Hub:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _config(tmp: Path, *, port: int, cmd: Sequence[str], admin_token: str) -> str:
+def _config(tmp: Path, *, port: int, hub_port: int, cmd: Sequence[str], admin_token: str) -> str:
     spawner_env = {
         "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
         "JUPYTER_DATA_DIR": str(tmp / "data"),
@@ -112,7 +128,7 @@ c = get_config()  # noqa: F821
 c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = {port}
 c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {free_port()}
+c.JupyterHub.hub_port = {hub_port}
 c.ConfigurableHTTPProxy.command = [{str(PROXY)!r}]
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
 c.ConfigurableHTTPProxy.auth_token = {secrets.token_hex(16)!r}
@@ -140,21 +156,30 @@ c.JupyterHub.load_roles = [{{
 
 
 @contextmanager
-def running_hub(tmp: Path, *, cmd: Sequence[str] | None = None) -> Iterator[Hub]:
-    """Run a Hub until the block ends; single-user servers are stopped with it."""
+def running_hub(
+    tmp: Path, *, cmd: Sequence[str] | None = None, extra: str = "", port: int | None = None
+) -> Iterator[Hub]:
+    """Run a Hub until the block ends; single-user servers are stopped with it.
+
+    ``extra`` is appended to the generated ``jupyterhub_config.py`` (it may extend
+    ``c.JupyterHub.services`` and ``c.JupyterHub.load_roles``); ``port`` is the proxy's
+    public port (default: a free one).
+    """
     if not PROXY.exists():
         raise AssertionError(
             f"{PROXY} is missing: run 'npm ci' in {HERE} (make does it through NODE_STAMPS)"
         )
-    for sub in ("runtime", "data", "config", "home/ana", "home/bob"):
+    for sub in ("runtime", "data", "config", *(f"home/{name}" for name in USERS)):
         (tmp / sub).mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
+    hub_port = free_port()
     admin_token = secrets.token_hex(24)
     singleuser = Path(sys.executable).parent / "junction-singleuser"
     config = tmp / "jupyterhub_config.py"
-    config.write_text(
-        _config(tmp, port=port, cmd=cmd or [str(singleuser)], admin_token=admin_token)
+    generated = _config(
+        tmp, port=port, hub_port=hub_port, cmd=cmd or [str(singleuser)], admin_token=admin_token
     )
+    config.write_text(generated + extra)
     log = (tmp / "hub.log").open("wb")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     process = subprocess.Popen(
@@ -171,7 +196,9 @@ def running_hub(tmp: Path, *, cmd: Sequence[str] | None = None) -> Iterator[Hub]
         headers={"Authorization": f"token {admin_token}"},
         timeout=30,
     )
-    hub = Hub(url=url, api=api, tmp=tmp, process=process)
+    hub = Hub(
+        url=url, api=api, tmp=tmp, process=process, api_url=f"http://127.0.0.1:{hub_port}/hub/api"
+    )
     try:
 
         def up() -> bool:
@@ -185,14 +212,7 @@ def running_hub(tmp: Path, *, cmd: Sequence[str] | None = None) -> Iterator[Hub]
         wait_for(up, timeout=60, what="the Hub to answer")
         yield hub
     finally:
-        api.close()
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        hub.stop()
         log.close()
 
 

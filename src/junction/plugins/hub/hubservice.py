@@ -129,14 +129,16 @@ class HubServiceLogin:
             return True
         return self.users.hub_admins and model.get("admin") is True
 
-    def allowed(self, model: dict[str, Any]) -> bool:
-        """Whether the Hub model holds one of the service's access scopes (and passes
-        ``users.allowed_users`` / ``users.allowed_groups`` when they are set)."""
+    def has_access(self, model: dict[str, Any]) -> bool:
+        """Whether the Hub's model holds one of the service's access scopes."""
         scopes = model.get("scopes")
         if not isinstance(scopes, list):
             return False
-        if not has_access(self.settings.access_scopes, (str(s) for s in scopes)):
-            return False
+        return has_access(self.settings.access_scopes, (str(s) for s in scopes))
+
+    def allowed(self, model: dict[str, Any]) -> bool:
+        """Whether ``users.allowed_users`` / ``users.allowed_groups`` let the Hub's user in
+        (both empty: everyone with access)."""
         if not self.users.allowed_users and not self.users.allowed_groups:
             return True
         groups = set(_groups(model))
@@ -150,9 +152,12 @@ class HubServiceLogin:
         name = model.get("name") if model is not None else None
         if model is None or not isinstance(name, str) or model.get("kind", "user") != "user":
             raise NotAllowed("JupyterHub did not say who logged in")
-        if not self.allowed(model):
-            log.info("Hub user %s has no access to this service", name)
+        if not self.has_access(model):
+            log.info("Hub user %s has no access scope for this service", name)
             raise NotAllowed(f"{name} may not use this server (no access scope)")
+        if not self.allowed(model):
+            log.info("Hub user %s is not in users.allowed_users or allowed_groups", name)
+            raise NotAllowed(f"{name} may not use this server")
         groups = _groups(model)
         account = await self.directory.sync_external(
             name,
@@ -179,7 +184,7 @@ class HubServiceLogin:
         except HubUnavailable as exc:
             log.info("cannot recheck a session with JupyterHub: %s", exc)
             return None, {}
-        return (model is not None and self.allowed(model)), {}
+        return (model is not None and self.has_access(model) and self.allowed(model)), {}
 
     def logout_url(self, row: SessionRow) -> str | None:
         """Logging out here continues at the Hub's logout page, else the Hub would log the
