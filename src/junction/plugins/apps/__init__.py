@@ -93,6 +93,7 @@ async def lifespan(ctx: PluginContext[AppsSettings]) -> AsyncIterator[None]:
         log_level="warning",
         proxy_headers=False,
         server_header=False,
+        date_header=False,  # the app's own Date header passes through
         timeout_graceful_shutdown=2,
     )
     server = AppsServer(config)

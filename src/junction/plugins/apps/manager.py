@@ -28,11 +28,11 @@ from anyio.abc import TaskGroup
 
 from junction.auth.identity import Authenticator, User
 from junction.childenv import child_environment
-from junction.errors import BadRequest, Forbidden
+from junction.errors import BadRequest, Forbidden, NotFound
 from junction.events import EventBus
 from junction.eventschemas import APP_EVENTS
 from junction.plugins.apps.models import App, AppCreate, AppStatus, Sharing
-from junction.plugins.apps.presets import PRESETS
+from junction.plugins.apps.presets import PRESETS, detect_frameworks
 from junction.plugins.apps.service import AppNotFound
 from junction.plugins.apps.settings import AppsSettings
 from junction.plugins.apps.store import AppRecord, TableAppStore
@@ -226,6 +226,16 @@ class SupervisedApps:
         if not candidate.is_file():
             raise BadRequest(f"no such file: {path}")
         return candidate.relative_to(self.root).as_posix()
+
+    async def detect(self, path: str) -> dict[str, str]:
+        """The files of folder ``path`` a preset would run, by name (see
+        :func:`~junction.plugins.apps.presets.detect_frameworks`)."""
+        folder = (self.root / path.strip("/")).resolve()
+        if not folder.is_relative_to(self.root):
+            raise BadRequest(f"path outside the root: {path}")
+        if not folder.is_dir():
+            raise NotFound(f"No such folder: {path}")
+        return await anyio.to_thread.run_sync(detect_frameworks, folder)
 
     def app_origin(self, app_id: str) -> str:
         """The app's own origin, ending in ``/``."""

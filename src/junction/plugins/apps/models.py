@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["App", "AppCreate", "AppStatus", "Sharing"]
+__all__ = ["App", "AppCreate", "AppFiles", "AppStatus", "Sharing"]
 
 AppStatus = Literal["starting", "ready", "failed", "stopped"]
 """``stopped``: no process (never started, stopped, or culled; the next visit starts it);
@@ -70,3 +70,13 @@ class App(BaseModel):
     restarts: int = 0
     created: str
     last_activity: str | None = None
+
+
+class AppFiles(BaseModel):
+    """The files of one folder that a framework preset would run ("Open as app")."""
+
+    path: str = Field(description="The folder, relative to the server root.")
+    files: dict[str, str] = Field(
+        description="File name to preset: Python files importing a framework "
+        "(streamlit, gradio, dash, panel, bokeh), notebooks for voila."
+    )

@@ -12,11 +12,24 @@ the prefix is ``/`` and both modes coincide there; they differ on ``/proxy/{port
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-__all__ = ["PRESETS", "Preset"]
+__all__ = [
+    "DETECTION_ORDER",
+    "DETECT_LIMIT",
+    "PRESETS",
+    "Preset",
+    "detect_framework",
+    "detect_frameworks",
+]
+
+DETECT_LIMIT = 500
+"""Files looked at per folder by :func:`detect_frameworks` (the first, by name)."""
+_READ_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,9 @@ class Preset:
     origin_flags: str = ""
     """What the command passes so the framework's WebSocket origin check accepts the app host."""
     suffixes: tuple[str, ...] = (".py",)
+    imports: tuple[str, ...] = ()
+    """Top-level modules whose import marks a file as this framework's app ("Open as app");
+    a preset without any claims every file with its suffix."""
 
 
 PRESETS: Mapping[str, Preset] = {
@@ -50,6 +66,7 @@ PRESETS: Mapping[str, Preset] = {
         prefix="preserve",
         ready_path="_stcore/health",
         origin_flags="none: Streamlit compares Origin with Host, and the proxy keeps Host",
+        imports=("streamlit",),
     ),
     "panel": Preset(
         command=(
@@ -75,6 +92,7 @@ PRESETS: Mapping[str, Preset] = {
         prefix="preserve",
         ready_path="{stem}",
         origin_flags="--allow-websocket-origin={public_host}",
+        imports=("panel",),
     ),
     "bokeh": Preset(
         command=(
@@ -94,6 +112,7 @@ PRESETS: Mapping[str, Preset] = {
         prefix="preserve",
         ready_path="{stem}",
         origin_flags="--allow-websocket-origin={public_host}",
+        imports=("bokeh",),
     ),
     "voila": Preset(
         command=(
@@ -125,6 +144,7 @@ PRESETS: Mapping[str, Preset] = {
         },
         ready_path="config",
         origin_flags="none: Gradio uses server-sent events, no WebSocket",
+        imports=("gradio",),
     ),
     "dash": Preset(
         command=("{python}", "{file}"),
@@ -136,6 +156,63 @@ PRESETS: Mapping[str, Preset] = {
         },
         ready_path="_dash-layout",
         origin_flags="none: Origin must equal Host, which the proxy keeps",
+        imports=("dash",),
     ),
 }
 """The built-in frameworks, by name."""
+
+DETECTION_ORDER = ("streamlit", "gradio", "dash", "panel", "bokeh", "voila")
+"""Which preset wins when a file imports several frameworks (a Panel app imports Bokeh)."""
+
+
+def _import_pattern(modules: tuple[str, ...]) -> re.Pattern[str]:
+    names = "|".join(re.escape(m) for m in modules)
+    return re.compile(rf"^[ \t]*(?:import|from)[ \t]+(?:{names})\b", re.MULTILINE)
+
+
+_PATTERNS = {
+    name: _import_pattern(PRESETS[name].imports)
+    for name in DETECTION_ORDER
+    if PRESETS[name].imports
+}
+
+
+def detect_framework(file: Path) -> str | None:
+    """The preset that would run ``file``: the first in :data:`DETECTION_ORDER` whose suffix
+    matches and whose framework the file imports (only its first 64 KiB are read)."""
+    suffix = file.suffix.lower()
+    candidates = [name for name in DETECTION_ORDER if suffix in PRESETS[name].suffixes]
+    if not candidates:
+        return None
+    text: str | None = None
+    for name in candidates:
+        pattern = _PATTERNS.get(name)
+        if pattern is None:
+            return name
+        if text is None:
+            try:
+                with file.open("rb") as stream:
+                    text = stream.read(_READ_BYTES).decode("utf-8", errors="replace")
+            except OSError:
+                return None
+        if pattern.search(text):
+            return name
+    return None
+
+
+def detect_frameworks(directory: Path) -> dict[str, str]:
+    """The files directly in ``directory`` that a preset would run, by name; hidden files
+    and everything past the first :data:`DETECT_LIMIT` names are left out."""
+    try:
+        names = sorted(p.name for p in directory.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return {}
+    found: dict[str, str] = {}
+    for name in names[:DETECT_LIMIT]:
+        file = directory / name
+        if not file.is_file():
+            continue
+        framework = detect_framework(file)
+        if framework is not None:
+            found[name] = framework
+    return found

@@ -216,7 +216,7 @@ async def proxy_http(
     )
     request = client.build_request(
         method,
-        httpx.URL(url, query=query.encode("latin-1")),
+        httpx.URL(url, query=query.encode("latin-1")) if query else httpx.URL(url),
         headers=headers,
         content=_request_body(receive) if has_body else None,
     )

@@ -20,7 +20,7 @@ from junction.auth.routes import CurrentUser
 from junction.errors import Forbidden, NotFound, ServiceUnavailable
 from junction.plugin import use
 from junction.plugins.apps.manager import Credentials, SupervisedApps
-from junction.plugins.apps.models import App, AppCreate, Sharing
+from junction.plugins.apps.models import App, AppCreate, AppFiles, Sharing
 from junction.plugins.apps.page import APPS_PAGE
 from junction.plugins.apps.proxy import filter_query, proxy_http, proxy_websocket, upstream_headers
 from junction.plugins.apps.service import APPS, AppService
@@ -60,6 +60,22 @@ Apps = Annotated[SupervisedApps, Depends(_runtime)]
 async def list_apps(apps: Apps, user: CurrentUser) -> list[App]:
     """Every app the user may open, with its status and URL."""
     return await apps.list(user)
+
+
+@router.get(
+    "/api/apps/frameworks",
+    responses={
+        400: {"description": "A path outside the root"},
+        404: {"description": "No such folder"},
+    },
+)
+async def app_files(request: Request, apps: Apps, user: CurrentUser, path: str = "") -> AppFiles:
+    """The files of folder ``path`` that a framework preset would run, by name: Python files
+    that import Streamlit, Gradio, Dash, Panel or Bokeh, and notebooks (Voila). JupyterLab's
+    "Open as app" menu item appears on those. Empty for a folder the user only sees into."""
+    if await check_path(request, path, "read") is not Reach.FULL:
+        return AppFiles(path=path.strip("/"), files={})
+    return AppFiles(path=path.strip("/"), files=await apps.detect(path))
 
 
 @router.post(
