@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.plugins.apps.test_routes import apps_client
 
 from junction.plugins.apps.presets import detect_framework
-from tests.plugins.apps.test_routes import apps_client
 
 pytestmark = pytest.mark.anyio
 
