@@ -90,6 +90,23 @@ not_applicable(
     "schemathesis sends a JSON-content query parameter as a JSON string, not an object",
     ("GET", "/api/me"),
 )
+not_applicable(
+    checks.positive_data_acceptance,
+    "Upload-Metadata must decode (base64, UTF-8) to a destination that can be written",
+    ("POST", "/api/uploads"),
+)
+# tus bodies are raw bytes under their own media type.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
+# The tus protocol answers 412 (with Tus-Version) to a request without Tus-Resumable 1.0.0.
+for _check in (checks.missing_required_header, checks.negative_data_rejection):
+    not_applicable(
+        _check,
+        "tus answers a missing or other Tus-Resumable with 412 Precondition Failed",
+        ("POST", "/api/uploads"),
+        ("HEAD", "/api/uploads/{upload_id}"),
+        ("PATCH", "/api/uploads/{upload_id}"),
+        ("DELETE", "/api/uploads/{upload_id}"),
+    )
 # Jupyter paths are catch-alls: PATCH /api/contents/a/checkpoints renames a file named
 # "checkpoints" in folder "a", and /lab/api/settings/ matches the settings of plugin "".
 not_applicable(
