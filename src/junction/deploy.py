@@ -287,7 +287,7 @@ server {{
     proxy_next_upstream_timeout 30s;
     # When no replica can be reached, a Jupyter JSON error instead of an HTML page.
     error_page 502 504 = @junction_unavailable;
-    add_header Set-Cookie $junction_affinity_cookie;
+    add_header Set-Cookie $junction_affinity_cookie always;
 
     # WebSockets: Junction pings every 20 s; a quiet socket stays open.
     location ~ ^{base}api/kernels/[^/]+/channels$ {{

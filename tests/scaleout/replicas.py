@@ -36,6 +36,7 @@ __all__ = [
     "Replica",
     "ReplicaSet",
     "replica_set_running",
+    "start_nginx",
     "start_replica_set",
     "wait_until",
 ]
@@ -232,7 +233,7 @@ class ReplicaSet:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _start_nginx(layout: ReplicasLayout, directory: Path, port: int) -> subprocess.Popen[bytes]:
+def start_nginx(layout: ReplicasLayout, directory: Path, port: int) -> subprocess.Popen[bytes]:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     assert Path(nginx).exists(), "nginx is required (apt-get install nginx-light)"
     directory.mkdir(parents=True, exist_ok=True)
@@ -318,7 +319,7 @@ def start_replica_set(
             nginx_url=f"http://127.0.0.1:{nginx_port}/",
             nginx_dir=directory / "nginx",
         )
-        started.nginx = _start_nginx(layout, started.nginx_dir, nginx_port)
+        started.nginx = start_nginx(layout, started.nginx_dir, nginx_port)
         return started
     except BaseException:
         if started is not None:
