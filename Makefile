@@ -29,7 +29,7 @@ check: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 # Node projects the tests drive: JupyterLab's client library and playwright-core for chromium.
-NODE_STAMPS := tests/browser/node_modules/.installed tests/clients/node/node_modules/.installed tests/oidc/node_modules/.installed tests/jupyterhub/node_modules/.installed
+NODE_STAMPS := tests/browser/node_modules/.installed tests/clients/node/node_modules/.installed tests/oidc/node_modules/.installed tests/jupyterhub/node_modules/.installed tests/uploads/node/node_modules/.installed
 
 %/node_modules/.installed: %/package-lock.json
 	cd $* && npm ci --no-audit --no-fund --loglevel=error
