@@ -99,7 +99,8 @@ class HubAPI:
     async def check(self) -> None:
         """Ask once (5 s at most) whether the Hub answers (``GET {api_url}/``), before sending
         a browser there; raises :class:`HubUnavailable` when it does not. An answer is
-        trusted for :data:`ALIVE_SECONDS`, so a burst of logins costs the Hub one request."""
+        trusted for :data:`ALIVE_SECONDS` (until a call fails), so a burst of logins costs
+        the Hub one request."""
         if time.monotonic() < self._alive_until:
             return
         try:
@@ -168,8 +169,10 @@ class HubAPI:
                 self.api_url + "/user", headers={"Authorization": f"token {token}"}
             )
         except httpx.HTTPError as exc:
+            self._alive_until = 0.0
             raise HubUnavailable(str(exc)) from exc
         if response.status_code >= 500:
+            self._alive_until = 0.0
             raise HubUnavailable(f"HTTP {response.status_code}")
         if response.status_code != 200:
             return None

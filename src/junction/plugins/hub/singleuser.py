@@ -8,6 +8,9 @@ variables. This command turns them into Junction's settings and runs ``junction`
 - ``JUPYTERHUB_SERVICE_PREFIX`` (``/user/ana/``): the base URL;
 - ``JUPYTERHUB_ROOT_DIR`` (optional): the root dir, ``~`` expanded;
 - ``JUPYTERHUB_DEFAULT_URL`` (optional, the Hub's ``Spawner.default_url``): where ``/`` goes;
+- ``JUPYTERHUB_SSL_CERTFILE`` and ``JUPYTERHUB_SSL_KEYFILE`` (the Hub's internal SSL): serve
+  HTTPS with them (``--certfile``, ``--keyfile``); the Hub's API is called with them too
+  (``hub.ssl_*``);
 
 and chooses the ``hub`` profile (``full`` plus the ``hub`` plugin). Arguments given to the command
 (``c.Spawner.args``) come after these and win.
@@ -42,6 +45,10 @@ def hub_arguments(env: Mapping[str, str]) -> list[str]:
     default_url = env.get("JUPYTERHUB_DEFAULT_URL", "")
     if default_url:
         args += ["--default-url", "/" + default_url.lstrip("/")]
+    certfile = env.get("JUPYTERHUB_SSL_CERTFILE", "")
+    keyfile = env.get("JUPYTERHUB_SSL_KEYFILE", "")
+    if certfile and keyfile:
+        args += ["--certfile", certfile, "--keyfile", keyfile]
     return args
 
 
