@@ -46,6 +46,13 @@ async def _events(stream: Any, schema_id: str, count: int) -> list[Event]:
     return found
 
 
+def test_the_server_s_schemas_are_valid_and_allow_the_envelope() -> None:
+    for schema in SCHEMAS:  # the bus trusts them without checking
+        Draft7Validator.check_schema(schema)
+        assert schema.get("additionalProperties", True) is not False
+        assert {"username", "timestamp"} <= set(schema["properties"])
+
+
 def test_the_lab_names_are_the_core_s() -> None:
     assert LAB_EVENTS is EVENTS
     assert LabEventBus.__module__ == "junction.events"
