@@ -327,3 +327,39 @@ async def anyio_sleep(seconds: float) -> None:
     import anyio
 
     await anyio.sleep(seconds)
+
+
+async def test_an_append_from_another_process_is_refused_while_one_runs(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    import fcntl
+    import os
+
+    location = (await create(client, 4, filename="locked.bin")).headers["location"]
+    (partial,) = partials(tmp_path)
+    directory = Path(os.environ["JUPYTER_DATA_DIR"]) / "junction" / "uploads"
+    fd = os.open(directory / partial, os.O_WRONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as another server process sharing the directory
+        locked = await append(client, location, 0, b"ab")
+        assert locked.status_code == 423
+        assert locked.json()["reason"] == "Locked"
+    finally:
+        os.close(fd)
+    assert (await append(client, location, 0, b"ab")).status_code == 204
+
+
+async def test_bytes_lost_from_a_partial_file_are_asked_again(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    import os
+
+    location = (await create(client, 6, filename="lost.bin")).headers["location"]
+    assert (await append(client, location, 0, b"abcd")).status_code == 204
+    (partial,) = partials(tmp_path)
+    os.truncate(Path(os.environ["JUPYTER_DATA_DIR"]) / "junction" / "uploads" / partial, 1)
+    retry = await append(client, location, 4, b"ef")
+    assert retry.status_code == 409
+    assert (await client.head(location, headers=TUS)).headers["upload-offset"] == "1"
+    assert (await append(client, location, 1, b"bcdef")).status_code == 204
+    assert (tmp_path / "root" / "lost.bin").read_bytes() == b"abcdef"

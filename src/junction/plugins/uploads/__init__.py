@@ -60,7 +60,10 @@ async def lifespan(ctx: PluginContext[UploadsSettings]) -> AsyncIterator[None]:
     settings = ctx.settings
     contents = ctx.get(CONTENTS)
     partials = PartialFiles(settings.directory or _default_directory())
-    await anyio.to_thread.run_sync(partials.prepare)
+    try:
+        await anyio.to_thread.run_sync(partials.prepare)
+    except OSError as exc:  # the server still starts; creating an upload tries again
+        log.warning("cannot prepare %s for partial uploads: %s", partials.directory, exc)
     uploads = TableUploads(
         ctx.get(DATABASE),
         partials=partials,

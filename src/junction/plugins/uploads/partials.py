@@ -4,11 +4,14 @@ Each upload has one file, ``<id>.part``, in a private directory (mode 0700, so t
 themselves take the usual mode of new files and become readable as such once in place).
 :class:`PartialWriter` appends to it from a worker thread and, at the end of every append,
 cuts it to the bytes to keep and flushes them with ``fsync``: only then is the new offset
-recorded, so the recorded offset never counts a byte the disk may not have.
+recorded, so the recorded offset never counts a byte the disk may not have. The file stays
+locked (``flock``) from before the offset is read until after the new one is recorded, so
+processes sharing the directory never append to one upload at once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -20,15 +23,29 @@ SUFFIX = ".part"
 
 
 class PartialWriter:
-    """One append in progress: an open partial file positioned at the upload's offset.
+    """One append in progress: a partial file, open and locked (``flock``) against appends
+    from other processes sharing the directory, positioned at the upload's offset.
 
-    Used from worker threads, one call at a time; :meth:`finish` always runs last.
+    Used from worker threads, one call at a time; :meth:`close` always runs last.
     """
 
-    def __init__(self, fd: int, position: int) -> None:
+    def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.position = position
+        self.position = 0
         """The offset after the last byte written (all of it accepted by ``os.write``)."""
+
+    def seek(self, offset: int) -> int:
+        """Position the file at ``offset``, dropping bytes past it (written by an append
+        whose end was never recorded); returns the file's size when it holds fewer bytes
+        than ``offset`` (lost in a crash), else ``offset``."""
+        size = os.fstat(self.fd).st_size
+        if size < offset:
+            return size
+        if size > offset:
+            os.ftruncate(self.fd, offset)
+        os.lseek(self.fd, offset, os.SEEK_SET)
+        self.position = offset
+        return offset
 
     def write(self, data: bytearray, checksum: Checksum | None) -> None:
         """Append ``data`` (retrying short writes) and feed it to ``checksum``; raises
@@ -44,14 +61,16 @@ class PartialWriter:
         finally:
             view.release()
 
-    def finish(self, end: int) -> None:
-        """Keep the first ``end`` bytes, flush them to disk and close the file."""
-        try:
-            if self.position != end:
-                os.ftruncate(self.fd, end)
-            os.fsync(self.fd)
-        finally:
-            os.close(self.fd)
+    def flush(self, end: int) -> None:
+        """Keep the first ``end`` bytes and flush them to disk."""
+        if self.position != end:
+            os.ftruncate(self.fd, end)
+            self.position = end
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        """Close the file, which releases its lock."""
+        os.close(self.fd)
 
 
 class PartialFiles:
@@ -71,29 +90,21 @@ class PartialFiles:
 
     def create(self, upload_id: str) -> None:
         """Create an upload's empty partial file; raises FileExistsError if it exists."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.path(upload_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC)
         os.close(fd)
 
-    def open(self, upload_id: str, offset: int) -> PartialWriter:
-        """Open the partial file to append at ``offset``; bytes past it (written by an
-        append whose end was never recorded) are dropped. Raises FileNotFoundError when the
-        file is gone and ``ValueError`` when it holds fewer than ``offset`` bytes."""
+    def open(self, upload_id: str) -> PartialWriter:
+        """Open and lock an upload's partial file to append to it. Raises
+        FileNotFoundError when the file is not here, BlockingIOError when another process
+        appends to it now."""
         fd = os.open(self.path(upload_id), os.O_WRONLY | os.O_CLOEXEC)
         try:
-            size = os.fstat(fd).st_size
-            if size < offset:
-                raise ValueError(f"the partial file holds {size} bytes, not {offset}")
-            if size > offset:
-                os.ftruncate(fd, offset)
-            os.lseek(fd, offset, os.SEEK_SET)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BaseException:
             os.close(fd)
             raise
-        return PartialWriter(fd, offset)
-
-    def truncate(self, upload_id: str, size: int) -> None:
-        """Cut a partial file back to ``size`` bytes (an append that could not be kept)."""
-        os.truncate(self.path(upload_id), size)
+        return PartialWriter(fd)
 
     def remove(self, upload_id: str) -> None:
         """Delete an upload's partial file, if it is still there."""

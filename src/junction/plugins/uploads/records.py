@@ -31,6 +31,7 @@ from junction.plugins.uploads.service import (
     Checksum,
     ChecksumMismatch,
     OffsetMismatch,
+    UploadLocked,
     UploadNotFound,
     UploadQuotaReached,
     UploadTooLarge,
@@ -182,17 +183,17 @@ class TableUploads:
     ) -> Upload:
         """See ``UploadService.append``."""
         async with self._locked(upload_id):
-            upload = await self.get(upload_id, owner)
-            if offset != upload.offset:
-                raise OffsetMismatch(upload.offset, offset)
-            remaining = upload.length - upload.offset
-            if declared is not None and declared > remaining:
-                raise UploadTooLarge(
-                    f"{declared} bytes at offset {offset} go past Upload-Length {upload.length}"
-                )
+            upload = self._check_append(await self.get(upload_id, owner), offset, declared)
             if upload.is_complete:
                 return upload
             writer = await self._open(upload)
+            try:
+                # Again under the file's lock: another process may have appended meanwhile.
+                upload = self._check_append(await self.get(upload_id, owner), offset, declared)
+                await self._seek(writer, upload)
+            except BaseException:
+                await anyio.to_thread.run_sync(writer.close)
+                raise
             try:
                 await self._receive(writer, body, upload, checksum)
             except BaseException as exc:
@@ -207,13 +208,36 @@ class TableUploads:
                 settled = await self._settle(upload, writer, writer.position)
             return settled  # noqa: RET504  # after the block: the scope could swallow errors
 
+    @staticmethod
+    def _check_append(upload: Upload, offset: int, declared: int | None) -> Upload:
+        if offset != upload.offset:
+            raise OffsetMismatch(upload.offset, offset)
+        if declared is not None and declared > upload.length - upload.offset:
+            raise UploadTooLarge(
+                f"{declared} bytes at offset {offset} go past Upload-Length {upload.length}"
+            )
+        return upload
+
     async def _open(self, upload: Upload) -> PartialWriter:
         try:
-            return await anyio.to_thread.run_sync(self._partials.open, upload.id, upload.offset)
-        except (FileNotFoundError, ValueError) as exc:
-            log.warning("upload %s lost its partial file (%s); forgetting it", upload.id, exc)
-            await self._forget([upload.id])
+            return await anyio.to_thread.run_sync(self._partials.open, upload.id)
+        except FileNotFoundError:
+            # Deleted, or written by another server whose directory this one does not share;
+            # the record goes when it expires.
+            log.warning("upload %s has no partial file in %s", upload.id, self._partials.directory)
             raise UploadNotFound(upload.id) from None
+        except BlockingIOError:
+            raise UploadLocked(upload.id) from None
+
+    async def _seek(self, writer: PartialWriter, upload: Upload) -> None:
+        size = await anyio.to_thread.run_sync(writer.seek, upload.offset)
+        if size < upload.offset:  # bytes lost in a crash: the client continues from what is left
+            log.warning("upload %s holds %d bytes, not %d", upload.id, size, upload.offset)
+            async with self._database.session() as session:
+                await session.execute(
+                    update(UPLOADS_TABLE).where(_T.id == upload.id).values(offset=size)
+                )
+            raise OffsetMismatch(size, upload.offset)
 
     async def _receive(
         self,
@@ -245,31 +269,40 @@ class TableUploads:
             )
 
     async def _settle(self, upload: Upload, writer: PartialWriter | None, end: int) -> Upload:
-        """Keep ``end`` bytes on disk, move a complete file into place, record the offset."""
-        if writer is not None:
-            await anyio.to_thread.run_sync(writer.finish, end)
-        completed: float | None = None
-        if end == upload.length:
-            try:
-                await self._destinations.place(
-                    self._partials.path(upload.id), upload.destination, upload.overwrite, upload.id
+        """Keep ``end`` bytes on disk, move a complete file into place, record the offset;
+        the file stays locked until the record is written."""
+        try:
+            if writer is not None:
+                await anyio.to_thread.run_sync(writer.flush, end)
+            completed: float | None = None
+            if end == upload.length:
+                try:
+                    await self._destinations.place(
+                        self._partials.path(upload.id),
+                        upload.destination,
+                        upload.overwrite,
+                        upload.id,
+                    )
+                except BaseException:
+                    # Never record a complete upload whose file is not in place.
+                    if writer is not None:
+                        await anyio.to_thread.run_sync(writer.flush, upload.offset)
+                    raise
+                completed = self._clock()
+                log.info("upload %s complete at %s", upload.id, upload.destination)
+            if end == upload.offset and completed is None:
+                return upload
+            expires = self._clock() + self._expire_after
+            async with self._database.session() as session:
+                await session.execute(
+                    update(UPLOADS_TABLE)
+                    .where(_T.id == upload.id)
+                    .values(offset=end, expires=expires, completed=completed)
                 )
-            except BaseException:
-                # Never record a complete upload whose file is not in place.
-                await anyio.to_thread.run_sync(self._partials.truncate, upload.id, upload.offset)
-                raise
-            completed = self._clock()
-            log.info("upload %s complete at %s", upload.id, upload.destination)
-        if end == upload.offset and completed is None:
-            return upload
-        expires = self._clock() + self._expire_after
-        async with self._database.session() as session:
-            await session.execute(
-                update(UPLOADS_TABLE)
-                .where(_T.id == upload.id)
-                .values(offset=end, expires=expires, completed=completed)
-            )
-        return replace(upload, offset=end, expires=expires, completed=completed)
+            return replace(upload, offset=end, expires=expires, completed=completed)
+        finally:
+            if writer is not None:
+                await anyio.to_thread.run_sync(writer.close)
 
     async def terminate(self, upload_id: str, owner: str) -> None:
         """See ``UploadService.terminate``."""

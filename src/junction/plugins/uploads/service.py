@@ -14,6 +14,7 @@ Errors, mapped to HTTP by the core::
     DestinationExists (Conflict)       409  the destination exists (without ``overwrite``)
     UploadTooLarge (PayloadTooLarge)   413  above Tus-Max-Size, or past the declared length
     UploadQuotaReached (Forbidden)     403  the user's uploads or bytes in flight are used up
+    UploadLocked (HTTPError)           423  another server process appends to it right now
     ChecksumMismatch (HTTPError)       460  the bytes of an append do not match its checksum
 """
 
@@ -32,6 +33,7 @@ __all__ = [
     "ChecksumMismatch",
     "DestinationExists",
     "OffsetMismatch",
+    "UploadLocked",
     "UploadNotFound",
     "UploadQuotaReached",
     "UploadService",
@@ -85,6 +87,17 @@ class ChecksumMismatch(HTTPError):
 
     status_code = 460
     default_reason = "Checksum Mismatch"
+
+
+class UploadLocked(HTTPError):
+    """Another server process sharing the partial files appends to this upload right now;
+    tus clients retry after a while (423 Locked)."""
+
+    status_code = 423
+    default_reason = "Locked"
+
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(f"Upload {upload_id} is receiving bytes in another request; retry")
 
 
 class Checksum(Protocol):
