@@ -1,18 +1,18 @@
-"""JupyterLab's launcher opens Junction apps, and a Dash app renders through the proxy.
+"""JupyterLab opens Junction apps: "Open as App" in a file's context menu, launcher tiles.
 
-jupyter-server-proxy's prebuilt labextension (installed with the ``apps-test`` extra; its
-server extension is never loaded, Junction runs none) fetches ``/server-proxy/servers-info``
-from Junction and draws a tile per app. The flow (``apps_launcher.mjs``) clicks the tile of a
-Dash app created through the API: a new tab goes through ``/apps/{id}/`` to the app's own
-host, the Dash page renders and a callback round trip updates it.
+"Open as App" comes from Junction's own prebuilt labextension (installed with the package);
+the tiles from jupyter-server-proxy's (installed with the ``apps-test`` extra; its server
+extension is never loaded, Junction runs none), which reads Junction's
+``/server-proxy/servers-info``. The flow (``apps_launcher.mjs``) finds the menu item on a Dash
+file and not on a plain Python file, opens the Dash app in a new tab through ``/apps/{id}/``
+(the page renders, a callback round trip updates it), then, after a reload, opens the same
+app from its launcher tile.
 """
 
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -31,36 +31,31 @@ from junction.testing import ServerProcess
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 APPS = Path(__file__).parent.parent / "apps"
-TITLE = "Dash counter"
 
 
-def _ready_app(server: ServerProcess, body: dict[str, Any]) -> dict[str, Any]:
-    auth = {"Authorization": f"token {server.token}"}
-    response = httpx.post(server.url + "api/apps", json=body, headers=auth)
-    assert response.status_code == 201, response.text
-    model: dict[str, Any] = response.json()
-    deadline = time.monotonic() + 90
-    while model["status"] == "starting" and time.monotonic() < deadline:
-        time.sleep(0.2)
-        model = httpx.get(server.url + f"api/apps/{model['id']}", headers=auth).json()
-    return model
-
-
-def test_launcher_tile_opens_a_dash_app(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_open_as_app_and_the_launcher_tile(tmp_path_factory: pytest.TempPathFactory) -> None:
     with flow_home(tmp_path_factory, "apps-launcher") as home:
         shutil.copy(APPS / "dash_app.py", home / "root" / "dash_app.py")
+        shutil.copy(APPS / "echo_app.py", home / "root" / "plain.py")
         args = full_profile_args(home / "root")
         args += ["--set", f"database_url=sqlite+aiosqlite:///{home / 'junction.db'}"]
         with ServerProcess(args, log_path=home / "server.log") as server:
-            app = _ready_app(server, {"framework": "dash", "path": "dash_app.py", "name": TITLE})
-            assert app["status"] == "ready", app
             # Junction's URL on loopback is http://localhost:{port}/; the lab opens there.
             junction = server.url.replace("127.0.0.1", "localhost")
-            env = flow_env(server, JUNCTION_URL=junction, APP_TITLE=TITLE)
             ARTIFACTS.mkdir(exist_ok=True)
-            summary = node_summary("apps_launcher.mjs", env, timeout=180)
+            summary = node_summary("apps_launcher.mjs", flow_env(server, JUNCTION_URL=junction))
             run = Run(summary=summary, server_log=server.log())
+            auth = {"Authorization": f"token {server.token}"}
+            apps = httpx.get(server.url + "api/apps", headers=auth).json()
     assert_ran_cleanly(run)
+    assert [(a["framework"], a["path"], a["status"]) for a in apps] == [
+        ("dash", "dash_app.py", "ready")
+    ]
     probes = summary["probes"]
+    assert probes["frameworks"] == {"path": "", "files": {"dash_app.py": "dash"}}
+    assert probes["plainMenu"] == 0
+    assert probes["menuLabel"] == "Open as App (Dash)"
     assert probes["tiles"] == 1
-    assert probes["appUrl"].startswith(f"http://{app['id']}.apps.localhost:"), probes
+    app_host = f"http://{apps[0]['id']}.apps.localhost:"
+    assert probes["openedUrl"].startswith(app_host), probes
+    assert probes["tileUrl"].startswith(app_host), probes

@@ -14,6 +14,8 @@ Map of the package:
 - ``apphost.py``: the apps listener: host name to app, code exchange, cookie, proxying.
 - ``routes.py``, ``page.py``: the REST API, ``/apps/{id}/``, the ``/apps`` page,
   ``/server-proxy/servers-info`` and ``/proxy/{port}/``.
+- ``labextension/``: JupyterLab's "Open as App" context menu item, a prebuilt extension
+  written by hand (installed to ``share/jupyter/labextensions/@junction/apps-extension``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import uvicorn
@@ -35,6 +38,7 @@ from junction.plugins.apps.service import APPS, AppNotFound, AppService
 from junction.plugins.apps.settings import AppsSettings
 from junction.plugins.apps.store import TableAppStore
 from junction.plugins.apps.tables import TABLES
+from junction.plugins.frontend.service import FRONTEND
 from junction.services import AUTH, DATABASE, REAPER
 
 __all__ = ["APPS", "AppNotFound", "AppService", "plugin"]
@@ -64,6 +68,11 @@ def _junction_origin(ctx: PluginContext[AppsSettings]) -> str:
     else:
         host = f"[{ip}]" if ":" in ip else ip
     return f"{server.scheme}://{host}"
+
+
+async def _page_config() -> dict[str, Any]:
+    """Tells the "Open as App" labextension (``labextension/``) that the apps API is here."""
+    return {"junctionAppsFrameworks": "api/apps/frameworks"}
 
 
 @asynccontextmanager
@@ -110,6 +119,9 @@ async def lifespan(ctx: PluginContext[AppsSettings]) -> AsyncIterator[None]:
         while not server.started and not stopped.is_set():  # noqa: ASYNC110 - uvicorn sets a flag only
             await anyio.sleep(0.01)
     log.info("apps are served at %s", apps.app_origin("{app}"))
+    frontend = ctx.get_optional(FRONTEND)
+    if frontend is not None:
+        frontend.add_page_config(_page_config)
     if ctx.settings.cull_idle_timeout:
         ctx.task_group.start_soon(apps.cull)
     ctx.provide(APPS, apps)
@@ -133,7 +145,7 @@ plugin = Plugin(
     lifespan=lifespan,
     provides=[APPS],
     requires=[AUTH, REAPER, DATABASE],
-    optional=[EVENTS],
+    optional=[EVENTS, FRONTEND],
     tables=TABLES,
     order_hint=90,
 )
