@@ -7,7 +7,11 @@ Map of the package:
   OAuth code exchange, activity reports, the startup check).
 - ``identity.py``: :class:`HubIdentity`, the core's ``IDENTITY`` provider: Hub tokens and
   browser sessions, identities cached ``hub.cache_max_age`` seconds, access scopes checked.
+- ``oauth.py``: :class:`HubOAuth`, the Hub's OAuth login flow (PKCE, signed state cookie).
 - ``routes.py``: ``/oauth_login`` and ``/oauth_callback``, the Hub's OAuth login.
+- ``hubservice.py``: the other way round, the Hub as the identity source of one shared
+  multi-user server (the users plugin with ``users.identity = "hub"``, a Hub *service*); the
+  users plugin serves its routes, this plugin is not enabled then.
 - ``activity.py``: activity reports to ``JUPYTERHUB_ACTIVITY_URL``.
 - ``singleuser.py``: the ``junction-singleuser`` command, which maps the Hub's environment
   onto the server's settings (bind URL, base URL, root dir, default URL) and enables this
