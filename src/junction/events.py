@@ -25,9 +25,9 @@ Errors, mapped to HTTP by the core::
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import anyio
@@ -122,10 +122,6 @@ EVENTS: ServiceKey[EventBus] = ServiceKey("events")
 """The server's event bus (provided by the core; declare it in ``optional``)."""
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class _Schema:
     """A registered schema: its version, and a validator compiled at its first event."""
 
@@ -169,6 +165,18 @@ class MemoryEventBus:
         self._schemas: dict[str, _Schema] = {s["$id"]: _Schema(s) for s in SCHEMAS}
         self._subscribers: dict[MemoryObjectSendStream[Event], EventFilter | None] = {}
         self._listeners: list[EventListener] = []
+        self._second = -1
+        self._second_text = ""
+
+    def _timestamp(self) -> str:
+        """Now, as ``2026-12-06T12:00:00.000000Z``; formatting the seconds once per second
+        makes it several times cheaper than ``strftime`` per event."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int((now - second) * 1_000_000):06d}Z"
 
     def register(self, schema: Mapping[str, Any]) -> None:
         """See :meth:`EventBus.register`. Registering the same id again replaces it."""
@@ -207,7 +215,7 @@ class MemoryEventBus:
             user = REQUEST_USER.get()
             username = user.username if user is not None else None
         # The envelope comes last: data cannot pretend to be another event or another user.
-        event: Event = {**data, "username": username, "timestamp": _now()}
+        event: Event = {**data, "username": username, "timestamp": self._timestamp()}
         registered.check(schema_id, event)
         event = {"schema_id": schema_id, **event}
         event["schema_id"] = schema_id
