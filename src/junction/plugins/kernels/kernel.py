@@ -316,6 +316,8 @@ class ManagedKernel:
         """What a later server (or another one) needs to reach this kernel again."""
         provisioner = await provisioner_info(self.manager)
         provisioner["connection_file"] = self.manager.connection_file
+        launched = self.manager._launch_args or {}
+        provisioner["independent"] = bool(launched.get("independent"))
         if self.manager.owner is not None or not self.restartable:
             provisioner["account"] = True
         return KernelRecord(

@@ -523,6 +523,18 @@ class JupyterClientKernels:
         previous = record.server
         if not await self.records.claim(record):
             return False  # another server was quicker
+        if not record.provisioner.get("independent"):
+            # Launched to die with its server (keep_on_shutdown was off there): it is gone,
+            # or about to be (the reaper, the kernel's own parent watch).
+            log.info(
+                "kernel %s of %s, a server that stopped, was not kept "
+                "(kernels.keep_on_shutdown); its record is forgotten",
+                record.id,
+                previous,
+            )
+            await self.records.remove(record.id)
+            self._known.discard(record.id)
+            return False
         try:
             spec = await self.specs.find(record.name)
         except KernelSpecNotFound:
