@@ -307,7 +307,7 @@ async def test_expired_uploads_and_their_partial_files_are_deleted(
 
 
 async def test_the_periodic_sweep_expires_abandoned_uploads(tmp_path: Path) -> None:
-    settings: dict[str, Any] = {"uploads": {"expire_after": 1.0, "expire_every": 0.05}}
+    settings: dict[str, Any] = {"uploads": {"expire_after": 2.0, "expire_every": 0.05}}
     async with app_client(
         root_dir=tmp_path, profile="none", enable=["contents", "uploads"], plugin_settings=settings
     ) as client:

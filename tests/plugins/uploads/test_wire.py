@@ -162,7 +162,7 @@ def test_tus_js_client_resumes_an_interrupted_upload(
 def test_server_memory_stays_flat_during_a_large_upload(
     server: ServerProcess, root: Path, tmp_path: Path
 ) -> None:
-    size = 256 * MiB
+    size = 128 * MiB
     sparse = tmp_path / "zeros.bin"
     with sparse.open("wb") as file:
         file.truncate(size)  # reads as zeros, takes no disk
