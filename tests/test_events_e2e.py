@@ -16,6 +16,7 @@ import websockets
 from jsonschema import Draft7Validator
 
 from junction.eventschemas import (
+    AUTH_EVENTS,
     CONTENTS_EVENTS,
     KERNEL_ACTIONS,
     SCHEMAS,
@@ -46,6 +47,12 @@ async def _next(socket: Any, schema_id: str, **fields: Any) -> dict[str, Any]:
             matches = all(event.get(k) == v for k, v in fields.items())
             if event["schema_id"] == schema_id and matches:
                 return event
+
+
+async def _first(socket: Any) -> dict[str, Any]:
+    """The next event, whatever it is."""
+    with anyio.fail_after(30):
+        return _check(json.loads(await socket.recv()))
 
 
 def _subscribe(url: str, headers: dict[str, str]) -> Any:
@@ -181,16 +188,22 @@ async def test_users_see_their_own_events_and_admins_see_everyone_s(tmp_path: Pa
                 assert response.status_code == 201, response.text
 
             async with (
+                _subscribe(url, ADMIN) as everyone,
                 _subscribe(url, tokens["ana"]) as ana,
                 _subscribe(url, tokens["bob"]) as bob,
-                _subscribe(url, ADMIN) as everyone,
             ):
+                # Opening their sockets was the first use of each token: the admin hears it.
+                for name in ("ana", "bob"):
+                    used = await _next(everyone, AUTH_EVENTS, action="token_used")
+                    assert used["username"] == name
+                    assert isinstance(used["token_id"], int)
                 await save("bob")
                 await save("ana")
-                # Each user's first file event is their own save: the other's never came.
-                ana_event = await _next(ana, CONTENTS_EVENTS)
+                # Each user's first event is their own save: the other's events (a token's
+                # use, a save) never came.
+                ana_event = await _first(ana)
                 assert (ana_event["username"], ana_event["path"]) == ("ana", "home/ana/ana.txt")
-                bob_event = await _next(bob, CONTENTS_EVENTS)
+                bob_event = await _first(bob)
                 assert (bob_event["username"], bob_event["path"]) == ("bob", "home/bob/bob.txt")
                 seen = [(await _next(everyone, CONTENTS_EVENTS))["username"] for _ in range(2)]
                 assert seen == ["bob", "ana"]
