@@ -80,9 +80,10 @@ class Sizes:
 
     @classmethod
     def for_plan(cls, plan: Plan) -> Sizes:
-        """The full plan's 100 MB download and 500 round trips, or a quick run's less."""
+        """The full plan's 100 MB download and 500 round trips; a quick run does a tenth to a
+        fifth of that (20 connections, half a second of load)."""
         if plan.name == QUICK.name:
-            return cls(100, 20, 200, plan.load_connections, 1.0, 0.3, 1)
+            return cls(50, 10, 100, 20, 0.5, 0.2, 1)
         return cls(500, 100, 500, plan.load_connections, plan.load_seconds, plan.load_warmup, 2)
 
 
@@ -237,11 +238,13 @@ async def measure(sizes: Sizes, results: Results) -> None:
         args = ["--profile", "none", "--enable", "apps", "--port", str(free_port())]
         args += ["--ip", "127.0.0.1", "--root-dir", tmp, "--set", f"apps.port={apps_port}"]
         args += ["--set", f"database_url=sqlite+aiosqlite:///{root / 'junction.db'}"]
-        jupyter, _ = RunningServer.launch_ready(
+        # Both servers start at once; jupyter_server is waited for once Junction is up.
+        jupyter = RunningServer.launch(
             JupyterServerWithProxy(env), token=TEST_TOKEN, root=root, jupyter_path=jupyter_path
         )
         try:
             with ServerProcess(args, log_path=root / "server.log") as server:
+                jupyter.wait_ready()
                 junction = await _junction_route(server, apps_port)
                 app_port = await _app_port(server)
                 routes = [
