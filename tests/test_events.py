@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import fastjsonschema
 import pytest
 from jsonschema import Draft7Validator
 
@@ -74,6 +75,30 @@ async def test_events_carry_who_acted_and_when() -> None:
     assert all(e["schema_id"] == CONTENTS_EVENTS for e in events)
     assert events[0]["timestamp"].endswith("Z")
     assert events[0]["timestamp"] <= events[3]["timestamp"]
+
+
+async def test_a_schema_fastjsonschema_cannot_compile_is_checked_by_jsonschema(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(schema: Any) -> Any:
+        raise fastjsonschema.JsonSchemaDefinitionException("cannot compile that")
+
+    monkeypatch.setattr(fastjsonschema, "compile", refuse)
+    bus = MemoryEventBus()
+    schema_id = "https://example.org/odd/v1"
+    bus.register(
+        {
+            "$id": schema_id,
+            "version": "1",
+            "type": "object",
+            "properties": {"n": {"type": "integer"}},
+        }
+    )
+    async with bus.subscribe() as stream:
+        bus.emit(schema_id, {"n": 1})
+        assert stream.receive_nowait()["n"] == 1
+    with pytest.raises(InvalidEvent, match="'one' is not of type 'integer'"):
+        bus.emit(schema_id, {"n": "one"})
 
 
 async def test_a_filter_chooses_what_a_subscriber_receives() -> None:

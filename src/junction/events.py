@@ -34,7 +34,7 @@ import anyio
 import fastjsonschema
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from jsonschema import Draft7Validator
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import SchemaError, ValidationError
 from starlette.requests import HTTPConnection
 
 from junction.auth.middleware import REQUEST_USER
@@ -139,10 +139,13 @@ class _Schema:
         ``jsonschema`` takes tens; ``jsonschema`` words the message when an event fails.
         """
         if self.validate is None:
-            self.validate = fastjsonschema.compile(self.schema)
+            try:
+                self.validate = fastjsonschema.compile(self.schema)
+            except Exception:  # a schema only the reference library handles: use it alone
+                self.validate = Draft7Validator(self.schema).validate
         try:
             self.validate(event)
-        except fastjsonschema.JsonSchemaException:
+        except (fastjsonschema.JsonSchemaException, ValidationError):
             errors = sorted(
                 Draft7Validator(self.schema).iter_errors(event), key=lambda e: list(e.path)
             )
