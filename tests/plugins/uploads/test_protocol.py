@@ -363,3 +363,12 @@ async def test_bytes_lost_from_a_partial_file_are_asked_again(
     assert (await client.head(location, headers=TUS)).headers["upload-offset"] == "1"
     assert (await append(client, location, 1, b"bcdef")).status_code == 204
     assert (tmp_path / "root" / "lost.bin").read_bytes() == b"abcdef"
+
+
+async def test_an_empty_upload_whose_destination_exists_leaves_nothing(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    (tmp_path / "root" / "in" / "here.txt").write_bytes(b"kept")
+    assert (await create(client, 0, path="in/here.txt")).status_code == 409
+    assert partials(tmp_path) == []
+    assert (tmp_path / "root" / "in" / "here.txt").read_bytes() == b"kept"

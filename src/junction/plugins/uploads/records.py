@@ -5,7 +5,8 @@ megabyte at a time (memory stays constant whatever the upload's size), then cuts
 to the bytes it keeps, flushes them (``fsync``) and only then records the new offset. So
 whenever a connection drops, at any byte, the recorded offset names bytes that are on
 disk, and the client continues from there. Appends to one upload are serialised by a lock
-of this process; the partial files live in one server's directory.
+of this process, and across processes sharing the directory by the partial file's ``flock``
+(held from before the offset is read until the new one is recorded).
 """
 
 from __future__ import annotations
@@ -140,9 +141,14 @@ class TableUploads:
                 await anyio.to_thread.run_sync(self._partials.remove, upload_id)
                 raise
         log.info("upload %s of %d bytes to %s created", upload_id, upload.length, destination)
-        if upload.length == 0:
+        if upload.length == 0:  # complete at once: in place, or not at all
             async with self._locked(upload_id):
-                upload = await self._settle(upload, None, 0)
+                try:
+                    upload = await self._settle(upload, None, 0)
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        await self._forget([upload_id])
+                    raise
         return upload
 
     async def _check_quota(self, owner: str, length: int, now: float) -> None:
