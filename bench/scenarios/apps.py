@@ -26,6 +26,7 @@ import json
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,9 +283,9 @@ async def _measure_routes(routes: list[Route], sizes: Sizes, results: Results) -
     for _ in range(sizes.rounds):
         for route in routes:
             async with httpx.AsyncClient(base_url=route.url, timeout=120) as client:
-                await _small(route, client, 5)  # warm up the connection and the proxy
 
                 async def small(route: Route = route, client: httpx.AsyncClient = client) -> None:
+                    await _small(route, client, 5)  # warm up the connection and the proxy
                     results.add("apps_small", route.name, *await _small(route, client, sizes.small))
 
                 async def load(route: Route = route) -> None:
@@ -316,9 +317,17 @@ async def _measure_routes(routes: list[Route], sizes: Sizes, results: Results) -
 async def apps_suite(ctx: Any) -> None:
     """The ``apps`` group of ``python -m bench``: the app direct (under the floor column),
     through Junction and through jupyter-server-proxy; jupyverse has no app proxy."""
-    await measure(Sizes.for_plan(ctx.plan), ctx.results)
     for series in SERIES:
         ctx.results.note(series, "jupyverse", "n/a: no app proxy")
+    try:
+        await measure(Sizes.for_plan(ctx.plan), ctx.results)
+    except Exception as exc:  # the servers or the app did not start: the harness's fault
+        with ctx.log.open("a") as out:
+            out.write(f"--- apps\n{traceback.format_exc()}\n")
+        ctx.results.errors.append(f"apps: {type(exc).__name__}: {exc}")
+        for series in SERIES:
+            for target in (FLOOR, JUNCTION, JUPYTER_SERVER):
+                ctx.results.note(series, target, "ERROR")
 
 
 def _p50(values: list[float]) -> float:
