@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
@@ -18,11 +19,12 @@ from jsonschema import Draft7Validator
 from junction.auth.identity import User
 from junction.auth.middleware import REQUEST_USER
 from junction.eventlog import JsonLinesSink
-from junction.events import EVENTS, Event, InvalidEvent, MemoryEventBus
+from junction.events import EVENTS, Event, InvalidEvent, MemoryEventBus, emit_event
 from junction.eventschemas import APP_EVENTS, AUTH_EVENTS, CONTENTS_EVENTS, SCHEMAS
 from junction.logs import JSONFormatter
 from junction.plugins.lab.service import EVENTS as LAB_EVENTS
 from junction.plugins.lab.service import EventBus as LabEventBus
+from junction.services import ServiceRegistry
 from junction.testing import app_client
 
 pytestmark = pytest.mark.anyio
@@ -174,6 +176,41 @@ async def test_a_full_sink_queue_drops_events_without_blocking(tmp_path: Path) -
     sink.close()
     await sink.run()
     assert len((tmp_path / "e.jsonl").read_text().splitlines()) == 1
+
+
+async def test_without_backups_the_event_log_starts_over(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    sink = JsonLinesSink(path, max_bytes=300, backups=0)
+    for index in range(5):
+        sink({"schema_id": CONTENTS_EVENTS, "timestamp": "t", "path": "x" * 100, "n": index})
+    sink.close()
+    await sink.run()
+    assert [f.name for f in tmp_path.iterdir()] == ["e.jsonl"]
+    assert [json.loads(line)["n"] for line in path.read_text().splitlines()] == [4]
+
+
+async def test_an_unwritable_event_log_is_logged_and_the_server_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "file").write_text("")
+    sink = JsonLinesSink(tmp_path / "file" / "e.jsonl", max_bytes=1000, backups=1)
+    sink({"schema_id": CONTENTS_EVENTS, "timestamp": "t"})
+    sink.close()
+    await sink.run()
+    assert "cannot write the event log" in caplog.text
+
+
+async def test_emit_event_never_fails_the_request(caplog: pytest.LogCaptureFixture) -> None:
+    bus = MemoryEventBus()
+    conn = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(services=ServiceRegistry())))
+    conn.app.state.services.provide(EVENTS, bus)
+    async with bus.subscribe() as stream:
+        emit_event(conn, CONTENTS_EVENTS, SAVE, username="ana")  # type: ignore[arg-type]
+        assert stream.receive_nowait()["username"] == "ana"
+        emit_event(conn, CONTENTS_EVENTS, {"action": "fly"})  # type: ignore[arg-type]
+        with pytest.raises(anyio.WouldBlock):
+            stream.receive_nowait()
+    assert "could not emit" in caplog.text
 
 
 async def test_the_server_logs_events_when_asked(

@@ -153,15 +153,9 @@ class JsonLinesSink:
 
 def log_event(event: Event) -> None:
     """Write ``event`` to the log (logger ``junction.events``, level info)."""
-    if log.isEnabledFor(logging.INFO):
-        what = event["schema_id"].rstrip("/").rsplit("/", 2)[-2]
-        log.info(
-            "event %s %s by %s",
-            what,
-            event.get("action", ""),
-            event["username"],
-            extra={"event": event},
-        )
+    what = event["schema_id"].rstrip("/").rsplit("/", 2)[-2]
+    action, username = event.get("action", ""), event["username"]
+    log.info("event %s %s by %s", what, action, username, extra={"event": event})
 
 
 @asynccontextmanager
