@@ -103,6 +103,10 @@ async def test_a_kernel_started_on_one_replica_is_used_through_the_other(
             other.url + f"api/kernels/{second_id}/restart", headers=AUTH, timeout=60
         )
         assert restarted.status_code == 200, restarted.text
+        groups.append(int((await run(other, second_id, "import os; os.getpid()"))["result"]))
+        deleted = httpx.delete(other.url + f"api/kernels/{second_id}", headers=AUTH, timeout=60)
+        assert deleted.status_code == 204
+        assert kernel_ids(other) == []
     finally:
         other.stop()
         owner.stop()
