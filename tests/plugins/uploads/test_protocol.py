@@ -372,3 +372,19 @@ async def test_an_empty_upload_whose_destination_exists_leaves_nothing(
     assert (await create(client, 0, path="in/here.txt")).status_code == 409
     assert partials(tmp_path) == []
     assert (tmp_path / "root" / "in" / "here.txt").read_bytes() == b"kept"
+
+
+async def test_bytes_a_killed_append_left_unrecorded_are_dropped(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    import os
+
+    location = (await create(client, 6, filename="killed.bin")).headers["location"]
+    assert (await append(client, location, 0, b"abc")).status_code == 204
+    (partial,) = partials(tmp_path)
+    # A server killed in the middle of an append wrote bytes it never recorded.
+    with (Path(os.environ["JUPYTER_DATA_DIR"]) / "junction" / "uploads" / partial).open("ab") as f:
+        f.write(b"XYZXYZ")
+    assert (await client.head(location, headers=TUS)).headers["upload-offset"] == "3"
+    assert (await append(client, location, 3, b"def")).status_code == 204
+    assert (tmp_path / "root" / "killed.bin").read_bytes() == b"abcdef"
