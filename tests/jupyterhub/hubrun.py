@@ -157,13 +157,13 @@ c.JupyterHub.load_roles = [{{
 
 @contextmanager
 def running_hub(
-    tmp: Path, *, cmd: Sequence[str] | None = None, extra: str = "", port: int | None = None
+    tmp: Path, *, cmd: Sequence[str] | None = None, extra: str = "", hub_port: int | None = None
 ) -> Iterator[Hub]:
     """Run a Hub until the block ends; single-user servers are stopped with it.
 
     ``extra`` is appended to the generated ``jupyterhub_config.py`` (it may extend
-    ``c.JupyterHub.services`` and ``c.JupyterHub.load_roles``); ``port`` is the proxy's
-    public port (default: a free one).
+    ``c.JupyterHub.services`` and ``c.JupyterHub.load_roles``); ``hub_port`` is the port of
+    the Hub's own API (default: a free one), for services started before the Hub.
     """
     if not PROXY.exists():
         raise AssertionError(
@@ -171,8 +171,8 @@ def running_hub(
         )
     for sub in ("runtime", "data", "config", *(f"home/{name}" for name in USERS)):
         (tmp / sub).mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    hub_port = free_port()
+    port = free_port()
+    hub_port = hub_port or free_port()
     admin_token = secrets.token_hex(24)
     singleuser = Path(sys.executable).parent / "junction-singleuser"
     config = tmp / "jupyterhub_config.py"

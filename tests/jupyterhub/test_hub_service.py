@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -74,7 +75,6 @@ def _junction_config(tmp: Path, port: int) -> Path:
     config.write_text(
         f"""
 profile = "multiuser"
-disable = ["apps"]
 ip = "127.0.0.1"
 port = {port}
 base_url = "{PREFIX}"
@@ -97,37 +97,55 @@ oidc_recheck_seconds = 0
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
-    """The Hub, then Junction with the variables the Hub gives a managed service."""
+    """Junction, given the variables the Hub gives a managed service, and the Hub, started
+    side by side (Junction waits for no Hub at startup)."""
     check_tools(
         modules=(),
         node=20,
         needs={PROXY: f"configurable-http-proxy is missing: cd {PROXY.parents[2]} && npm ci"},
     )
     tmp = tmp_path_factory.mktemp("hubservice")
-    port = free_port()
-    with running_hub(tmp / "hub", extra=_hub_config(port)) as hub:
-        env = {
-            "JUPYTERHUB_API_URL": hub.api_url,
-            "JUPYTERHUB_API_TOKEN": SERVICE_TOKEN,
-            "JUPYTERHUB_CLIENT_ID": "service-junction",
-            "JUPYTERHUB_SERVICE_NAME": "junction",
-            "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
-            "JUPYTERHUB_BASE_URL": "/",
-            "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{PREFIX}oauth_callback",
-            "JUPYTERHUB_OAUTH_ACCESS_SCOPES": json.dumps(["access:services!service=junction"]),
-            "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
-            "JUPYTER_DATA_DIR": str(tmp / "data"),
-            "JUPYTER_CONFIG_DIR": str(tmp / "config"),
-        }
-        config = _junction_config(tmp, port)
-        junction = ServerProcess(["--config", str(config)], log_path=tmp / "junction.log")
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in env.items():
-                patch.setenv(name, value)
-            junction.start(timeout=90)
+    port, hub_port = free_port(), free_port()
+    env = {
+        "JUPYTERHUB_API_URL": f"http://127.0.0.1:{hub_port}/hub/api",
+        "JUPYTERHUB_API_TOKEN": SERVICE_TOKEN,
+        "JUPYTERHUB_CLIENT_ID": "service-junction",
+        "JUPYTERHUB_SERVICE_NAME": "junction",
+        "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
+        "JUPYTERHUB_BASE_URL": "/",
+        "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{PREFIX}oauth_callback",
+        "JUPYTERHUB_OAUTH_ACCESS_SCOPES": json.dumps(["access:services!service=junction"]),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+        "JUPYTER_DATA_DIR": str(tmp / "data"),
+        "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+    }
+    config = _junction_config(tmp, port)
+    junction = ServerProcess(["--config", str(config)], log_path=tmp / "junction.log")
+    failures: list[BaseException] = []
+
+    def start() -> None:
         try:
+            junction.start(timeout=120)
+        except BaseException as exc:
+            failures.append(exc)
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        starting = threading.Thread(target=start)
+        starting.start()  # the child copies the environment at once, before the patch ends
+        while junction.process is None and starting.is_alive():
+            starting.join(0.05)
+    try:
+        with running_hub(tmp / "hub", extra=_hub_config(port), hub_port=hub_port) as hub:
+            starting.join(150)
+            assert not starting.is_alive(), "junction did not start in time"
+            if failures:
+                raise failures[0]
             yield Shared(hub, junction, f"http://127.0.0.1:{port}")
-        finally:
+    finally:
+        starting.join(150)
+        if junction.process is not None:
             junction.stop()
 
 
