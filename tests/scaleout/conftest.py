@@ -1,8 +1,9 @@
 """The replica set every scale-out test shares: PostgreSQL, three replicas, nginx.
 
-``replica_set`` is package-scoped: test modules in this folder reuse one set (starting it
-costs a few seconds). A test that kills or restarts a replica, or stops PostgreSQL, leaves
-the set as it found it (every replica running and ready) before it returns.
+Starting the set costs several seconds, so one set serves the whole package
+(``replica_set_shared``). Tests ask for ``replica_set``, which first restarts any replica an
+earlier test killed, so a test may kill replicas (or stop PostgreSQL, if it starts it again)
+and leave the repair to the next test that needs the set whole.
 """
 
 from __future__ import annotations
@@ -15,10 +16,19 @@ from .replicas import ReplicaSet, replica_set_running
 
 
 @pytest.fixture(scope="package")
-def replica_set(request: pytest.FixtureRequest) -> Iterator[ReplicaSet]:
+def replica_set_shared(request: pytest.FixtureRequest) -> Iterator[ReplicaSet]:
     """Three ``full`` replicas on one PostgreSQL of their own, behind nginx."""
     # The test PostgreSQL helpers are the ``conftest_pg`` pytest plugin (tests/conftest.py).
     postgres = request.config.pluginmanager.get_plugin("conftest_pg")
     assert postgres is not None, "tests/conftest.py must load the conftest_pg plugin"
     with replica_set_running(postgres.PostgresCluster, 3) as running:
         yield running
+
+
+@pytest.fixture
+def replica_set(replica_set_shared: ReplicaSet) -> ReplicaSet:
+    """The shared set with every replica running and ready (dead ones restarted)."""
+    for replica in replica_set_shared.replicas:
+        if not replica.alive():
+            replica.start()
+    return replica_set_shared

@@ -32,6 +32,7 @@ from junction.testing import TEST_TOKEN, ServerProcess, free_port
 
 __all__ = [
     "COOKIE_SECRET",
+    "FAIL_TIMEOUT_SECONDS",
     "Postgres",
     "Replica",
     "ReplicaSet",
@@ -42,6 +43,9 @@ __all__ = [
 ]
 
 COOKIE_SECRET = "scale-out-cookie-secret-shared-by-every-replica"
+
+FAIL_TIMEOUT_SECONDS = 2
+"""How long the set's nginx leaves out a replica it could not reach (nginx's default is 10)."""
 
 T = TypeVar("T")
 
@@ -261,7 +265,7 @@ def start_replica_set(
     *,
     profile: str = "full",
     extra_args: Sequence[str] = (),
-    fail_timeout: str = "2s",
+    fail_timeout: str = f"{FAIL_TIMEOUT_SECONDS}s",
 ) -> ReplicaSet:
     """Start PostgreSQL, ``count`` replicas of ``profile`` and nginx; close() stops them.
 
