@@ -86,7 +86,7 @@ async def test_the_key_is_sealed_and_one_claim_wins(database_url: str) -> None:
                 text("UPDATE kernels_kernels SET server = 'elsewhere:1:x', heartbeat = 1.0")
             )
         [stale] = await records.all()
-        assert server_gone(stale.server, stale.heartbeat, now=time.time())
+        assert server_gone(stale.server, stale.heartbeat, now=time.time(), stale=30)
         rival = KernelRecords(database, Sealer(b"cookie secret"))
         rival.server = "rival:2:y"
         [seen_by_rival] = await rival.all()

@@ -40,6 +40,8 @@ def start_replica(root: Path, name: str, database_url: str) -> ServerProcess:
         "kernels.keep_on_shutdown=true",
         "--set",
         "kernels.orphan_grace=60",
+        "--set",
+        "kernels.lease_timeout=6",
     ]
     return ServerProcess(args, log_path=root / f"{name}.log").start()
 
@@ -93,12 +95,19 @@ async def test_a_kernel_started_on_one_replica_is_used_through_the_other(
         gone = httpx.get(owner.url + f"api/kernels/{kernel_id}", headers=AUTH, timeout=30)
         assert gone.status_code == 404
 
-        # The owner crashes: the other replica adopts its kernel (a dead pid on this host),
-        # and it goes on with its variables.
-        owner.stop(signal.SIGKILL)
-        wait_for(lambda: f"kernel {second_id} (python3) reattached" in other.log())
-        assert kernel_ids(other) == [second_id]
-        assert (await run(other, second_id, "z"))["result"] == "'kept'"
+        # The owner freezes: once its lease ran out the other replica adopts its kernel,
+        # which goes on with its variables; the owner, resumed, steps back without killing it.
+        assert owner.process is not None
+        owner.process.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: f"kernel {second_id} (python3) reattached" in other.log(), 60)
+            assert kernel_ids(other) == [second_id]
+            assert (await run(other, second_id, "z"))["result"] == "'kept'"
+        finally:
+            owner.process.send_signal(signal.SIGCONT)
+        wait_for(lambda: f"kernel {second_id} was taken over by another server" in owner.log())
+        assert kernel_ids(owner) == [second_id]
+        assert (await run(owner, second_id, "z"))["result"] == "'kept'"
         restarted = httpx.post(
             other.url + f"api/kernels/{second_id}/restart", headers=AUTH, timeout=60
         )

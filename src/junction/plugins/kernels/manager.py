@@ -22,7 +22,7 @@ by ``shutdown_wait_time``); a reaper process kills any the server could not stop
 :mod:`junction.reaper`, the core's :data:`~junction.services.REAPER`).
 
 Every client kernel has a record in the database (:mod:`~junction.plugins.kernels.records`),
-renewed every :data:`~junction.plugins.kernels.records.HEARTBEAT` seconds. With
+renewed every sixth of ``lease_timeout``. With
 ``keep_on_shutdown`` the server leaves its kernels running when it stops; at startup, and at
 every heartbeat, it takes over (claims, verifies, reattaches) the kernels whose server is
 gone, with the same ids, and forgets the records of kernels that no longer answer. A kernel
@@ -59,7 +59,6 @@ from junction.plugins.kernels.metrics import WireStats
 from junction.plugins.kernels.models import Kernel
 from junction.plugins.kernels.pool import KernelPool, PoolEntry
 from junction.plugins.kernels.records import (
-    HEARTBEAT,
     KernelRecord,
     KernelRecords,
     same_host,
@@ -300,7 +299,7 @@ class JupyterClientKernels:
         assert self.records is not None
         await self.records.request_stop(kernel_id)
         await remote.request_shutdown(self._task_group)
-        with anyio.move_on_after(self.settings.shutdown_wait_time + HEARTBEAT + 2):
+        with anyio.move_on_after(self.settings.shutdown_wait_time + self._heartbeat_every + 2):
             while await self.records.get(kernel_id) is not None:  # noqa: ASYNC110 - polls the database
                 await anyio.sleep(0.1)
         if self._remote.get(kernel_id) is remote:
@@ -449,6 +448,10 @@ class JupyterClientKernels:
     async def _detach(self, kernel: ManagedKernel) -> None:
         await kernel.detach(code=GOING_AWAY, reason="the server is stopping")
 
+    @property
+    def _heartbeat_every(self) -> float:
+        return self.settings.lease_timeout / 6
+
     def _keeps(self, kernel: ManagedKernel) -> bool:
         """Whether server exit leaves ``kernel`` running (``keep_on_shutdown``)."""
         return (
@@ -497,7 +500,9 @@ class JupyterClientKernels:
             for record in records
             if record.id not in self._kernels
             and record.id not in self._adopting
-            and server_gone(record.server, record.heartbeat, now=now)
+            and server_gone(
+                record.server, record.heartbeat, now=now, stale=self.settings.lease_timeout
+            )
         ]
         adopted = 0
 
@@ -608,7 +613,7 @@ class JupyterClientKernels:
 
     async def _records_loop(self) -> None:
         while True:
-            await anyio.sleep(HEARTBEAT)
+            await anyio.sleep(self._heartbeat_every)
             try:
                 await self._heartbeat()
             except Exception as exc:  # the database may be away for a while

@@ -3,10 +3,10 @@
 Every client kernel has a row while it runs (pool kernels get one when handed out): enough
 for a server started later, or another server sharing the database, to reach the kernel
 over ZeroMQ and to find its process again. The row names the server process running the
-kernel (``host:pid:nonce``) and that process renews ``heartbeat`` every :data:`HEARTBEAT`
-seconds; a row whose process is gone (a dead pid on the same host, or a heartbeat older
-than :data:`STALE`) may be claimed by another process with one conditional ``UPDATE``, so
-only one wins.
+kernel (``host:pid:nonce``) and that process renews ``heartbeat`` (every sixth of
+``kernels.lease_timeout``); a row whose process is gone (a dead pid on the same host, or a
+heartbeat older than ``lease_timeout``) may be claimed by another process with one
+conditional ``UPDATE``, so only one wins.
 
 The connection key (and any other secret of the connection info, such as CurveZMQ keys)
 signs every message to the kernel: whoever holds it runs code. It is never stored in plain
@@ -36,8 +36,6 @@ from junction.database import Database, upsert
 from junction.plugins.kernels.tables import KERNELS_TABLE
 
 __all__ = [
-    "HEARTBEAT",
-    "STALE",
     "KernelRecord",
     "KernelRecords",
     "Sealer",
@@ -46,12 +44,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("junction.kernels")
-
-HEARTBEAT = 5.0
-"""Seconds between two renewals of the heartbeat of the kernels a process runs."""
-
-STALE = 30.0
-"""A kernel whose heartbeat is this old (seconds) belongs to a process that is gone."""
 
 _NONCE = uuid.uuid4().hex[:8]
 """Tells this process from an earlier one that had the same pid (containers reuse pids)."""
@@ -91,9 +83,10 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def server_gone(server: str, heartbeat: float, *, now: float) -> bool:
+def server_gone(server: str, heartbeat: float, *, now: float, stale: float) -> bool:
     """Whether the process named ``server`` no longer runs its kernels: on this host, its
-    pid is dead (or is this process, so an earlier one); elsewhere, its heartbeat is stale."""
+    pid is dead (or is this process, so an earlier one); else, its heartbeat is older than
+    ``stale`` seconds (it died elsewhere, or is frozen)."""
     if server == server_id():
         return False
     parts = server.rsplit(":", 2)
@@ -101,7 +94,7 @@ def server_gone(server: str, heartbeat: float, *, now: float) -> bool:
         pid = int(parts[1])
         if pid == os.getpid() or not pid_alive(pid):
             return True
-    return heartbeat < now - STALE
+    return heartbeat < now - stale
 
 
 def same_host(server: str) -> bool:

@@ -119,6 +119,13 @@ class KernelsSettings(PluginSettings):
         "server wait for a new server to reattach them before they are killed. 0: killed at "
         "once, as without keep_on_shutdown.",
     )
+    lease_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds without a heartbeat after which another server counts a server "
+        "as gone and adopts its kernels (on the same host a dead pid counts at once). Each "
+        "server renews its heartbeat every sixth of this.",
+    )
     reattach_timeout: float = Field(
         10.0,
         gt=0,
