@@ -155,7 +155,7 @@ async def create_upload(request: Request, uploads: Uploads, contents: Contents) 
     owner = _owner(request)
     upload = await uploads.create(asked, owner)
     headers = {"Location": _location(request, upload), **_progress(upload)}
-    if request.headers.get("content-type", "").startswith(OFFSET_OCTET_STREAM):
+    if request.headers.get("content-type", "").lower().startswith(OFFSET_OCTET_STREAM):
         checksum = parse_checksum(request.headers.get("upload-checksum"))
         try:
             async with aclosing(_body(request)) as body:
@@ -203,7 +203,7 @@ async def append_upload(request: Request, upload_id: str, uploads: Uploads) -> R
     """
     owner = _owner(request)
     upload = await uploads.get(upload_id, owner)  # an unknown id is 404 whatever the headers
-    if not request.headers.get("content-type", "").startswith(OFFSET_OCTET_STREAM):
+    if not request.headers.get("content-type", "").lower().startswith(OFFSET_OCTET_STREAM):
         raise UnsupportedMediaType(f"a PATCH body must be {OFFSET_OCTET_STREAM}")
     offset = parse_offset(request.headers.get("upload-offset"), "Upload-Offset")
     checksum = parse_checksum(request.headers.get("upload-checksum"))
