@@ -1,7 +1,8 @@
 """A session store in the shared database (table ``sessions_sessions``).
 
-Sessions outlive a restart of the server here, but kernels do not yet: a session whose kernel
-is gone is dropped the first time the service reads it (see
+Sessions outlive a restart of the server here, and so do their kernels with
+``kernels.keep_on_shutdown`` (the kernels plugin reattaches them with the same ids); a
+session whose kernel is gone is dropped the first time the service reads it (see
 :class:`~junction.plugins.sessions.manager.StoredSessions`), so none is ever shown with a
 stale kernel. Each method is one transaction.
 """
