@@ -47,6 +47,7 @@ __all__ = ["JOBS", "JobFinished", "JobNotFound", "JobService", "NoResult", "plug
 log = logging.getLogger("junction.jobs")
 
 _EXPIRE_EVERY = 3600.0
+_QUERY_WAIT = 10.0
 
 
 def _default_directory() -> Path:
@@ -92,10 +93,13 @@ async def lifespan(ctx: PluginContext[JobsSettings]) -> AsyncIterator[None]:
 async def _expire_regularly(jobs: TableJobs, keep_days: float, scope: anyio.CancelScope) -> None:
     with scope:
         while True:
-            try:
-                await jobs.expire(time.time() - keep_days * 86400)
-            except ServiceUnavailable as exc:
-                log.warning("could not forget old jobs: %s", exc)
+            # Stopping waits for a query under way (bounded): a query cancelled midway
+            # leaves its connection to be torn down while the event loop closes.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_QUERY_WAIT):
+                try:
+                    await jobs.expire(time.time() - keep_days * 86400)
+                except ServiceUnavailable as exc:
+                    log.warning("could not forget old jobs: %s", exc)
             await anyio.sleep(_EXPIRE_EVERY)
 
 

@@ -168,10 +168,13 @@ class TableJobs:
         servers. Runs until cancelled."""
         while True:
             await anyio.sleep(HEARTBEAT)
-            try:
-                await self._beat()
-            except Exception as exc:  # the database may be away for a while
-                log.warning("jobs heartbeat failed: %s", exc)
+            # Stopping waits for a beat under way (bounded): a query cancelled midway leaves
+            # its connection to be torn down while the event loop closes.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(STALE / 2):
+                try:
+                    await self._beat()
+                except Exception as exc:  # the database may be away for a while
+                    log.warning("jobs heartbeat failed: %s", exc)
 
     async def _beat(self) -> None:
         live = dict(self._live)
