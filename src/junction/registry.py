@@ -67,9 +67,9 @@ _FULL = (
 )
 
 PROFILES: Mapping[str, Profile] = {
-    "full": Profile(_FULL, "JupyterLab, files and kernels in one process"),
+    "full": Profile((*_FULL, "jobs"), "JupyterLab, files and kernels in one process"),
     "multiuser": Profile(
-        (*_FULL, "users"),
+        (*_FULL, "jobs", "users"),
         "full, for many users on one server: accounts, logins, tokens, per-user kernels",
     ),
     "hub": Profile(

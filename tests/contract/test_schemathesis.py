@@ -71,6 +71,7 @@ not_applicable(
     ("GET", "/api/contents/{path}"),
     ("PATCH", "/api/contents/{path}"),
     ("POST", "/api/contents/{path}/trust"),
+    ("POST", "/api/jobs"),
 )
 not_applicable(
     checks.positive_data_acceptance,
