@@ -134,10 +134,12 @@ async def _run(url: str, headers: dict[str, str], kernel_id: str, code: str) -> 
         "buffers": [],
     }
     out = ""
+    replied = idle = False
     async with websockets.connect(ws, additional_headers=headers) as sock:
         await sock.send(json.dumps(request))
         with anyio.fail_after(60):
-            while True:
+            # The reply (shell) may overtake the output (iopub): wait for both it and idle.
+            while not (replied and idle):
                 message: dict[str, Any] = json.loads(await sock.recv())
                 if message["parent_header"].get("msg_id") != msg_id:
                     continue
@@ -147,7 +149,10 @@ async def _run(url: str, headers: dict[str, str], kernel_id: str, code: str) -> 
                 elif kind == "error":
                     out += message["content"]["ename"]
                 elif kind == "execute_reply":
-                    return out
+                    replied = True
+                elif kind == "status":
+                    idle = message["content"]["execution_state"] == "idle"
+    return out
 
 
 async def test_kernels_and_terminals_run_as_the_users_account(
