@@ -40,6 +40,8 @@ __all__ = [
     "KernelRecords",
     "Sealer",
     "pid_alive",
+    "same_host",
+    "server_gone",
     "server_id",
 ]
 
