@@ -17,11 +17,16 @@ from .replicas import ReplicaSet, replica_set_running
 
 @pytest.fixture(scope="package")
 def replica_set_shared(request: pytest.FixtureRequest) -> Iterator[ReplicaSet]:
-    """Three ``full`` replicas on one PostgreSQL of their own, behind nginx."""
+    """Three ``multiuser`` replicas (full + users) on one PostgreSQL of their own, behind nginx."""
     # The test PostgreSQL helpers are the ``conftest_pg`` pytest plugin (tests/conftest.py).
     postgres = request.config.pluginmanager.get_plugin("conftest_pg")
     assert postgres is not None, "tests/conftest.py must load the conftest_pg plugin"
-    with replica_set_running(postgres.PostgresCluster, 3) as running:
+    # Revocations made through one replica reach the others when their cache of checked
+    # tokens and sessions expires: 1 s here instead of 60, so a test can wait for it.
+    extra = ["--set", "users.cache_seconds=1"]
+    with replica_set_running(
+        postgres.PostgresCluster, 3, profile="multiuser", extra_args=extra
+    ) as running:
         yield running
 
 

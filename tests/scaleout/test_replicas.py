@@ -1,4 +1,5 @@
-"""Three Junction replicas on one PostgreSQL behind nginx: routing, shared state, failures.
+"""Three ``multiuser`` Junction replicas on one PostgreSQL behind nginx: routing, shared
+state (files, settings, workspaces, logins, accounts, tokens), failures.
 
 Every test goes through the real wire: nginx with the configuration ``junction deploy nginx
 --replicas`` writes, real ``junction`` processes, a real PostgreSQL. Which replica answered
@@ -222,6 +223,61 @@ def test_postgres_restart_under_load_gives_503_then_recovers(
             stored = {w["metadata"]["id"]: w["data"] for w in listed["values"]}
             for name, n in load.saved.items():
                 assert stored[name] == {"n": int(n)}, name
+
+
+def test_accounts_tokens_and_logins_are_shared_by_every_replica(
+    replica_set: ReplicaSet,
+) -> None:
+    first, second, third = replica_set.replicas
+    name = f"ana{uuid.uuid4().hex[:8]}"
+    password = "a long shared passphrase"
+    with replica_set.replica_client(first) as admin:
+        created = admin.post("api/users", json={"name": name, "password": password})
+        assert created.status_code == 201, created.text
+    with replica_set.replica_client(second) as admin:
+        issued = admin.post(f"api/users/{name}/tokens", json={"note": "scale-out"})
+        assert issued.status_code == 201, issued.text
+        token = issued.json()["token"]
+    as_ana = {"Authorization": f"token {token}"}
+    me = httpx.get(f"{third.url}api/me", headers=as_ana, timeout=30)
+    assert me.status_code == 200
+    assert me.json()["identity"]["username"] == name
+
+    # A password login: the form's XSRF pair from one replica, the POST to another, the
+    # server-side session used on a third.
+    form = httpx.get(f"{second.url}login", timeout=30)
+    xsrf = form.cookies["_xsrf"]
+    login = httpx.post(
+        f"{third.url}login",
+        data={"username": name, "password": password, "_xsrf": xsrf},
+        cookies={"_xsrf": xsrf},
+        timeout=30,
+    )
+    assert login.status_code in (302, 303), login.text
+    with httpx.Client(base_url=first.url, cookies=login.cookies, timeout=30) as browser:
+        assert browser.get("api/me").json()["identity"]["username"] == name
+
+        # Revoked through one replica: refused at once by the replicas that had not checked
+        # the token, and by the one that had when its cache expires (users.cache_seconds).
+        with replica_set.replica_client(second) as admin:
+            assert admin.post(f"api/users/{name}/revoke").status_code == 200
+        for replica in (first, second):
+            refused = httpx.get(f"{replica.url}api/me", headers=as_ana, timeout=30)
+            assert refused.status_code == 403, replica.index
+
+        def refused_everywhere() -> bool:
+            statuses = [
+                httpx.get(f"{replica.url}api/me", headers=as_ana, timeout=30).status_code
+                for replica in replica_set.replicas
+            ]
+            return statuses == [403, 403, 403]
+
+        wait_until(refused_everywhere, timeout=15, what="the revoked token to be refused")
+        wait_until(
+            lambda: browser.get("api/contents").status_code == 403,
+            timeout=15,
+            what="the ended session to be refused",
+        )
 
 
 def test_killed_replica_is_taken_out_and_requests_still_succeed(
