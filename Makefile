@@ -35,9 +35,11 @@ NODE_STAMPS := tests/browser/node_modules/.installed tests/clients/node/node_mod
 	cd $* && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## pytest: the test suite alone
+## pytest: the test suite alone, in two worker processes (most of its time is spent waiting
+## on kernels, browsers and servers); TEST_WORKERS=0 runs it in this process
+TEST_WORKERS ?= 2
 pytest: $(VENV)/.dev-installed $(NODE_STAMPS)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(ARGS)
 
 ## test: install the dev extras and run the whole suite (lint, types, tests)
 test: check pytest
