@@ -38,6 +38,9 @@ async def test_frameworks_of_a_folder(tmp_path: Path) -> None:
         assert (await client.get("/api/apps/frameworks")).json()["files"] == {}
         outside = await client.get("/api/apps/frameworks", params={"path": "../"})
         assert outside.status_code == 400, outside.text
+        for bad in ("a\x00b", "x" * 5000):
+            refused = await client.get("/api/apps/frameworks", params={"path": bad})
+            assert refused.status_code == 400, refused.text
         missing = await client.get("/api/apps/frameworks", params={"path": "nowhere"})
         assert missing.status_code == 404
         assert missing.json()["message"] == "No such folder: nowhere"

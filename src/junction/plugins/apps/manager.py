@@ -230,10 +230,14 @@ class SupervisedApps:
     async def detect(self, path: str) -> dict[str, str]:
         """The files of folder ``path`` a preset would run, by name (see
         :func:`~junction.plugins.apps.presets.detect_frameworks`)."""
-        folder = (self.root / path.strip("/")).resolve()
+        try:
+            folder = (self.root / path.strip("/")).resolve()
+            is_dir = folder.is_dir()
+        except (OSError, ValueError):  # a NUL byte, a name too long
+            raise BadRequest("bad path: not a name this system accepts") from None
         if not folder.is_relative_to(self.root):
             raise BadRequest(f"path outside the root: {path}")
-        if not folder.is_dir():
+        if not is_dir:
             raise NotFound(f"No such folder: {path}")
         return await anyio.to_thread.run_sync(detect_frameworks, folder)
 
