@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "browser"))
 from helpers import ARTIFACTS, CHROMIUM, check_tools, node_summary
 from hubrun import PASSWORD, PROXY, Hub, hub_json, hub_login, running_hub
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(240)]
 
 PREFIX = "/services/junction/"
 SERVICE_TOKEN = secrets.token_hex(24)
