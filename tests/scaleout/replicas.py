@@ -130,7 +130,10 @@ class Replica:
         self.process.start(timeout=90)
         if previous:
             self.log_path.with_suffix(f".{time.monotonic_ns()}.log").write_text(previous)
-        wait_until(self.ready, timeout=60, what=f"replica {self.index} to be ready")
+        try:
+            wait_until(self.ready, timeout=60, what=f"replica {self.index} to be ready")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; its log ends with:\n{self.log()[-3000:]}") from None
 
     def ready(self) -> bool:
         """Whether ``/api/health/ready`` answers 200."""

@@ -98,6 +98,31 @@ def test_state_written_through_one_replica_is_seen_through_the_others(
             assert stranger.get("api/contents").status_code == 403
 
 
+def test_a_notebook_session_is_seen_and_ended_through_every_replica(
+    replica_set: ReplicaSet,
+) -> None:
+    first, second, third = replica_set.replicas
+    path = f"session-{uuid.uuid4().hex[:8]}.ipynb"
+    body = {"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}}
+    with replica_set.replica_client(first) as client:
+        created = client.post("api/sessions", json=body)
+        assert created.status_code == 201, created.text
+        session = created.json()
+    with replica_set.replica_client(second) as client:
+        listed = client.get("api/sessions").json()
+        assert [s["id"] for s in listed if s["path"] == path] == [session["id"]]
+        again = client.post("api/sessions", json=body)  # the same path: the same session
+        assert again.json()["id"] == session["id"]
+        assert again.json()["kernel"]["id"] == session["kernel"]["id"]
+    with replica_set.replica_client(third) as client:
+        assert client.delete(f"api/sessions/{session['id']}").status_code == 204
+    for replica in replica_set.replicas:
+        with replica_set.replica_client(replica) as client:
+            assert client.get(f"api/sessions/{session['id']}").status_code == 404
+            kernel = client.get(f"api/kernels/{session['kernel']['id']}")
+            assert kernel.status_code == 404, kernel.text
+
+
 def test_a_terminal_follows_its_client_to_the_replica_that_runs_it(
     replica_set: ReplicaSet,
 ) -> None:
