@@ -42,6 +42,8 @@ class FakeHub:
 
     def __init__(self) -> None:
         self.codes: dict[str, str] = {}
+        self.down = False
+        """When set, every endpoint answers 503, as a Hub behind its proxy while restarting."""
         self.app = Starlette(
             routes=[
                 Route("/hub/api/", self._root),
@@ -58,6 +60,8 @@ class FakeHub:
         return code, query["state"][0]
 
     async def _root(self, request: Request) -> Response:
+        if self.down:
+            return JSONResponse({}, status_code=503)
         return JSONResponse({}, headers={"x-jupyterhub-version": "5.0.0"})
 
     async def _token(self, request: Request) -> Response:
@@ -72,6 +76,8 @@ class FakeHub:
         return JSONResponse({"access_token": ANA_TOKEN, "token_type": "Bearer"})
 
     async def _user(self, request: Request) -> Response:
+        if self.down:
+            return JSONResponse({}, status_code=503)
         if request.headers.get("authorization") != f"token {ANA_TOKEN}":
             return JSONResponse({}, status_code=403)
         return JSONResponse({"name": "ana", "kind": "user", "scopes": ["access:servers!user=ana"]})
@@ -102,10 +108,10 @@ def hub() -> Iterator[tuple[FakeHub, str]]:
 
 @asynccontextmanager
 async def junction(
-    api_url: str, **overrides: Any
+    api_url: str, hub: dict[str, Any] | None = None, **overrides: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Any, Any]]:
     """An in-process server in the hub profile's shape (core + hub plugin): a client, the
-    app, and the ASGI callable the client talks to."""
+    app, and the ASGI callable the client talks to. ``hub`` overrides hub settings."""
     hub_settings = {
         "api_url": api_url,
         "api_token": HUB_TOKEN,
@@ -115,6 +121,7 @@ async def junction(
         "hub_host": "http://127.0.0.1:1",
         "activity_url": "",
         "connect_tries": 1,
+        **(hub or {}),
     }
     settings = make_settings(enable=["hub"], plugins={"hub": hub_settings}, **overrides)
     app = create_app(settings)
@@ -220,3 +227,24 @@ async def test_the_generated_token_is_no_credential_in_hub_mode(
     async with junction(api_url) as (client, _, _):  # a token the operator set stays valid
         mine = await client.get("/api/me", params={"token": "junction-test-token"})
         assert mine.status_code == 200
+
+
+async def test_open_sessions_outlive_a_hub_outage_and_new_logins_get_503(
+    hub: tuple[FakeHub, str],
+) -> None:
+    fake, api_url = hub
+    async with junction(api_url, hub={"cache_max_age": 0}) as (client, _, _):
+        start = await client.get("/oauth_login", params={"next": "/api/me"})
+        code, state = fake.authorize(start.headers["location"])
+        done = await client.get("/oauth_callback", params={"code": code, "state": state})
+        assert done.status_code == 302, done.text
+        fake.down = True
+        me = await client.get("/api/me")
+        assert me.status_code == 200, me.text
+        assert me.json()["identity"]["username"] == "ana"
+        client.cookies.clear()
+        stranger = await client.get("/api/me", headers={"Authorization": "token unknown"})
+        assert stranger.status_code == 403
+        again = await client.get("/oauth_login")
+        assert again.status_code == 503
+        assert "JupyterHub cannot be reached" in again.json()["message"]

@@ -3,9 +3,11 @@
 Requests carry a Hub token (``Authorization: token|bearer``, ``?token=``) or, from browsers,
 a session cookie made at the end of the Hub's OAuth login. Either way the Hub says who the
 token belongs to (``GET {api}/user``); the answer is trusted for ``hub.cache_max_age``
-seconds, as jupyterhub-singleuser does. Only users holding one of the server's access scopes
-get in; whoever gets in may do everything (the core's ``TokenHolder`` authorizer), which is
-what sharing a server through the Hub means.
+seconds, as jupyterhub-singleuser does, and for as long as the Hub does not answer (so open
+sessions outlive a Hub restart; a token the Hub never vouched for is refused meanwhile).
+Only users holding one of the server's access scopes get in; whoever gets in may do
+everything (the core's ``TokenHolder`` authorizer), which is what sharing a server through
+the Hub means.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ __all__ = ["HubIdentity", "HubRequest", "current_hub_request"]
 log = logging.getLogger("junction.hub")
 
 _MAX_CACHED = 4096
+
+OUTAGE_RETRY_SECONDS = 10.0
+"""While the Hub does not answer, how often a token it vouched for before is asked about
+again (it keeps working meanwhile)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,11 @@ class HubIdentity:
             name, groups=tuple(str(g) for g in groups) if isinstance(groups, list) else ()
         )
 
+    def remember(self, token: str, user: User) -> None:
+        """Record that the Hub just vouched for ``token`` (at the end of an OAuth login)."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        self._checked[digest] = _Checked(user, time.monotonic() + self.settings.cache_max_age)
+
     async def user_for_token(self, token: str) -> User | None:
         """The user a Hub token belongs to, if they may use this server (cached)."""
         digest = hashlib.sha256(token.encode()).hexdigest()
@@ -96,14 +107,25 @@ class HubIdentity:
             try:
                 model = await self.api.user_model(token)
             except HubUnavailable as exc:
-                log.warning("cannot ask the Hub who a token belongs to: %s", exc)
-                return None
-            if len(self._checked) >= _MAX_CACHED:
-                self._checked = {k: v for k, v in self._checked.items() if v.until >= now}
+                if checked is None or checked.user is None:
+                    log.warning("cannot ask the Hub who a token belongs to: %s", exc)
+                    return None
+                # The Hub vouched for this token before: open sessions and known tokens keep
+                # working through an outage; the Hub is asked again after a short while.
+                log.warning(
+                    "cannot ask the Hub about %s's token (%s); trusting its last answer",
+                    checked.user.username,
+                    exc,
+                )
+                checked.until = now + OUTAGE_RETRY_SECONDS
+            else:
                 if len(self._checked) >= _MAX_CACHED:
-                    self._checked.clear()
-            user = self.user_of(model) if model is not None else None
-            checked = self._checked[digest] = _Checked(user, now + self.settings.cache_max_age)
+                    self._checked = {k: v for k, v in self._checked.items() if v.until >= now}
+                    if len(self._checked) >= _MAX_CACHED:
+                        self._checked.clear()
+                user = self.user_of(model) if model is not None else None
+                checked = _Checked(user, now + self.settings.cache_max_age)
+                self._checked[digest] = checked
         if checked.user is not None:
             current_hub_request.set(HubRequest(checked.user, token))
         return checked.user

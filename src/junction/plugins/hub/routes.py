@@ -54,6 +54,7 @@ async def oauth_callback(
     if user is None:
         name = login.model.get("name") if login.model is not None else "this user"
         raise Forbidden(f"{name} may not use this server")
+    identity.remember(login.token, user)
     response = await start_session(request, user, login.next_url, hub_token=login.token)
     identity.oauth.clear_state(response)
     return response
