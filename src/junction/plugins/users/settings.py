@@ -89,8 +89,9 @@ class UsersSettings(PluginSettings):
     oidc_recheck_seconds: float = Field(
         300.0,
         ge=0,
-        description="How often a session's groups are fetched again from the issuer, so a "
-        "user removed from the allowed groups is logged out.",
+        description="How often a session's groups are fetched again from the issuer (or, "
+        "with identity = 'hub', its token shown to the Hub again), so a user removed from the "
+        "allowed groups, or logged out at the Hub, is logged out.",
     )
     allowed_users: list[str] = Field(
         default_factory=list,
