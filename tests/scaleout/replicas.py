@@ -281,14 +281,15 @@ def start_replica_set(
     """
     directory = Path(tempfile.mkdtemp(prefix="junction-scaleout-"))
     directory.chmod(0o711)  # the postgres user passes through to its own folder
-    postgres = postgres_cluster(directory / "postgres").init()
-    postgres.start()
+    postgres = postgres_cluster(directory / "postgres")
     started: ReplicaSet | None = None
+    replicas: list[Replica] = []
     try:
+        postgres.init()
+        postgres.start()
         database_url = postgres.url(postgres.create_database())
         root = directory / "root"
         root.mkdir()
-        replicas = []
         for index in range(count):
             port = free_port()
             args = [
@@ -332,7 +333,7 @@ def start_replica_set(
         if started is not None:
             started.close()
         else:
-            for replica in locals().get("replicas", []):
+            for replica in replicas:
                 with contextlib.suppress(Exception):
                     replica.stop()
             with contextlib.suppress(RuntimeError):
