@@ -31,8 +31,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Row, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from junction.database import Database, upsert
+from junction.database import Database
 from junction.plugins.kernels.tables import KERNELS_TABLE
 
 __all__ = [
@@ -190,8 +191,14 @@ class KernelRecords:
             "stop": False,
         }
         dialect = self._database.engine.dialect.name
+        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        kept = ("id", "seq")  # a reattached or restarted kernel keeps its place in listings
+        statement = insert(KERNELS_TABLE).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"], set_={k: v for k, v in values.items() if k not in kept}
+        )
         async with self._database.session() as session:
-            await session.execute(upsert(dialect, KERNELS_TABLE, "id", values))
+            await session.execute(statement)
 
     async def remove(self, kernel_id: str) -> None:
         """Forget a kernel's row."""
