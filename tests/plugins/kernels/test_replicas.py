@@ -41,7 +41,7 @@ def start_replica(root: Path, name: str, database_url: str) -> ServerProcess:
         "--set",
         "kernels.orphan_grace=60",
         "--set",
-        "kernels.lease_timeout=6",
+        "kernels.lease_timeout=10",
     ]
     return ServerProcess(args, log_path=root / f"{name}.log").start()
 
