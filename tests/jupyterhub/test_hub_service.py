@@ -2,10 +2,11 @@
 
 A real Hub (jupyterhub, configurable-http-proxy, DummyAuthenticator with a password) with an
 external service ``junction``, and Junction started as a subprocess with the ``multiuser``
-profile and ``users.identity = "hub"``, given the ``JUPYTERHUB_*`` variables a Hub-managed
-service gets. Hub users in the group ``class`` may use the service; ``staff`` is mapped to
-administrators; ``cy`` may use the service at the Hub but is outside ``users.allowed_groups``;
-``eve`` may not use it at all. One Hub and one Junction for the module.
+profile plus the ``hubservice`` plugin and ``users.identity = "hub"``, given the
+``JUPYTERHUB_*`` variables a Hub-managed service gets. Hub users in the group ``class`` may
+use the service; ``staff`` is mapped to administrators; ``cy`` may use the service at the
+Hub but is outside ``users.allowed_groups``; ``eve`` may not use it at all. One Hub and one
+Junction for the module.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def _junction_config(tmp: Path, port: int) -> Path:
     config.write_text(
         f"""
 profile = "multiuser"
+enable = ["hubservice"]
 ip = "127.0.0.1"
 port = {port}
 base_url = "{PREFIX}"

@@ -1,5 +1,5 @@
-"""``users.identity = "hub"`` in process: the users plugin's logins through a Hub's OAuth,
-against a small Hub API served by uvicorn on loopback.
+"""``users.identity = "hub"`` with the ``hubservice`` plugin, in process: the users plugin's
+logins through a Hub's OAuth, against a small Hub API served by uvicorn on loopback.
 
 Accounts, group-to-role mapping, Hub admins, the login page forwarding, rechecks when the
 Hub revokes a token or goes away, logout continuing at the Hub, and the startup check of the
@@ -142,7 +142,7 @@ async def service(tmp_path: Path, **users: Any) -> AsyncIterator[Any]:
         **users,
     }
     async with app_client(
-        enable=["users"],
+        enable=["hubservice", "users"],
         database_url=f"sqlite+aiosqlite:///{tmp_path}/users.sqlite",
         plugin_settings={"users": settings},
         authenticated=False,
@@ -265,7 +265,18 @@ async def test_hub_identity_needs_the_hub_variables(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("JUPYTERHUB_CLIENT_ID", "service-junction")
     monkeypatch.setenv("JUPYTERHUB_OAUTH_ACCESS_SCOPES", json.dumps([ACCESS]))
-    needs = "JUPYTERHUB_API_URL, JUPYTERHUB_API_TOKEN"
+    needs = "hubservice needs JUPYTERHUB_API_URL, JUPYTERHUB_API_TOKEN"
     with pytest.RaisesGroup(pytest.RaisesExc(ConfigError, match=needs), flatten_subgroups=True):
         async with service(tmp_path):
+            pass
+
+
+async def test_hub_identity_needs_the_hubservice_plugin(tmp_path: Path) -> None:
+    needs = r'add enable = \["hubservice"\]'
+    with pytest.RaisesGroup(pytest.RaisesExc(ConfigError, match=needs), flatten_subgroups=True):
+        async with app_client(
+            enable=["users"],
+            database_url=f"sqlite+aiosqlite:///{tmp_path}/users.sqlite",
+            plugin_settings={"users": {"identity": "hub"}},
+        ):
             pass

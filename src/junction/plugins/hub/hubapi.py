@@ -18,6 +18,7 @@ import anyio
 import httpx
 
 from junction.errors import ConfigError
+from junction.plugins.hub.service import HubUnavailable
 from junction.plugins.hub.settings import HubSettings
 from junction.services import isoformat
 
@@ -27,10 +28,6 @@ log = logging.getLogger("junction.hub")
 
 ALIVE_SECONDS = 5.0
 """How long an answer of the Hub counts as "the Hub is up" for :meth:`HubAPI.check`."""
-
-
-class HubUnavailable(Exception):
-    """The Hub did not answer, or answered with a server error."""
 
 
 def _scope_covers(held: str, required: str) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import Request
@@ -25,9 +25,11 @@ from fastapi.responses import RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from junction.errors import BadRequest, Forbidden, ServiceUnavailable
-from junction.plugins.hub.hubapi import HubAPI, HubUnavailable
+from junction.plugins.hub.hubapi import HubAPI, has_access
+from junction.plugins.hub.models import HubLogin
+from junction.plugins.hub.service import HubUnavailable
 
-__all__ = ["STATE_MAX_AGE", "HubLogin", "HubOAuth"]
+__all__ = ["STATE_MAX_AGE", "HubOAuth", "OAuthStateMismatch"]
 
 STATE_MAX_AGE = 600
 _MAX_NEXT = 2048
@@ -41,17 +43,9 @@ class OAuthStateMismatch(Forbidden):
         super().__init__("OAuth state does not match; log in again", reason="OAuthStateMismatch")
 
 
-@dataclass(frozen=True)
-class HubLogin:
-    """A finished Hub login: the user's OAuth token, the Hub's model of them, where to go."""
-
-    token: str
-    model: dict[str, Any] | None
-    next_url: str
-
-
 class HubOAuth:
-    """Authorization code logins at the Hub for one OAuth client (this server or service)."""
+    """Authorization code logins at the Hub for one OAuth client (this server or service);
+    the :class:`~junction.plugins.hub.service.HubOAuthService`."""
 
     def __init__(self, api: HubAPI, *, cookie_secret: bytes, base_url: str) -> None:
         self.api = api
@@ -143,6 +137,19 @@ class HubOAuth:
         if not state or not verifier:
             return None
         return state, verifier, next_url
+
+    async def user_model(self, token: str) -> dict[str, Any] | None:
+        """The Hub's model of a token's owner (None: refused); raises ``HubUnavailable``."""
+        return await self.api.user_model(token)
+
+    def has_access(self, scopes: Iterable[str]) -> bool:
+        """Whether ``scopes`` grant one of this client's access scopes."""
+        return has_access(self.api.settings.access_scopes, scopes)
+
+    @property
+    def logout_url(self) -> str:
+        """The Hub's logout page."""
+        return self.api.settings.hub_url + "logout"
 
     def clear_state(self, response: Response) -> None:
         """Drop the state cookie once a login finished."""

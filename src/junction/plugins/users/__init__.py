@@ -10,8 +10,8 @@ Map of the package:
   ``users_tokens``) and their Alembic revisions.
 - ``store.py``: the queries.
 - ``oidc.py``: OpenID Connect logins (authorization code with PKCE, through authlib).
-  With ``users.identity = "hub"`` logins come from JupyterHub instead
-  (``junction.plugins.hub.hubservice``); either is an ``IdentitySource`` (``service.py``).
+- ``hublogin.py``: JupyterHub logins instead (``users.identity = "hub"``), through the
+  ``hubservice`` plugin's OAuth client. Either is an ``IdentitySource`` (``service.py``).
 - ``routes.py``, ``models.py``: the ``/api/users`` admin and self-service API;
   ``page.py``: the ``/users`` administration page over it.
 - ``homes.py``: :class:`Homes`, per-user home folders and shared folders, provided as the
@@ -34,7 +34,6 @@ from pathlib import Path
 import anyio
 
 from junction.auth.authorizer import RoleAuthorizer
-from junction.auth.identity import load_cookie_secret
 from junction.auth.limits import LIMITS, UserLimits
 from junction.childenv import set_account_resolver
 from junction.database import PluginTables
@@ -42,10 +41,11 @@ from junction.errors import ConfigError
 from junction.events import EVENTS
 from junction.plugin import Plugin, PluginContext
 from junction.plugins.contents.service import CONTENTS_ACCESS
-from junction.plugins.hub.hubservice import HUB_LOGIN
-from junction.plugins.hub.hubservice import router as hub_router
+from junction.plugins.hub.service import HUB_OAUTH
 from junction.plugins.users.directory import UserDirectory
 from junction.plugins.users.homes import HOMES, Homes
+from junction.plugins.users.hublogin import HUB_LOGIN, HubServiceLogin
+from junction.plugins.users.hublogin import router as hub_router
 from junction.plugins.users.oidc import OIDC
 from junction.plugins.users.oidc import router as oidc_router
 from junction.plugins.users.page import router as page_router
@@ -125,17 +125,17 @@ async def _identity_source(
                 "users: identity = 'hub' and oidc_issuer are both set; logins come from one "
                 "source, so unset users.oidc_issuer or set users.identity = 'oidc'"
             )
-        from junction.plugins.hub.hubservice import HubServiceLogin
-
-        secret = load_cookie_secret(ctx.get(AUTH).settings)
-        base_url = ctx.server.base_url
-        async with HubServiceLogin(
-            settings, directory, cookie_secret=secret, base_url=base_url
-        ) as hub:
-            forward = not settings.password_login
-            directory.attach_source(hub, label=hub.label, path=hub.path, forward=forward)
-            ctx.provide(HUB_LOGIN, hub)
-            yield
+        oauth = ctx.get_optional(HUB_OAUTH)
+        if oauth is None:
+            raise ConfigError(
+                "users: identity = 'hub' needs the hubservice plugin (the Hub's OAuth "
+                'client); add enable = ["hubservice"]'
+            )
+        hub = HubServiceLogin(settings, directory, oauth)
+        forward = not settings.password_login
+        directory.attach_source(hub, label=hub.label, path=hub.path, forward=forward)
+        ctx.provide(HUB_LOGIN, hub)
+        yield
         return
     if not settings.oidc_enabled:
         yield
@@ -184,7 +184,7 @@ plugin = Plugin(
     provides=[USERS, IDENTITY, AUTHORIZER, OIDC, HUB_LOGIN, HOMES, CONTENTS_ACCESS, LIMITS],
     public_paths=["login/oidc", "oauth/callback", "login/hub", "oauth_callback"],
     requires=[AUTH, DATABASE],
-    optional=[EVENTS],
+    optional=[EVENTS, HUB_OAUTH],
     tables=PluginTables(metadata, Path(__file__).parent / "migrations"),
     order_hint=10,
 )
