@@ -5,11 +5,12 @@ stored connection info loaded into it, a provisioner made for the spec and given
 provisioner info (``load_provisioner_info``), and the launch arguments a restart needs.
 
 jupyter_client's ``LocalProvisioner`` acts only on the ``Popen`` it made, which a reloaded
-one does not have: polls say the kernel exited, signals go nowhere. So a kernel it launched
-is reloaded into :class:`ReattachedLocalProvisioner`, which polls and signals the stored
-pid and process group instead, until a restart launches a process of its own. Only on the
-host that launched the kernel: elsewhere a pid means nothing, and such a kernel is reached
-over ZeroMQ alone (see the manager).
+one does not have: polls say the kernel exited, signals go nowhere. So the spec's provisioner
+(``LocalProvisioner`` or a subclass of it, such as Junction's netns provisioner) is reloaded
+with :class:`ReattachedProcess` mixed in, which polls and signals the stored pid and process
+group instead, until a restart launches a process of its own. Only on the host that launched
+the kernel: elsewhere a pid means nothing, and such a kernel is reached over ZeroMQ alone
+(see the manager).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import types
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
@@ -26,14 +28,15 @@ from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from junction.plugins.kernels.records import pid_alive
 
-__all__ = ["LOCAL", "ReattachedLocalProvisioner", "load_provisioner", "provisioner_info"]
+__all__ = ["LOCAL", "ReattachedProcess", "load_provisioner", "provisioner_info"]
 
 LOCAL = "local"
 """``provisioner["kind"]`` of kernels jupyter_client's ``LocalProvisioner`` launched."""
 
 
-class ReattachedLocalProvisioner(LocalProvisioner):
-    """A ``LocalProvisioner`` that drives a process it did not start, by pid and group."""
+class ReattachedProcess(LocalProvisioner):
+    """Mixed in before a ``LocalProvisioner`` class: drives a process it did not start, by
+    its stored pid and process group (see :func:`reattached_class`)."""
 
     @property
     def has_process(self) -> bool:
@@ -90,6 +93,21 @@ class ReattachedLocalProvisioner(LocalProvisioner):
         await self.send_signal(signal.SIGTERM)
 
 
+_CLASSES: dict[type[LocalProvisioner], type[LocalProvisioner]] = {}
+
+
+def reattached_class(cls: type[LocalProvisioner]) -> type[LocalProvisioner]:
+    """``cls`` with :class:`ReattachedProcess` first in its method order (made once)."""
+    if issubclass(cls, ReattachedProcess):
+        return cls
+    made = _CLASSES.get(cls)
+    if made is None:
+        made = _CLASSES[cls] = types.new_class(
+            f"Reattached{cls.__name__}", (ReattachedProcess, cls)
+        )
+    return made
+
+
 async def provisioner_info(manager: AsyncKernelManager) -> dict[str, Any]:
     """What a later process needs to find the kernel's process again (no connection info:
     the record keeps that apart, its key sealed)."""
@@ -119,18 +137,14 @@ async def load_provisioner(
     manager.load_connection_info(connection)  # type: ignore[arg-type]
     manager.kernel_id = kernel_id
     stored = {**info, "kernel_id": kernel_id, "connection_info": connection}
-    if info.get("kind") == LOCAL:
-        provisioner: Any = ReattachedLocalProvisioner(
-            kernel_id=kernel_id, kernel_spec=manager.kernel_spec, parent=manager
-        )
-        await provisioner.load_provisioner_info(stored)
-        if not local:  # a pid of another host: reach the kernel over ZeroMQ alone
-            provisioner.pid = provisioner.pgid = None
-    else:
-        provisioner = KernelProvisionerFactory.instance().create_provisioner_instance(
-            kernel_id, manager.kernel_spec, parent=manager
-        )
-        await provisioner.load_provisioner_info(stored)
+    provisioner: Any = KernelProvisionerFactory.instance().create_provisioner_instance(
+        kernel_id, manager.kernel_spec, parent=manager
+    )
+    if isinstance(provisioner, LocalProvisioner):
+        provisioner.__class__ = reattached_class(type(provisioner))
+    await provisioner.load_provisioner_info(stored)
+    if isinstance(provisioner, LocalProvisioner) and not local:
+        provisioner.pid = provisioner.pgid = None  # another host's: reach it over ZeroMQ only
     manager.provisioner = provisioner
     # As after a start: each later shutdown or restart gets a fresh "ready" future.
     manager._attempted_start = True
