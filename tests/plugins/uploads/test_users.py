@@ -54,3 +54,38 @@ async def test_uploads_belong_to_their_owner(tmp_path: Path) -> None:
         )
         assert refused.status_code == 404, refused.text
         assert not (tmp_path / "home" / "bob" / "x.txt").exists()
+
+
+async def test_a_link_into_another_home_reaches_nothing(tmp_path: Path) -> None:
+    async with app_client(
+        root_dir=tmp_path, profile="none", enable=["contents", "users", "uploads"]
+    ) as admin:
+        alice = await _token(admin, "alice")
+        bob = await _token(admin, "bob")
+        for who in (alice, bob):  # each home is made on its owner's first request
+            assert (await admin.get("/api/contents", headers=who)).status_code == 200
+        (tmp_path / "home" / "bob" / "secret.txt").write_text("bob's")
+        (tmp_path / "home" / "alice" / "ln").symlink_to(tmp_path / "home" / "bob")
+        (tmp_path / "home" / "alice" / "own").mkdir()
+        (tmp_path / "home" / "alice" / "mine").symlink_to(tmp_path / "home" / "alice" / "own")
+
+        read = await admin.get("/api/contents/home/alice/ln/secret.txt", headers=alice)
+        assert read.status_code in (403, 404), read.text
+        listed = await admin.get("/api/contents/home/alice/ln", headers=alice)
+        assert listed.status_code in (403, 404), listed.text
+        file = {"type": "file", "format": "text", "content": "pwn"}
+        put = await admin.put("/api/contents/home/alice/ln/pwn2.txt", headers=alice, json=file)
+        assert put.status_code in (403, 404), put.text
+        assert not (tmp_path / "home" / "bob" / "pwn2.txt").exists()
+
+        metadata = _metadata(filename="pwn.txt", path="home/alice/ln")
+        upload = await admin.post(
+            "/api/uploads", headers={**alice, "Upload-Length": "0", "Upload-Metadata": metadata}
+        )
+        assert upload.status_code in (403, 404), upload.text
+        assert not (tmp_path / "home" / "bob" / "pwn.txt").exists()
+
+        # A link that stays inside one's own home still works.
+        put = await admin.put("/api/contents/home/alice/mine/ok.txt", headers=alice, json=file)
+        assert put.status_code == 201, put.text
+        assert (tmp_path / "home" / "alice" / "own" / "ok.txt").read_text() == "pwn"

@@ -15,6 +15,7 @@ request); changes made through this server apply at once.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,11 +142,40 @@ class Homes:
         return any(t != path and _under(t, path) for t in targets)
 
     async def check(self, user: User, path: str, action: str) -> Reach:
-        """How far ``user`` reaches into ``path``; see ``ContentsAccess.check``."""
+        """How far ``user`` reaches into ``path``; see ``ContentsAccess.check``.
+
+        The path is judged as written and, when links on the way lead elsewhere, where it
+        really leads too: a link in one's home to another's home reaches nothing there.
+        """
         parts = [part for part in path.split("/") if part not in ("", ".")]
         if ".." in parts:  # judged as written: no path may climb out of where it points
             raise FileNotFound(f"No such file or directory: {path}")
         path = "/".join(parts)
+        reach = await self._check(user, path, action)
+        real = await anyio.to_thread.run_sync(self._real, path)
+        if real is not None and real != path:
+            try:
+                if await self._check(user, real, action) is not Reach.FULL:
+                    raise FileNotFound(f"No such file or directory: {path}")
+            except Forbidden:  # say nothing of where the link leads
+                raise Forbidden(f"Not allowed to {action} {path}") from None
+            except FileNotFound:
+                raise FileNotFound(f"No such file or directory: {path}") from None
+        return reach
+
+    def _real(self, path: str) -> str | None:
+        """The API path ``path`` leads to once every link is followed (blocking); None
+        outside the root, which the contents service refuses anyway."""
+        root = os.path.realpath(self.root)
+        real = os.path.realpath(os.path.join(root, *path.split("/")) if path else root)
+        if real == root:
+            return ""
+        prefix = root.rstrip(os.sep) + os.sep
+        if not real.startswith(prefix):
+            return None
+        return real[len(prefix) :].replace(os.sep, "/")
+
+    async def _check(self, user: User, path: str, action: str) -> Reach:
         await self._make_home(user)
         if self._own(user, path, action):
             return Reach.FULL
