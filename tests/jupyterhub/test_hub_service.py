@@ -90,7 +90,7 @@ password_login = false
 hub_admin_groups = ["staff"]
 hub_group_roles = {{ staff = ["admin"] }}
 allowed_groups = ["class"]
-cache_seconds = 1
+cache_seconds = 0
 oidc_recheck_seconds = 0
 """
     )
@@ -254,7 +254,8 @@ def test_a_callback_with_a_bad_state_is_refused(shared: Shared) -> None:
 
 def test_sessions_outlive_the_hub_and_new_logins_get_503(shared: Shared) -> None:
     """Runs last: with the Hub stopped, an open session keeps working (every request is
-    rechecked here, and a Hub that does not answer keeps the session); a new login is 503."""
+    rechecked here, ``cache_seconds = 0``, and a Hub that does not answer keeps the session);
+    a new login is 503."""
     client, me = _logged_in(shared, "bob", "api/me")
     with closing(client):
         assert me.status_code == 200, me.text[:300]
