@@ -173,6 +173,42 @@ async def test_protocol_errors(client: httpx.AsyncClient) -> None:
     ).json()["reason"] == "Not Found"
 
 
+async def test_huge_numbers_are_refused_before_parsing(client: httpx.AsyncClient) -> None:
+    huge = "9" * 5000  # more digits than int() accepts
+    created = await client.post("/api/uploads", headers={**TUS, "Upload-Length": huge})
+    assert created.status_code == 400, created.text
+    assert "Upload-Length" in created.json()["message"]
+    location = (await create(client, 10, filename="n.txt")).headers["location"]
+    offset = await append(client, location, 0, b"", **{"Upload-Offset": huge})
+    assert offset.status_code == 400, offset.text
+    twenty = await append(client, location, 0, b"", **{"Upload-Offset": "1" + "0" * 19})
+    assert twenty.status_code == 400, twenty.text
+    assert (await append(client, location, 0, b"0123456789")).status_code == 204
+
+
+async def test_placed_files_are_not_executable(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    import os
+
+    location = (await create(client, 3, filename="x.sh", path="in")).headers["location"]
+    assert [oct(os.stat(p).st_mode & 0o777) for p in partial_files()] == ["0o600"]
+    assert (await append(client, location, 0, b"abc")).status_code == 204
+    placed = os.stat(tmp_path / "root" / "in" / "x.sh").st_mode & 0o777
+    saved = await client.put(
+        "/api/contents/in/y.txt", json={"type": "file", "format": "text", "content": "a"}
+    )
+    assert saved.status_code == 201, saved.text
+    assert placed == os.stat(tmp_path / "root" / "in" / "y.txt").st_mode & 0o777
+    assert placed & 0o111 == 0
+
+
+def partial_files() -> list[Path]:
+    """The partial files now waiting in the Jupyter data dir."""
+    import os
+
+    directory = Path(os.environ["JUPYTER_DATA_DIR"]) / "junction" / "uploads"
+    return sorted(directory.glob("*.part"))
+
+
 async def test_termination_deletes_the_upload(client: httpx.AsyncClient, tmp_path: Path) -> None:
     location = (await create(client, 10, filename="f.txt")).headers["location"]
     assert (await append(client, location, 0, b"12")).status_code == 204

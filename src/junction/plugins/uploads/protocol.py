@@ -42,6 +42,7 @@ __all__ = [
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"
 OFFSET_OCTET_STREAM = "application/offset+octet-stream"
+_MAX_DIGITS = 19  # 2**63 has 19 digits: no larger file is possible anyway
 
 CHECKSUMS: Mapping[str, Callable[[], Any]] = {
     # Integrity checks against transfer errors, not security: allowed where FIPS mode is on.
@@ -109,6 +110,8 @@ def parse_offset(value: str | None, name: str) -> int:
     if value is None:
         raise BadRequest(f"{name} is missing")
     value = value.strip()
+    if len(value) > _MAX_DIGITS:  # before int(): Python refuses to parse very long numbers
+        raise BadRequest(f"{name} is too large: more than {_MAX_DIGITS} digits")
     if not value.isascii() or not value.isdigit():
         raise BadRequest(f"{name} must be a non-negative integer, not {value!r}")
     return int(value)
