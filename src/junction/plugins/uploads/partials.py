@@ -91,7 +91,8 @@ class PartialFiles:
     def create(self, upload_id: str) -> None:
         """Create an upload's empty partial file; raises FileExistsError if it exists."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path(upload_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC)
+        flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC
+        fd = os.open(self.path(upload_id), flags, 0o600)  # its mode is set when it is placed
         os.close(fd)
 
     def open(self, upload_id: str) -> PartialWriter:

@@ -13,6 +13,9 @@ in place in one step:
 - elsewhere, the bytes are first copied into a hidden temporary file in the destination's
   folder and flushed, then linked or renamed the same way.
 
+Partial files are private (0600); a new file gets ``0666`` less the umask when placed, like
+a save through the contents service, and a replaced file keeps its mode.
+
 Readers never see a partial file at the destination, and a failure leaves it as it was.
 """
 
@@ -88,6 +91,8 @@ class Destinations:
         self.allow_hidden = allow_hidden
         self._resolve = resolve
         self._prefix = self.root.rstrip(os.sep) + os.sep
+        self.umask = _umask()
+        """The process's umask, applied to the mode of a new file."""
 
     async def check(self, path: str, overwrite: bool) -> str:
         """Check a destination for a new upload; returns its normalised API path."""
@@ -150,6 +155,8 @@ class Destinations:
                 existing = self._existing(dir_fd, api, overwrite)
                 if existing is not None and stat.S_ISREG(existing.st_mode):
                     os.chmod(partial, stat.S_IMODE(existing.st_mode))  # keep the file's mode
+                else:  # as a save through the contents service makes a new file
+                    os.chmod(partial, 0o666 & ~self.umask)
                 if os.stat(partial).st_dev == os.fstat(dir_fd).st_dev:
                     _put(str(partial), None, name, dir_fd, overwrite, api)
                     os.fsync(dir_fd)
@@ -204,6 +211,19 @@ def _copy_beside(partial: Path, temp: str, dir_fd: int) -> None:
             os.unlink(temp, dir_fd=dir_fd)
         raise
     os.close(out)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` sets it for every
+    thread meanwhile); 0o022 where ``/proc`` cannot tell."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def _where(fd: int) -> str | None:
