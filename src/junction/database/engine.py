@@ -18,8 +18,9 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import anyio
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
@@ -39,7 +40,14 @@ from sqlalchemy.ext.asyncio import (
 
 from junction.errors import ConfigError, DatabaseUnavailable, InsufficientStorage
 
-__all__ = ["BUSY_TIMEOUT", "CONNECT_TIMEOUT", "Database", "DatabaseFull", "masked_url"]
+__all__ = [
+    "BUSY_TIMEOUT",
+    "CONNECT_TIMEOUT",
+    "Database",
+    "DatabaseFull",
+    "ShieldedSession",
+    "masked_url",
+]
 
 log = logging.getLogger("junction.database")
 
@@ -47,6 +55,8 @@ BUSY_TIMEOUT = 10.0
 """Seconds an SQLite writer waits for another's lock before giving up with a 503."""
 CONNECT_TIMEOUT = 10.0
 """Seconds a PostgreSQL connection attempt may take before the database counts as down."""
+CLEANUP_WAIT = 5.0
+"""Seconds a cancelled or failed transaction may take to roll back and return its connection."""
 
 _DRIVERS = frozenset({("sqlite", "aiosqlite"), ("postgresql", "asyncpg")})
 _PG_DISK_FULL = "53100"  # PostgreSQL SQLSTATE disk_full
@@ -79,6 +89,28 @@ def masked_url(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+class ShieldedSession(AsyncSession):
+    """An :class:`AsyncSession` whose statements, once sent, finish before a cancellation
+    lands (bounded by the busy timeout and the connection's own timeouts).
+
+    Cancelled inside the driver, SQLAlchemy invalidates the connection and leaves a
+    close task behind that the event loop may never finish, which hangs the server's exit;
+    cancelled between statements, the transaction is simply rolled back.
+    """
+
+    if not TYPE_CHECKING:  # the checker keeps AsyncSession's precise signatures
+
+        async def execute(self, *args: Any, **kwargs: Any) -> Any:
+            """:meth:`AsyncSession.execute`, shielded from cancellation."""
+            with anyio.CancelScope(shield=True):
+                return await super().execute(*args, **kwargs)
+
+        async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+            """:meth:`AsyncSession.scalar`, shielded from cancellation."""
+            with anyio.CancelScope(shield=True):
+                return await super().scalar(*args, **kwargs)
+
+
 class Database:
     """The database every plugin shares (service key :data:`~junction.services.DATABASE`).
 
@@ -99,7 +131,7 @@ class Database:
             )
         self.dialect: str = dialect
         self._engine: AsyncEngine | None = None
-        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self._sessions: async_sessionmaker[ShieldedSession] | None = None
 
     def __repr__(self) -> str:
         return f"Database({masked_url(self.url)!r})"
@@ -124,7 +156,7 @@ class Database:
         return self._engine
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self) -> AsyncIterator[ShieldedSession]:
         """A transaction: committed when the block exits, rolled back if it raises.
 
         Raises :class:`~junction.errors.DatabaseUnavailable` when the database cannot be
@@ -132,17 +164,33 @@ class Database:
         when its disk is full.
         """
         try:
-            async with self._session_factory().begin() as session:
+            session = self._session_factory()()
+            try:
+                await session.begin()
                 yield session
+                with anyio.CancelScope(shield=True):
+                    await session.commit()
+            except BaseException:
+                # Cancelled or failed: roll back and close shielded (bounded), so the
+                # connection goes back to the pool clean instead of being left to a
+                # background task the event loop may never finish.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_WAIT):
+                    await session.rollback()
+                raise
+            finally:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_WAIT):
+                    await session.close()
         except (DBAPIError, OSError, PoolTimeout, TimeoutError) as exc:
             error = self.translate(exc)
             if error is exc:
                 raise
             raise error from exc
 
-    def _session_factory(self) -> async_sessionmaker[AsyncSession]:
+    def _session_factory(self) -> async_sessionmaker[ShieldedSession]:
         if self._sessions is None:
-            self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+            self._sessions = async_sessionmaker(
+                self.engine, class_=ShieldedSession, expire_on_commit=False
+            )
         return self._sessions
 
     async def ping(self) -> None:
