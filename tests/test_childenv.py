@@ -18,3 +18,20 @@ def test_the_server_environment_is_the_default(monkeypatch: pytest.MonkeyPatch) 
     environment = child_environment()
     assert "JUNCTION_COOKIE_SECRET" not in environment
     assert environment["SOME_TOOL_HOME"] == "/opt/tool"
+
+
+def test_database_passwords_are_left_out_and_other_secrets_kept() -> None:
+    source = {
+        "POSTGRES_PASSWORD": "p",
+        "PGPASSWORD": "p",
+        "DATABASE_URL": "postgresql://u:p@db/x",
+        "MYSQL_ROOT_PASSWORD": "p",
+        "SNOWFLAKE_PASSWORD": "mine",
+        "PGHOST": "db",
+        "PATH": "/bin",
+    }
+    assert child_environment(source) == {
+        "SNOWFLAKE_PASSWORD": "mine",
+        "PGHOST": "db",
+        "PATH": "/bin",
+    }

@@ -3,6 +3,13 @@
 Junction's own settings travel as ``JUNCTION_*`` variables, the server token and cookie
 secret among them. A child never needs them, and a kernel or shell that could read them could
 act as the server, so they are left out of every child's environment.
+
+So are the well-known variables that carry a database's password, which a deployment may
+set for the server or for tools beside it (:data:`SECRET_VARIABLES`): ``POSTGRES_PASSWORD``,
+``PGPASSWORD``, ``DATABASE_URL``, ``MYSQL_PASSWORD``, ``MYSQL_ROOT_PASSWORD``,
+``MARIADB_PASSWORD`` and ``MARIADB_ROOT_PASSWORD``. Only these exact names: other variables
+ending in ``_PASSWORD`` or ``_TOKEN`` may be meant for users' code and are kept. A secret the
+server needs belongs in a ``JUNCTION_*`` variable (``JUNCTION_DATABASE_URL``).
 """
 
 from __future__ import annotations
@@ -13,15 +20,40 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SETTINGS_PREFIX", "RunAs", "child_environment", "run_as", "set_account_resolver"]
+__all__ = [
+    "SECRET_VARIABLES",
+    "SETTINGS_PREFIX",
+    "RunAs",
+    "child_environment",
+    "run_as",
+    "set_account_resolver",
+]
 
 SETTINGS_PREFIX = "JUNCTION_"
 
+SECRET_VARIABLES = frozenset(
+    {
+        "POSTGRES_PASSWORD",
+        "PGPASSWORD",
+        "DATABASE_URL",
+        "MYSQL_PASSWORD",
+        "MYSQL_ROOT_PASSWORD",
+        "MARIADB_PASSWORD",
+        "MARIADB_ROOT_PASSWORD",
+    }
+)
+"""Variables holding a database's password, never handed to a child (see the module)."""
+
 
 def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``environ`` (the server's, by default) without Junction's own settings."""
+    """A copy of ``environ`` (the server's, by default) without Junction's own settings and
+    :data:`SECRET_VARIABLES`."""
     source = os.environ if environ is None else environ
-    return {key: value for key, value in source.items() if not key.startswith(SETTINGS_PREFIX)}
+    return {
+        key: value
+        for key, value in source.items()
+        if not key.startswith(SETTINGS_PREFIX) and key not in SECRET_VARIABLES
+    }
 
 
 @dataclass(frozen=True)
