@@ -105,7 +105,7 @@ def test_replicas_websockets_get_upgrade_and_long_timeouts() -> None:
     for route in (
         "location ~ ^/j/api/kernels/[^/]+/channels$ {",
         "location = /j/api/events/subscribe {",
-        "location ~ ^/j/(api/terminals|terminals/|proxy/) {",
+        "location ~ ^/j/(api/terminals|terminals/|proxy/|api/uploads) {",
         "location ~ ^/j/(api/collaboration/|api/apps|apps/) {",
         "location ~ ^/j/api/jobs/[^/]+/events$ {",
     ):

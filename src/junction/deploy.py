@@ -304,8 +304,9 @@ server {{
         proxy_buffering off;
     }}
 
-    # Terminals and the port proxy belong to the replica that started them: per client.
-    location ~ ^{base}(api/terminals|terminals/|proxy/) {{
+    # Terminals, the port proxy and resumable uploads (their partial files) belong to the
+    # replica that started them: per client.
+    location ~ ^{base}(api/terminals|terminals/|proxy/|api/uploads) {{
         proxy_pass http://junction_client;
         proxy_read_timeout 1d;
         proxy_send_timeout 1d;

@@ -100,6 +100,7 @@ async def lifespan(ctx: PluginContext[AppsSettings]) -> AsyncIterator[None]:
         ws_max_size=ctx.settings.websocket_max_message_size,
         ws_per_message_deflate=False,
         log_level="warning",
+        log_config=None,  # keep the server's logging (and its secret scrubbing) as it is
         proxy_headers=False,
         server_header=False,
         date_header=False,  # the app's own Date header passes through
