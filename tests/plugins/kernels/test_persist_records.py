@@ -81,10 +81,11 @@ async def test_the_key_is_sealed_and_one_claim_wins(database_url: str) -> None:
         assert await KernelRecords(database, Sealer(b"another secret")).all() == []
 
         # The record of a gone server: of two claims with what they read, one wins.
+        gone = KernelRecords(database, Sealer(b"cookie secret"))
+        gone.server = "elsewhere:1:x"
+        await gone.save(record("k1", key))
         async with database.session() as session:
-            await session.execute(
-                text("UPDATE kernels_kernels SET server = 'elsewhere:1:x', heartbeat = 1.0")
-            )
+            await session.execute(text("UPDATE kernels_kernels SET heartbeat = 1.0"))
         [stale] = await records.all()
         assert server_gone(stale.server, stale.heartbeat, now=time.time(), stale=30)
         rival = KernelRecords(database, Sealer(b"cookie secret"))
@@ -94,8 +95,86 @@ async def test_the_key_is_sealed_and_one_claim_wins(database_url: str) -> None:
         assert not await rival.claim(seen_by_rival)
         taken, missing, stop = await rival.beat({"k1": ("idle", 0.0, None)})
         assert (taken, missing, stop) == ({"k1"}, set(), set())
+        [claimed] = await rival.all()  # the claim sealed the row again, naming its winner
+        assert claimed.server == records.server
         await rival.request_stop("k1")
         assert await records.stop_requested("k1")
+    finally:
+        await database.close()
+
+
+TAMPERINGS = {
+    "owner": "UPDATE kernels_kernels SET owner = 'mallory' WHERE id = 'alice'",
+    "no owner": "UPDATE kernels_kernels SET owner = NULL WHERE id = 'alice'",
+    "pid": "UPDATE kernels_kernels SET provisioner = replace(provisioner, '1234', '1') "
+    "WHERE id = 'alice'",
+    "connection file": "UPDATE kernels_kernels SET provisioner = replace(provisioner, "
+    "'/run/kernel-alice.json', '/tmp/victim.txt') WHERE id = 'alice'",
+    "port": "UPDATE kernels_kernels SET connection = replace(connection, '5000', '5001') "
+    "WHERE id = 'alice'",
+    "server": "UPDATE kernels_kernels SET server = 'elsewhere:999999:deadbeef' WHERE id = 'alice'",
+    "cwd": "UPDATE kernels_kernels SET cwd = '/' WHERE id = 'alice'",
+    "key copied": "UPDATE kernels_kernels SET sealed_key = "
+    "(SELECT sealed_key FROM kernels_kernels WHERE id = 'alice') WHERE id = 'bob'",
+    "row copied": "INSERT INTO kernels_kernels SELECT 'carol', seq + 1, name, owner, cwd, "
+    "connection, sealed_key, provisioner, server, heartbeat, last_activity, "
+    "execution_state, stop FROM kernels_kernels WHERE id = 'alice'",
+}
+
+
+@pytest.mark.parametrize("tampering", list(TAMPERINGS))
+async def test_a_row_changed_outside_the_server_is_ignored(
+    database_url: str, tampering: str
+) -> None:
+    database = Database(database_url)
+    try:
+        await upgrade(database, [("kernels", TABLES)])
+        records = KernelRecords(database, Sealer(b"cookie secret"))
+        alice, bob = record("alice", "alice-key"), record("bob", "bob-key")
+        alice.owner, bob.owner = "alice", "bob"
+        alice.provisioner["connection_file"] = "/run/kernel-alice.json"
+        await records.save(alice)
+        await records.save(bob)
+        async with database.session() as session:
+            await session.execute(text(TAMPERINGS[tampering]))
+            ids = (await session.execute(text("SELECT id FROM kernels_kernels"))).scalars()
+            changed = {"key copied": "bob", "row copied": "carol"}.get(tampering, "alice")
+            untouched = sorted(set(ids) - {changed})
+
+        assert [found.id for found in await records.all()] == untouched
+        assert await records.get(changed) is None
+        for kernel_id in untouched:  # the others read as saved
+            found = await records.get(kernel_id)
+            assert found is not None
+            assert found.connection["key"] == f"{kernel_id}-key"
+            assert found.owner == kernel_id
+    finally:
+        await database.close()
+
+
+async def test_the_renewed_columns_stay_outside_the_seal_and_owner_changes_seal_again(
+    database_url: str,
+) -> None:
+    database = Database(database_url)
+    try:
+        await upgrade(database, [("kernels", TABLES)])
+        records = KernelRecords(database, Sealer(b"cookie secret"))
+        await records.save(record("k1", "k1-key"))
+        async with database.session() as session:  # what every replica writes
+            await session.execute(
+                text(
+                    "UPDATE kernels_kernels SET heartbeat = 5.0, last_activity = 6.0, "
+                    "execution_state = 'busy', stop = :stop, seq = 7"
+                ),
+                {"stop": True},
+            )
+        [found] = await records.all()
+        assert (found.heartbeat, found.execution_state, found.stop) == (5.0, "busy", True)
+
+        # The owner changes through the heartbeat: sealed again, so still read.
+        assert await records.beat({"k1": ("idle", 8.0, "alice")}) == (set(), set(), {"k1"})
+        [found] = await records.all()
+        assert (found.owner, found.connection["key"]) == ("alice", "k1-key")
     finally:
         await database.close()
 

@@ -357,9 +357,14 @@ class ManagedKernel:
             self.manager._launch_args = launch
             self.by_wire = not local
             self.restartable = not record.provisioner.get("account")
-            stored_file = record.provisioner.get("connection_file")
-            if local and isinstance(stored_file, str):
-                self.manager.connection_file = stored_file
+            # The connection file is this server's, named for the kernel (never a path
+            # read from the database, which would be unlinked or touched below).
+            if record.provisioner.get("connection_file") != self.manager.connection_file:
+                log.info(
+                    "kernel %s: its connection file is now %s",
+                    self.id,
+                    self.manager.connection_file,
+                )
             if local and not await self.manager.is_alive():
                 return False
             hub = self.hub

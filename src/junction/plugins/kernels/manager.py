@@ -526,6 +526,9 @@ class JupyterClientKernels:
         assert self.records is not None
         assert self._runtime is not None
         previous = record.server
+        if not _UUID.fullmatch(record.id):
+            log.warning("kernel %r left by %s: not a kernel id; it is ignored", record.id, previous)
+            return False
         if not await self.records.claim(record):
             return False  # another server was quicker
         if not record.provisioner.get("independent"):

@@ -11,15 +11,22 @@ with :class:`ReattachedProcess` mixed in, which polls and signals the stored pid
 group instead, until a restart launches a process of its own. Only on the host that launched
 the kernel: elsewhere a pid means nothing, and such a kernel is reached over ZeroMQ alone
 (see the manager).
+
+A stored pid is signalled only while it is still the kernel's process: not init, not this
+server, and its command line names the kernel (its connection file is ``kernel-<id>.json``),
+so a pid the system gave to another process since is left alone. The process group is
+signalled only while it is that process's own group and not this server's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import types
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
@@ -28,10 +35,44 @@ from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from junction.plugins.kernels.records import pid_alive
 
-__all__ = ["LOCAL", "ReattachedProcess", "load_provisioner", "provisioner_info"]
+__all__ = [
+    "LOCAL",
+    "ReattachedProcess",
+    "kernel_group",
+    "kernel_process",
+    "load_provisioner",
+    "provisioner_info",
+]
+
+log = logging.getLogger("junction.kernels")
 
 LOCAL = "local"
 """``provisioner["kind"]`` of kernels jupyter_client's ``LocalProvisioner`` launched."""
+
+
+def kernel_process(pid: object, kernel_id: str) -> bool:
+    """Whether ``pid`` is a live process of kernel ``kernel_id`` on this host: above 1, not
+    this server, and its command line names the kernel."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1 or pid == os.getpid():
+        return False
+    if not kernel_id:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return kernel_id.encode() in cmdline and pid_alive(pid)
+
+
+def kernel_group(pid: int, pgid: object) -> bool:
+    """Whether ``pgid`` is the process group of ``pid`` (a kernel's, see
+    :func:`kernel_process`), and neither init's nor this server's."""
+    if not isinstance(pgid, int) or isinstance(pgid, bool) or pgid <= 1:
+        return False
+    try:
+        return pgid != os.getpgid(0) and os.getpgid(pid) == pgid
+    except OSError:
+        return False
 
 
 class ReattachedProcess(LocalProvisioner):
@@ -43,7 +84,7 @@ class ReattachedProcess(LocalProvisioner):
         """Whether the kernel process runs."""
         if self.process is not None:
             return True
-        return isinstance(self.pid, int) and pid_alive(self.pid)
+        return kernel_process(self.pid, self.kernel_id)
 
     async def poll(self) -> int | None:
         """None while the kernel runs, else 0 (its exit status is its parent's to read)."""
@@ -67,16 +108,18 @@ class ReattachedProcess(LocalProvisioner):
         if self.process is not None:
             await super().send_signal(signum)
             return
-        if not isinstance(self.pid, int) or not pid_alive(self.pid):
+        pid = self.pid
+        if not isinstance(pid, int) or not kernel_process(pid, self.kernel_id):
             return
-        if isinstance(self.pgid, int) and hasattr(os, "killpg"):
+        pgid = self.pgid
+        if isinstance(pgid, int) and kernel_group(pid, pgid) and hasattr(os, "killpg"):
             try:
-                os.killpg(self.pgid, signum)
+                os.killpg(pgid, signum)
                 return
             except OSError:
                 pass
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signum)
+            os.kill(pid, signum)
 
     async def kill(self, restart: bool = False) -> None:
         """SIGKILL the kernel's group."""
@@ -145,6 +188,15 @@ async def load_provisioner(
     await provisioner.load_provisioner_info(stored)
     if isinstance(provisioner, LocalProvisioner) and not local:
         provisioner.pid = provisioner.pgid = None  # another host's: reach it over ZeroMQ only
+    elif isinstance(provisioner, LocalProvisioner) and provisioner.process is None:
+        pid = provisioner.pid
+        if not isinstance(pid, int) or not kernel_process(pid, kernel_id):
+            log.warning(
+                "kernel %s: process %s is not the kernel's; it is left alone", kernel_id, pid
+            )
+            provisioner.pid = provisioner.pgid = None
+        elif not kernel_group(pid, provisioner.pgid):
+            provisioner.pgid = None  # only the process itself is signalled
     manager.provisioner = provisioner
     # As after a start: each later shutdown or restart gets a fresh "ready" future.
     manager._attempted_start = True

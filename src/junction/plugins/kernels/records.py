@@ -13,6 +13,16 @@ signs every message to the kernel: whoever holds it runs code. It is never store
 text: it is sealed with Fernet (AES-128-CBC + HMAC-SHA256) under a key derived with HKDF
 from the server's cookie secret, so servers sharing the database must share the cookie
 secret (they share it already, for logins). It is never logged.
+
+The seal also binds the row: it holds, beside the secrets, the exact values of every column
+a server acts upon (``id``, ``name``, ``owner``, ``cwd``, the plain ``connection`` info with
+its ports, transport and signature scheme, the ``provisioner`` info with the pid, process
+group and connection file, and ``server``). A row whose columns differ from its seal (a key
+copied into another row, an owner, a pid or a path changed by someone with write access to
+the database but without the cookie secret) is never acted upon: reads leave it out with a
+warning. Only ``heartbeat``, ``last_activity``, ``execution_state``, ``stop`` and ``seq``
+stay outside the seal: every replica writes them, and none of them names a process, a file
+or a person. Whoever changes a sealed column (a save, a claim, an owner change) seals again.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -106,7 +116,8 @@ def same_host(server: str) -> bool:
 
 
 class Sealer:
-    """Seals and opens connection secrets under a key derived from the cookie secret."""
+    """Seals and opens mappings (connection secrets and the columns they are bound to) under
+    a key derived from the cookie secret."""
 
     def __init__(self, cookie_secret: bytes) -> None:
         derived = HKDF(
@@ -117,22 +128,25 @@ class Sealer:
         ).derive(cookie_secret)
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
 
-    def seal(self, secrets: dict[str, str]) -> str:
-        """The sealed text of ``secrets``."""
-        return self._fernet.encrypt(orjson.dumps(secrets)).decode()
+    def seal(self, payload: dict[str, Any]) -> str:
+        """The sealed text of ``payload`` (JSON values)."""
+        return self._fernet.encrypt(orjson.dumps(payload)).decode()
 
-    def open(self, sealed: str) -> dict[str, str]:
-        """The secrets again; raises ``ValueError`` when sealed under another secret."""
+    def open(self, sealed: str) -> dict[str, Any]:
+        """The mapping again; raises ``ValueError`` when sealed under another secret."""
         try:
             opened = orjson.loads(self._fernet.decrypt(sealed.encode()))
         except (InvalidToken, orjson.JSONDecodeError):
             raise ValueError("sealed under another cookie secret") from None
         if not isinstance(opened, dict):
             raise ValueError("not a sealed mapping")
-        return {str(k): str(v) for k, v in opened.items()}
+        return {str(k): v for k, v in opened.items()}
 
 
 _SECRET_FIELDS = ("key",)
+
+_BOUND = ("id", "name", "owner", "cwd", "connection", "provisioner", "server")
+"""The columns the seal binds: all but those every replica renews (see the module docstring)."""
 
 
 def _is_secret(name: str) -> bool:
@@ -168,23 +182,17 @@ class KernelRecords:
         self._database = database
         self._sealer = sealer
         self.server = server_id()
+        self._saved: dict[str, KernelRecord] = {}
+        """The records this process last sealed, to seal again when the owner changes."""
+        self._warned: set[tuple[str, str]] = set()
 
     async def save(self, record: KernelRecord) -> None:
         """Write ``record`` as run by this process (insert, or replace the row)."""
         record.server = self.server
         record.heartbeat = time.time()
-        plain = {k: _plain(v) for k, v in record.connection.items() if not _is_secret(k)}
-        secrets = {k: str(_plain(v)) for k, v in record.connection.items() if _is_secret(k)}
         values = {
-            "id": record.id,
+            **self._sealed(record),
             "seq": time.time_ns(),
-            "name": record.name,
-            "owner": record.owner,
-            "cwd": record.cwd,
-            "connection": orjson.dumps(plain).decode(),
-            "sealed_key": self._sealer.seal(secrets),
-            "provisioner": orjson.dumps(record.provisioner, default=str).decode(),
-            "server": record.server,
             "heartbeat": record.heartbeat,
             "last_activity": record.last_activity,
             "execution_state": record.execution_state,
@@ -199,9 +207,11 @@ class KernelRecords:
         )
         async with self._database.session() as session:
             await session.execute(statement)
+        self._saved[record.id] = replace(record, connection=dict(record.connection))
 
     async def remove(self, kernel_id: str) -> None:
         """Forget a kernel's row."""
+        self._saved.pop(kernel_id, None)
         async with self._database.session() as session:
             await session.execute(delete(KERNELS_TABLE).where(KERNELS_TABLE.c.id == kernel_id))
 
@@ -229,6 +239,7 @@ class KernelRecords:
         """
         now = time.time()
         table = KERNELS_TABLE
+        sealed = self._sealed(replace(record, server=self.server))
         async with self._database.session() as session:
             result = await session.execute(
                 update(table)
@@ -237,7 +248,7 @@ class KernelRecords:
                     & (table.c.server == record.server)
                     & (table.c.heartbeat == record.heartbeat)
                 )
-                .values(server=self.server, heartbeat=now)
+                .values(server=self.server, heartbeat=now, sealed_key=sealed["sealed_key"])
             )
         won = bool(getattr(result, "rowcount", 0) == 1)
         if won:
@@ -247,22 +258,31 @@ class KernelRecords:
     async def beat(
         self, states: dict[str, tuple[str, float, str | None]]
     ) -> tuple[set[str], set[str], set[str]]:
-        """Renew the heartbeat, ``execution_state``, ``last_activity`` and ``owner`` of each
-        kernel of ``states`` this process runs.
+        """Renew the heartbeat, ``execution_state`` and ``last_activity`` of each kernel of
+        ``states`` this process runs, and its ``owner`` when it changed (sealing again).
 
         Returns the ids whose row names another process now (taken over), those with no row
         (to write again), and those another process asked to stop.
         """
         now = time.time()
         table = KERNELS_TABLE
+        resealed: dict[str, KernelRecord] = {}
         async with self._database.session() as session:
             for kernel_id, (state, activity, owner) in states.items():
+                values: dict[str, Any] = {
+                    "heartbeat": now,
+                    "execution_state": state,
+                    "last_activity": activity,
+                }
+                saved = self._saved.get(kernel_id)
+                if saved is not None and saved.owner != owner:
+                    resealed[kernel_id] = replace(saved, owner=owner)
+                    sealed = self._sealed(resealed[kernel_id])
+                    values |= {"owner": owner, "sealed_key": sealed["sealed_key"]}
                 await session.execute(
                     update(table)
                     .where((table.c.id == kernel_id) & (table.c.server == self.server))
-                    .values(
-                        heartbeat=now, execution_state=state, last_activity=activity, owner=owner
-                    )
+                    .values(**values)
                 )
             rows = (
                 await session.execute(
@@ -274,6 +294,9 @@ class KernelRecords:
         taken = {row.id for row in rows if row.server != self.server and row.id in states}
         missing = set(states) - {row.id for row in rows}
         stop = {row.id for row in rows if row.server == self.server and row.stop}
+        self._saved |= resealed
+        for kernel_id in taken:
+            self._saved.pop(kernel_id, None)
         return taken, missing, stop
 
     async def request_stop(self, kernel_id: str) -> None:
@@ -294,17 +317,44 @@ class KernelRecords:
             ).first()
         return row is not None and bool(row.stop)
 
+    def _sealed(self, record: KernelRecord) -> dict[str, Any]:
+        """The sealed columns of ``record`` and ``sealed_key``, which binds them."""
+        plain = {k: _plain(v) for k, v in record.connection.items() if not _is_secret(k)}
+        secrets = {k: str(_plain(v)) for k, v in record.connection.items() if _is_secret(k)}
+        bound = {
+            "id": record.id,
+            "name": record.name,
+            "owner": record.owner,
+            "cwd": record.cwd,
+            "connection": orjson.dumps(plain).decode(),
+            "provisioner": orjson.dumps(record.provisioner, default=str).decode(),
+            "server": record.server,
+        }
+        return {**bound, "sealed_key": self._sealer.seal({"secrets": secrets, "row": bound})}
+
     def _record(self, row: Row[Any]) -> KernelRecord | None:
         try:
-            secrets = self._sealer.open(row.sealed_key)
+            opened = self._sealer.open(row.sealed_key)
         except ValueError:
-            log.warning(
+            self._warn(
+                row,
                 "kernel %s: its record cannot be read with this server's cookie secret; "
                 "servers sharing a database need the same cookie_secret",
-                row.id,
             )
             return None
-        connection = {**orjson.loads(row.connection), **secrets}
+        bound, secrets = opened.get("row"), opened.get("secrets")
+        if (
+            not isinstance(bound, dict)
+            or not isinstance(secrets, dict)
+            or any(bound.get(column) != getattr(row, column) for column in _BOUND)
+        ):
+            self._warn(
+                row,
+                "kernel %s: its record does not match its seal (changed outside this server, "
+                "or written by an older version); it is ignored",
+            )
+            return None
+        connection = {**orjson.loads(row.connection), **{k: str(v) for k, v in secrets.items()}}
         return KernelRecord(
             id=row.id,
             name=row.name,
@@ -318,3 +368,12 @@ class KernelRecords:
             execution_state=row.execution_state,
             stop=bool(row.stop),
         )
+
+    def _warn(self, row: Row[Any], message: str) -> None:
+        """Log ``message`` about an unreadable row once (rows are read every heartbeat)."""
+        seen = (row.id, row.sealed_key)
+        if seen not in self._warned:
+            if len(self._warned) > 1000:
+                self._warned.clear()
+            self._warned.add(seen)
+            log.warning(message, row.id)
