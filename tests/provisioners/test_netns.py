@@ -70,8 +70,10 @@ def _execute(socket: ClientConnection, code: str) -> str:
     }
     socket.send(json.dumps(request))
     stdout = ""
+    replied = idle = False
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    # The reply (shell) may overtake the output (iopub): wait for both it and idle.
+    while time.monotonic() < deadline and not (replied and idle):
         message: dict[str, Any] = json.loads(socket.recv(timeout=60))
         if message["parent_header"].get("msg_id") != msg_id:
             continue
@@ -80,8 +82,12 @@ def _execute(socket: ClientConnection, code: str) -> str:
             stdout += message["content"]["text"]
         elif kind == "execute_reply":
             assert message["content"]["status"] == "ok", message["content"]
-            return stdout
-    raise AssertionError("no execute_reply within 60 s")
+            replied = True
+        elif kind == "status":
+            idle = message["content"]["execution_state"] == "idle"
+    if not (replied and idle):
+        raise AssertionError("no execute_reply and idle status within 60 s")
+    return stdout
 
 
 def _interfaces(proc_net_dev: str) -> set[str]:
