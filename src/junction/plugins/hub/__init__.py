@@ -9,9 +9,11 @@ Map of the package:
   browser sessions, identities cached ``hub.cache_max_age`` seconds, access scopes checked.
 - ``oauth.py``: :class:`HubOAuth`, the Hub's OAuth login flow (PKCE, signed state cookie).
 - ``routes.py``: ``/oauth_login`` and ``/oauth_callback``, the Hub's OAuth login.
-- ``hubservice.py``: the other way round, the Hub as the identity source of one shared
-  multi-user server (the users plugin with ``users.identity = "hub"``, a Hub *service*); the
-  users plugin serves its routes, this plugin is not enabled then.
+- ``service.py``, ``models.py``: the services (``HUB_IDENTITY``, ``HUB_OAUTH``), their
+  errors and values.
+- ``hubservice.py``: a second plugin, ``hubservice``, for the other way round: the Hub's
+  OAuth client (``HUB_OAUTH``) of one shared multi-user server that is a Hub *service*, for
+  the users plugin's logins with ``users.identity = "hub"`` (this plugin is not enabled then).
 - ``activity.py``: activity reports to ``JUPYTERHUB_ACTIVITY_URL``.
 - ``singleuser.py``: the ``junction-singleuser`` command, which maps the Hub's environment
   onto the server's settings (bind URL, base URL, root dir, default URL) and enables this
