@@ -51,6 +51,9 @@ STOP_WAIT = 8.0
 _KERNEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 _MAX_EVENT = 1 << 20
 _STDERR_KEPT = 4000
+_MAX_COUNT = 10_000_000
+_NAME = re.compile(r"[^/\0]{1,255}")
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}")
 
 
 class WorkerFailed(Exception):
@@ -125,7 +128,9 @@ async def run_worker(
     :class:`~junction.plugins.jobs.folders.Cancelled` (cancelled, or the calling task was)
     or :class:`WorkerFailed`. The worker, and a kernel it leaves behind, never outlive it.
     """
-    argv = [sys.executable, "-m", "junction.plugins.jobs.notebook_worker"]
+    # -I: isolated, so nothing in the notebook's folder (or PYTHON* variables) is imported;
+    # the worker learns its folders from the request, and a run's kernel starts there.
+    argv = [sys.executable, "-I", "-m", "junction.plugins.jobs.notebook_worker"]
     env = child_environment()
     options: dict[str, Any] = {}
     if account is not None:  # the kernel runs users' code: as their account, like kernels
@@ -137,8 +142,10 @@ async def run_worker(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
-        cwd=str(Path(request["source"]).parent),
-        start_new_session=True,  # a Ctrl-C at the server's terminal is the server's alone
+        cwd="/",
+        # Its own session: a Ctrl-C at the server's terminal is the server's alone, and
+        # killing the worker's group never reaches anything else.
+        start_new_session=True,
         **options,
     )
     # Only a run has something to stop cleanly (its kernel); an export is killed at once.
@@ -176,7 +183,7 @@ async def run_worker(
     if reporter.cancelled:
         raise Cancelled
     if status == 0 and state["result"] is not None:
-        return dict(state["result"])
+        return checked_result(request, state["result"])
     if state["error"]:
         log.debug("job worker failed: %s", state["stderr"].decode("utf-8", "replace"))
         raise WorkerFailed(state["error"])
@@ -189,7 +196,12 @@ async def run_worker(
 
 
 async def _read_events(process: Any, reporter: Reporter, state: dict[str, Any]) -> None:
-    """Apply the worker's events until it closes its output."""
+    """Apply the worker's events until it closes its output.
+
+    The worker runs users' code (their kernel's, nbconvert's templates...), so none of its
+    events is trusted: counts are bounded, and a kernel is only ever remembered once it is
+    seen to be the worker's own child, leading a process group of its own.
+    """
     stream = BufferedByteReceiveStream(process.stdout)
     while True:
         try:
@@ -200,16 +212,76 @@ async def _read_events(process: Any, reporter: Reporter, state: dict[str, Any]) 
             event = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        if "total" in event:
-            reporter.total = int(event["total"])
-        if "done" in event:
-            reporter.done = int(event["done"])
-        if "kernel" in event:
-            state["kernel"] = int(event["kernel"])
+        if not isinstance(event, dict):
+            continue
+        if (total := _count(event.get("total"))) is not None:
+            reporter.total = total
+            reporter.done = min(reporter.done, total)
+        if (done := _count(event.get("done"))) is not None:
+            reporter.done = min(done, reporter.total or 0)
+        if "kernel" in event and state["kernel"] is None:
+            state["kernel"] = _child_group(event["kernel"], process.pid)
         if "result" in event:
             state["result"] = event["result"]
         if "error" in event:
-            state["error"] = str(event["error"])
+            state["error"] = str(event["error"])[:_STDERR_KEPT]
+
+
+def _count(value: object) -> int | None:
+    """A count a worker reported, if it is one (a plain integer in bounds)."""
+    if type(value) is int and 0 <= value <= _MAX_COUNT:
+        return value
+    return None
+
+
+def _stat(pid: int) -> tuple[int, int, int] | None:
+    """Parent pid, process group and start time (clock ticks) of a process, from
+    ``/proc/<pid>/stat``; None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            data = file.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()  # the name (field 2) may hold anything
+    return int(fields[1]), int(fields[2]), int(fields[19])
+
+
+def _child_group(value: object, worker: int) -> tuple[int, int] | None:
+    """The pid (and start time) of the kernel a worker reports, when it is the worker's own
+    child and leads its own process group (jupyter_client starts kernels in a session of
+    their own); None for anything else, never to be signalled."""
+    if type(value) is not int or value <= 1 or value in (os.getpid(), os.getpgrp(), worker):
+        log.warning("a job worker reported an invalid kernel pid: %.40r", value)
+        return None
+    info = _stat(value)
+    if info is None or info[0] != worker or info[1] != value:
+        log.warning("a job worker reported pid %d, not a kernel of its own", value)
+        return None
+    return value, info[2]
+
+
+def checked_result(request: dict[str, Any], result: object) -> dict[str, Any]:
+    """The worker's result, kept to the fields its kind has, each of its type."""
+    if not isinstance(result, dict):
+        raise WorkerFailed("the worker reported a malformed result")
+    checked: dict[str, Any] = {"size": _count(result.get("size")) or 0}
+    if request["kind"] == "run":
+        checked["cells"] = _count(result.get("cells")) or 0
+        return checked
+    checked["format"] = request["format"]
+    if request["store"]:
+        name, media_type = result.get("name"), result.get("media_type")
+        if not (isinstance(name, str) and _NAME.fullmatch(name)):
+            raise WorkerFailed("the worker reported a malformed file name")
+        if not (isinstance(media_type, str) and _MEDIA_TYPE.fullmatch(media_type)):
+            raise WorkerFailed("the worker reported a malformed media type")
+        checked.update(name=name, media_type=media_type)
+    else:
+        files = result.get("files")
+        if not isinstance(files, list):
+            files = []
+        checked["files"] = [f for f in files[:_MAX_COUNT] if isinstance(f, str)][:1000]
+    return checked
 
 
 async def _drain(process: Any, state: dict[str, Any]) -> None:
@@ -243,9 +315,14 @@ async def _stop(process: Any, state: dict[str, Any]) -> None:
         await process.wait()
 
 
-def _kill_kernel(pid: int | None) -> None:
-    """Kill the process group of a kernel a worker left behind (its own session)."""
-    if pid is None:
+def _kill_kernel(kernel: tuple[int, int] | None) -> None:
+    """Kill the process group of a kernel a worker left behind (its own session), if that
+    process still runs (the same start time: its pid was not reused) and leads it."""
+    if kernel is None:
+        return
+    pid, started = kernel
+    info = _stat(pid)
+    if info is None or info[1] != pid or info[2] != started:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)

@@ -338,14 +338,17 @@ class TableJobs:
                 "kernel_name": request.kernel_name,
                 "timeout": request.timeout,
             }
-            worker_account = account if request.kind == "run" else None
+            # Whatever writes under the root runs as the user's account (the server's own
+            # for an export kept for download: it writes in the server's private directory).
+            worker_account = account if destination is not None else None
 
             async def work() -> dict[str, Any]:
                 if destination is None:
                     await anyio.to_thread.run_sync(_private_directory, self.directory)
                 result = await run_worker(order, reporter, account=worker_account)
                 if destination is None:
-                    reporter.done = reporter.total = int(result.get("size", 0))
+                    size = (await anyio.to_thread.run_sync(target.stat)).st_size
+                    result["size"] = reporter.done = reporter.total = size
                 return result
 
         return work
