@@ -72,31 +72,86 @@ def main(argv: list[str]) -> int:
         return FAILED
 
 
-def write_file(target: Path, partial: Path, data: bytes, *, overwrite: bool, mode: int) -> None:
-    """Write ``data`` to ``partial``, then move it to ``target`` in one step.
+def open_folder(request: dict[str, Any]) -> int:
+    """The target's folder, open; raises :class:`JobFailed` unless it is still the real
+    folder checked when the job was submitted (no link swapped in since: every write goes
+    through this descriptor, so none can land anywhere else)."""
+    folder = str(Path(request["target"]).parent)
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        fd = os.open(folder, flags)
+    except OSError as exc:  # ELOOP, ENOTDIR: a link now
+        raise JobFailed(
+            f"the destination folder was moved or removed while the job ran: {exc.strerror}"
+        ) from None
+    if request["store"]:
+        return fd  # the server's private directory
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        real = folder  # no /proc: O_NOFOLLOW guarded the last step alone
+    if real != folder:
+        os.close(fd)
+        raise JobFailed("the destination folder was moved or replaced while the job ran")
+    return fd
 
-    Without ``overwrite`` the move fails (:class:`JobFailed`) when ``target`` exists. The
+
+def write_file(
+    folder: int, name: str, partial: str, data: bytes, *, overwrite: bool, mode: int
+) -> None:
+    """Write ``data`` to ``partial``, then move it to ``name`` in one step, both in the open
+    ``folder``.
+
+    Without ``overwrite`` the move fails (:class:`JobFailed`) when ``name`` exists. The
     partial file is removed whatever happens.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
-        fd = os.open(partial, flags, mode)
+        fd = os.open(partial, flags, mode, dir_fd=folder)
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         if overwrite:
-            os.replace(partial, target)
+            os.replace(partial, name, src_dir_fd=folder, dst_dir_fd=folder)
         else:
-            try:
-                os.link(partial, target)  # unlike rename, refuses to replace a file
+            try:  # unlike rename, refuses to replace a file
+                os.link(partial, name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
             except FileExistsError:
-                raise JobFailed(f"{target.name} appeared while the job ran") from None
+                raise JobFailed(f"{name} appeared while the job ran") from None
     except OSError as exc:
-        raise JobFailed(f"could not write {target.name}: {exc.strerror or exc}") from None
+        raise JobFailed(f"could not write {name}: {exc.strerror or exc}") from None
     finally:
         with contextlib.suppress(OSError):
-            partial.unlink()
+            os.unlink(partial, dir_fd=folder)
+
+
+def _exists(folder: int, parts: tuple[str, ...]) -> bool:
+    """Whether the relative path ``parts`` names anything (a link included) in ``folder``."""
+    try:
+        os.stat("/".join(parts), dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # something is in the way: the write would not be a plain new file
+    return True
+
+
+def _subfolder(folder: int, names: tuple[str, ...]) -> int:
+    """Open (creating them) the folders ``names`` below ``folder``, never following a link."""
+    current = os.dup(folder)
+    try:
+        for name in names:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o777, dir_fd=current)
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
+            opened = os.open(name, flags, dir_fd=current)
+            os.close(current)
+            current = opened
+    except OSError as exc:
+        os.close(current)
+        raise JobFailed(f"could not create the folder {name}: {exc.strerror or exc}") from None
+    return current
 
 
 def _read_notebook(source: Path) -> Any:
@@ -140,8 +195,8 @@ def export(request: dict[str, Any]) -> dict[str, Any]:
     body = output.encode("utf-8") if isinstance(output, str) else bytes(output)
     extension = resources.get("output_extension") or ""
     extras: dict[str, bytes] = resources.get("outputs") or {}
-    target = Path(request["target"])
-    partial = Path(request["partial"])
+    target = Path(request["target"]).name
+    partial = Path(request["partial"]).name
     result: dict[str, Any] = {"format": format_name}
     if request["store"]:
         media_type = str(exporter.output_mimetype or "application/octet-stream")
@@ -153,19 +208,39 @@ def export(request: dict[str, Any]) -> dict[str, Any]:
                 for filename, data in extras.items():
                     archive.writestr(PurePosixPath(filename).name, data)
             body, media_type, name = buffer.getvalue(), "application/zip", stem + ".zip"
-        write_file(target, partial, body, overwrite=True, mode=0o600)
+        folder = open_folder(request)
+        try:
+            write_file(folder, target, partial, body, overwrite=True, mode=0o600)
+        finally:
+            os.close(folder)
         return {**result, "name": name, "media_type": media_type, "size": len(body)}
-    write_file(target, partial, body, overwrite=request["overwrite"], mode=0o666)
-    written = []
+    overwrite = bool(request["overwrite"])
+    files: dict[tuple[str, ...], bytes] = {}
     for filename, data in extras.items():
         parts = PurePosixPath(filename).parts
-        if not parts or any(part in ("", ".", "..") for part in parts) or filename.startswith("/"):
+        if not parts or filename.startswith("/") or any(p in ("", ".", "..") for p in parts):
             continue  # exporters name extra files plainly; anything else is not written
-        extra = target.parent.joinpath(*parts)
-        extra.parent.mkdir(parents=True, exist_ok=True)
-        write_file(extra, partial, data, overwrite=True, mode=0o666)
-        written.append(filename)
-    return {**result, "size": len(body), "files": written}
+        if any(part.startswith(".") for part in parts):
+            continue
+        files[parts] = data
+    folder = open_folder(request)
+    try:
+        if not overwrite:  # checked before anything is written, so nothing is half done
+            for parts in files:
+                if _exists(folder, parts):
+                    raise JobFailed(
+                        f"{'/'.join(parts)} already exists (send overwrite: true to replace it)"
+                    )
+        write_file(folder, target, partial, body, overwrite=overwrite, mode=0o666)
+        for parts, data in files.items():
+            where = _subfolder(folder, parts[:-1])
+            try:
+                write_file(where, parts[-1], partial, data, overwrite=overwrite, mode=0o666)
+            finally:
+                os.close(where)
+    finally:
+        os.close(folder)
+    return {**result, "size": len(body), "files": ["/".join(parts) for parts in files]}
 
 
 # -- run ---------------------------------------------------------------------------------------
@@ -233,10 +308,18 @@ async def run(request: dict[str, Any], emit: Emit) -> int:
         import nbformat
 
         data = nbformat.writes(notebook).encode("utf-8")  # type: ignore[no-untyped-call]  # untyped
-        target = Path(request["target"])
-        write_file(
-            target, Path(request["partial"]), data, overwrite=request["overwrite"], mode=0o666
-        )
+        folder = open_folder(request)
+        try:
+            write_file(
+                folder,
+                Path(request["target"]).name,
+                Path(request["partial"]).name,
+                data,
+                overwrite=request["overwrite"],
+                mode=0o666,
+            )
+        finally:
+            os.close(folder)
         if failure is not None:
             raise JobFailed(failure)
         emit({"result": {"cells": len(notebook.cells), "size": len(data)}})
