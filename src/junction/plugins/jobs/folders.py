@@ -29,6 +29,7 @@ __all__ = [
     "check_unchanged",
     "compare",
     "copy_checked",
+    "real_api_path",
     "resolve",
     "snapshot",
 ]
@@ -93,6 +94,18 @@ def resolve(root: Path, api_path: str) -> Path:
     if not real.is_dir():
         raise BadRequest(f"not a directory: {api_path}")
     return real
+
+
+def real_api_path(root: Path, api_path: str) -> str | None:
+    """The API path ``api_path`` really leads to, every link followed (the last name need
+    not exist); None when that is outside ``root``."""
+    parts = PurePosixPath(api_path.strip("/")).parts
+    real = Path(os.path.realpath(root.joinpath(*parts)))
+    if real == root:
+        return ""
+    if root not in real.parents:
+        return None
+    return real.relative_to(root).as_posix()
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.requests import HTTPConnection
@@ -13,7 +14,8 @@ from junction.auth.middleware import current_user
 from junction.childenv import run_as
 from junction.errors import Forbidden
 from junction.plugin import use
-from junction.plugins.contents.service import Reach, check_path
+from junction.plugins.contents.service import CONTENTS, HiddenPathRefused, Reach, check_path
+from junction.plugins.jobs.folders import real_api_path
 from junction.plugins.jobs.models import Job, NewJob
 from junction.plugins.jobs.service import JOBS, JobService
 from junction.services import AUTH
@@ -46,6 +48,28 @@ def _check_contents(conn: HTTPConnection, action: str, resource: str = "contents
         raise Forbidden(f"Not allowed to {action} {resource}")
 
 
+def _check_hidden(conn: HTTPConnection, path: str) -> None:
+    """Refuse (400) to write a hidden file or into a hidden folder, as the contents API
+    does unless its ``allow_hidden`` is on."""
+    contents = conn.app.state.services.get_optional(CONTENTS)
+    if contents is not None and contents.settings.allow_hidden:
+        return
+    if any(part.startswith(".") and part not in (".", "..") for part in path.split("/")):
+        raise HiddenPathRefused(f"cannot write to hidden file or directory {path!r}")
+
+
+async def _check_real(conn: HTTPConnection, path: str, action: str) -> None:
+    """Check the path ``path`` really leads to (links followed) as the path itself was."""
+    root = conn.app.state.settings.root_dir
+    real = await anyio.to_thread.run_sync(real_api_path, root, path)
+    if real is None or real == path.strip("/"):
+        return  # outside the root: the job refuses it (404)
+    if action == "write":
+        _check_hidden(conn, real)
+    if await check_path(conn, real, action) is not Reach.FULL:
+        raise Forbidden(f"Not allowed to {action} all of {path or 'the root folder'}")
+
+
 @router.post(
     "/api/jobs",
     status_code=202,
@@ -64,6 +88,8 @@ async def submit_job(request: Request, body: NewJob, jobs: Jobs, response: Respo
     the job's result: follow it with ``GET``, or its ``events``.
     """
     _check_contents(request, "read")
+    if body.to is not None:
+        _check_hidden(request, body.to)
     if await check_path(request, body.path, "read") is not Reach.FULL:
         raise Forbidden(f"Not allowed to read all of {body.path or 'the root folder'}")
     if body.kind == "export":
@@ -73,7 +99,13 @@ async def submit_job(request: Request, body: NewJob, jobs: Jobs, response: Respo
     if body.kind == "copy" or body.to is not None:
         _check_contents(request, "write")
         await check_path(request, body.to or "", "write")
-    account = await run_as() if body.kind == "run" else None
+    # A link (in one's own home, say) may lead elsewhere: where it leads is checked too.
+    await _check_real(request, body.path, "read")
+    if body.to is not None:
+        await _check_real(request, body.to, "write")
+    # Notebook workers that write under the root run as the user's account (as kernels do).
+    writes = body.kind == "run" or (body.kind == "export" and body.to is not None)
+    account = await run_as() if writes else None
     job = await jobs.submit(body, owner=current_user(request.scope).username, account=account)
     response.headers["Location"] = f"{request.app.state.settings.base_url}api/jobs/{job.id}"
     return job
