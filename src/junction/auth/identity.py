@@ -193,6 +193,18 @@ class Authenticator:
         :meth:`may_access`; called by the plugin that made it."""
         self.owners[(resource, object_id)] = user.username
 
+    def inherit_owner(
+        self, resource: str, object_id: str, parent_resource: str, parent_id: str
+    ) -> None:
+        """Give an object with no recorded owner the owner of the object it belongs to (a
+        session, its kernel's): for objects read back from the database after a restart or
+        made by another server sharing it."""
+        key = (resource, object_id)
+        if key not in self.owners:
+            owner = self.owners.get((parent_resource, parent_id))
+            if owner is not None:
+                self.owners[key] = owner
+
     def forget_owner(self, resource: str, object_id: str) -> None:
         """Forget an object's owner once the object is gone."""
         self.owners.pop((resource, object_id), None)

@@ -94,3 +94,37 @@ async def test_users_see_only_their_own_kernels_and_sessions(
         assert len((await admin.get("/api/sessions")).json()) == 1
         assert (await admin.delete(f"/api/kernels/{kernel}")).status_code == 204
         assert (await admin.get("/api/kernels", headers=ana)).json() == []
+
+
+async def test_a_session_read_back_without_its_owner_belongs_to_its_kernels_owner(
+    server: tuple[str, object],
+) -> None:
+    """After a restart (or on another server) only the database knows a session: its owner is
+    the owner of its kernel, which the kernels plugin learns from the kernel's record."""
+    from junction.services import AUTH
+
+    url, app = server
+    auth = app.state.services.get(AUTH)  # type: ignore[attr-defined]
+    admin_headers = {"Authorization": f"token {TEST_TOKEN}"}
+    async with httpx.AsyncClient(base_url=url, headers=admin_headers, timeout=60) as admin:
+        ana = await _token(admin, "ana")
+        bob = await _token(admin, "bob")
+        session = await admin.post(
+            "/api/sessions",
+            headers=ana,
+            json={"path": "home/ana/a.ipynb", "type": "notebook", "kernel": {"name": "python3"}},
+        )
+        assert session.status_code == 201, session.text
+        session_id = session.json()["id"]
+        auth.forget_owner("sessions", session_id)  # what a new server knows of it
+
+        assert (await admin.get(f"/api/sessions/{session_id}", headers=bob)).status_code == 404
+        auth.forget_owner("sessions", session_id)
+        assert (await admin.get("/api/sessions", headers=bob)).json() == []
+        auth.forget_owner("sessions", session_id)
+        listed = (await admin.get("/api/sessions", headers=ana)).json()
+        assert [s["id"] for s in listed] == [session_id]
+        auth.forget_owner("sessions", session_id)
+        assert (await admin.get(f"/api/sessions/{session_id}", headers=ana)).status_code == 200
+        deleted = await admin.delete(f"/api/sessions/{session_id}", headers=ana)
+        assert deleted.status_code == 204, deleted.text

@@ -40,6 +40,11 @@ def _record(conn: HTTPConnection, session: Session) -> None:
 
 async def _owned(conn: HTTPConnection, session_id: str) -> None:
     """Another user's session looks missing (404)."""
+    auth = conn.app.state.services.get(AUTH)
+    if ("sessions", session_id) not in auth.owners:
+        # Made before a restart or by another server: its owner is its kernel's.
+        session = await conn.app.state.services.get(SESSIONS).get(session_id)
+        auth.inherit_owner("sessions", session_id, "kernels", session.kernel.id)
     if not may_access(conn, "sessions", session_id, method_action(conn)):
         raise SessionNotFound(session_id)
 
@@ -58,7 +63,11 @@ async def list_sessions(conn: HTTPConnection, sessions: Sessions) -> list[Sessio
             "Listing sessions is turned off on this server (sessions.list_sessions = false); "
             "ask for a session by its id"
         )
-    return [s for s in await sessions.list() if may_access(conn, "sessions", s.id, "read")]
+    auth = conn.app.state.services.get(AUTH)
+    found = await sessions.list()
+    for session in found:  # made before a restart or by another server: its kernel's owner
+        auth.inherit_owner("sessions", session.id, "kernels", session.kernel.id)
+    return [s for s in found if may_access(conn, "sessions", s.id, "read")]
 
 
 @router.post(
