@@ -52,8 +52,16 @@ async def _events(stream: Any, schema_id: str, count: int) -> list[Event]:
 def test_the_server_s_schemas_are_valid_and_allow_the_envelope() -> None:
     for schema in SCHEMAS:  # the bus trusts them without checking
         Draft7Validator.check_schema(schema)
-        assert schema.get("additionalProperties", True) is not False
+        assert schema["additionalProperties"] is False  # no field beyond those listed
         assert {"username", "timestamp"} <= set(schema["properties"])
+
+
+def test_the_server_s_events_take_no_extra_fields() -> None:
+    bus = MemoryEventBus()
+    with pytest.raises(InvalidEvent, match="forged"):
+        bus.emit(CONTENTS_EVENTS, {**SAVE, "forged": True}, username="ana")
+    with pytest.raises(InvalidEvent, match="forged"):
+        bus.emit(AUTH_EVENTS, {"action": "login", "forged": True}, username="ana")
 
 
 def test_the_lab_names_are_the_core_s() -> None:
@@ -288,3 +296,62 @@ async def test_login_and_logout_are_events(tmp_path: Path) -> None:
         ("login", _me()),
         ("logout", _me()),
     ]
+
+
+CLIENT_SCHEMA: dict[str, Any] = {
+    "$id": "https://example.org/junction/client/v1",
+    "version": "1",
+    "type": "object",
+    "properties": {"n": {"type": "integer"}},
+}
+
+
+def _post(schema_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"schema_id": schema_id, "version": "1", "data": data}
+
+
+async def test_clients_post_only_client_schemas_small_and_slowly(tmp_path: Path) -> None:
+    async with app_client(root_dir=tmp_path, enable=["frontend", "lab"]) as client:
+        bus = client.app.state.services.get(EVENTS)
+        bus.register(CLIENT_SCHEMA, from_clients=True)
+        client_id = CLIENT_SCHEMA["$id"]
+        async with bus.subscribe() as stream:
+            posted = await client.post("/api/events", json=_post(client_id, {"n": 1}))
+            assert posted.status_code == 204, posted.text
+            assert stream.receive_nowait()["n"] == 1
+            # The server's own events cannot be forged, not even with valid data.
+            for schema_id, data in [
+                (CONTENTS_EVENTS, SAVE),
+                (AUTH_EVENTS, {"action": "login"}),
+                (APP_EVENTS, {"action": "stop", "app_id": "x"}),
+            ]:
+                forged = await client.post("/api/events", json=_post(schema_id, data))
+                assert forged.status_code == 403, forged.text
+                assert forged.json()["reason"] == "ServerEvent"
+            with pytest.raises(anyio.WouldBlock):
+                stream.receive_nowait()
+
+        big = _post(client_id, {"n": 1, "pad": "x" * 70_000})
+        too_large = await client.post("/api/events", json=big)
+        assert too_large.status_code == 413, too_large.text
+        assert set(too_large.json()) == {"message", "reason"}
+
+        async def chunks() -> Any:  # no Content-Length: counted as it arrives
+            yield b'{"schema_id": "' + client_id.encode() + b'", "pad": "'
+            for _ in range(70):
+                yield b"x" * 1024
+            yield b'"}'
+
+        streamed = await client.post("/api/events", content=chunks())
+        assert streamed.status_code == 413, streamed.text
+
+        # A burst of 100 passes, then posting faster than 20 a second is refused.
+        statuses = []
+        for _ in range(1000):
+            answer = await client.post("/api/events", json=_post(client_id, {"n": 2}))
+            statuses.append(answer.status_code)
+            if answer.status_code != 204:
+                break
+        assert statuses[-1] == 429, statuses[-5:]
+        assert len(statuses) > 100 - 4  # the burst, less the four posts above
+        assert answer.json()["reason"] == "Too Many Requests"

@@ -20,6 +20,12 @@ Errors, mapped to HTTP by the core::
 
     UnknownEventSchema (BadRequest)     400  no schema registered under that id and version
     InvalidEvent (BadRequest)           400  event data failing its schema
+    ServerEvent (Forbidden)             403  a client posting an event only the server emits
+    TooManyEvents                       429  a client posting events faster than allowed
+
+Clients may post events (``POST /api/events``) only of schemas registered with
+``from_clients=True``: the server's own (logins, contents, kernels...) and every other schema
+a plugin registers are the server's word alone, so nobody can forge an audit record.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from starlette.requests import HTTPConnection
 
 from junction.auth.middleware import REQUEST_USER
-from junction.errors import BadRequest
+from junction.errors import BadRequest, Forbidden, HTTPError
 from junction.eventschemas import SCHEMAS
 from junction.plugin import ServiceKey
 
@@ -50,6 +56,8 @@ __all__ = [
     "EventListener",
     "InvalidEvent",
     "MemoryEventBus",
+    "ServerEvent",
+    "TooManyEvents",
     "UnknownEventSchema",
     "emit_event",
 ]
@@ -76,18 +84,40 @@ class InvalidEvent(BadRequest):
     """Event data that fails its schema."""
 
 
+class ServerEvent(Forbidden):
+    """A client posted an event of a schema only the server emits."""
+
+    def __init__(self, schema_id: str) -> None:
+        super().__init__(
+            f"events of {schema_id!r} are emitted by the server only", reason="ServerEvent"
+        )
+
+
+class TooManyEvents(HTTPError):
+    """A client posts events faster than the server accepts them."""
+
+    status_code = 429
+    default_reason = "Too Many Requests"
+
+
 class EventBus(Protocol):
     """Structured events (Jupyter events): validated against a registered schema, then
     delivered to every subscriber and listener. Provided by the core as :data:`EVENTS`.
     """
 
-    def register(self, schema: Mapping[str, Any]) -> None:
+    def register(self, schema: Mapping[str, Any], *, from_clients: bool = False) -> None:
         """Accept events for a JSON schema with ``$id`` and ``version`` keys.
 
         Called by plugins in their lifespan for events of their own. The schema must allow
-        the ``username`` and ``timestamp`` fields every event carries. Raises ``ValueError``
-        for a malformed schema.
+        the ``username`` and ``timestamp`` fields every event carries. Clients may post
+        events of it only with ``from_clients``. Raises ``ValueError`` for a malformed
+        schema.
         """
+        ...
+
+    def from_clients(self, schema_id: str) -> bool:
+        """Whether clients may post events of ``schema_id`` (True for an unknown id, which
+        :meth:`emit` refuses anyway)."""
         ...
 
     def emit(
@@ -166,6 +196,7 @@ class MemoryEventBus:
         # The server's own schemas are known to be valid: checking them would cost every
         # app a few milliseconds (tests make hundreds).
         self._schemas: dict[str, _Schema] = {s["$id"]: _Schema(s) for s in SCHEMAS}
+        self._from_clients: set[str] = set()
         self._subscribers: dict[MemoryObjectSendStream[Event], EventFilter | None] = {}
         self._listeners: list[EventListener] = []
         self._second = -1
@@ -181,7 +212,7 @@ class MemoryEventBus:
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return f"{self._second_text}.{int((now - second) * 1_000_000):06d}Z"
 
-    def register(self, schema: Mapping[str, Any]) -> None:
+    def register(self, schema: Mapping[str, Any], *, from_clients: bool = False) -> None:
         """See :meth:`EventBus.register`. Registering the same id again replaces it."""
         schema_id, version = schema.get("$id"), schema.get("version")
         if not isinstance(schema_id, str) or version is None:
@@ -191,6 +222,14 @@ class MemoryEventBus:
         except SchemaError as exc:
             raise ValueError(f"invalid event schema {schema_id}: {exc.message}") from None
         self._schemas[schema_id] = _Schema(schema)
+        if from_clients:
+            self._from_clients.add(schema_id)
+        else:
+            self._from_clients.discard(schema_id)
+
+    def from_clients(self, schema_id: str) -> bool:
+        """See :meth:`EventBus.from_clients`."""
+        return schema_id not in self._schemas or schema_id in self._from_clients
 
     def version_of(self, schema_id: str) -> str:
         """The registered version of a schema ("1" for one not registered)."""
@@ -219,9 +258,9 @@ class MemoryEventBus:
             username = user.username if user is not None else None
         # The envelope comes last: data cannot pretend to be another event or another user.
         event: Event = {**data, "username": username, "timestamp": self._timestamp()}
+        event.pop("schema_id", None)
         registered.check(schema_id, event)
         event = {"schema_id": schema_id, **event}
-        event["schema_id"] = schema_id
         for listener in self._listeners:
             try:
                 listener(event)

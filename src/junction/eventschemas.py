@@ -7,7 +7,7 @@ Junction's, under ``https://events.junction.dev/``: sessions, terminals, apps, a
 Every event carries ``username`` (who acted, or whose object it is; None when nobody did,
 as for an app that failed on its own) and ``timestamp`` (ISO 8601, UTC), which the bus adds
 (see :mod:`junction.events`), so Junction's schemas require them and no schema may forbid
-them.
+them. Every schema here lists all its fields and allows no others.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ CONTENTS_SCHEMA: dict[str, Any] = {
         "source_path": {"type": "string", "description": "Source of a rename or copy."},
         **_ENVELOPE,
     },
+    "additionalProperties": False,
 }
 
 KERNEL_ACTIONS_SCHEMA: dict[str, Any] = {
@@ -74,6 +75,7 @@ KERNEL_ACTIONS_SCHEMA: dict[str, Any] = {
         "msg": {"type": "string"},
         **_ENVELOPE,
     },
+    "additionalProperties": False,
     "if": {"not": {"properties": {"status": {"const": "error"}, "action": {"const": "start"}}}},
     "then": {"required": ["kernel_id"]},
 }
@@ -89,6 +91,7 @@ def _schema(
         "type": "object",
         "required": ["action", *required, "username", "timestamp"],
         "properties": {"action": {"enum": actions}, **properties, **_ENVELOPE},
+        "additionalProperties": False,
     }
 
 

@@ -14,12 +14,16 @@ import pytest
 import websockets
 from fastapi import FastAPI
 
+from junction.events import EVENTS
 from junction.plugins.lab.events import CONTENTS_SCHEMA, MemoryEventBus
 from junction.plugins.lab.service import InvalidEvent, UnknownEventSchema
 from junction.testing import TEST_TOKEN, serve_in_thread
 
 AUTH = {"Authorization": f"token {TEST_TOKEN}"}
 CONTENTS_ID = CONTENTS_SCHEMA["$id"]
+CLIENT_ID = "https://example.org/junction/lab-test/v1"
+CLIENT_SCHEMA = {**CONTENTS_SCHEMA, "$id": CLIENT_ID}
+"""A schema clients may post events of (the server's own are refused)."""
 
 
 @pytest.fixture
@@ -30,6 +34,7 @@ def server(root_dir: Path, tmp_path: Path) -> Iterator[tuple[str, FastAPI]]:
         root_dir=root_dir,
         plugin_settings={"lab": {"data_dir": str(tmp_path / "lab-data")}},
     ) as (url, app):
+        app.state.services.get(EVENTS).register(CLIENT_SCHEMA, from_clients=True)
         yield url.removeprefix("http://"), app
 
 
@@ -52,8 +57,8 @@ def _subscribe(address: str, **kwargs: Any) -> Any:
 @pytest.mark.anyio
 async def test_posted_event_reaches_every_subscriber(server: tuple[str, FastAPI]) -> None:
     address, _ = server
-    event = {"schema_id": CONTENTS_ID, "version": "1", "data": {"action": "save", "path": "a"}}
-    expected = {"schema_id": CONTENTS_ID, "action": "save", "path": "a"}
+    event = {"schema_id": CLIENT_ID, "version": "1", "data": {"action": "save", "path": "a"}}
+    expected = {"schema_id": CLIENT_ID, "action": "save", "path": "a"}
     async with (
         _subscribe(address, additional_headers=AUTH) as first,
         _subscribe(address, additional_headers=AUTH) as second,
@@ -70,10 +75,10 @@ async def test_posted_event_reaches_every_subscriber(server: tuple[str, FastAPI]
     ("event", "fragment"),
     [
         ({"schema_id": "https://nowhere/x/v1", "version": "1", "data": {}}, "no event schema"),
-        ({"schema_id": CONTENTS_ID, "version": "2", "data": {"action": "get", "path": ""}}, "2"),
-        ({"schema_id": CONTENTS_ID, "version": 1, "data": {"action": "fly", "path": ""}}, "fly"),
-        ({"schema_id": CONTENTS_ID, "version": 1, "data": {"action": "get"}}, "path"),
-        ({"schema_id": CONTENTS_ID, "data": {}}, "version"),
+        ({"schema_id": CLIENT_ID, "version": "2", "data": {"action": "get", "path": ""}}, "2"),
+        ({"schema_id": CLIENT_ID, "version": 1, "data": {"action": "fly", "path": ""}}, "fly"),
+        ({"schema_id": CLIENT_ID, "version": 1, "data": {"action": "get"}}, "path"),
+        ({"schema_id": CLIENT_ID, "data": {}}, "version"),
     ],
 )
 async def test_bad_events_are_refused(

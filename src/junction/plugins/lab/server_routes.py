@@ -7,19 +7,28 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Body, Request, WebSocket
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from junction.auth.identity import Authenticator, User
 from junction.auth.middleware import current_user
 from junction.auth.xssi import cross_site_read
-from junction.errors import BadRequest, Forbidden
-from junction.events import EVENTS, Event, EventBus, EventFilter
+from junction.errors import BadRequest, Forbidden, PayloadTooLarge
+from junction.events import (
+    EVENTS,
+    Event,
+    EventBus,
+    EventFilter,
+    ServerEvent,
+    TooManyEvents,
+)
 from junction.plugin import use
 from junction.plugins.contents.service import FileNotFound, Reach, check_path
 from junction.plugins.lab.models import EventPost
@@ -66,10 +75,94 @@ async def put_config(
 # --- events -----------------------------------------------------------------------------
 
 
-@router.post("/api/events", tags=["events"], status_code=204)
-async def post_event(events: Events, event: EventPost) -> Response:
+MAX_EVENT_BYTES = 64 * 1024
+"""The largest ``POST /api/events`` body (413 above)."""
+EVENTS_PER_SECOND = 20.0
+"""How many events one user may post per second, on average (429 beyond)..."""
+EVENTS_BURST = 100
+"""... and at once, after a quiet while."""
+
+_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+class _Buckets:
+    """A token bucket per user: ``rate`` tokens a second, at most ``burst`` kept."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str | None, tuple[float, float]] = {}
+
+    def take(self, key: str | None) -> bool:
+        """Take one token for ``key``; False when there is none."""
+        now = time.monotonic()
+        tokens, then = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1, now)
+        return True
+
+
+def _buckets(request: Request) -> _Buckets:
+    buckets = getattr(request.app.state, "event_posts", None)
+    if not isinstance(buckets, _Buckets):
+        buckets = _Buckets(EVENTS_PER_SECOND, EVENTS_BURST)
+        request.app.state.event_posts = buckets
+    return buckets
+
+
+async def _read_event(request: Request) -> EventPost:
+    too_large = f"an event may have at most {MAX_EVENT_BYTES} bytes"
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared[:20]) > MAX_EVENT_BYTES:
+        raise PayloadTooLarge(too_large)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_EVENT_BYTES:
+            raise PayloadTooLarge(too_large)
+    try:
+        return EventPost.model_validate_json(bytes(body))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+        raise BadRequest("; ".join(problems)) from None
+
+
+@router.post(
+    "/api/events",
+    tags=["events"],
+    status_code=204,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventPost"}}},
+        }
+    },
+    responses={
+        400: {"description": "Unknown schema, or data failing it", **_ERROR},
+        403: {"description": "A schema only the server emits", **_ERROR},
+        413: {"description": f"A body above {MAX_EVENT_BYTES} bytes", **_ERROR},
+        429: {"description": "More events than the caller may post now", **_ERROR},
+    },
+)
+async def post_event(request: Request, events: Events) -> Response:
     """Validate an event against its registered schema and deliver it to subscribers, as
-    the caller's."""
+    the caller's.
+
+    Only schemas registered for clients are accepted (the server's own events cannot be
+    forged, 403), a body may have 64 KiB (413), and each user may post 20 events a second
+    on average, 100 at once (429).
+    """
+    event = await _read_event(request)
+    if not _buckets(request).take(current_user(request.scope).username):
+        raise TooManyEvents(f"at most {EVENTS_PER_SECOND:g} events a second; try again later")
+    if not events.from_clients(event.schema_id):
+        raise ServerEvent(event.schema_id)
     events.emit(event.schema_id, event.data, version=str(event.version))
     return Response(status_code=204)
 
