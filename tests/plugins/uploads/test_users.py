@@ -89,3 +89,12 @@ async def test_a_link_into_another_home_reaches_nothing(tmp_path: Path) -> None:
         put = await admin.put("/api/contents/home/alice/mine/ok.txt", headers=alice, json=file)
         assert put.status_code == 201, put.text
         assert (tmp_path / "home" / "alice" / "own" / "ok.txt").read_text() == "pwn"
+        # The link itself is hers: she may rename and delete it (not what it points to).
+        renamed = await admin.patch(
+            "/api/contents/home/alice/ln", headers=alice, json={"path": "home/alice/ln2"}
+        )
+        assert renamed.status_code == 200, renamed.text
+        deleted = await admin.delete("/api/contents/home/alice/ln2", headers=alice)
+        assert deleted.status_code == 204, deleted.text
+        assert not (tmp_path / "home" / "alice" / "ln2").is_symlink()
+        assert (tmp_path / "home" / "bob" / "secret.txt").read_text() == "bob's"

@@ -305,8 +305,8 @@ async def _patch(
     if data is None:
         raise BadRequest("JSON body missing")
     body = _parse(RenameRequest, data)
-    await check_path(request, path, "write")
-    await check_path(request, body.path, "write")
+    await check_path(request, path, "write", entry=True)
+    await check_path(request, body.path, "write", entry=True)
     return _model_response(await contents.rename(path, body.path), server)
 
 
@@ -378,7 +378,7 @@ async def rename_root(request: Request, contents: Contents, server: Server) -> R
 @router.delete("/api/contents/{path:path}", status_code=204)
 async def delete_contents(path: str, request: Request, contents: Contents) -> Response:
     """Delete a file or folder (to the trash when configured)."""
-    await check_path(request, path, "write")
+    await check_path(request, path, "write", entry=True)
     await contents.delete(path)
     return Response(status_code=204)
 

@@ -329,8 +329,11 @@ class ContentsAccess(Protocol):
     Paths are API paths (``/``-separated, relative to the root, no leading slash).
     """
 
-    async def check(self, user: User, path: str, action: str) -> Reach:
+    async def check(self, user: User, path: str, action: str, *, entry: bool = False) -> Reach:
         """How far ``user`` reaches into ``path`` for ``action`` (``read`` or ``write``).
+
+        Links on the way count where they lead; with ``entry`` (deleting or renaming the
+        directory entry itself) a link as the last segment counts where it is.
 
         Raises :class:`~junction.plugins.contents.service.FileNotFound` when the path is
         out of reach (so its existence leaks nothing) and
@@ -356,13 +359,13 @@ def _access(conn: HTTPConnection) -> ContentsAccess | None:
     return access
 
 
-async def check_path(conn: HTTPConnection, path: str, action: str) -> Reach:
+async def check_path(conn: HTTPConnection, path: str, action: str, *, entry: bool = False) -> Reach:
     """How far the caller reaches into ``path`` (see :meth:`ContentsAccess.check`);
     :attr:`Reach.FULL` in single-user mode."""
     access = _access(conn)
     if access is None:
         return Reach.FULL
-    return await access.check(current_user(conn.scope), path.strip("/"), action)
+    return await access.check(current_user(conn.scope), path.strip("/"), action, entry=entry)
 
 
 def visible_entries(

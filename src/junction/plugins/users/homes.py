@@ -141,18 +141,20 @@ class Homes:
         ]
         return any(t != path and _under(t, path) for t in targets)
 
-    async def check(self, user: User, path: str, action: str) -> Reach:
+    async def check(self, user: User, path: str, action: str, *, entry: bool = False) -> Reach:
         """How far ``user`` reaches into ``path``; see ``ContentsAccess.check``.
 
         The path is judged as written and, when links on the way lead elsewhere, where it
         really leads too: a link in one's home to another's home reaches nothing there.
+        With ``entry`` a link as the last segment is judged where it is (deleting one's own
+        link is one's own business).
         """
         parts = [part for part in path.split("/") if part not in ("", ".")]
         if ".." in parts:  # judged as written: no path may climb out of where it points
             raise FileNotFound(f"No such file or directory: {path}")
         path = "/".join(parts)
         reach = await self._check(user, path, action)
-        real = await anyio.to_thread.run_sync(self._real, path)
+        real = await anyio.to_thread.run_sync(self._real, path, entry)
         if real is not None and real != path:
             try:
                 if await self._check(user, real, action) is not Reach.FULL:
@@ -163,11 +165,16 @@ class Homes:
                 raise FileNotFound(f"No such file or directory: {path}") from None
         return reach
 
-    def _real(self, path: str) -> str | None:
-        """The API path ``path`` leads to once every link is followed (blocking); None
-        outside the root, which the contents service refuses anyway."""
+    def _real(self, path: str, entry: bool) -> str | None:
+        """The API path ``path`` leads to once every link is followed (but the last one with
+        ``entry``; blocking); None outside the root, which the contents service refuses
+        anyway."""
         root = os.path.realpath(self.root)
-        real = os.path.realpath(os.path.join(root, *path.split("/")) if path else root)
+        if entry and path:
+            parent, _, name = path.rpartition("/")
+            real = os.path.join(os.path.realpath(os.path.join(root, *parent.split("/"))), name)
+        else:
+            real = os.path.realpath(os.path.join(root, *path.split("/")) if path else root)
         if real == root:
             return ""
         prefix = root.rstrip(os.sep) + os.sep
