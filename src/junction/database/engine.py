@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from junction.errors import ConfigError, DatabaseUnavailable, InsufficientStorage
+from junction.errors import ConfigError, DatabaseUnavailable, HTTPError, InsufficientStorage
 
 __all__ = [
     "BUSY_TIMEOUT",
@@ -181,6 +181,8 @@ class Database:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_WAIT):
                     await session.close()
         except (DBAPIError, OSError, PoolTimeout, TimeoutError) as exc:
+            if isinstance(exc, HTTPError):  # e.g. Forbidden, a PermissionError: the caller's
+                raise
             error = self.translate(exc)
             if error is exc:
                 raise

@@ -259,3 +259,26 @@ async def test_the_admin_page_lists_users_for_administrators_only(multiuser: Mul
         token = (await admin.post("/api/users/ana/tokens")).json()["token"]
         refused = await admin.get("/users", headers={"Authorization": f"token {token}"})
         assert refused.status_code == 403
+
+
+async def test_an_issuers_user_never_takes_over_another_sources_account(
+    multiuser: MultiUser,
+) -> None:
+    from junction.errors import Forbidden
+    from junction.plugins.users.service import USERS
+
+    async with multiuser() as admin:
+        directory = admin.app.state.services.get(USERS)  # type: ignore[attr-defined]
+        made = await admin.post("/api/users", json={"name": "ana", "password": "s3cret-pw"})
+        assert made.status_code == 201, made.text
+        made = await admin.post("/api/users", json={"name": "bo", "roles": ["admin"]})
+        assert made.status_code == 201, made.text
+        vouched = {"display_name": None, "avatar_url": None, "groups": (), "admin": False}
+
+        with pytest.raises(Forbidden, match="another login method"):
+            await directory.sync_external("ana", source="oidc", **vouched)
+        # Made by an administrator without a password: the issuer's user logs into it.
+        assert (await directory.sync_external("bo", source="oidc", **vouched)).name == "bo"
+        await directory.sync_external("cy", source="oidc", **vouched)
+        with pytest.raises(Forbidden, match="another login method"):
+            await directory.sync_external("cy", source="hub", **vouched)

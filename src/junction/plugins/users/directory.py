@@ -32,6 +32,7 @@ import anyio.to_thread
 from junction.auth.identity import User
 from junction.auth.passwords import hash_password, verify_password
 from junction.database import Database
+from junction.errors import Forbidden
 from junction.events import EventBus
 from junction.eventschemas import AUTH_EVENTS
 from junction.plugins.users import credentials, store
@@ -373,10 +374,32 @@ class UserDirectory:
         admin: bool,
         source: str,
     ) -> Account:
-        """Create or update an account an external issuer vouches for (at each login)."""
+        """Create or update an account an external issuer vouches for (at each login).
+
+        Raises ``Forbidden`` when an account of that name belongs to another source: one with
+        a password, or one another issuer vouched for. An issuer's user never takes over such
+        an account by sharing its name; an administrator may create accounts without a
+        password beforehand (to give roles), and those are the issuer's to log into.
+        """
         check_name(name)
         async with self.database.session() as db:
             account = await store.account_named(db, name)
+            if (
+                account is not None
+                and account.source != source
+                and (account.password_hash is not None or account.source != "local")
+            ):
+                log.warning(
+                    "refused a %s login as %r: that account's source is %s",
+                    source,
+                    name,
+                    account.source,
+                )
+                raise Forbidden(
+                    f"The account {name} belongs to another login method "
+                    f"({account.source}); ask an administrator",
+                    reason="LoginRefused",
+                )
             if account is None:
                 return await store.insert_account(
                     db,
