@@ -281,8 +281,10 @@ async def test_store_id_counts_page_loads(serve: Serve) -> None:
 async def test_missing_jupyterlab_fails_startup_naming_the_fix(
     serve: Serve, tmp_path: Path
 ) -> None:
-    # The lifespans run in a task group, which wraps the error in an ExceptionGroup.
-    with pytest.RaisesGroup(pytest.RaisesExc(ConfigError, match=r"frontend\.app_dir")):
+    # The lifespans run in task groups, which wrap the error in ExceptionGroups.
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(ConfigError, match=r"frontend\.app_dir"), flatten_subgroups=True
+    ):
         async with serve(frontend={"app_dir": str(tmp_path / "nowhere")}):
             pass
 
