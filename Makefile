@@ -36,10 +36,17 @@ NODE_STAMPS := tests/browser/node_modules/.installed tests/clients/node/node_mod
 	touch $@
 
 ## pytest: the test suite alone, in two worker processes (most of its time is spent waiting
-## on kernels, browsers and servers); TEST_WORKERS=0 runs it in this process
+## on kernels, browsers and servers); TEST_WORKERS=0 runs it in this process. The schemathesis
+## cases are made at collection in a way pytest-xdist's workers do not run: they run after.
 TEST_WORKERS ?= 2
+SERIAL_TESTS := tests/contract/test_schemathesis.py
 pytest: $(VENV)/.dev-installed $(NODE_STAMPS)
-	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(ARGS)
+ifeq ($(TEST_WORKERS),0)
+	$(BIN)/python -m pytest $(ARGS)
+else
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --ignore=$(SERIAL_TESTS) $(ARGS)
+	$(BIN)/python -m pytest $(SERIAL_TESTS) $(ARGS)
+endif
 
 ## test: install the dev extras and run the whole suite (lint, types, tests)
 test: check pytest
