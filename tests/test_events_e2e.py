@@ -70,7 +70,11 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     with serve_in_thread(
         root_dir=root,
         enable=["contents", "kernelspecs", "kernels", "sessions", "terminals", "frontend", "lab"],
-        plugin_settings={"lab": {"data_dir": str(tmp_path / "lab")}},
+        plugin_settings={
+            "lab": {"data_dir": str(tmp_path / "lab")},
+            # Not the login shell: killing it mid-startup could leave its rc files' locks.
+            "terminals": {"shell_command": ["/bin/sh"]},
+        },
         event_log_path=str(log_path),
     ) as (url, _):
         yield url, log_path

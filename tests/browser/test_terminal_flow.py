@@ -47,7 +47,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def flow(home: Path) -> tuple[Run, list[dict[str, str]], list[psutil.Process]]:
     """The terminal flow, run once; also the terminals listed and the server's shells."""
     ARTIFACTS.mkdir(exist_ok=True)
+    # bash without the machine's rc files, whose start-up (a pyenv rehash, say) is not ours.
     args = full_profile_args(home / "root")
+    args += ["--set", 'terminals.shell_command=["/bin/bash", "--norc", "--noprofile", "-i"]']
     server = ServerProcess(args, log_path=home / "server-terminal.log").start()
     try:
         summary = node_summary("terminal_flow.mjs", flow_env(server))

@@ -30,7 +30,11 @@ def server(tmp_path: Path, database_url: str) -> Iterator[tuple[str, Path]]:
         root_dir=root,
         enable=["contents", "kernelspecs", "kernels", "sessions", "terminals", "jobs", "users"],
         database_url=database_url,
-        plugin_settings={"users": {"max_terminals_per_user": 1, "max_kernels_per_user": 1}},
+        plugin_settings={
+            "users": {"max_terminals_per_user": 1, "max_kernels_per_user": 1},
+            # Not the login shell: killing it mid-startup could leave its rc files' locks.
+            "terminals": {"shell_command": ["/bin/sh"]},
+        },
     ) as (url, _):
         yield url, root
 

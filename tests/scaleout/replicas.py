@@ -305,6 +305,9 @@ def start_replica_set(
                 f"database_url={database_url}",
                 "--set",
                 f"cookie_secret={COOKIE_SECRET}",
+                # bash without the machine's rc files, whose start-up is not ours to test.
+                "--set",
+                'terminals.shell_command=["/bin/bash", "--norc", "--noprofile", "-i"]',
                 *extra_args,
             ]
             replicas.append(
