@@ -51,7 +51,7 @@ endif
 ## test: install the dev extras and run the whole suite (lint, types, tests)
 test: check pytest
 
-## bench: the full benchmark against jupyter_server and jupyverse; bench-quick: under 2 minutes
+## bench: the full benchmark against jupyter_server and jupyverse; bench-quick: under 3 minutes
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench $(ARGS)
 

@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Benchmark Junction against jupyter_server and jupyverse "
         "(and the kernel over ZeroMQ, the floor).",
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes, under three minutes")
     parser.add_argument(
         "--servers",
         default=",".join(SERVER_NAMES),

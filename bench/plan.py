@@ -1,4 +1,4 @@
-"""How big each scenario is: the full run and the quick one (under two minutes in all)."""
+"""How big each scenario is: the full run and the quick one (under three minutes in all)."""
 
 from __future__ import annotations
 
@@ -75,12 +75,12 @@ QUICK = Plan(
     kernels_for_rss=5,  # 10 kernels cost ~20 s of kernel start-up CPU on two cores
     rtt_iterations=30,
     rtt_rounds=1,
-    stream_lines=4_000,
+    stream_lines=2_000,
     stream_rounds=1,
-    big_output_mb=10,
+    big_output_mb=5,
     fanout_clients=10,  # jupyverse holds at most 15 kernel WebSockets; 20 stalls it for 30 s
-    fanout_lines=300,
-    listing_small=10_000,
+    fanout_lines=150,
+    listing_small=5_000,
     listing_large=0,
     listing_rounds=1,
     big_file_mb=10,
@@ -89,8 +89,8 @@ QUICK = Plan(
     load_seconds=1.0,
     load_warmup=0.3,
     load_rounds=1,
-    terminal_keystrokes=100,
-    terminal_output_mb=10,
+    terminal_keystrokes=60,
+    terminal_output_mb=4,
     terminal_rounds=1,
     scenario_timeout=90.0,
 )
