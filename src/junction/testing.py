@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -33,12 +34,37 @@ __all__ = [
     "TEST_TOKEN",
     "ServerProcess",
     "app_client",
+    "execute_request",
     "free_port",
     "make_settings",
     "serve_in_thread",
 ]
 
 TEST_TOKEN = "junction-test-token"  # noqa: S105 - a fixture, not a secret
+
+
+def execute_request(code: str, *, store_history: bool = False) -> tuple[str, dict[str, Any]]:
+    """An ``execute_request`` for a kernel's channels WebSocket (JSON protocol) and its
+    ``msg_id``, which the replies carry as their parent's."""
+    msg_id = uuid.uuid4().hex
+    header = {
+        "msg_id": msg_id,
+        "msg_type": "execute_request",
+        "username": "test",
+        "session": uuid.uuid4().hex,
+        "date": "2026-01-01T00:00:00Z",
+        "version": "5.3",
+    }
+    content = {"code": code, "silent": False, "store_history": store_history}
+    message = {
+        "channel": "shell",
+        "header": header,
+        "parent_header": {},
+        "metadata": {},
+        "content": content,
+        "buffers": [],
+    }
+    return msg_id, message
 
 
 def make_settings(**overrides: Any) -> ServerSettings:

@@ -11,7 +11,6 @@ import os
 import shutil
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from junction.provisioners.netns import namespaces
-from junction.testing import TEST_TOKEN, ServerProcess
+from junction.testing import TEST_TOKEN, ServerProcess, execute_request
 
 pytestmark = pytest.mark.e2e
 
@@ -52,22 +51,7 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerPr
 
 def _execute(socket: ClientConnection, code: str) -> str:
     """Run ``code``; return its stdout (fails on an error reply)."""
-    msg_id = uuid.uuid4().hex
-    request = {
-        "channel": "shell",
-        "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
-            "username": "test",
-            "session": uuid.uuid4().hex,
-            "date": "2026-01-01T00:00:00Z",
-            "version": "5.3",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "content": {"code": code, "silent": False, "store_history": False},
-        "buffers": [],
-    }
+    msg_id, request = execute_request(code)
     socket.send(json.dumps(request))
     stdout = ""
     replied = idle = False

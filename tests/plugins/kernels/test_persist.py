@@ -23,7 +23,7 @@ import pytest
 import websockets
 
 from junction.plugins.kernels.records import pid_alive
-from junction.testing import TEST_TOKEN, ServerProcess
+from junction.testing import TEST_TOKEN, ServerProcess, execute_request
 
 AUTH = {"Authorization": f"token {TEST_TOKEN}"}
 
@@ -63,22 +63,7 @@ async def run(
     the ``text/plain`` result (if any) under ``"result"``. ``interrupt``: interrupt it
     through ``server``'s API once it runs."""
     url = server.url.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
-    msg_id = uuid.uuid4().hex
-    request = {
-        "channel": "shell",
-        "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
-            "username": "test",
-            "session": uuid.uuid4().hex,
-            "date": "2026-01-01T00:00:00Z",
-            "version": "5.3",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "content": {"code": code, "silent": False, "store_history": True},
-        "buffers": [],
-    }
+    msg_id, request = execute_request(code, store_history=True)
     result: str | None = None
     reply: dict[str, Any] | None = None
     idle = False

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ import websockets
 from junction.errors import ConfigError, Forbidden
 from junction.plugins.users.settings import UsersSettings
 from junction.plugins.users.unixaccounts import check_root
-from junction.testing import TEST_TOKEN, serve_in_thread
+from junction.testing import TEST_TOKEN, execute_request, serve_in_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -117,22 +116,7 @@ async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
 async def _run(url: str, headers: dict[str, str], kernel_id: str, code: str) -> str:
     """Run ``code`` in the kernel; its stdout, or the error's name when it raised."""
     ws = url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
-    msg_id = uuid.uuid4().hex
-    request = {
-        "channel": "shell",
-        "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
-            "username": "test",
-            "session": uuid.uuid4().hex,
-            "date": "2026-01-01T00:00:00Z",
-            "version": "5.3",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "content": {"code": code, "silent": False, "store_history": False},
-        "buffers": [],
-    }
+    msg_id, request = execute_request(code)
     out = ""
     replied = idle = False
     async with websockets.connect(ws, additional_headers=headers) as sock:
