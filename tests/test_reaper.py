@@ -112,16 +112,20 @@ def test_reaper_kills_when_its_pipe_closes_because_the_server_died() -> None:
         "time.sleep(600)\n"
     )
     with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE) as parent:
-        assert parent.stdout is not None
-        child_pid, reaper_pid = map(int, parent.stdout.readline().split())
-        tracked = psutil.Process(child_pid)
-        reaper = psutil.Process(reaper_pid)
-        assert reaper.cmdline()[1:3] == ["-I", "-S"]
-        parent.send_signal(signal.SIGKILL)
-        parent.wait(10)
-        _, alive = psutil.wait_procs([tracked, reaper], timeout=10)
-        assert not alive
-        _wait_group_gone(child_pid, timeout=10)
+        try:
+            assert parent.stdout is not None
+            child_pid, reaper_pid = map(int, parent.stdout.readline().split())
+            tracked = psutil.Process(child_pid)
+            reaper = psutil.Process(reaper_pid)
+            assert reaper.status() != psutil.STATUS_ZOMBIE, "the reaper died at start"
+            assert reaper.ppid() == parent.pid
+            parent.send_signal(signal.SIGKILL)
+            parent.wait(10)
+            _, alive = psutil.wait_procs([tracked, reaper], timeout=10)
+            assert not alive
+            _wait_group_gone(child_pid, timeout=10)
+        finally:
+            parent.kill()
 
 
 @pytest.mark.parametrize("line", [b"+1\n", b"+0\n", b"+x\n", b"garbage\n"])
@@ -161,3 +165,17 @@ def test_a_session_with_no_process_has_only_its_own_group() -> None:
     process.wait()
     assert session_groups(process.pid) == {process.pid}
     assert not session_alive(process.pid)
+
+
+def test_a_number_reused_by_a_later_process_is_not_the_tracked_session() -> None:
+    """The reaper checks a session leader's start time, so a reused pid is never killed."""
+    with subprocess.Popen(["sleep", "600"], start_new_session=True) as leader:
+        try:
+            started = reaper_module._start_time(leader.pid)
+            assert started is not None
+            assert reaper_module._same_leader(leader.pid, started)
+            assert not reaper_module._same_leader(leader.pid, b"1")
+        finally:
+            leader.kill()
+    assert reaper_module._start_time(leader.pid) is None
+    assert reaper_module._same_leader(leader.pid, b"1")  # gone: its group may live on

@@ -165,7 +165,30 @@ def _alive(pgid: int) -> bool:
     return True
 
 
-def _kill(sessions: set[int], grace: float) -> None:
+def _start_time(pid: int) -> bytes | None:
+    """When process ``pid`` started (clock ticks since boot, from ``/proc``), if it runs."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return None
+    return fields[19] if len(fields) > 19 else None
+
+
+def _same_leader(sid: int, started: bytes | None) -> bool:
+    """Whether ``sid`` still names the session tracked when its leader started at ``started``.
+
+    The kernel never reuses a number while a process, group or session still holds it, so a
+    leader that is gone leaves its group and session under the same number; a running
+    process under that number that started at another time means the whole session ended and
+    the number went to someone else, who must not be killed.
+    """
+    now = _start_time(sid)
+    return now is None or started is None or now == started
+
+
+def _kill(sessions: set[int], grace: float, starts: dict[int, bytes | None]) -> None:
+    sessions = {sid for sid in sessions if _same_leader(sid, starts.get(sid))}
     groups = {pgid for sid in sessions for pgid in session_groups(sid)}
     for signals in ((signal.SIGHUP, signal.SIGCONT, signal.SIGTERM), (signal.SIGKILL,)):
         for pgid in groups:
@@ -209,6 +232,7 @@ def main() -> None:
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     groups: set[int] = set()
+    starts: dict[int, bytes | None] = {}
     markers: dict[int, bytes] = {}
     grace = 0.0
     for raw in sys.stdin.buffer:
@@ -224,19 +248,21 @@ def main() -> None:
             continue
         if line.startswith(b"+") and pgid > 1:
             groups.add(pgid)
+            starts[pgid] = _start_time(pgid)
             if marker:
                 markers[pgid] = marker
         elif line.startswith(b"-"):
             groups.discard(pgid)
+            starts.pop(pgid, None)
             markers.pop(pgid, None)
     marked = {pgid: markers[pgid] for pgid in groups if pgid in markers} if grace else {}
     stamps = {pgid: _stamp(path) for pgid, path in marked.items()}
     if groups - set(marked):
-        _kill(groups - set(marked), GRACE)
+        _kill(groups - set(marked), GRACE, starts)
     if marked:
         unclaimed = _unclaimed(marked, stamps, grace)
         if unclaimed:
-            _kill(unclaimed, GRACE)
+            _kill(unclaimed, GRACE, starts)
 
 
 if __name__ == "__main__":

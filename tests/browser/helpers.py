@@ -167,7 +167,7 @@ def describe(run: Run) -> str:
     """A failure message: the error, console errors, failed requests, server errors."""
     summary = run.summary
     phase = summary.get("phase")
-    parts = [f"{f'phase {phase}' if phase else 'flow'} failed: {summary['error']}"]
+    parts = []
     if summary["console"]:
         parts.append("console errors:\n  " + "\n  ".join(summary["console"]))
     if summary["bad"]:
@@ -177,6 +177,10 @@ def describe(run: Run) -> str:
     if errors:
         parts.append("server answered:\n  " + "\n  ".join(errors))
     parts.append(f"artifacts in {ARTIFACTS}")
+    # Last, so that a log that keeps only the tail of a long message still shows it.
+    steps = ", ".join(step["name"] for step in summary.get("steps", []))
+    parts.append(f"steps done: {steps or 'none'}")
+    parts.append(f"{f'phase {phase}' if phase else 'flow'} failed: {summary['error']}")
     return "\n".join(parts)
 
 

@@ -99,19 +99,27 @@ try {
 
   await step("run print(6*7) and see 42", async () => {
     const cell = notebook.locator(".jp-NotebookPanel .jp-Cell").first();
-    await cell.locator(".cm-content").click();
+    const editor = cell.locator(".cm-content");
+    await editor.click();
+    await cell.locator(".cm-editor.cm-focused").waitFor();
     await notebook.keyboard.type("print(6*7)");
+    await editor.filter({ hasText: "print(6*7)" }).waitFor();
     await notebook.keyboard.press("Shift+Enter");
     await cell.locator(".jp-OutputArea-output", { hasText: "42" }).waitFor();
   });
 
   await step("save and find the output through the REST API", async () => {
-    const [response] = await Promise.all([
-      notebook.waitForResponse(
-        (r) => r.request().method() === "PUT" && r.url().includes(`/api/contents/${notebookName}`),
-      ),
-      notebook.keyboard.press("Control+s"),
-    ]);
+    // A key press that lands while the notebook moves focus to the new cell can be lost
+    // under load: press again until the save request goes out.
+    const saved = (r) =>
+      r.request().method() === "PUT" && r.url().includes(`/api/contents/${notebookName}`);
+    let response = null;
+    for (let attempt = 0; response === null && attempt < 3; attempt += 1) {
+      const waiting = notebook.waitForResponse(saved, { timeout: 10000 }).catch(() => null);
+      await notebook.keyboard.press("Control+s");
+      response = await waiting;
+    }
+    if (response === null) throw new Error("Control+s sent no save request in 30 s");
     if (response.status() !== 200) throw new Error(`save answered ${response.status()}`);
     const model = await api("GET", `api/contents/${notebookName}?content=1`);
     const outputs = model.content.cells[0].outputs;
