@@ -13,6 +13,7 @@ Map of the package:
 - :mod:`junction.plugins`: the first-party plugins, one package per API area.
 """
 
+from junction import _lean_imports  # noqa: F401  (first: it must run before jsonschema loads)
 from junction._version import __version__
 from junction.app import create_app
 from junction.auth.identity import User

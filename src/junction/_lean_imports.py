@@ -1,0 +1,15 @@
+"""Keeps optional imports that cost seconds and serve nothing in Junction out of the process.
+
+jsonschema checks the ``iri`` and ``iri-reference`` formats with ``rfc3987_syntax`` when that is
+installed (it comes with jupyter_events, which JupyterLab brings), and importing it compiles an
+Earley grammar: about 2 s of CPU at every server start and every ``junction`` command. No schema
+Junction validates uses those formats, so the import is turned off before anything imports
+jsonschema; jsonschema then skips those two format checks, as it does when the package is
+missing.
+"""
+
+from __future__ import annotations
+
+import sys
+
+sys.modules.setdefault("rfc3987_syntax", None)
