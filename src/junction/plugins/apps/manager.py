@@ -31,6 +31,7 @@ from junction.childenv import child_environment
 from junction.errors import BadRequest, Forbidden, NotFound
 from junction.events import EventBus
 from junction.eventschemas import APP_EVENTS
+from junction.plugins.apps.forwarder import Forwarder
 from junction.plugins.apps.models import App, AppCreate, AppStatus, Sharing
 from junction.plugins.apps.presets import PRESETS, detect_frameworks
 from junction.plugins.apps.service import AppNotFound
@@ -99,7 +100,8 @@ class SupervisedApps:
         self.server_port = server_port
         self.server_ports: set[int] = set()
         """Ports Junction was seen listening on (from the sockets requests came in on)."""
-        self._client: httpx.AsyncClient | None = None
+        self._client: Forwarder | None = None
+        self._probe_client: httpx.AsyncClient | None = None
         self.records: dict[str, AppRecord] = {}
         self.closed = anyio.Event()
         """Set at server exit: log streams end."""
@@ -130,12 +132,20 @@ class SupervisedApps:
         self.server_ports.add(port)
 
     @property
-    def client(self) -> httpx.AsyncClient:
-        """The HTTP client of the proxy and the readiness probes, made on first use: importing
-        httpx is startup time that only a server running apps needs."""
+    def client(self) -> Forwarder:
+        """The proxy's HTTP forwarder (pooled keep-alive connections to the apps, no
+        cookies kept), made on first use."""
         if self._client is None:
-            self._client = stateless_client()
+            self._client = Forwarder()
         return self._client
+
+    @property
+    def probe_client(self) -> httpx.AsyncClient:
+        """The readiness probes' HTTP client, made on first use: importing httpx is startup
+        time that only a server running apps needs."""
+        if self._probe_client is None:
+            self._probe_client = stateless_client()
+        return self._probe_client
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -167,6 +177,8 @@ class SupervisedApps:
                 group.start_soon(process.stop, None)
         if self._client is not None:
             await self._client.aclose()
+        if self._probe_client is not None:
+            await self._probe_client.aclose()
 
     async def cull(self) -> None:
         """Stop apps idle for ``cull_idle_timeout`` seconds, forever (a background task)."""
@@ -294,7 +306,7 @@ class SupervisedApps:
                 self._launch(record),
                 reaper=self.reaper,
                 task_group=self.task_group,
-                client=self.client,
+                client=self.probe_client,
                 log_limit=settings.log_limit,
                 start_timeout=record.spec.get("start_timeout") or settings.start_timeout,
                 stop_timeout=settings.stop_timeout,
@@ -525,7 +537,7 @@ def serverproxy_entry_points() -> list[tuple[str, dict[str, Any]]]:
 
 
 def stateless_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """An HTTP client that keeps no cookies, for the proxy and the readiness probes.
+    """An HTTP client that keeps no cookies, for the readiness probes.
 
     A cookie one app sets for one viewer must never ride along on another request: every app
     listens on 127.0.0.1, so a cookie jar would hand it to all of them.

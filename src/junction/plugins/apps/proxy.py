@@ -1,4 +1,5 @@
-"""The reverse proxy: HTTP through httpx, streamed both ways; WebSockets through ``websockets``.
+"""The reverse proxy: HTTP through :mod:`~junction.plugins.apps.forwarder`, streamed both
+ways; WebSockets through ``websockets``.
 
 What reaches the app (see :func:`upstream_headers`): the browser's headers without
 hop-by-hop headers, without Junction's cookies (dropped by name: the app's own cookies pass
@@ -18,6 +19,7 @@ reader slows the writer instead of filling memory.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING
@@ -29,8 +31,16 @@ from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 from websockets.typing import Origin, Subprotocol
 
+from junction.plugins.apps.forwarder import (
+    Forwarder,
+    Upstream,
+    UpstreamClosed,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+
 if TYPE_CHECKING:
-    import httpx
     from websockets.asyncio.client import ClientConnection
 
 __all__ = ["filter_query", "proxy_http", "proxy_websocket", "response_headers", "upstream_headers"]
@@ -179,11 +189,16 @@ def response_headers(
     return kept
 
 
+class _ClientGone(Exception):
+    """The browser went away while its request body was being forwarded."""
+
+
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return
+            # Raised, not returned: an upload cut short must not reach the app as complete.
+            raise _ClientGone
         body: bytes = message.get("body", b"")
         if body:
             yield body
@@ -191,12 +206,17 @@ async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
+def _error(status: int, message: str) -> JSONResponse:
+    reasons = {404: "Not Found", 502: "Bad Gateway", 504: "Gateway Timeout"}
+    return JSONResponse({"message": message, "reason": reasons[status]}, status)
+
+
 async def proxy_http(
     scope: Scope,
     receive: Receive,
     send: Send,
     *,
-    client: httpx.AsyncClient,
+    client: Forwarder,
     port: int,
     path: str,
     headers: list[tuple[str, str]],
@@ -205,44 +225,68 @@ async def proxy_http(
     cookie_host: str | None = None,
 ) -> None:
     """Forward one HTTP request to ``127.0.0.1:port`` and stream the answer back; when
-    nothing answers there, a JSON error with ``unreachable_status``."""
-    import httpx  # loaded with the client; kept out of startup
-
+    nothing answers there, a JSON error with ``unreachable_status`` (504 when the app
+    accepts no connection or begins no response in time, 502 when it breaks off)."""
     query = filter_query(scope.get("query_string", b""))
-    url = f"http://127.0.0.1:{port}{quote(path, safe='/%:@!$&()*+,;=~')}"
-    method = scope["method"]
-    has_body = any(k in ("content-length", "transfer-encoding") for k, _ in headers) or (
-        method not in ("GET", "HEAD", "OPTIONS", "DELETE")
-    )
-    request = client.build_request(
-        method,
-        httpx.URL(url, query=query.encode("latin-1")) if query else httpx.URL(url),
-        headers=headers,
-        content=_request_body(receive) if has_body else None,
-    )
+    target = quote(path, safe="/%:@!$&()*+,;=~") + (f"?{query}" if query else "")
+    method: str = scope["method"]
+    sent = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    framed = any(k in (b"content-length", b"transfer-encoding") for k, _ in scope["headers"])
+    if not framed and method in ("POST", "PUT", "PATCH"):
+        sent.append((b"content-length", b"0"))  # some servers want a length on these
     try:
-        response = await client.send(request, stream=True)
-    except httpx.HTTPError as exc:
-        message = f"nothing answered on port {port}: {type(exc).__name__}"
-        reason = "Not Found" if unreachable_status == 404 else "Bad Gateway"
-        error = JSONResponse({"message": message, "reason": reason}, unreachable_status)
-        await error(scope, receive, send)
+        response = await client.request(
+            Upstream("127.0.0.1", port),
+            method.encode("ascii"),
+            target.encode("latin-1"),
+            sent,
+            _request_body(receive) if framed else None,
+        )
+    except _ClientGone:
         return
-    try:
+    except UpstreamTimeout as exc:
+        await _error(504, f"the app on port {port} did not answer: {exc}")(scope, receive, send)
+        return
+    except UpstreamError as exc:
+        status = unreachable_status if isinstance(exc, UpstreamUnreachable) else 502
+        message = f"nothing answered on port {port}: {exc}"
+        await _error(status, message)(scope, receive, send)
+        return
+    async with response:
         await send(
             {
                 "type": "http.response.start",
-                "status": response.status_code,
+                "status": response.status,
                 "headers": response_headers(
-                    response.headers.raw, junction_cookie=junction_cookie, cookie_host=cookie_host
+                    response.headers, junction_cookie=junction_cookie, cookie_host=cookie_host
                 ),
             }
         )
-        async for chunk in response.aiter_raw():
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        watcher: list[asyncio.Task[None]] = []
+        with anyio.CancelScope() as streaming:
+
+            def watch() -> None:
+                # A body in several reads may be long: stop reading the app once the browser
+                # has gone (uvicorn's send drops data silently then).
+                watcher.append(asyncio.create_task(_wait_disconnect(receive, streaming)))
+
+            try:
+                async for chunk in response.stream(before_wait=watch):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except UpstreamClosed:
+                return  # the browser's response ends cut short too (uvicorn closes it)
+            finally:
+                for task in watcher:
+                    task.cancel()
+        if streaming.cancel_called:
+            return
         await send({"type": "http.response.body", "body": b""})
-    finally:
-        await response.aclose()
+
+
+async def _wait_disconnect(receive: Receive, streaming: anyio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    streaming.cancel()
 
 
 async def proxy_websocket(
