@@ -41,6 +41,7 @@ from bench.scenarios import (
     contents,
     kernels,
     multiuser,
+    replicas,
     startup,
     terminals,
     throughput,
@@ -70,6 +71,7 @@ GROUPS = (
     "collaboration",
     "multiuser",
     "apps",
+    "replicas",
 )
 SERVER_NAMES = ("jupyter_server", "jupyverse", "junction")
 
@@ -262,6 +264,10 @@ async def _measure(
             await _run_group(
                 "app proxies: small GETs, download, WebSocket echo", apps.apps_suite, ctx
             )
+        if "replicas" in groups:
+            await _run_group(
+                "kernels across two replicas on PostgreSQL", replicas.replicas_suite, ctx
+            )
         for target in targets:
             try:
                 await target.client.stop_all_kernels()
@@ -317,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     meta["load_average_end"] = load_average()
     targets = [FLOOR, *(k.name for k in kinds)]
     table = markdown_table(results, plan, targets)
+    replica_targets = replicas.targets_table(results, replicas.Sizes.for_plan(plan))
+    if replica_targets:
+        table += "\n\n" + replica_targets
     write_json(output, meta, results, table)
     output.with_suffix(".md").write_text(table + "\n")
     print()
