@@ -134,8 +134,8 @@ class Response:
         self._connection: _Connection | None = connection
         self.status = head.status_code
         """The status code."""
-        self.headers: list[tuple[bytes, bytes]] = list(head.headers)
-        """The headers, names in lower case, values as sent."""
+        self.headers: list[tuple[bytes, bytes]] = head.headers.raw_items()
+        """The headers as sent (names in the app's case)."""
         self.reason = bytes(head.reason)
 
     async def stream(self, before_wait: Callable[[], object] | None = None) -> AsyncIterator[bytes]:
@@ -184,6 +184,12 @@ class Response:
     async def aclose(self) -> None:
         """Give the connection back: to the pool after a body read to its end, else closed."""
         self._close(reuse=False)
+
+    def abort(self) -> None:
+        """Close the connection now, from any task: a :meth:`stream` waiting on the app
+        ends with :class:`UpstreamClosed` (used when the caller's own client has gone)."""
+        if self._connection is not None:
+            self._connection.abort()
 
     async def __aenter__(self) -> Response:
         return self

@@ -33,6 +33,7 @@ from websockets.typing import Origin, Subprotocol
 
 from junction.plugins.apps.forwarder import (
     Forwarder,
+    Response,
     Upstream,
     UpstreamClosed,
     UpstreamError,
@@ -263,30 +264,27 @@ async def proxy_http(
             }
         )
         watcher: list[asyncio.Task[None]] = []
-        with anyio.CancelScope() as streaming:
 
-            def watch() -> None:
-                # A body in several reads may be long: stop reading the app once the browser
-                # has gone (uvicorn's send drops data silently then).
-                watcher.append(asyncio.create_task(_wait_disconnect(receive, streaming)))
+        def watch() -> None:
+            # A body in several reads may be long: stop reading the app once the browser has
+            # gone (uvicorn's send drops data silently then).
+            watcher.append(asyncio.create_task(_wait_disconnect(receive, response)))
 
-            try:
-                async for chunk in response.stream(before_wait=watch):
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except UpstreamClosed:
-                return  # the browser's response ends cut short too (uvicorn closes it)
-            finally:
-                for task in watcher:
-                    task.cancel()
-        if streaming.cancel_called:
-            return
+        try:
+            async for chunk in response.stream(before_wait=watch):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except UpstreamClosed:
+            return  # the browser's response ends cut short too (uvicorn closes it)
+        finally:
+            for task in watcher:
+                task.cancel()
         await send({"type": "http.response.body", "body": b""})
 
 
-async def _wait_disconnect(receive: Receive, streaming: anyio.CancelScope) -> None:
+async def _wait_disconnect(receive: Receive, response: Response) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-    streaming.cancel()
+    response.abort()
 
 
 async def proxy_websocket(
