@@ -12,4 +12,4 @@ from __future__ import annotations
 
 import sys
 
-sys.modules.setdefault("rfc3987_syntax", None)
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None blocks an import
