@@ -336,7 +336,7 @@ async def _stream_turn(
 async def _through_either(results: Results, sizes: Sizes, owner: _Replica, other: _Replica) -> None:
     """Round trips and streams on one kernel of ``owner``, through it and through ``other``
     in turn (the order swapped every round)."""
-    kernel = await owner.client.start_kernel(KERNEL_NAME)
+    kernel = await _start_kernel(owner)
     both = (owner, other)
     routes = [(owner, OWNER), (other, OTHER)]
     share = max(1, sizes.rtt_iterations // sizes.rounds)
@@ -350,10 +350,21 @@ async def _through_either(results: Results, sizes: Sizes, owner: _Replica, other
         await owner.client.stop_kernel(kernel)
 
 
+async def _start_kernel(replica: _Replica, attempts: int = 3) -> StartedKernel:
+    """Start a kernel, again when it exited during startup: jupyter_client picks its ports
+    by binding port 0 and letting go, so another process may take one before the kernel
+    binds it ("Address already in use"), more likely with many starts at once."""
+    for attempt in range(attempts):
+        try:
+            return await replica.client.start_kernel(KERNEL_NAME)
+        except RuntimeError as exc:
+            if "exited during startup" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def _start_kernels(replica: _Replica, count: int) -> list[StartedKernel]:
-    return list(
-        await asyncio.gather(*(replica.client.start_kernel(KERNEL_NAME) for _ in range(count)))
-    )
+    return list(await asyncio.gather(*(_start_kernel(replica) for _ in range(count))))
 
 
 async def _wait(condition: Callable[[], Awaitable[bool]], what: str, timeout: float) -> None:
