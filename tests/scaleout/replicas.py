@@ -10,6 +10,7 @@ each request). ``ReplicaSet.close()`` stops everything, in reverse order.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from junction.deploy import ReplicasLayout, nginx_config
 from junction.testing import TEST_TOKEN, ServerProcess, free_port
@@ -33,6 +36,7 @@ from junction.testing import TEST_TOKEN, ServerProcess, free_port
 __all__ = [
     "COOKIE_SECRET",
     "FAIL_TIMEOUT_SECONDS",
+    "KEEP_KERNELS",
     "Postgres",
     "Replica",
     "ReplicaSet",
@@ -46,6 +50,17 @@ COOKIE_SECRET = "scale-out-cookie-secret-shared-by-every-replica"
 
 FAIL_TIMEOUT_SECONDS = 2
 """How long the set's nginx leaves out a replica it could not reach (nginx's default is 10)."""
+
+KEEP_KERNELS = (
+    "--set",
+    "kernels.keep_on_shutdown=true",
+    "--set",
+    "kernels.orphan_grace=60",
+    "--set",
+    "kernels.lease_timeout=6",
+)
+"""Settings for kernels that outlive their replica: kept on a graceful stop, left 60 s after a
+crash for another replica to adopt, and a heartbeat every second (a sixth of the lease)."""
 
 T = TypeVar("T")
 
@@ -207,6 +222,41 @@ class ReplicaSet:
         except AssertionError as exc:
             tail = self.access_log()[-2000:]
             raise AssertionError(f"{exc}; the access log ends with:\n{tail}") from None
+
+    def replica_of(self, server: str) -> Replica:
+        """The replica whose process a kernel record's ``server`` (``host:pid:nonce``) names."""
+        pid = int(server.rsplit(":", 2)[1])  # the host may hold colons
+        for replica in self.replicas:
+            if replica.alive() and replica.process.pid == pid:
+                return replica
+        raise AssertionError(f"no running replica is the server {server}")
+
+    def kernel_server(self, kernel_id: str) -> str | None:
+        """The ``server`` of the kernel's record in PostgreSQL (None without a record)."""
+
+        async def read() -> str | None:
+            engine = create_async_engine(self.database_url)
+            try:
+                async with engine.connect() as connection:
+                    found = await connection.execute(
+                        text("SELECT server FROM kernels_kernels WHERE id = :id"), {"id": kernel_id}
+                    )
+                    server: str | None = found.scalar_one_or_none()
+                    return server
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(read())
+
+    def shutdown_kernels(self) -> None:
+        """Shut down every kernel through a running replica (kept kernels outlive replicas)."""
+        for replica in self.replicas:
+            if not replica.alive():
+                continue
+            with self.replica_client(replica) as client, contextlib.suppress(httpx.HTTPError):
+                for kernel in client.get("api/kernels").json():
+                    client.delete(f"api/kernels/{kernel['id']}", timeout=60)
+            return
 
     def kill(self, index: int) -> Replica:
         """``kill -9`` replica ``index``; returns it."""

@@ -384,16 +384,17 @@ class JupyterClientKernels:
         by_id = {record.id: record for record in records}
         for kernel_id, remote in list(self._remote.items()):
             record = by_id.get(kernel_id)
-            if record is not None and record.server != self.records.server:
+            if record is not None:
+                # Also once this server adopted the kernel: its clients keep these sockets
+                # (and the replies to requests sent through them) until they leave; new
+                # WebSockets attach to the adopted kernel.
                 remote.record = record
                 remote.hub.expire(self.settings.reconnect_window)
                 if remote.hub.slots or kernel_id in self._adopting:
                     continue
                 reason = "nobody is attached"
-            elif record is None:
-                reason = "the kernel was shut down"
             else:
-                reason = "the kernel now runs on this server; reconnect"
+                reason = "the kernel was shut down"
             del self._remote[kernel_id]
             code = NORMAL if record is None else GOING_AWAY
             await remote.close(code, reason)
