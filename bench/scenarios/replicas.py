@@ -23,7 +23,8 @@ their defaults), then measures:
 
 The numbers go into the run's results under ``junction (owning replica)`` and ``junction
 (non-owning replica)``; :func:`targets_table` turns them into a table with the targets
-(:data:`TARGETS`) and whether each holds, printed under the main table.
+(:data:`TARGETS`) and whether each holds, which ``python -m bench`` prints under the main
+table.
 """
 
 from __future__ import annotations
@@ -531,6 +532,3 @@ async def replicas_suite(ctx: Context) -> None:
     own; see the module docstring."""
     sizes = Sizes.for_plan(ctx.plan)
     await ctx.attempt("replicas", OTHER, SERIES, lambda: _suite(ctx, sizes), timeout=sizes.timeout)
-    table = targets_table(ctx.results, sizes)
-    if table:
-        print(table, flush=True)
