@@ -126,6 +126,7 @@ const ops = {
     const info = await kernel.info;
     return {
       session_id: session.id,
+      path: session.path,
       kernel_id: kernel.id,
       client_id: kernel.clientId,
       info: info.status,
