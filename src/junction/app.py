@@ -8,7 +8,10 @@ stops them in reverse, each within ``shutdown_timeout``.
 Middleware, outermost first::
 
     RequestMetrics -> RequestId -> CORS (if configured) -> HostGuard (loopback only)
-        -> SecurityHeaders -> Auth -> PlainTextJSON -> RouteCapture -> routes
+        -> SecurityHeaders -> Auth -> PlainTextJSON -> RouteCapture -> FastRoutes -> routes
+
+FastRoutes answers the hottest requests through their routes' twins, sparing them FastAPI's
+routing and dependency solving (see :mod:`junction.fastroutes`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from junction.database import upgrade as upgrade_database
 from junction.errors import ConfigError, DatabaseUnavailable, HTTPError
 from junction.eventlog import running_sinks
 from junction.events import EVENTS, MemoryEventBus
+from junction.fastroutes import FastRoutesMiddleware
 from junction.health import HEALTH_PATHS, Health
 from junction.health import router as health_router
 from junction.logs import RequestIdMiddleware
@@ -233,6 +237,7 @@ def create_app(
 
     public = [path for plugin in composition.order for path in plugin.public_paths]
     public += [*HEALTH_PATHS, METRICS_PATH]  # /metrics checks its own tokens
+    app.add_middleware(FastRoutesMiddleware, routes_of=app)
     app.add_middleware(RouteCaptureMiddleware, base_url=settings.base_url)
     app.add_middleware(PlainTextJSONMiddleware)
     app.add_middleware(AuthMiddleware, auth=auth, state=state, public_paths=public)

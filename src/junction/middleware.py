@@ -15,6 +15,7 @@ from junction.settings import LOOPBACK_NAMES
 __all__ = ["HostGuardMiddleware", "SecurityHeadersMiddleware", "host_is_local"]
 
 
+_VERDICTS_KEPT = 256
 _HOST = re.compile(r"^(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9.-]+))(?::\d{1,5})?$")
 
 
@@ -42,11 +43,22 @@ class HostGuardMiddleware:
     def __init__(self, app: ASGIApp, *, local_hostnames: Iterable[str]) -> None:
         self.app = app
         self.local_hostnames = tuple(local_hostnames)
+        self._verdicts: dict[str, bool] = {}
+        """``Host`` values already judged: clients send the same few on every request."""
+
+    def _is_local(self, host: str) -> bool:
+        verdict = self._verdicts.get(host)
+        if verdict is None:
+            verdict = host_is_local(host, self.local_hostnames)
+            if len(self._verdicts) >= _VERDICTS_KEPT:
+                self._verdicts.clear()  # hostile clients may send endless distinct values
+            self._verdicts[host] = verdict
+        return verdict
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             host = Headers(scope=scope).get("host", "")
-            if not host_is_local(host, self.local_hostnames):
+            if not self._is_local(host):
                 await deny(
                     scope,
                     receive,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import datetime
 from typing import Annotated
 
 import orjson
@@ -9,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from junction._version import __version__
+from junction.fastroutes import fast_route
 from junction.plugin import use
 from junction.services import SERVER, ServerState, isoformat
 
@@ -42,19 +45,35 @@ async def api_version_slash() -> dict[str, str]:
     return {"version": __version__}
 
 
-@router.get("/api/status", tags=["server"], response_model=None)
-async def status(state: Annotated[ServerState, use(SERVER)]) -> Response:
-    """When the server started, when it was last used, and how busy it is.
+@functools.lru_cache(maxsize=16)
+def _isoformat(moment: datetime) -> str:
+    # Pollers ask many times between two changes of either time.
+    return isoformat(moment)
 
-    Load balancers and culling services poll this, so it skips response-model validation.
-    """
+
+def _status_response(state: ServerState) -> Response:
     body = {
         "connections": state.gauge("connections"),
         "kernels": state.gauge("kernels"),
-        "last_activity": isoformat(state.last_activity),
-        "started": isoformat(state.started),
+        "last_activity": _isoformat(state.last_activity),
+        "started": _isoformat(state.started),
     }
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def _status_now(request: Request) -> Response:
+    return _status_response(request.app.state.services.get(SERVER))
+
+
+@router.get("/api/status", tags=["server"], response_model=None)
+@fast_route(_status_now)
+async def status(state: Annotated[ServerState, use(SERVER)]) -> Response:
+    """When the server started, when it was last used, and how busy it is.
+
+    Load balancers and culling services poll this, so it skips response-model validation
+    and is answered by a fast route (:mod:`junction.fastroutes`).
+    """
+    return _status_response(state)
 
 
 @router.post("/api/shutdown", tags=["server"], status_code=200)

@@ -293,8 +293,9 @@ class AuthMiddleware:
 
         async def sender(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] < 400:
-                headers = Headers(raw=message["headers"])
-                if headers.get("content-type", "").startswith("text/html"):
+                # Raw scan: building a Headers per response costs more than the check.
+                content_type = next((v for k, v in message["headers"] if k == b"content-type"), b"")
+                if content_type.startswith(b"text/html"):
                     cookie = f"{XSRF_COOKIE}={self.auth.new_xsrf()}{self._cookie_attrs}"
                     message["headers"] = [*message["headers"], (b"set-cookie", cookie.encode())]
             await send(message)

@@ -10,6 +10,7 @@ is wrong.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from junction.auth.identity import Authenticator
 from junction.auth.ownership import may_access
 from junction.auth.xssi import cross_site_read
 from junction.errors import BadRequest, Forbidden, PayloadTooLarge
+from junction.fastroutes import fast_route
 from junction.plugin import use
 from junction.plugins.contents.files import FileStream, media_type_for
 from junction.plugins.contents.models import (
@@ -89,7 +91,9 @@ def _location(server: ServerState, path: str, *rest: str) -> str:
     return server.settings.base_url + "api/contents/" + "/".join(parts)
 
 
+@functools.lru_cache(maxsize=1024)
 def _http_date(iso: str) -> str:
+    # Cached: clients poll the same files, and parsing the date costs more than the read.
     moment = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     return format_datetime(moment, usegmt=True)
 
@@ -310,7 +314,14 @@ async def _patch(
     return _model_response(await contents.rename(path, body.path), server)
 
 
+async def _get_now(request: Request) -> Response:
+    services: ServiceRegistry = request.app.state.services
+    path = request.path_params.get("path", "")
+    return await _get(path, request, services.get(CONTENTS), services.get(SERVER))
+
+
 @router.get("/api/contents/{path:path}", responses=_MODEL)
+@fast_route(_get_now)
 async def get_contents(path: str, request: Request, contents: Contents, server: Server) -> Response:
     """The model of a file, notebook or directory.
 
@@ -322,6 +333,7 @@ async def get_contents(path: str, request: Request, contents: Contents, server: 
 
 
 @router.get("/api/contents", include_in_schema=False)
+@fast_route(_get_now)
 async def get_root(request: Request, contents: Contents, server: Server) -> Response:
     """The root directory (same query as :func:`get_contents`)."""
     return await _get("", request, contents, server)
