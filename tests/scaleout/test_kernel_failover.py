@@ -39,9 +39,9 @@ pytestmark = pytest.mark.e2e
 DRIVER = Path(__file__).parent / "node" / "driver.mjs"
 
 LOSS_WINDOW_SECONDS = 3.0
-"""Most output a client may miss when the replica its WebSocket is on stops (docs/kernels.md,
-"What is lost": the client's reconnect delay; in a replica set the replica it reconnects to
-already runs, so no server start time adds to it)."""
+"""Most output (in seconds of the kernel's clock) a client may miss when the replica its
+WebSocket is on stops: the client's reconnect, since the replica it reconnects to already runs
+(docs/kernels.md and docs/scale-out.md, "What is lost")."""
 
 
 class Driver:
@@ -121,6 +121,11 @@ class Driver:
                 if left <= 0 or self.process.poll() is not None:
                     raise AssertionError(f"timed out waiting for {what}; {self.tail()}")
                 self._lock.wait(min(left, 0.5))
+
+    def events_of(self, kind: str) -> list[dict[str, Any]]:
+        """The events of one kind so far."""
+        with self._lock:
+            return [event for event in self.events if event.get("event") == kind]
 
     def mark(self) -> int:
         """An index into the events, for :meth:`wait_event` to look after."""
@@ -229,12 +234,6 @@ def driver(kept_set: ReplicaSet, starts: Starts, tmp_path: Path) -> Iterator[Dri
 def kernels_of(listed: dict[str, Any], path: str) -> list[str]:
     """The kernels of the sessions of ``path`` in the client's ``sessions`` answer."""
     return [session["kernel_id"] for session in listed["sessions"] if session["path"] == path]
-
-
-def events_of(driver: Driver, kind: str) -> list[dict[str, Any]]:
-    """The client's events of one kind so far."""
-    with driver._lock:
-        return [event for event in driver.events if event.get("event") == kind]
 
 
 def attached_replica(replica_set: ReplicaSet, kernel_id: str) -> Replica:
@@ -377,7 +376,7 @@ def test_a_rolling_restart_loses_no_kernel(
     # printed while the client was between two replicas.
     # A stream message may end mid-line: join them, and count a line cut by a lost message
     # as lost too.
-    text = "".join(e["text"] for e in events_of(driver, "stdout") if e["msg_id"] == counting)
+    text = "".join(e["text"] for e in driver.events_of("stdout") if e["msg_id"] == counting)
     received = {
         int(match.group(1)): float(match.group(2))
         for match in re.finditer(r"^(\d+) (\d+\.\d+)$", text, re.MULTILINE)
@@ -393,9 +392,10 @@ def test_a_rolling_restart_loses_no_kernel(
     # window (at most one gap per WebSocket the client left, the three stops included).
     assert all(seconds <= LOSS_WINDOW_SECONDS for seconds in away), away
     assert all(seconds <= LOSS_WINDOW_SECONDS for _, _, seconds in gaps), gaps
-    sockets = {e["request_id"] for e in events_of(driver, "ws_open")}
+    sockets = {e["request_id"] for e in driver.events_of("ws_open")}
     assert len(gaps) < len(sockets), (gaps, sockets)
-    print(f"away per stop: {away}; counter gaps (before, after, seconds): {gaps}")
+    replied = [e for e in driver.events_of("reply") if e["msg_id"] == counting]
+    print(f"away per stop: {away}; counter gaps (before, after, seconds): {gaps}; {replied=}")
     listed = driver.call("sessions")
     assert kernels_of(listed, started["path"]) == [kernel_id]
     driver.call("close", timeout=60)
