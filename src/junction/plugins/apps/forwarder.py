@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import cast
 
 import h11
 
@@ -44,9 +45,8 @@ __all__ = [
     "UpstreamUnreachable",
 ]
 
-READ_SIZE = 256 * 1024
-"""Most bytes read from an app's socket at once (and so the largest body chunk)."""
 _BUFFER_LIMIT = 256 * 1024
+"""Unread bytes from an app past which reading its socket pauses."""
 _MAX_HEADERS = 64 * 1024
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
@@ -82,33 +82,108 @@ class Upstream:
         return "localhost" if self.path is not None else f"{self.host}:{self.port}"
 
 
-class _Connection:
-    """One socket to an app with its HTTP/1.1 state machine."""
+class _Connection(asyncio.Protocol):
+    """One socket to an app with its HTTP/1.1 state machine.
 
-    __slots__ = ("h11", "idle_since", "reader", "writer")
+    A protocol rather than asyncio's streams: the bytes the socket delivers go to ``h11``
+    as they are, with no stream buffer copying and compacting them in between. Reading
+    pauses while more than :data:`_BUFFER_LIMIT` bytes wait unread (backpressure on the app);
+    :meth:`send` waits while the socket's write buffer is full (backpressure on the caller).
+    """
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+    def __init__(self) -> None:
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEADERS)
         self.idle_since = 0.0
+        self.transport: asyncio.Transport | None = None
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._eof = False
+        self._paused = False
+        self._readable: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None
+
+    # -- asyncio.Protocol (called by the event loop) ----------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport."""
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        """Queue what arrived; pause reading when too much waits."""
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > _BUFFER_LIMIT and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        """The app closed its side: reads end; close ours too."""
+        self._eof = True
+        self._wake_reader()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The socket is gone: wake every waiter."""
+        self._eof = True
+        self._wake_reader()
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        """The socket's write buffer is full: :meth:`send` waits."""
+        if self._writable is None or self._writable.done():
+            self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        """The write buffer drained."""
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    def _wake_reader(self) -> None:
+        if self._readable is not None and not self._readable.done():
+            self._readable.set_result(None)
+
+    # -- used by the forwarder ---------------------------------------------------------------
 
     def alive(self) -> bool:
         """Whether the app has neither closed the socket nor sent anything unasked."""
-        return not self.writer.is_closing() and not self.reader.at_eof()
+        transport = self.transport
+        return not (self._eof or self._chunks or transport is None or transport.is_closing())
 
     def abort(self) -> None:
         """Drop the socket at once (the exchange on it can't be finished)."""
-        self.writer.transport.abort()
+        if self.transport is not None:
+            self.transport.abort()
 
     async def send(self, event: h11.Event, seconds: float) -> None:
         """Write one event; wait (up to ``seconds``) until the socket takes it."""
         data = self.h11.send(event)
-        if data:
-            self.writer.write(data)
-            if self.writer.transport.get_write_buffer_size() > 0:
-                async with asyncio.timeout(seconds):
-                    await self.writer.drain()
+        if not data:
+            return
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionResetError("the connection to the app is closed")
+        self.transport.write(data)
+        if self._writable is not None and not self._writable.done():
+            async with asyncio.timeout(seconds):
+                await self._writable
+            if self.transport.is_closing():
+                raise ConnectionResetError("the connection to the app is closed")
+
+    async def read(self) -> bytes:
+        """The next bytes from the app; ``b""`` once it closed the connection."""
+        while not self._chunks:
+            if self._eof:
+                return b""
+            self._readable = asyncio.get_running_loop().create_future()
+            await self._readable
+        data = self._chunks.popleft()
+        self._buffered -= len(data)
+        if self._paused and self._buffered <= _BUFFER_LIMIT // 2 and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return data
 
     async def next_event(self) -> h11.Event | type[h11.PAUSED]:
         """The next event from the app, reading from the socket as needed."""
@@ -116,7 +191,7 @@ class _Connection:
             event = self.h11.next_event()
             if event is not h11.NEED_DATA:
                 return event  # type: ignore[return-value]  # the sentinels are classes
-            self.h11.receive_data(await self.reader.read(READ_SIZE))
+            self.h11.receive_data(await self.read())
 
 
 class Response:
@@ -158,7 +233,7 @@ class Response:
                     if yielded and before_wait is not None:
                         before_wait()
                         before_wait = None
-                    state.receive_data(await connection.reader.read(READ_SIZE))
+                    state.receive_data(await connection.read())
                 elif isinstance(event, h11.Data):
                     yielded = True
                     yield bytes(event.data)
@@ -316,15 +391,14 @@ class Forwarder:
         return connection, False
 
     async def _connect(self, upstream: Upstream) -> _Connection:
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.connect_timeout):
                 if upstream.path is not None:
-                    reader, writer = await asyncio.open_unix_connection(
-                        upstream.path, limit=_BUFFER_LIMIT
-                    )
+                    _, connection = await loop.create_unix_connection(_Connection, upstream.path)
                 else:
-                    reader, writer = await asyncio.open_connection(
-                        upstream.host, upstream.port, limit=_BUFFER_LIMIT
+                    _, connection = await loop.create_connection(
+                        _Connection, upstream.host, upstream.port
                     )
         except TimeoutError as exc:
             raise UpstreamTimeout(
@@ -332,7 +406,7 @@ class Forwarder:
             ) from exc
         except OSError as exc:
             raise UpstreamUnreachable(f"{type(exc).__name__}: {exc.strerror or exc}") from exc
-        return _Connection(reader, writer)
+        return connection
 
     def _release(self, upstream: Upstream, connection: _Connection, *, reuse: bool) -> None:
         self.active -= 1
