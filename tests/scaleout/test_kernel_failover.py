@@ -489,7 +489,8 @@ def test_a_kernel_survives_the_crash_of_its_replica(
         mark,
     )
 
-    # It goes on through both remaining replicas, with the same id and the same variables.
+    # It goes on through both remaining replicas, with the same id and the same variables,
+    # ending on the one that adopted it.
     others: set[int] = set()
     for _ in range(8):
         driver.call("connect")
@@ -497,9 +498,35 @@ def test_a_kernel_survives_the_crash_of_its_replica(
         ran = driver.call("execute", code=f"x += 1\nseen.append({here.index})\nprint(x)")
         assert ran["status"] == "ok", ran
         others.add(here.index)
-        if len(others) == 2:
+        if len(others) == 2 and here is adopter:
             break
     assert others == {r.index for r in kept_set.replicas if r is not launcher}
+    assert attached_replica(kept_set, kernel_id) is adopter
+
+    # The adopter freezes past its lease: the last replica takes the kernel over; the adopter,
+    # resumed, lets it go and closes the client's WebSocket with 1012, so that it reconnects.
+    frozen = adopter.process.process
+    assert frozen is not None
+    mark = driver.mark()
+    frozen.send_signal(signal.SIGSTOP)
+    try:
+        taker = wait_until(
+            partial(adopter_of, kept_set, kernel_id, adopter),
+            timeout=30,
+            what=f"kernel {kernel_id} to be taken over",
+        )
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+    let_go = driver.wait_event(
+        lambda e: e.get("event") == "ws_close", 20, "the frozen replica to let go", mark
+    )
+    assert let_go["code"] == 1012, let_go
+    driver.call("wait_connected", timeout=40, timeout_ms=35000)
+    final = driver.call("execute", code="print(x == len(seen), os.getpid())", timeout=40)
+    assert final["status"] == "ok", f"{final}\n{driver.tail()}"
+    assert final["stdout"] == f"True {pid}\n", final
+    assert f"kernel {kernel_id} was taken over by another server" in adopter.log()
+    assert f"kernel {kernel_id} (python3) reattached" in taker.log()
     status = driver.call("status")
     assert status["kernel_id"] == kernel_id
     listed = driver.call("sessions")

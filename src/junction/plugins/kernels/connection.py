@@ -14,6 +14,7 @@ Close codes:
 1007  a malformed message: not JSON, truncated or inconsistent frame, unknown channel
 1009  a message larger than ``kernels.max_message_size``
 1011  an unexpected server error
+1012  the kernel was taken over by another server (this one was frozen): reconnect
 1013  the client fell more than ``kernels.client_queue_bytes`` behind (may reconnect)
 ====  =============================================================================
 """
@@ -44,6 +45,7 @@ __all__ = [
     "INTERNAL_ERROR",
     "MESSAGE_TOO_BIG",
     "NORMAL",
+    "SERVICE_RESTART",
     "Connection",
     "serve_channels",
 ]
@@ -54,6 +56,7 @@ NORMAL = 1000
 GOING_AWAY = 1001
 MESSAGE_TOO_BIG = 1009
 INTERNAL_ERROR = 1011
+SERVICE_RESTART = 1012
 _CLEAN_CLOSES = frozenset({NORMAL, GOING_AWAY})
 _STOP_WAIT = 5.0
 

@@ -52,7 +52,7 @@ from jupyter_core.paths import jupyter_runtime_dir
 from junction.auth.identity import Authenticator
 from junction.childenv import child_environment, run_as
 from junction.errors import BadRequest, Conflict, Forbidden
-from junction.plugins.kernels.connection import GOING_AWAY, NORMAL
+from junction.plugins.kernels.connection import GOING_AWAY, NORMAL, SERVICE_RESTART
 from junction.plugins.kernels.hub import KernelHub
 from junction.plugins.kernels.kernel import KernelRuntime, ManagedKernel
 from junction.plugins.kernels.metrics import WireStats
@@ -606,7 +606,10 @@ class JupyterClientKernels:
             if self._kernels.get(kernel_id) is lost:
                 del self._kernels[kernel_id]
             self._recorded.discard(kernel_id)
-            await lost.detach(code=GOING_AWAY, reason="another server took this kernel over")
+            # 1012, not 1001: JupyterLab's client reconnects (to the kernel's new server).
+            await lost.detach(
+                code=SERVICE_RESTART, reason="another server took this kernel over; reconnect"
+            )
         for kernel_id in missing:
             await self._save(kernels[kernel_id])
         for kernel_id in stop:
