@@ -31,7 +31,6 @@ from junction.childenv import child_environment
 from junction.errors import BadRequest, Forbidden, NotFound
 from junction.events import EventBus
 from junction.eventschemas import APP_EVENTS
-from junction.plugins.apps.forwarder import Forwarder
 from junction.plugins.apps.models import App, AppCreate, AppStatus, Sharing
 from junction.plugins.apps.presets import PRESETS, detect_frameworks
 from junction.plugins.apps.service import AppNotFound
@@ -42,6 +41,8 @@ from junction.reaper import Reaper
 
 if TYPE_CHECKING:
     import httpx
+
+    from junction.plugins.apps.forwarder import Forwarder
 
 __all__ = ["APP_COOKIE", "CODE_SECONDS", "Credentials", "SupervisedApps"]
 
@@ -136,6 +137,8 @@ class SupervisedApps:
         """The proxy's HTTP forwarder (pooled keep-alive connections to the apps, no
         cookies kept), made on first use."""
         if self._client is None:
+            from junction.plugins.apps.forwarder import Forwarder
+
             self._client = Forwarder()
         return self._client
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote_plus
@@ -31,18 +32,10 @@ from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 from websockets.typing import Origin, Subprotocol
 
-from junction.plugins.apps.forwarder import (
-    Forwarder,
-    Response,
-    Upstream,
-    UpstreamClosed,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnreachable,
-)
-
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
+
+    from junction.plugins.apps.forwarder import Forwarder, Response
 
 __all__ = ["filter_query", "proxy_http", "proxy_websocket", "response_headers", "upstream_headers"]
 
@@ -90,6 +83,11 @@ _WEBSOCKET_OWN = frozenset(
         "sec-websocket-accept",
     }
 )
+
+
+_PATH_SAFE = "/%:@!$&()*+,;=~"
+# What quote(path, safe=_PATH_SAFE) leaves as it is: most paths skip the call.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_.\-/%:@!$&()*+,;=~]*")
 
 
 def _cookie_name(pair: str) -> str:
@@ -228,8 +226,19 @@ async def proxy_http(
     """Forward one HTTP request to ``127.0.0.1:port`` and stream the answer back; when
     nothing answers there, a JSON error with ``unreachable_status`` (504 when the app
     accepts no connection or begins no response in time, 502 when it breaks off)."""
+    # loaded with the forwarder (h11): startup time only a server running apps needs
+    from junction.plugins.apps.forwarder import (
+        Upstream,
+        UpstreamClosed,
+        UpstreamError,
+        UpstreamTimeout,
+        UpstreamUnreachable,
+    )
+
     query = filter_query(scope.get("query_string", b""))
-    target = quote(path, safe="/%:@!$&()*+,;=~") + (f"?{query}" if query else "")
+    if not _PLAIN_PATH.fullmatch(path):
+        path = quote(path, safe=_PATH_SAFE)
+    target = path + (f"?{query}" if query else "")
     method: str = scope["method"]
     sent = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     framed = any(k in (b"content-length", b"transfer-encoding") for k, _ in scope["headers"])
