@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test check pytest bench bench-quick clean
+.PHONY: run test check pytest bench bench-quick profile clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,12 @@ bench: $(VENV)/.dev-installed
 
 bench-quick: $(VENV)/.dev-installed
 	$(BIN)/python -m bench --quick $(ARGS)
+
+# A py-spy flame graph of Junction under REST load: build/profile/$(SCENARIO).svg
+# (status, contents, listing or kernels).
+SCENARIO ?= status
+profile: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.profile $(SCENARIO) $(ARGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
