@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from junction.plugins.apps.forwarder import (
     Forwarder,
+    InvalidRequest,
     Upstream,
     UpstreamClosed,
     UpstreamTimeout,
@@ -52,8 +53,9 @@ class AppState:
 def upstream_app(state: AppState) -> ASGIApp:
     """An app answering by path: ``/`` its client's port, ``/cookie`` sets a cookie and
     echoes the one received, ``/upload`` counts body messages, ``/bytes?n=`` streams ``n``
-    bytes (forever if ``n`` is 0), ``/status?code=`` an empty answer, ``/close`` with
-    ``Connection: close``, ``/slow`` never answers."""
+    bytes (forever if ``n`` is 0), ``/status?code=`` an empty answer, ``/reject`` a 413
+    without reading the body, ``/close`` with ``Connection: close``, ``/slow`` never
+    answers."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
@@ -81,6 +83,8 @@ def upstream_app(state: AppState) -> ASGIApp:
             return
         elif path == "/status":
             status = int(query["code"][0])
+        elif path == "/reject":
+            status, body = 413, b"too large"
         elif path == "/close":
             headers.append((b"connection", b"close"))
             body = b"bye"
@@ -118,10 +122,14 @@ async def _download(size: int, state: AppState, receive: Receive, send: Send) ->
 
 
 @contextmanager
-def serve(app: ASGIApp, sock: socket.socket) -> Iterator[uvicorn.Server]:
+def serve(app: ASGIApp, sock: socket.socket, lifespan: bool = False) -> Iterator[uvicorn.Server]:
     """Run ``app`` on uvicorn in a thread, listening on ``sock``."""
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2, ws="none"
+        app,
+        log_level="warning",
+        lifespan="on" if lifespan else "off",
+        timeout_graceful_shutdown=2,
+        ws="none",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -153,6 +161,12 @@ class Apps:
 
 def _proxy_app(port: int, forwarder: Forwarder) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":  # the pool closes with its event loop, as in Junction
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await forwarder.aclose()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
         if scope["type"] != "http":
             return
         headers = upstream_headers(
@@ -192,7 +206,8 @@ def apps() -> Iterator[Apps]:
         front.bind(("127.0.0.1", 0))
         forwarder = Forwarder(response_timeout=1.0)
         app = upstream_app(state)
-        with serve(app, tcp), serve(app, unix), serve(_proxy_app(port, forwarder), front):
+        proxy = _proxy_app(port, forwarder)
+        with serve(app, tcp), serve(app, unix), serve(proxy, front, lifespan=True):
             url = f"http://127.0.0.1:{front.getsockname()[1]}"
             yield Apps(state, Upstream("127.0.0.1", port), Upstream(path=path), url, forwarder)
 
@@ -429,3 +444,21 @@ async def test_through_the_proxy_a_client_gone_mid_download_frees_the_connection
         assert await anyio.to_thread.run_sync(apps.state.download_gone.wait, 20)
     await _wait_for(lambda: apps.proxy_forwarder.active == 0, "the connection is freed")
     assert apps.proxy_forwarder.idle(apps.tcp) <= 1
+
+
+async def test_an_answer_before_the_body_was_read_reaches_the_client(apps: Apps) -> None:
+    async with httpx.AsyncClient(base_url=apps.proxy_url, timeout=60) as client:
+        response = await client.put("/reject", content=CHUNK * 128)
+    assert response.status_code == 413
+    assert response.text == "too large"
+    await _wait_for(lambda: apps.proxy_forwarder.active == 0, "the connection is freed")
+
+
+async def test_a_header_value_http_can_not_carry_is_refused_before_sending(apps: Apps) -> None:
+    forwarder = Forwarder()
+    try:
+        with pytest.raises(InvalidRequest):
+            await forwarder.request(apps.tcp, b"GET", b"/", [(b"x-bad", b"a\r\nb")])
+        assert forwarder.opened == 0
+    finally:
+        await forwarder.aclose()

@@ -37,6 +37,7 @@ import h11
 
 __all__ = [
     "Forwarder",
+    "InvalidRequest",
     "Response",
     "Upstream",
     "UpstreamClosed",
@@ -49,6 +50,11 @@ _BUFFER_LIMIT = 256 * 1024
 """Unread bytes from an app past which reading its socket pauses."""
 _MAX_HEADERS = 64 * 1024
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+
+
+class InvalidRequest(ValueError):
+    """The request can't be written as HTTP/1.1 (a header value with a control character,
+    a target with a space): the client's fault, nothing was sent."""
 
 
 class UpstreamError(ConnectionError):
@@ -321,7 +327,8 @@ class Forwarder:
 
         ``headers`` are sent as given (with a ``Host`` for ``upstream`` if there is none);
         a ``body`` is sent with its ``Content-Length`` if ``headers`` has one, else chunked.
-        Informational (1xx) responses are skipped. Raises :class:`UpstreamUnreachable`,
+        Informational (1xx) responses are skipped. Raises :class:`InvalidRequest` for a
+        request that can't be written, :class:`UpstreamUnreachable`,
         :class:`UpstreamTimeout` or :class:`UpstreamClosed` when no response begins.
         """
         sent = list(headers)
@@ -330,7 +337,10 @@ class Forwarder:
             sent.append((b"host", upstream.authority.encode("latin-1")))
         if body is not None and b"content-length" not in names:
             sent.append((b"transfer-encoding", b"chunked"))
-        head = h11.Request(method=method, target=target, headers=sent)
+        try:
+            head = h11.Request(method=method, target=target, headers=sent)
+        except h11.LocalProtocolError as exc:
+            raise InvalidRequest(str(exc)) from exc
         retry = body is None and method in _IDEMPOTENT
         while True:
             connection, reused = await self._acquire(upstream)
@@ -352,11 +362,18 @@ class Forwarder:
     ) -> h11.Response:
         timeout = self.response_timeout
         try:
-            await connection.send(head, timeout)
-            if body is not None:
-                async for chunk in body:
-                    await connection.send(h11.Data(data=chunk), timeout)
-            await connection.send(h11.EndOfMessage(), timeout)
+            try:
+                await connection.send(head, timeout)
+                if body is not None:
+                    async for chunk in body:
+                        await connection.send(h11.Data(data=chunk), timeout)
+                await connection.send(h11.EndOfMessage(), timeout)
+            except TimeoutError:
+                raise
+            except OSError:
+                # The app closed its side while the request was going out: it may have
+                # answered first (a 413 for a body it will not read); read what it sent.
+                pass
             async with asyncio.timeout(timeout):
                 while True:
                     event = await connection.next_event()

@@ -86,6 +86,8 @@ _WEBSOCKET_OWN = frozenset(
 
 
 _PATH_SAFE = "/%:@!$&()*+,;=~"
+_QUERY_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+_PLAIN_QUERY = re.compile(r"[\x21-\x7e]*")
 # What quote(path, safe=_PATH_SAFE) leaves as it is: most paths skip the call.
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9_.\-/%:@!$&()*+,;=~]*")
 
@@ -206,7 +208,7 @@ async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    reasons = {404: "Not Found", 502: "Bad Gateway", 504: "Gateway Timeout"}
+    reasons = {400: "Bad Request", 404: "Not Found", 502: "Bad Gateway", 504: "Gateway Timeout"}
     return JSONResponse({"message": message, "reason": reasons[status]}, status)
 
 
@@ -228,6 +230,7 @@ async def proxy_http(
     accepts no connection or begins no response in time, 502 when it breaks off)."""
     # loaded with the forwarder (h11): startup time only a server running apps needs
     from junction.plugins.apps.forwarder import (
+        InvalidRequest,
         Upstream,
         UpstreamClosed,
         UpstreamError,
@@ -238,6 +241,9 @@ async def proxy_http(
     query = filter_query(scope.get("query_string", b""))
     if not _PLAIN_PATH.fullmatch(path):
         path = quote(path, safe=_PATH_SAFE)
+    if query and not _PLAIN_QUERY.fullmatch(query):
+        # a space or a byte past ASCII sent raw: percent-encoded, as browsers send them
+        query = quote(query, safe=_QUERY_SAFE, encoding="latin-1")
     target = path + (f"?{query}" if query else "")
     method: str = scope["method"]
     sent = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
@@ -253,6 +259,9 @@ async def proxy_http(
             _request_body(receive) if framed else None,
         )
     except _ClientGone:
+        return
+    except InvalidRequest as exc:
+        await _error(400, f"the request can't be forwarded: {exc}")(scope, receive, send)
         return
     except UpstreamTimeout as exc:
         await _error(504, f"the app on port {port} did not answer: {exc}")(scope, receive, send)
