@@ -300,9 +300,9 @@ def stop_under(
     closed = driver.wait_event(
         lambda e: e.get("event") == "ws_close", 20, "the WebSocket to close", mark
     )
-    # uvicorn's 1012 (service restart): the client reconnects, as after a drop; a 1000 or
-    # 1001 would leave @jupyterlab/services disconnected for good.
-    assert closed["code"] not in (1000, 1001), closed
+    # 1012 (service restart) for a kernel that stays: the client reconnects, as after a
+    # drop; a 1000 or 1001 would leave @jupyterlab/services disconnected for good.
+    assert closed["code"] == 1012, closed
     driver.call("wait_connected", timeout=40, timeout_ms=35000)
     back = driver.wait_event(
         lambda e: e.get("event") == "connection" and e["status"] == "connected",

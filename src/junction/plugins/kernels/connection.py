@@ -9,12 +9,13 @@ Close codes:
 
 ====  =============================================================================
 1000  the kernel was shut down or culled; or a newer connection took this session_id
-1001  the server is stopping
+1001  the server is stopping, and the kernel with it
 1003  a text frame on the binary v1 protocol
 1007  a malformed message: not JSON, truncated or inconsistent frame, unknown channel
 1009  a message larger than ``kernels.max_message_size``
 1011  an unexpected server error
-1012  the kernel was taken over by another server (this one was frozen): reconnect
+1012  the kernel lives on: kept through this server's stop, run by another server, or
+      taken over by another one (this one was frozen); reconnect
 1013  the client fell more than ``kernels.client_queue_bytes`` behind (may reconnect)
 ====  =============================================================================
 """

@@ -79,6 +79,7 @@ from junction.reaper import Reaper
 __all__ = ["JupyterClientKernels", "check_env", "should_cull"]
 
 log = logging.getLogger("junction.kernels")
+_RECONNECT = "the server is stopping; the kernel keeps running, reconnect"
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -174,8 +175,8 @@ class JupyterClientKernels:
                         group.start_soon(self._detach, kernel)
                     else:
                         group.start_soon(self._stop, kernel, GOING_AWAY, "the server is stopping")
-                for remote in self._remote.values():
-                    group.start_soon(remote.close, GOING_AWAY, "the server is stopping")
+                for remote in self._remote.values():  # kernels of other servers live on
+                    group.start_soon(remote.close, SERVICE_RESTART, _RECONNECT)
                 self._remote.clear()
         finally:
             self._context.destroy(linger=0)
@@ -447,7 +448,9 @@ class JupyterClientKernels:
     # -- records: outliving the server ----------------------------------------------------------
 
     async def _detach(self, kernel: ManagedKernel) -> None:
-        await kernel.detach(code=GOING_AWAY, reason="the server is stopping")
+        # 1012, not 1001: the kernel keeps running, and JupyterLab's client reconnects only
+        # after a close code other than 1000 and 1001.
+        await kernel.detach(code=SERVICE_RESTART, reason=_RECONNECT)
 
     @property
     def _heartbeat_every(self) -> float:
