@@ -270,7 +270,8 @@ class JupyterClientKernels:
             return models
         self._known = {record.id for record in records}
         for record in records:
-            if record.id in self._kernels or record.server == self.records.server:
+            mine = record.server == self.records.server and record.id not in self._adopting
+            if record.id in self._kernels or mine:  # a kernel being adopted is listed meanwhile
                 continue
             remote = self._remote.get(record.id)
             if remote is not None:
