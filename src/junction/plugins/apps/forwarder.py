@@ -1,10 +1,11 @@
-"""HTTP/1.1 forwarding to apps: ``h11`` over asyncio streams, with pooled keep-alive connections.
+"""HTTP/1.1 forwarding to apps: ``h11`` over asyncio sockets, with pooled keep-alive connections.
 
 :class:`Forwarder` sends one request to an :class:`Upstream` (a loopback TCP port or a Unix
 socket) and hands back a :class:`Response` whose body is read as the caller consumes it.
 Nothing is buffered whole: the request body is written chunk by chunk as the caller's
-iterator yields it (each write waits for the socket to drain), and the response body is
-read from the socket only when the caller asks for the next chunk.
+iterator yields it (each write waits while the socket's buffer is full), and the response
+body is taken from the socket only as the caller asks for the next chunk (reading pauses
+past :data:`_BUFFER_LIMIT` unread bytes).
 
 Connections, per upstream:
 
