@@ -160,6 +160,13 @@ async def test_the_twins_answer_byte_for_byte_as_the_endpoints(tmp_path: Path) -
             answers[fast] = [_comparable(await client.get(path)) for path in _SAME_PATHS]
             if fast:
                 status = await client.get("/api/status")
+                table = build_table(client.app)
+    assert table is not None
+    assert {entry.route.regex.pattern for entry in table["GET"]} == {
+        "^/api/status$",
+        "^/api/contents$",
+        "^/api/contents/(?P<path>.*)$",
+    }
     for path, slow, quick in zip(_SAME_PATHS, answers[False], answers[True], strict=True):
         if path == "/api/status":  # a new server: other start times, same shape
             assert slow[:2] == quick[:2]

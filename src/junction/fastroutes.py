@@ -163,7 +163,8 @@ class FastRoutesMiddleware:
     """Answer requests for fast routes by their twins; pass everything else to FastAPI.
 
     The innermost middleware: the gate (authentication, XSRF, security headers, metrics)
-    has run by the time a twin is called, exactly as for the FastAPI endpoint.
+    has run by the time a twin is called, exactly as for the FastAPI endpoint. The table is
+    built at the first request, when every plugin's routers are included.
     """
 
     def __init__(self, app: ASGIApp, *, routes_of: FastAPI) -> None:
@@ -217,6 +218,7 @@ class FastRoutesMiddleware:
         scope["path_params"] = {**scope.get("path_params", {}), **params}
         scope["endpoint"] = fast.route.endpoint
         scope["route"] = fast.route
+        scope.setdefault("router", self.source.router)  # for request.url_for, as FastAPI sets it
         request = Request(scope, receive, send)
         try:
             response = await fast.twin(request)
