@@ -62,6 +62,7 @@ not_applicable(
     checks.positive_data_acceptance,
     "the outcome depends on the files present (exists, is a file, is the root)",
     ("DELETE", "/api/contents"),
+    ("DELETE", "/api/contents/{path}"),
     ("PATCH", "/api/contents"),
     ("PUT", "/api/contents"),
     ("POST", "/api/contents"),

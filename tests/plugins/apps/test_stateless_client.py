@@ -1,4 +1,4 @@
-"""The proxy's HTTP client keeps no cookies: one app's Set-Cookie never reaches another."""
+"""The probes' HTTP client keeps no cookies: one app's Set-Cookie never reaches another."""
 
 from __future__ import annotations
 
