@@ -73,6 +73,9 @@ GROUPS = (
     "apps",
     "replicas",
 )
+FULL_ONLY = ("replicas",)
+"""Groups ``--quick`` leaves out unless named in ``--only``: the replicas group starts a
+PostgreSQL and two more servers (15-45 s), which would take bench-quick past three minutes."""
 SERVER_NAMES = ("jupyter_server", "jupyverse", "junction")
 
 
@@ -89,7 +92,10 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated subset of {', '.join(SERVER_NAMES)}",
     )
     parser.add_argument(
-        "--only", default=",".join(GROUPS), help=f"comma-separated subset of {', '.join(GROUPS)}"
+        "--only",
+        default=None,
+        help=f"comma-separated subset of {', '.join(GROUPS)} (default: all; with --quick, "
+        f"all but {', '.join(FULL_ONLY)})",
     )
     parser.add_argument(
         "--no-compression",
@@ -287,7 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     plan = QUICK if args.quick else FULL
     kinds = _kinds([n.strip() for n in args.servers.split(",") if n.strip()], args.junction_profile)
-    groups = {g.strip() for g in args.only.split(",") if g.strip()}
+    if args.only is None:
+        groups = set(GROUPS) - (set(FULL_ONLY) if args.quick else set())
+    else:
+        groups = {g.strip() for g in args.only.split(",") if g.strip()}
     unknown = groups - set(GROUPS)
     if unknown:
         raise SystemExit(f"unknown groups {sorted(unknown)}; choose from {', '.join(GROUPS)}")
