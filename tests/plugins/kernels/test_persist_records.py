@@ -118,7 +118,8 @@ TAMPERINGS = {
     "(SELECT sealed_key FROM kernels_kernels WHERE id = 'alice') WHERE id = 'bob'",
     "row copied": "INSERT INTO kernels_kernels SELECT 'carol', seq + 1, name, owner, cwd, "
     "connection, sealed_key, provisioner, server, heartbeat, last_activity, "
-    "execution_state, stop FROM kernels_kernels WHERE id = 'alice'",
+    "execution_state, stop, restart_requested, restarted FROM kernels_kernels "
+    "WHERE id = 'alice'",
 }
 
 
@@ -164,7 +165,8 @@ async def test_the_renewed_columns_stay_outside_the_seal_and_owner_changes_seal_
             await session.execute(
                 text(
                     "UPDATE kernels_kernels SET heartbeat = 5.0, last_activity = 6.0, "
-                    "execution_state = 'busy', stop = :stop, seq = 7"
+                    "execution_state = 'busy', stop = :stop, seq = 7, "
+                    "restart_requested = 3, restarted = 2"
                 ),
                 {"stop": True},
             )

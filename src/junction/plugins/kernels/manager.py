@@ -27,6 +27,12 @@ renewed every sixth of ``lease_timeout``. With
 every heartbeat, it takes over (claims, verifies, reattaches) the kernels whose server is
 gone, with the same ids, and forgets the records of kernels that no longer answer. A kernel
 whose record another process took over is let go without stopping it.
+
+A restart of a kernel another server runs is asked of that server through the kernel's
+record (``restart_requested``; a PostgreSQL notification wakes it at once, else it sees the
+request at its next heartbeat); it restarts the kernel as for a local request and records it
+done (``restarted``), and the asking server then answers with the model. When the running
+server is gone, whoever adopts the kernel carries the request out.
 """
 
 from __future__ import annotations
@@ -51,12 +57,13 @@ from jupyter_core.paths import jupyter_runtime_dir
 
 from junction.auth.identity import Authenticator
 from junction.childenv import child_environment, run_as
-from junction.errors import BadRequest, Conflict, Forbidden
+from junction.errors import BadRequest, Forbidden, ServiceUnavailable
 from junction.plugins.kernels.connection import GOING_AWAY, NORMAL, SERVICE_RESTART
 from junction.plugins.kernels.hub import KernelHub
 from junction.plugins.kernels.kernel import KernelRuntime, ManagedKernel
 from junction.plugins.kernels.metrics import WireStats
 from junction.plugins.kernels.models import Kernel
+from junction.plugins.kernels.notices import RestartNotices
 from junction.plugins.kernels.pool import KernelPool, PoolEntry
 from junction.plugins.kernels.records import (
     KernelRecord,
@@ -124,6 +131,9 @@ class JupyterClientKernels:
         self._adopting: set[str] = set()
         self._remote: dict[str, RemoteKernel] = {}
         self._known: set[str] = set()
+        self._serving: set[str] = set()
+        self._wake = anyio.Event()
+        """Set when a restart may have been asked of this server (a notification, an adoption)."""
         self.pool = KernelPool(
             create=self._create_pool_kernel,
             launch=self._launch_pool_kernel,
@@ -319,15 +329,17 @@ class JupyterClientKernels:
         await (await self._remote_kernel(kernel_id)).interrupt(self._task_group)
 
     async def restart(self, kernel_id: str) -> Kernel:
-        """Restart in place and wait until the new process answers. A kernel of another
-        server gets 409 (its process is that server's to replace)."""
+        """Restart in place and wait until the new process answers.
+
+        A kernel of another server is restarted by that server (its process is that
+        server's to replace): the request goes through the kernel's record, and this waits
+        up to ``remote_restart_timeout`` for it to be done, then reconnects this server's
+        sockets to the new process. Raises ``ServiceUnavailable`` when it was not done in
+        time (the request stands), ``KernelStartFailed`` when the new process did not start.
+        """
         kernel = self._kernels.get(kernel_id)
         if kernel is None:
-            remote = await self._remote_kernel(kernel_id)
-            raise Conflict(
-                f"Kernel {kernel_id} runs on another server ({remote.record.server}); "
-                "only that server can restart it: send the request there"
-            )
+            return await self._restart_remote(await self._remote_kernel(kernel_id))
         await kernel.restart()
         return kernel.model()
 
@@ -379,6 +391,89 @@ class JupyterClientKernels:
         if record.owner is not None and self._auth is not None:
             self._auth.owners[("kernels", kernel_id)] = record.owner
         return remote
+
+    async def _restart_remote(self, remote: RemoteKernel) -> Kernel:
+        """Ask the server running ``remote`` to restart it and wait until it did."""
+        assert self.records is not None
+        kernel_id = remote.id
+        number = await self.records.request_restart(kernel_id)
+        if number is None:
+            raise KernelNotFound(kernel_id)
+        timeout = self.settings.remote_restart_timeout
+        state = "idle"
+        with anyio.move_on_after(timeout) as waiting:
+            while True:
+                progress = await self.records.restart_progress(kernel_id)
+                if progress is None:
+                    raise KernelNotFound(kernel_id)
+                if progress.restarted >= number:
+                    state = progress.execution_state
+                    break
+                if progress.server == self.records.server:
+                    self._wake.set()  # adopted here meanwhile: this server does it
+                await anyio.sleep(0.1)
+        if waiting.cancelled_caught:
+            raise ServiceUnavailable(
+                f"Kernel {kernel_id} runs on another server ({remote.record.server}), which "
+                f"did not restart it within {timeout:g} s (kernels.remote_restart_timeout); "
+                "the request stands: it restarts the kernel when it can, or the server that "
+                "adopts the kernel does",
+                reason="Kernel restart timed out",
+            )
+        local = self._kernels.get(kernel_id)
+        if local is not None:  # this server adopted the kernel and restarted it
+            return local.model()
+        if state == "dead":
+            raise KernelStartFailed(f"Kernel {kernel_id} failed to restart on its server")
+        remote = await self._remote_kernel(kernel_id)
+        if remote.hub.connected:  # clients are attached here: to the new process
+            remote.hub.fail_pending("The kernel was restarted")
+            await remote.connect(self._task_group, self.settings.reattach_timeout, again=True)
+        return remote.model()
+
+    async def _serve_restarts(self) -> None:
+        """Restart the kernels of this server other servers asked to restart."""
+        assert self.records is not None
+        for kernel_id, number in (await self.records.restart_requests()).items():
+            kernel = self._kernels.get(kernel_id)
+            if kernel is None or kernel_id in self._serving or kernel_id in self._adopting:
+                continue
+            self._serving.add(kernel_id)
+            self._task_group.start_soon(self._serve_restart, kernel, number)
+
+    async def _serve_restart(self, kernel: ManagedKernel, number: int) -> None:
+        """Restart ``kernel`` as asked by another server, then record request ``number``
+        (and those before it) done."""
+        assert self.records is not None
+        try:
+            log.info("kernel %s: restarting it, as another server asked", kernel.id)
+            try:
+                await kernel.restart()
+            except Exception as exc:
+                log.warning(
+                    "kernel %s: the restart another server asked for failed: %s", kernel.id, exc
+                )
+            state = kernel.hub.execution_state if kernel.phase == "running" else "dead"
+            await self.records.mark_restarted(kernel.id, number, state)
+        except Exception as exc:  # the database may be away: the request is served again
+            log.warning("kernel %s: the restart was not recorded: %s", kernel.id, exc)
+        finally:
+            self._serving.discard(kernel.id)
+
+    async def _restarts_loop(self) -> None:
+        """Serve restart requests when woken (a notification, an adoption) and at every
+        heartbeat (for SQLite, and for notifications missed)."""
+        while True:
+            with anyio.move_on_after(self._heartbeat_every):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+            try:
+                await self._serve_restarts()
+            except Exception as exc:  # the database may be away for a while
+                log.warning("kernels: restart requests were not looked for: %s", exc)
+
+    def _woken(self, _kernel_id: str | None) -> None:
+        self._wake.set()
 
     async def _refresh_remotes(self, records: Sequence[KernelRecord]) -> None:
         """Follow the records of the kernels of other servers this server has sockets to."""
@@ -584,6 +679,7 @@ class JupyterClientKernels:
         if record.owner is not None and self._auth is not None:
             self._auth.owners[("kernels", record.id)] = record.owner
         await self._save(kernel, owner=record.owner)
+        self._wake.set()  # a restart asked of the gone server is this one's now
         return True
 
     async def _heartbeat(self) -> None:
@@ -635,10 +731,20 @@ class JupyterClientKernels:
         the kernel a shutdown request), else restart it."""
         if self.records is not None:
             try:
-                asked = await self.records.stop_requested(kernel.id)
+                record = await self.records.get(kernel.id)
             except Exception:
-                asked = False
-            if asked:
+                record = None
+            if record is not None and record.server != self.records.server:
+                # Another server took the kernel over (this one was frozen) and may have
+                # restarted it: a new process here would compete with it. Let it go.
+                if self._kernels.get(kernel.id) is kernel:
+                    del self._kernels[kernel.id]
+                self._recorded.discard(kernel.id)
+                await kernel.detach(
+                    code=SERVICE_RESTART, reason="another server took this kernel over; reconnect"
+                )
+                return
+            if record is not None and record.stop:
                 await self._stop(kernel, NORMAL, "the kernel was shut down")
                 return
         await kernel.recover()
@@ -716,6 +822,9 @@ class JupyterClientKernels:
                 group.start_soon(self._monitor)
                 if self.records is not None:
                     group.start_soon(self._records_loop)
+                    group.start_soon(self._restarts_loop)
+                    if self.records.dialect == "postgresql":
+                        group.start_soon(RestartNotices(self.records.database, self._woken).run)
                 if self.settings.cull_idle_timeout > 0:
                     group.start_soon(self._cull)
                 if self.settings.prespawn_count > 0:

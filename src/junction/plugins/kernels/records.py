@@ -20,9 +20,11 @@ its ports, transport and signature scheme, the ``provisioner`` info with the pid
 group and connection file, and ``server``). A row whose columns differ from its seal (a key
 copied into another row, an owner, a pid or a path changed by someone with write access to
 the database but without the cookie secret) is never acted upon: reads leave it out with a
-warning. Only ``heartbeat``, ``last_activity``, ``execution_state``, ``stop`` and ``seq``
-stay outside the seal: every replica writes them, and none of them names a process, a file
-or a person. Whoever changes a sealed column (a save, a claim, an owner change) seals again.
+warning. Only ``heartbeat``, ``last_activity``, ``execution_state``, ``stop``,
+``restart_requested``, ``restarted`` and ``seq`` stay outside the seal: every replica writes
+them, and none of them names a process, a file or a person (at worst a forged one stops or
+restarts a kernel, which anyone allowed to reach it may do anyway). Whoever changes a sealed
+column (a save, a claim, an owner change) seals again.
 """
 
 from __future__ import annotations
@@ -40,15 +42,17 @@ import orjson
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from junction.database import Database
 from junction.plugins.kernels.tables import KERNELS_TABLE
 
 __all__ = [
+    "NOTIFY_CHANNEL",
     "KernelRecord",
     "KernelRecords",
+    "RestartProgress",
     "Sealer",
     "pid_alive",
     "same_host",
@@ -57,6 +61,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("junction.kernels")
+
+NOTIFY_CHANNEL = "junction_kernels"
+"""The PostgreSQL notification channel that wakes servers when a restart is asked of them."""
 
 _NONCE = uuid.uuid4().hex[:8]
 """Tells this process from an earlier one that had the same pid (containers reuse pids)."""
@@ -174,6 +181,16 @@ class KernelRecord:
     stop: bool = False
 
 
+@dataclass(frozen=True)
+class RestartProgress:
+    """Where a restart asked of another server stands, from the kernel's row."""
+
+    server: str
+    heartbeat: float
+    restarted: int
+    execution_state: str
+
+
 class KernelRecords:
     """The ``kernels_kernels`` rows; every method is one transaction and raises
     :class:`~junction.errors.DatabaseUnavailable` when the database cannot be reached."""
@@ -185,6 +202,16 @@ class KernelRecords:
         self._saved: dict[str, KernelRecord] = {}
         """The records this process last sealed, to seal again when the owner changes."""
         self._warned: set[tuple[str, str]] = set()
+
+    @property
+    def database(self) -> Database:
+        """The database the rows are in."""
+        return self._database
+
+    @property
+    def dialect(self) -> str:
+        """The database's dialect name (``sqlite``, ``postgresql``)."""
+        return self._database.engine.dialect.name
 
     async def save(self, record: KernelRecord) -> None:
         """Write ``record`` as run by this process (insert, or replace the row)."""
@@ -316,6 +343,86 @@ class KernelRecords:
                 )
             ).first()
         return row is not None and bool(row.stop)
+
+    async def request_restart(self, kernel_id: str) -> int | None:
+        """Ask the process running ``kernel_id`` to restart it; the request's number (done
+        once ``restarted`` reaches it), or None when the kernel has no row.
+
+        On PostgreSQL the request also notifies :data:`NOTIFY_CHANNEL` (delivered at commit),
+        so the running process need not wait for its next heartbeat.
+        """
+        table = KERNELS_TABLE
+        async with self._database.session() as session:
+            # The row stays locked until commit, so the number read back is this request's.
+            await session.execute(
+                update(table)
+                .where(table.c.id == kernel_id)
+                .values(restart_requested=table.c.restart_requested + 1)
+            )
+            number = (
+                await session.execute(
+                    select(table.c.restart_requested).where(table.c.id == kernel_id)
+                )
+            ).scalar()
+            if number is not None and self._database.engine.dialect.name == "postgresql":
+                await session.execute(
+                    text("SELECT pg_notify(:channel, :id)"),
+                    {"channel": NOTIFY_CHANNEL, "id": kernel_id},
+                )
+        return None if number is None else int(number)
+
+    async def restart_requests(self) -> dict[str, int]:
+        """The kernels of this process with a restart pending, and the newest request's
+        number."""
+        table = KERNELS_TABLE
+        async with self._database.session() as session:
+            rows = (
+                await session.execute(
+                    select(table.c.id, table.c.restart_requested).where(
+                        (table.c.server == self.server)
+                        & (table.c.restart_requested > table.c.restarted)
+                    )
+                )
+            ).all()
+        return {row.id: int(row.restart_requested) for row in rows}
+
+    async def mark_restarted(self, kernel_id: str, number: int, execution_state: str) -> None:
+        """Record that this process carried out the restarts of ``kernel_id`` up to request
+        ``number``, and the state the kernel is in after it."""
+        table = KERNELS_TABLE
+        async with self._database.session() as session:
+            await session.execute(
+                update(table)
+                .where(
+                    (table.c.id == kernel_id)
+                    & (table.c.server == self.server)
+                    & (table.c.restarted < number)
+                )
+                .values(restarted=number, execution_state=execution_state)
+            )
+
+    async def restart_progress(self, kernel_id: str) -> RestartProgress | None:
+        """Where restarts of ``kernel_id`` stand (None when it has no row)."""
+        table = KERNELS_TABLE
+        async with self._database.session() as session:
+            row = (
+                await session.execute(
+                    select(
+                        table.c.server,
+                        table.c.heartbeat,
+                        table.c.restarted,
+                        table.c.execution_state,
+                    ).where(table.c.id == kernel_id)
+                )
+            ).first()
+        if row is None:
+            return None
+        return RestartProgress(
+            server=row.server,
+            heartbeat=row.heartbeat,
+            restarted=int(row.restarted),
+            execution_state=row.execution_state,
+        )
 
     def _sealed(self, record: KernelRecord) -> dict[str, Any]:
         """The sealed columns of ``record`` and ``sealed_key``, which binds them."""

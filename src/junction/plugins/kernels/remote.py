@@ -8,7 +8,9 @@ message and the replies to their own requests, as on the owning server.
 
 Interrupts and shutdowns go over the control channel (``interrupt_request``,
 ``shutdown_request``), which needs no access to the process; a restart, which launches a new
-process on the kernel's host, is for the owning server only.
+process on the kernel's host, is asked of the owning server through the kernel's record (see
+:meth:`~junction.plugins.kernels.manager.JupyterClientKernels.restart`), and this process
+then reconnects its sockets.
 """
 
 from __future__ import annotations
@@ -73,12 +75,19 @@ class RemoteKernel:
             connections=self.hub.connections,
         )
 
-    async def connect(self, task_group: anyio.abc.TaskGroup, timeout: float) -> KernelHub:  # noqa: ASYNC109
-        """Open this process's sockets to the kernel (once; again when its ports changed)
-        and wait until it answers; raises ``ServiceUnavailable`` when it does not."""
+    async def connect(
+        self,
+        task_group: anyio.abc.TaskGroup,
+        timeout: float,  # noqa: ASYNC109 - bounds only the readiness wait
+        *,
+        again: bool = False,
+    ) -> KernelHub:
+        """Open this process's sockets to the kernel (once; again when its ports changed, or
+        when ``again``, after a restart) and wait until it answers; raises
+        ``ServiceUnavailable`` when it does not."""
         async with self._connecting:
             wanted = dict(self.record.connection)
-            if self.hub.connected and self._connection == wanted:
+            if self.hub.connected and self._connection == wanted and not again:
                 return self.hub
             if self.hub.connected:
                 self.hub.hold()

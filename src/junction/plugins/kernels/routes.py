@@ -140,7 +140,14 @@ async def interrupt_kernel(conn: HTTPConnection, kernel_id: str, kernels: Kernel
 @router.post(
     "/api/kernels/{kernel_id}/restart",
     response_model_exclude_none=True,
-    responses=_NOT_FOUND,
+    responses={
+        **_NOT_FOUND,
+        409: {"description": "The kernel is shutting down"},
+        503: {
+            "description": "The kernel failed to restart, or runs on another server, which "
+            "did not restart it within kernels.remote_restart_timeout"
+        },
+    },
     dependencies=Owned,
 )
 async def restart_kernel(conn: HTTPConnection, kernel_id: str, kernels: Kernels) -> Kernel:

@@ -126,6 +126,14 @@ class KernelsSettings(PluginSettings):
         "as gone and adopts its kernels (on the same host a dead pid counts at once). Each "
         "server renews its heartbeat every sixth of this.",
     )
+    remote_restart_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a server waits for the server running a kernel to restart it "
+        "(POST /api/kernels/{id}/restart of a kernel another server runs) before answering "
+        "503; the request stands, and that server, or the one adopting the kernel, still "
+        "carries it out.",
+    )
     reattach_timeout: float = Field(
         10.0,
         gt=0,

@@ -5,7 +5,8 @@ A row says how to reach a running kernel (its connection info, the key sealed; s
 (``provisioner``: jupyter_client's ``get_provisioner_info`` without the connection info),
 and which server process runs it: ``server`` is ``host:pid:nonce``, ``heartbeat`` when that
 process last said so (the lease), ``stop`` asks it, from any other process, to shut the
-kernel down.
+kernel down; ``restart_requested`` counts the restarts other processes asked of it, and
+``restarted`` is the count it has carried out (a restart is pending while it is lower).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ KERNELS_TABLE = Table(
     Column("last_activity", Float, nullable=False),
     Column("execution_state", String(16), nullable=False),
     Column("stop", Boolean, nullable=False),
+    Column("restart_requested", Integer, nullable=False, server_default="0"),
+    Column("restarted", Integer, nullable=False, server_default="0"),
 )
 
 TABLES = PluginTables(metadata=metadata, migrations=Path(__file__).parent / "migrations")
