@@ -7,10 +7,11 @@
 //
 // Handshake with the test: once `x = 6*7` ran, the flow prints one line
 // {"event": "kill", "kernel_id": ...} and waits for one line on stdin, "killed" (the test
-// kills the replica running the kernel and the one its WebSocket is on, then writes it). Last, it prints the JSON summary of lib.mjs, with
-// "kernel_id", "notebook", "killed_at", "sockets" (the kernel WebSockets: url, opened/closed
-// times in ms since the flow started), "commLog" (comm messages on them) and "consoleLog"
-// (console errors with their time) added. Exits 1 on any failure, console error or status >= 400.
+// kills the replica running the kernel and the one its WebSocket is on, then writes it).
+// Last, it prints the JSON summary of lib.mjs, with "kernel_id", "notebook", "killed_at",
+// "sockets" (the kernel WebSockets: url, opened/closed times in ms since the flow started),
+// "commLog" (comm messages on them) and "consoleLog" (console errors with their time) added.
+// Exits 1 on any failure, console error or status >= 400.
 
 import { writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -43,7 +44,8 @@ try {
   ({ page } = browser);
   recorder.watchPage(page, { withSent: true });
   page.on("console", (message) => {
-    if (message.type() === "error") consoleLog.push({ at: Date.now() - began, text: message.text() });
+    if (message.type() !== "error") return;
+    consoleLog.push({ at: Date.now() - began, text: message.text() });
   });
   page.on("websocket", (socket) => {
     recorder.watchSocket(socket);
@@ -82,7 +84,14 @@ try {
 }
 
 const summary = recorder.summary("lab-replicas", failure);
-Object.assign(summary, { kernel_id: kernelId, notebook: notebookName, killed_at: killedAt, sockets, commLog, consoleLog });
+Object.assign(summary, {
+  kernel_id: kernelId,
+  notebook: notebookName,
+  killed_at: killedAt,
+  sockets,
+  commLog,
+  consoleLog,
+});
 writeFileSync(join(artifacts, "lab-replicas-endpoints.json"), JSON.stringify(summary, null, 2));
 process.exitCode = summary.ok ? 0 : 1;
 process.stdout.write(JSON.stringify(summary) + "\n");
