@@ -239,7 +239,7 @@ def create_app(
     public += [*HEALTH_PATHS, METRICS_PATH]  # /metrics checks its own tokens
     app.add_middleware(FastRoutesMiddleware, routes_of=app)
     app.add_middleware(RouteCaptureMiddleware, base_url=settings.base_url)
-    app.add_middleware(PlainTextJSONMiddleware)
+    app.add_middleware(PlainTextJSONMiddleware, base_url=settings.base_url)
     app.add_middleware(AuthMiddleware, auth=auth, state=state, public_paths=public)
     app.add_middleware(SecurityHeadersMiddleware, base_url=settings.base_url)
     if settings.is_loopback and not settings.allow_remote_access:

@@ -1,4 +1,5 @@
-"""Request guards that are not about identity: Host checking and security headers."""
+"""Request guards that are not about identity: Host checking, security headers, and the
+JSON labelling of Jupyter API request bodies."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from junction.auth.middleware import deny
 from junction.settings import LOOPBACK_NAMES
 
-__all__ = ["HostGuardMiddleware", "SecurityHeadersMiddleware", "host_is_local"]
+__all__ = [
+    "HostGuardMiddleware",
+    "PlainTextJSONMiddleware",
+    "SecurityHeadersMiddleware",
+    "host_is_local",
+]
 
 
 _VERDICTS_KEPT = 256
@@ -116,13 +122,22 @@ class PlainTextJSONMiddleware:
     them here lets every route declare ordinary JSON bodies. This adds no cross-site risk:
     a cookie-authenticated unsafe request still needs the ``X-XSRFToken`` header, which a
     cross-site ``text/plain`` request cannot carry.
+
+    Only the Jupyter APIs that take JSON bodies are relabelled: paths under ``api/``,
+    ``lab/api/`` and ``nbconvert/`` of the base URL. Everything else keeps the type the client
+    sent, above all the routes that pass requests on unchanged (``/proxy/{port}/``).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, base_url: str = "/") -> None:
         self.app = app
+        self.prefixes = tuple(base_url + part for part in ("api/", "lab/api/", "nbconvert/"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("POST", "PUT", "PATCH", "DELETE")
+            and scope["path"].startswith(self.prefixes)
+        ):
             headers = scope["headers"]
             for index, (name, value) in enumerate(headers):
                 if name == b"content-type":

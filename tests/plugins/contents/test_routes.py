@@ -176,8 +176,18 @@ async def test_get_without_content_leaves_content_and_format_null(client: Any, r
             "hash=yes",
             error("Hash argument 'yes' is invalid. It must be '0' or '1'.", "Bad Request"),
         ),
-        ("offset=-1", error("offset must be an integer of at least 0, got '-1'", "Bad Request")),
-        ("length=x", error("length must be an integer of at least 0, got 'x'", "Bad Request")),
+        (
+            "offset=-1",
+            error(
+                "offset must be an integer from 0 to 9223372036854775807, got '-1'", "Bad Request"
+            ),
+        ),
+        (
+            "length=x",
+            error(
+                "length must be an integer from 0 to 9223372036854775807, got 'x'", "Bad Request"
+            ),
+        ),
     ],
 )
 async def test_get_refuses_bad_query_values(

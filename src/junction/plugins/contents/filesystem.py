@@ -306,11 +306,20 @@ class LocalContents:
         path_found: str = model["path"]
         return path_found
 
-    async def list_directory(self, path: str, *, limit: int, after: str | None = None) -> Model:
+    async def list_directory(
+        self,
+        path: str,
+        *,
+        limit: int,
+        after: str | None = None,
+        visible: Callable[[str], bool] | None = None,
+    ) -> Model:
         """See ``ContentsService.list_directory``."""
-        return await self._run(self._list_directory, path, limit, after)
+        return await self._run(self._list_directory, path, limit, after, visible)
 
-    def _list_directory(self, path: str, limit: int, after: str | None) -> Model:
+    def _list_directory(
+        self, path: str, limit: int, after: str | None, visible: Callable[[str], bool] | None
+    ) -> Model:
         resolved = self.paths.resolve(path, Access.READ)
         with os_errors(resolved.api, "list"):
             st = os.stat(resolved.os_path)
@@ -318,7 +327,9 @@ class LocalContents:
                 raise BadType(f"{resolved.api} is not a directory")
             with self.paths.directory(resolved.os_path, resolved.api, Access.READ) as fd:
                 model = self.model(resolved, os.fstat(fd))
-                page = self.lister.page_at(fd, resolved.os_path, resolved.api, limit, after)
+                page = self.lister.page_at(
+                    fd, resolved.os_path, resolved.api, limit, after, visible
+                )
         model["content"] = page.entries
         model["format"] = "json"
         model["pagination"] = {

@@ -9,7 +9,8 @@ multi-line strings split into lists, transient metadata dropped).
 
 Reading (:func:`notebook_from_bytes`): the JSON is parsed with orjson and multi-line
 strings stored as lists are joined back into strings, which is the shape the contents API
-has always served. Notebooks older than nbformat 4 are upgraded by nbformat.
+has always served. Notebooks older than nbformat 4 are upgraded by nbformat; a JSON object
+without an integer ``nbformat`` is unreadable, like invalid JSON.
 """
 
 from __future__ import annotations
@@ -140,7 +141,11 @@ def notebook_from_bytes(data: bytes, api_path: str) -> dict[str, Any]:
     if not isinstance(notebook, dict):
         raise InvalidNotebook(f"unreadable notebook {api_path!r}: not a JSON object")
     major = notebook.get("nbformat")
-    if isinstance(major, int) and major < 4:
+    if not isinstance(major, int) or isinstance(major, bool):
+        raise InvalidNotebook(
+            f"unreadable notebook {api_path!r}: no nbformat version (got {major!r})"
+        )
+    if major < 4:
         try:
             upgraded = nbformat_module().reads(data.decode(), as_version=4)
         except Exception as error:  # any failure of the old-format upgrade means unreadable

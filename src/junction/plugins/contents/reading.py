@@ -104,7 +104,8 @@ def read_bytes(
             f"a range of {_describe_size(span)} is above the {max_bytes // MIB} MiB limit; "
             "ask for a smaller length"
         )
-    data = os.pread(fd, span, start) if span else b""
+    # Nothing to read at or past the end (and pread refuses offsets near 2**63).
+    data = os.pread(fd, span, start) if span and start < size else b""
     return FileBytes(data, start, whole=start == 0 and len(data) >= size)
 
 

@@ -49,6 +49,7 @@ from junction.plugins.contents.service import (
     FileNotFound,
     Reach,
     check_path,
+    visibility,
     visible_entries,
 )
 from junction.plugins.kernels.service import KERNELS, KernelService
@@ -74,6 +75,8 @@ M = TypeVar("M", bound=BaseModel)
 
 CHECKPOINT_ID = re.compile(r"[\w-]+")
 MIB = 1 << 20
+MAX_COUNT = 2**63 - 1
+"""The largest ``offset`` or ``length`` taken (what a signed 64-bit integer holds)."""
 _MODEL: dict[int | str, dict[str, Any]] = {200: {"model": ContentsModel}}
 _CREATED: dict[int | str, dict[str, Any]] = {201: {"model": ContentsModel}}
 _CHECKPOINTS: dict[int | str, dict[str, Any]] = {200: {"model": list[CheckpointModel]}}
@@ -113,13 +116,15 @@ def _flag(value: str, message: str) -> bool:
     return value == "1"
 
 
-def _count(value: str | None, name: str, *, low: int, high: int | None = None) -> int | None:
+def _count(value: str | None, name: str, *, low: int, high: int = MAX_COUNT) -> int | None:
     if value is None:
         return None
-    number = int(value) if value.isascii() and value.isdigit() else -1
-    if number < low or (high is not None and number > high):
-        bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise BadRequest(f"{name} must be an integer {bound}, got {value!r}")
+    # At most 32 digits: beyond any bound, and far below int()'s limit on digit strings.
+    digits = value.isascii() and value.isdigit() and len(value) <= 32
+    number = int(value) if digits else -1
+    if not low <= number <= high:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise BadRequest(f"{name} must be an integer from {low} to {high}, got {shown!r}")
     return number
 
 
@@ -248,9 +253,8 @@ async def _get(
     if limit is not None:
         if kind not in (None, "directory"):
             raise BadType("limit and after page through directories; drop type or use directory")
-        model = await contents.list_directory(path, limit=limit, after=after)
-        if reach is Reach.ANCESTOR:
-            model["content"] = visible_entries(request, model["content"])
+        visible = visibility(request, reach)
+        model = await contents.list_directory(path, limit=limit, after=after, visible=visible)
         headers = {"Last-Modified": _http_date(model["last_modified"])}
         following = model["pagination"]["next"]
         if following is not None:

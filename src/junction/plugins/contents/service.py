@@ -77,6 +77,7 @@ __all__ = [
     "UploadOutOfOrder",
     "check_path",
     "home_of",
+    "visibility",
     "visible_entries",
 ]
 
@@ -216,11 +217,21 @@ class ContentsService(Protocol):
         """
         ...
 
-    async def list_directory(self, path: str, *, limit: int, after: str | None = None) -> Model:
+    async def list_directory(
+        self,
+        path: str,
+        *,
+        limit: int,
+        after: str | None = None,
+        visible: Callable[[str], bool] | None = None,
+    ) -> Model:
         """Return a directory model whose content is one page of entries sorted by name.
 
         The page holds up to ``limit`` entries whose names sort after ``after``; the model's
-        ``pagination`` says how to get the next page. Raises FileNotFound, BadType.
+        ``pagination`` says how to get the next page. With ``visible`` (called with each
+        entry's API path, possibly in a worker thread) entries it refuses are left out
+        before paging: neither the page, nor ``next``, nor ``total`` tells of them. Raises
+        FileNotFound, BadType.
         """
         ...
 
@@ -377,6 +388,18 @@ def visible_entries(
         return entries
     user = current_user(conn.scope)
     return [e for e in entries if access.visible(user, str(e.get("path", "")))]
+
+
+def visibility(conn: HTTPConnection, reach: Reach) -> Callable[[str], bool] | None:
+    """Which entries of a folder the caller reached with ``reach`` may see, as the
+    ``visible`` predicate of :meth:`ContentsService.list_directory`; None when they see
+    every entry (single-user mode, or :attr:`Reach.FULL`)."""
+    access = _access(conn)
+    if access is None or reach is Reach.FULL:
+        return None
+    user = current_user(conn.scope)
+    see = access.visible
+    return lambda path: see(user, path)
 
 
 def home_of(conn: HTTPConnection) -> str | None:

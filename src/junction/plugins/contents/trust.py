@@ -138,7 +138,11 @@ class NotebookTrust:
         return self._notary
 
     def is_signed(self, notebook: dict[str, Any]) -> bool:
-        """Whether this exact content was signed on this server."""
+        """Whether this exact content was signed on this server (never one without an
+        integer ``nbformat`` or a ``metadata`` object: nothing signed looks so)."""
+        major = notebook.get("nbformat")
+        if not isinstance(major, int) or not isinstance(notebook.get("metadata"), dict):
+            return False
         with self._lock:
             return bool(self._get_notary().check_signature(_Notebook(notebook)))
 
