@@ -14,8 +14,10 @@ from pydantic import BaseModel
 
 from junction import Plugin
 from junction.app import create_app
-from junction.auth.middleware import origin_allowed
+from junction.auth.identity import User
+from junction.auth.middleware import current_user, origin_allowed
 from junction.auth.passwords import hash_password
+from junction.errors import Forbidden
 from junction.testing import TEST_TOKEN, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -401,3 +403,14 @@ async def test_malformed_host_headers_are_refused(host: str) -> None:
             "/api/echo", headers={"Host": host, "Authorization": f"token {TEST_TOKEN}"}
         )
     assert response.status_code == 403
+
+
+def test_a_route_needing_a_user_refuses_a_request_the_gate_let_through() -> None:
+    """The gate lets unauthenticated OPTIONS through (CORS preflights); a route that needs a
+    user then answers the gate's 403, not a 500."""
+    with pytest.raises(Forbidden, match="Invalid or missing authentication token"):
+        current_user({"type": "http", "state": {}})
+    with pytest.raises(Forbidden):
+        current_user({"type": "http"})
+    user = User(username="ana", name="ana", display_name="Ana")
+    assert current_user({"type": "http", "state": {"user": user}}) is user

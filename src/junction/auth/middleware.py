@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from junction.auth.authorizer import required_permission
 from junction.auth.identity import Authenticator, User
+from junction.errors import Forbidden
 from junction.services import ServerState
 
 __all__ = [
@@ -52,8 +53,14 @@ _PUBLIC_EXACT = frozenset({"login", "logout", "favicon.ico", "api/security/csp-r
 
 
 def current_user(scope: Scope) -> User:
-    """The user the gate stored for this request (routes use the ``CurrentUser`` dependency)."""
-    user: User = scope["state"]["user"]
+    """The user the gate stored for this request (routes use the ``CurrentUser`` dependency).
+
+    The gate lets an unauthenticated ``OPTIONS`` through (CORS preflights); a route that
+    needs a user refuses it here with the gate's own 403.
+    """
+    user: User | None = scope.get("state", {}).get("user")
+    if user is None:
+        raise Forbidden("Invalid or missing authentication token")
     return user
 
 

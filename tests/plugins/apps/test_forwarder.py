@@ -364,6 +364,72 @@ async def test_a_reused_connection_the_app_closed_is_retried_only_when_safe() ->
         await server.wait_closed()
 
 
+class _OverflowingServer:
+    """A raw HTTP/1.1 server whose answers carry more bytes than their framing says, in the
+    same write as the response: a body on HEAD, a Content-Length one byte short."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.open = 0
+        self.all_closed = asyncio.Event()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.open += 1
+        try:
+            await self._answer(reader, writer)
+        finally:
+            writer.transport.abort()
+            self.open -= 1
+            if not self.open:
+                self.all_closed.set()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            method, target = head.split(b" ")[:2]
+            body = b"answer to " + target
+            if method == b"HEAD" or target == b"/short":
+                length = len(body) - 1 if target == b"/short" else len(body)
+                extra = b"LEFTOVER of " + target
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s%s" % (length, body, extra)
+                )
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+
+
+@pytest.mark.parametrize(("method", "first"), [(b"HEAD", b"/alice"), (b"GET", b"/short")])
+async def test_bytes_past_an_answer_never_reach_the_next_request(
+    method: bytes, first: bytes
+) -> None:
+    overflowing = _OverflowingServer()
+    server = await asyncio.start_server(overflowing.handle, "127.0.0.1", 0)
+    upstream = Upstream("127.0.0.1", server.sockets[0].getsockname()[1])
+    forwarder = Forwarder()
+    try:
+        response = await forwarder.request(upstream, method, first, [])
+        async with response:
+            async for _ in response.stream():
+                pass
+        # A POST is never retried: on a reused connection it would get the leftover bytes.
+        second = await forwarder.request(upstream, b"POST", b"/bob", [(b"content-length", b"0")])
+        async with second:
+            assert b"".join([chunk async for chunk in second.stream()]) == b"answer to /bob"
+        assert overflowing.connections == 2  # the first connection was not pooled
+        assert forwarder.active == 0
+    finally:
+        await forwarder.aclose()
+        server.close()
+        await server.wait_closed()
+        with anyio.fail_after(10):
+            await overflowing.all_closed.wait()
+
+
 async def test_refused_and_silent_apps() -> None:
     forwarder = Forwarder(response_timeout=0.5)
     sock = socket.socket()

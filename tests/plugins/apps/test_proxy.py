@@ -90,6 +90,16 @@ def test_app_cookies_named_like_junctions_are_dropped() -> None:
     assert kept == [(b"set-cookie", b"app=1"), (b"content-type", b"text/plain")]
 
 
+def test_a_content_length_beside_transfer_encoding_is_dropped() -> None:
+    kept = response_headers(
+        [(b"Content-Length", b"5"), (b"Transfer-Encoding", b"chunked"), (b"X-A", b"1")],
+        junction_cookie=lambda name: False,
+    )
+    assert kept == [(b"x-a", b"1")]
+    plain = response_headers([(b"Content-Length", b"5")], junction_cookie=lambda name: False)
+    assert plain == [(b"content-length", b"5")]
+
+
 def test_the_log_buffer_keeps_the_last_bytes() -> None:
     logs = LogBuffer(10)
     logs.append(b"0123456789")

@@ -429,7 +429,11 @@ class Forwarder:
     def _release(self, upstream: Upstream, connection: _Connection, *, reuse: bool) -> None:
         self.active -= 1
         state = connection.h11
-        if reuse and state.our_state is h11.DONE and state.their_state is h11.DONE:
+        # Bytes the app sent past the end of its response (a body on HEAD, 204 or 304, a short
+        # Content-Length, a second response) sit in h11's buffer: the connection would answer
+        # the next request, maybe another viewer's, with them.
+        finished = state.our_state is h11.DONE and state.their_state is h11.DONE
+        if reuse and finished and not state.trailing_data[0]:
             with contextlib.suppress(h11.LocalProtocolError):
                 state.start_next_cycle()
                 idle = self._idle.setdefault(upstream, deque())

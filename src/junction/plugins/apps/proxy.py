@@ -174,10 +174,14 @@ def response_headers(
     """The app's response headers without hop-by-hop ones and Junction-named cookies; with
     ``cookie_host`` (an app host's name), also without a cookie whose ``Domain`` is not that
     host exactly: a parent domain would reach Junction and the other apps."""
+    raw = list(raw)
+    # With Transfer-Encoding the body's framing is the chunks (RFC 9112, 6.3), which the
+    # proxy re-frames: a Content-Length beside it would be wrong.
+    chunked = any(key.lower() == b"transfer-encoding" for key, _ in raw)
     kept: list[tuple[bytes, bytes]] = []
     for key, value in raw:
         lower = key.lower()
-        if lower.decode("latin-1") in _HOP_BY_HOP:
+        if lower.decode("latin-1") in _HOP_BY_HOP or (chunked and lower == b"content-length"):
             continue
         if lower == b"set-cookie":
             text = value.decode("latin-1")
