@@ -128,9 +128,7 @@ async def test_a_restart_through_the_other_server_is_done_by_the_kernel_s_server
             assert late.json()["reason"] == "Kernel restart timed out"
             assert "did not restart it within 3 s" in late.json()["message"]
             wait_for(
-                lambda: (
-                    f"kernel {kernel_id}: restarting it, as another server asked" in other.log()
-                ),
+                lambda: f"kernel {kernel_id}: restart 2 done (idle)" in other.log(),
                 60,
             )
             adopted = await pid_of(other, kernel_id)
@@ -179,3 +177,36 @@ async def test_restart_requests_are_counted_served_and_read_back(database_url: s
         assert await other.restart_progress("missing") is None
     finally:
         await database.close()
+
+
+@pytest.mark.e2e
+async def test_clients_of_the_other_server_keep_a_kernel_from_being_culled(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    culling = (
+        "kernels.lease_timeout=6",
+        "kernels.cull_idle_timeout=6",
+        "kernels.cull_interval=0.5",
+    )
+    owner = start_replica(tmp_path, "owner", postgres_url, *culling)
+    other = start_replica(tmp_path, "other", postgres_url, *culling)
+    try:
+        # ``kept`` is used, and stays attached, through the other server only; ``idle``
+        # starts later and is left alone. Without the other server's clients counting,
+        # ``kept`` would be culled first.
+        kept = start_kernel(owner)
+        seen: list[tuple[str, str]] = []
+        async with anyio.create_task_group() as attached:
+            await attached.start(watch_statuses, other, kept, seen)
+            assert (await run(other, kept, "x = 1"))["status"] == "ok"
+            idle = start_kernel(owner)
+            wait_for(lambda: f"culling kernel {idle}" in owner.log(), 60)
+            wait_for(lambda: idle not in kernel_ids(owner))
+            assert f"culling kernel {kept}" not in owner.log()
+            assert kernel_ids(owner) == [kept]
+            assert kernel_ids(other) == [kept]
+            assert (await run(other, kept, "x"))["result"] == "1"
+            attached.cancel_scope.cancel()
+    finally:
+        other.stop()
+        owner.stop()

@@ -45,6 +45,9 @@ __all__ = ["UNTRACKED_MESSAGE_TYPES", "KernelHub"]
 
 log = logging.getLogger("junction.kernels")
 
+_HELD_READY_WAIT = 10.0
+"""Seconds messages held during a restart wait for the new kernel's iopub before going out."""
+
 UNTRACKED_MESSAGE_TYPES = frozenset(
     {
         "comm_info_request",
@@ -103,6 +106,8 @@ class KernelHub:
         self.slots: dict[str, ClientSlot] = {}
         self.execution_state = "starting"
         self.last_activity = time.time()
+        self.client_activity = 0.0
+        """When a client last sent the kernel a message that counts as activity."""
         self.kernel_session = uuid.uuid4().hex
         self.kernel_info: dict[str, Any] | None = None
         # Plain (not asyncio) sockets on the same ZeroMQ context: the hub reads them through
@@ -161,11 +166,16 @@ class KernelHub:
         self._iopub_seen = anyio.Event()
         self._readers_done = anyio.Event()
         await task_group.start(self._read_all)
-        self._holding = False
         self._refusal = None
-        held, self._held = self._held, []
-        for message in held:
-            await self._send(message)
+        if self._held:
+            # Sent before iopub flows (ZeroMQ subscriptions take a moment), a held request's
+            # outputs and idle status could be lost: wait for the kernel first.
+            await self.wait_ready(_HELD_READY_WAIT)
+        while self._held:  # messages held meanwhile keep their order
+            held, self._held = self._held, []
+            for message in held:
+                await self._send(message)
+        self._holding = False
 
     def hold(self) -> None:
         """Keep client messages back until the next :meth:`connect` (a restart begins)."""
@@ -345,6 +355,8 @@ class KernelHub:
 
     async def send(self, slot: ClientSlot, message: Message) -> None:
         """Forward a client's message to the kernel, remembering requests for the reply."""
+        if message.msg_type not in UNTRACKED_MESSAGE_TYPES:
+            self.client_activity = time.time()
         if message.msg_type.endswith("_request"):
             self._pending[message.msg_id] = _Pending(
                 slot, message.channel, message.msg_type, bytes(message.parts[0])

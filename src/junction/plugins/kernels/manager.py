@@ -10,6 +10,8 @@ task group:
   pool kernels that died, and forgets WebSocket clients whose reconnect window passed;
 - the culler, every ``cull_interval`` when ``cull_idle_timeout`` is set: shuts down kernels
   idle for longer (unless connected or busy, per ``cull_connected`` and ``cull_busy``);
+  clients attached through other servers, and their messages, count (from the records, as
+  of the last heartbeat);
 - the pool's refill, when ``prespawn_count`` is set.
 
 ``max_kernels`` bounds the clients' kernels. Pool kernels fill the room left: the pool holds
@@ -132,6 +134,9 @@ class JupyterClientKernels:
         self._remote: dict[str, RemoteKernel] = {}
         self._known: set[str] = set()
         self._serving: set[str] = set()
+        self._clients_elsewhere: dict[str, float] = {}
+        """Until when, per kernel of this server, WebSocket clients are attached to it
+        through other servers (from the records, for the culler)."""
         self._wake = anyio.Event()
         """Set when a restart may have been asked of this server (a notification, an adoption)."""
         self.pool = KernelPool(
@@ -455,6 +460,7 @@ class JupyterClientKernels:
                 )
             state = kernel.hub.execution_state if kernel.phase == "running" else "dead"
             await self.records.mark_restarted(kernel.id, number, state)
+            log.info("kernel %s: restart %d done (%s)", kernel.id, number, state)
         except Exception as exc:  # the database may be away: the request is served again
             log.warning("kernel %s: the restart was not recorded: %s", kernel.id, exc)
         finally:
@@ -700,6 +706,14 @@ class JupyterClientKernels:
             for kernel_id, kernel in kernels.items()
         }
         taken, missing, stop = await self.records.beat(states)
+        # Activity and clients seen through other servers count for this server's culler.
+        for kernel_id, (activity, _) in self.records.renewed.items():
+            if kernel_id in kernels:
+                hub = kernels[kernel_id].hub
+                hub.last_activity = max(hub.last_activity, activity)
+        self._clients_elsewhere = {
+            kernel_id: until for kernel_id, (_, until) in self.records.renewed.items()
+        }
         for kernel_id in taken:
             lost = kernels[kernel_id]
             log.warning("kernel %s was taken over by another server; letting it go", kernel_id)
@@ -716,6 +730,15 @@ class JupyterClientKernels:
             stopping = self._kernels.get(kernel_id)
             if stopping is not None:
                 await self._stop(stopping, NORMAL, "the kernel was shut down")
+        # This server's clients of other servers' kernels count for those servers' cullers
+        # (renewed every heartbeat, so they lapse a lease after the last client left).
+        attached = {
+            kernel_id: (remote.hub.client_activity, time.time() + self.settings.lease_timeout)
+            for kernel_id, remote in self._remote.items()
+            if remote.hub.connections
+        }
+        if attached:
+            await self.records.report_clients(attached)
         await self._adopt()
 
     async def _records_loop(self) -> None:
@@ -857,11 +880,12 @@ class JupyterClientKernels:
             now = time.time()
             for kernel in list(self._kernels.values()):
                 idle = now - kernel.hub.last_activity
+                elsewhere = self._clients_elsewhere.get(kernel.id, 0.0) > now
                 if not should_cull(
                     self.settings,
                     phase=kernel.phase,
                     idle=idle,
-                    connections=kernel.hub.connections,
+                    connections=kernel.hub.connections + elsewhere,
                     execution_state=kernel.hub.execution_state,
                 ):
                     continue

@@ -21,10 +21,10 @@ group and connection file, and ``server``). A row whose columns differ from its 
 copied into another row, an owner, a pid or a path changed by someone with write access to
 the database but without the cookie secret) is never acted upon: reads leave it out with a
 warning. Only ``heartbeat``, ``last_activity``, ``execution_state``, ``stop``,
-``restart_requested``, ``restarted`` and ``seq`` stay outside the seal: every replica writes
-them, and none of them names a process, a file or a person (at worst a forged one stops or
-restarts a kernel, which anyone allowed to reach it may do anyway). Whoever changes a sealed
-column (a save, a claim, an owner change) seals again.
+``restart_requested``, ``restarted``, ``clients_until`` and ``seq`` stay outside the seal:
+every replica writes them, and none of them names a process, a file or a person (at worst a
+forged one stops or restarts a kernel, which anyone allowed to reach it may do anyway).
+Whoever changes a sealed column (a save, a claim, an owner change) seals again.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import orjson
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Row, delete, select, text, update
+from sqlalchemy import Row, case, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from junction.database import Database
@@ -160,6 +160,12 @@ def _is_secret(name: str) -> bool:
     return name in _SECRET_FIELDS or "secret" in name
 
 
+def _raised(column: Any, value: float) -> Any:
+    """``column`` set to ``value`` only where that raises it (replicas never lower each
+    other's times)."""
+    return case((column < value, value), else_=column)
+
+
 def _plain(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -202,6 +208,9 @@ class KernelRecords:
         self._saved: dict[str, KernelRecord] = {}
         """The records this process last sealed, to seal again when the owner changes."""
         self._warned: set[tuple[str, str]] = set()
+        self.renewed: dict[str, tuple[float, float]] = {}
+        """``last_activity`` and ``clients_until`` of this process's rows as of the last
+        :meth:`beat` (other processes raise them for the clients attached through them)."""
 
     @property
     def database(self) -> Database:
@@ -299,7 +308,7 @@ class KernelRecords:
                 values: dict[str, Any] = {
                     "heartbeat": now,
                     "execution_state": state,
-                    "last_activity": activity,
+                    "last_activity": _raised(table.c.last_activity, activity),
                 }
                 saved = self._saved.get(kernel_id)
                 if saved is not None and saved.owner != owner:
@@ -313,18 +322,43 @@ class KernelRecords:
                 )
             rows = (
                 await session.execute(
-                    select(table.c.id, table.c.server, table.c.stop).where(
-                        table.c.id.in_(list(states)) | (table.c.server == self.server)
-                    )
+                    select(
+                        table.c.id,
+                        table.c.server,
+                        table.c.stop,
+                        table.c.last_activity,
+                        table.c.clients_until,
+                    ).where(table.c.id.in_(list(states)) | (table.c.server == self.server))
                 )
             ).all()
         taken = {row.id for row in rows if row.server != self.server and row.id in states}
         missing = set(states) - {row.id for row in rows}
         stop = {row.id for row in rows if row.server == self.server and row.stop}
+        self.renewed = {
+            row.id: (row.last_activity, row.clients_until)
+            for row in rows
+            if row.server == self.server
+        }
         self._saved |= resealed
         for kernel_id in taken:
             self._saved.pop(kernel_id, None)
         return taken, missing, stop
+
+    async def report_clients(self, clients: dict[str, tuple[float, float]]) -> None:
+        """For kernels of other processes with WebSocket clients attached through this one:
+        raise each row's ``last_activity`` and ``clients_until`` to the given pair (the
+        clients' last message to the kernel; until when they count as attached)."""
+        table = KERNELS_TABLE
+        async with self._database.session() as session:
+            for kernel_id, (activity, until) in clients.items():
+                await session.execute(
+                    update(table)
+                    .where((table.c.id == kernel_id) & (table.c.server != self.server))
+                    .values(
+                        last_activity=_raised(table.c.last_activity, activity),
+                        clients_until=_raised(table.c.clients_until, until),
+                    )
+                )
 
     async def request_stop(self, kernel_id: str) -> None:
         """Ask the process running ``kernel_id`` to shut it down (at its next heartbeat, or

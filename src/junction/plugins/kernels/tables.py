@@ -6,7 +6,9 @@ A row says how to reach a running kernel (its connection info, the key sealed; s
 and which server process runs it: ``server`` is ``host:pid:nonce``, ``heartbeat`` when that
 process last said so (the lease), ``stop`` asks it, from any other process, to shut the
 kernel down; ``restart_requested`` counts the restarts other processes asked of it, and
-``restarted`` is the count it has carried out (a restart is pending while it is lower).
+``restarted`` is the count it has carried out (a restart is pending while it is lower);
+``clients_until`` says, until when, that WebSocket clients are attached to the kernel
+through other processes (renewed by those processes, for the running one's culler).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ KERNELS_TABLE = Table(
     Column("stop", Boolean, nullable=False),
     Column("restart_requested", Integer, nullable=False, server_default="0"),
     Column("restarted", Integer, nullable=False, server_default="0"),
+    Column("clients_until", Float, nullable=False, server_default="0"),
 )
 
 TABLES = PluginTables(metadata=metadata, migrations=Path(__file__).parent / "migrations")
