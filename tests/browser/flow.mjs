@@ -126,6 +126,7 @@ async function mainFlow() {
           predicate: (frame) => frame.payload.toString().includes('"kernel_info_reply"'),
         }),
       );
+    kernelAnswered.catch(() => {}); // awaited below; a step failing first must not crash node
     await page.locator('.jp-LauncherCard[data-category="Notebook"]').first().click();
     await page.locator(".jp-NotebookPanel:visible").waitFor();
     await kernelAnswered;

@@ -306,3 +306,28 @@ async def test_extensions_needing_a_jupyter_server_extension_are_not_loaded(
     async with serve(frontend={"unserved_extensions": []}) as client:
         config = page_config((await client.get("/lab", headers=HTML)).text)
     assert "@pyviz/jupyterlab_pyviz" not in config["disabledExtensions"]
+
+
+async def test_the_collaboration_ui_is_off_unless_a_plugin_turns_rtc_on(serve: Serve) -> None:
+    """Without the collaboration plugin, jupyter-collaboration's UI would retry its refused
+    awareness WebSocket forever; with RTC on, it stays."""
+    async with serve() as client:
+        config = page_config((await client.get("/lab", headers=HTML)).text)
+    assert config["disableRTC"] is True
+    assert "@jupyter/collaboration-extension" in config["disabledExtensions"]
+
+    @asynccontextmanager
+    async def lifespan(ctx: PluginContext[Any]) -> AsyncIterator[None]:
+        async def rtc() -> dict[str, Any]:
+            return {"disableRTC": False}
+
+        ctx.get(FRONTEND).add_page_config(rtc)
+        yield
+
+    collaboration = Plugin(
+        name="rtc", description="turns RTC on", requires=[FRONTEND], lifespan=lifespan
+    )
+    async with serve(plugins=[collaboration]) as client:
+        config = page_config((await client.get("/lab", headers=HTML)).text)
+    assert config["disableRTC"] is False
+    assert "@jupyter/collaboration-extension" not in config["disabledExtensions"]

@@ -42,6 +42,9 @@ __all__ = ["InstalledLab"]
 
 log = logging.getLogger("junction.frontend")
 
+COLLABORATION_UI = "@jupyter/collaboration-extension"
+"""jupyter-collaboration's UI extension, switched off when no plugin turns RTC on."""
+
 
 class InstalledLab:
     """Serves what ``pip install jupyterlab`` (and any prebuilt extension) put on disk.
@@ -141,6 +144,10 @@ class InstalledLab:
         apply_extensions(config, await self.federated_extensions())
         for provider in self._providers:
             merge(config, normalize(await provider()))
+        if config.get("disableRTC", True):
+            # No collaboration plugin: jupyter-collaboration's UI (awareness, user menu) would
+            # still open its global awareness room and retry the refused WebSocket forever.
+            merge(config, {"disabledExtensions": {COLLABORATION_UI: True}})
         if page.notebook_page is not None:
             # The collaboration front end fails on Notebook 7 pages (no status bar for its
             # timeline, no kernel id for server-side runs): they keep the classic model.
