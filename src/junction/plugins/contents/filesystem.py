@@ -312,13 +312,17 @@ class LocalContents:
         *,
         limit: int,
         after: str | None = None,
-        visible: Callable[[str], bool] | None = None,
+        visible: Callable[[list[str]], list[str]] | None = None,
     ) -> Model:
         """See ``ContentsService.list_directory``."""
         return await self._run(self._list_directory, path, limit, after, visible)
 
     def _list_directory(
-        self, path: str, limit: int, after: str | None, visible: Callable[[str], bool] | None
+        self,
+        path: str,
+        limit: int,
+        after: str | None,
+        visible: Callable[[list[str]], list[str]] | None,
     ) -> Model:
         resolved = self.paths.resolve(path, Access.READ)
         with os_errors(resolved.api, "list"):

@@ -12,7 +12,7 @@ from that descriptor. A listing is built in two passes:
 Pages are sorted by name (code point order) and addressed by a cursor: ``after=<name>``
 returns the names that sort after it, so a page stays correct while files come and go.
 A caller that may see only some entries (a user in a folder above their home) passes a
-``visible`` predicate over API paths: it is applied to the names before paging, so a page
+``visible`` filter over API paths: it is applied to the names before paging, so a page
 holds up to ``limit`` of those entries and its ``next`` cursor and ``total`` count nothing
 else.
 The first page of a cold directory does not sort everything: it picks the smallest names
@@ -163,10 +163,10 @@ class DirectoryLister:
         api_dir: str,
         limit: int,
         after: str | None,
-        visible: Callable[[str], bool] | None = None,
+        visible: Callable[[list[str]], list[str]] | None = None,
     ) -> Page:
         """Up to ``limit`` entries whose names sort after ``after``; with ``visible``, only
-        entries whose API path it accepts (the cursor and the total count those alone)."""
+        entries whose API paths it keeps (the cursor and the total count those alone)."""
         with self.paths.directory(os_dir, api_dir, Access.READ) as fd:
             return self.page_at(fd, os_dir, api_dir, limit, after, visible)
 
@@ -177,13 +177,14 @@ class DirectoryLister:
         api_dir: str,
         limit: int,
         after: str | None,
-        visible: Callable[[str], bool] | None = None,
+        visible: Callable[[list[str]], list[str]] | None = None,
     ) -> Page:
         """:meth:`page` of a directory already open (and checked) as ``fd``."""
         names, is_sorted = self._names(fd, os_dir)
         if visible is not None:  # a new list: the cached one stays whole
             prefix = api_dir + "/" if api_dir else ""
-            names = [name for name in names if visible(prefix + name)]
+            shown = set(visible([prefix + name for name in names]))
+            names = [name for name in names if prefix + name in shown]
         if is_sorted:
             return self._page_sorted(fd, os_dir, api_dir, names, limit, after)
         return self._page_unsorted(fd, os_dir, api_dir, names, limit, after)

@@ -28,12 +28,14 @@ Messages name API paths only, never the server's absolute paths.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
+import anyio.from_thread
 from starlette.requests import HTTPConnection
 
 from junction.auth.identity import User
@@ -223,15 +225,16 @@ class ContentsService(Protocol):
         *,
         limit: int,
         after: str | None = None,
-        visible: Callable[[str], bool] | None = None,
+        visible: Callable[[list[str]], list[str]] | None = None,
     ) -> Model:
         """Return a directory model whose content is one page of entries sorted by name.
 
         The page holds up to ``limit`` entries whose names sort after ``after``; the model's
-        ``pagination`` says how to get the next page. With ``visible`` (called with each
-        entry's API path, possibly in a worker thread) entries it refuses are left out
-        before paging: neither the page, nor ``next``, nor ``total`` tells of them. Raises
-        FileNotFound, BadType.
+        ``pagination`` says how to get the next page. With ``visible`` (given the API paths
+        of the directory's entries, it returns those the caller may see; call it from the
+        event loop or an AnyIO worker thread) the others are left out before paging:
+        neither the page, nor ``next``, nor ``total`` tells of them. Raises FileNotFound,
+        BadType.
         """
         ...
 
@@ -390,16 +393,29 @@ def visible_entries(
     return [e for e in entries if access.visible(user, str(e.get("path", "")))]
 
 
-def visibility(conn: HTTPConnection, reach: Reach) -> Callable[[str], bool] | None:
+def visibility(conn: HTTPConnection, reach: Reach) -> Callable[[list[str]], list[str]] | None:
     """Which entries of a folder the caller reached with ``reach`` may see, as the
-    ``visible`` predicate of :meth:`ContentsService.list_directory`; None when they see
-    every entry (single-user mode, or :attr:`Reach.FULL`)."""
+    ``visible`` filter of :meth:`ContentsService.list_directory`; None when they see every
+    entry (single-user mode, or :attr:`Reach.FULL`).
+
+    The filter asks :meth:`ContentsAccess.visible` on the event loop, where the access
+    rules (shares) change, also when it is called from a worker thread.
+    """
     access = _access(conn)
     if access is None or reach is Reach.FULL:
         return None
     user = current_user(conn.scope)
-    see = access.visible
-    return lambda path: see(user, path)
+    loop_thread = threading.current_thread()
+
+    def shown(paths: list[str]) -> list[str]:
+        return [path for path in paths if access.visible(user, path)]
+
+    def keep(paths: list[str]) -> list[str]:
+        if threading.current_thread() is loop_thread:
+            return shown(paths)
+        return anyio.from_thread.run_sync(shown, paths)
+
+    return keep
 
 
 def home_of(conn: HTTPConnection) -> str | None:
