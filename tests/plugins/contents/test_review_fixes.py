@@ -22,7 +22,8 @@ from junction.testing import app_client
 pytestmark = pytest.mark.anyio
 
 HIDDEN = ("aa-board-minutes.txt", "zz-salaries.csv", "ana")
-"""Names bob may not see: the administrator's files in the root and ana's home."""
+"""Names bob may not see: the administrator's files in the root and ana's home (he sees
+``home`` and ``team``, a root folder shared with him)."""
 
 
 @pytest.fixture(params=["twin", "fastapi"])
@@ -85,6 +86,7 @@ async def test_paging_above_a_home_shows_only_what_the_listing_shows(
     root.mkdir()
     for name in HIDDEN[:2]:
         (root / name).write_text("admin only")
+    (root / "team").mkdir()
     async with _multiuser(root) as admin:
         ana = await _token(admin, "ana")
         bob = await _token(admin, "bob")
@@ -95,8 +97,10 @@ async def test_paging_above_a_home_shows_only_what_the_listing_shows(
         )
         assert made.status_code == 201, made.text
         assert (await admin.get("/api/contents/home/bob", headers=bob)).status_code == 200
+        shared = await admin.put("/api/users/shares", json={"path": "team", "user": "bob"})
+        assert shared.status_code == 200, shared.text
 
-        for url, visible in [("/api/contents", ["home"]), ("/api/contents/home", ["bob"])]:
+        for url, visible in [("/api/contents", ["home", "team"]), ("/api/contents/home", ["bob"])]:
             plain = await admin.get(url, headers=bob)
             assert [entry["name"] for entry in plain.json()["content"]] == visible
             for limit in (1, 2, 5):
@@ -107,13 +111,13 @@ async def test_paging_above_a_home_shows_only_what_the_listing_shows(
                     assert _leaks(response) == [], (url, limit, response.text)
             # a cursor naming a hidden entry pages on from there without naming anything else
             cursor = await admin.get(url, params={"limit": 1, "after": "a"}, headers=bob)
-            assert [entry["name"] for entry in cursor.json()["content"]] == visible
-            assert cursor.json()["pagination"]["next"] is None
+            assert [entry["name"] for entry in cursor.json()["content"]] == visible[:1]
+            assert cursor.json()["pagination"]["next"] == (visible[0] if visible[1:] else None)
             assert [n for n in _leaks(cursor) if n != "a"] == []
 
         # the administrator still pages over everything
         names, _ = await _pages(admin, "/api/contents", {}, 1)
-        assert names == ["aa-board-minutes.txt", "home", "zz-salaries.csv"]
+        assert names == ["aa-board-minutes.txt", "home", "team", "zz-salaries.csv"]
 
 
 MAX = 2**63 - 1
