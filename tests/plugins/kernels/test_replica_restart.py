@@ -29,7 +29,9 @@ from .test_persist_records import record
 pytestmark = pytest.mark.anyio
 
 
-def start_replica(root: Path, name: str, database_url: str, *settings: str) -> ServerProcess:
+def start_replica(
+    root: Path, name: str, database_url: str, *settings: str, lease: float = 12
+) -> ServerProcess:
     """A ``kernels`` profile server on the shared database, with a short lease."""
     args = ["--port", "0", "--ip", "127.0.0.1", "--profile", "kernels", "--root-dir", str(root)]
     for setting in (
@@ -37,7 +39,7 @@ def start_replica(root: Path, name: str, database_url: str, *settings: str) -> S
         "cookie_secret=replicas-share-this-cookie-secret",
         "kernels.keep_on_shutdown=true",
         "kernels.orphan_grace=60",
-        "kernels.lease_timeout=8",
+        f"kernels.lease_timeout={lease:g}",
         *settings,
     ):
         args += ["--set", setting]
@@ -75,7 +77,7 @@ async def test_a_restart_through_the_other_server_is_done_by_the_kernel_s_server
     tmp_path: Path, postgres_url: str
 ) -> None:
     owner = start_replica(tmp_path, "owner", postgres_url)
-    other = start_replica(tmp_path, "other", postgres_url, "kernels.remote_restart_timeout=3")
+    other = start_replica(tmp_path, "other", postgres_url, "kernels.remote_restart_timeout=6")
     groups: list[int] = []
     try:
         kernel_id = start_kernel(owner)
@@ -123,12 +125,12 @@ async def test_a_restart_through_the_other_server_is_done_by_the_kernel_s_server
             late = httpx.post(
                 other.url + f"api/kernels/{kernel_id}/restart", headers=AUTH, timeout=30
             )
-            assert time.monotonic() - began < 10
+            assert time.monotonic() - began < 6 + 10  # the bound, with room for a loaded machine
             assert late.status_code == 503, late.text
             assert late.json()["reason"] == "Kernel restart timed out"
-            assert "did not restart it within 3 s" in late.json()["message"]
+            assert "did not restart it within 6 s" in late.json()["message"]
             wait_for(
-                lambda: f"kernel {kernel_id}: restart 2 done (idle)" in other.log(),
+                lambda: f"kernel {kernel_id}: restart 2 done" in other.log(),
                 60,
             )
             adopted = await pid_of(other, kernel_id)
@@ -183,13 +185,9 @@ async def test_restart_requests_are_counted_served_and_read_back(database_url: s
 async def test_clients_of_the_other_server_keep_a_kernel_from_being_culled(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    culling = (
-        "kernels.lease_timeout=6",
-        "kernels.cull_idle_timeout=6",
-        "kernels.cull_interval=0.5",
-    )
-    owner = start_replica(tmp_path, "owner", postgres_url, *culling)
-    other = start_replica(tmp_path, "other", postgres_url, *culling)
+    culling = ("kernels.cull_idle_timeout=6", "kernels.cull_interval=0.5")
+    owner = start_replica(tmp_path, "owner", postgres_url, *culling, lease=6)
+    other = start_replica(tmp_path, "other", postgres_url, *culling, lease=6)
     try:
         # ``kept`` is used, and stays attached, through the other server only; ``idle``
         # starts later and is left alone. Without the other server's clients counting,

@@ -11,6 +11,7 @@ none) costs at most a heartbeat.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -44,7 +45,8 @@ class RestartNotices:
         """Listen until cancelled, connecting again after every failure."""
         engine = self._database.engine
         _, options = engine.dialect.create_connect_args(engine.url)
-        options = {k: v for k, v in options.items() if k != "prepared_statement_cache_size"}
+        accepted = inspect.signature(asyncpg.connect).parameters  # not SQLAlchemy's own
+        options = {k: v for k, v in options.items() if k in accepted}
         failed = False
         while True:
             try:
@@ -59,7 +61,7 @@ class RestartNotices:
 
     async def _listen(self, options: dict[str, Any]) -> None:
         """One listening connection, until it is lost."""
-        connection = await asyncpg.connect(timeout=10, **options)
+        connection = await asyncpg.connect(**{"timeout": 10, **options})
         lost = anyio.Event()
 
         def notified(_conn: object, _pid: int, _channel: str, payload: str) -> None:
