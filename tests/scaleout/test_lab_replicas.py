@@ -33,6 +33,7 @@ import json
 import os
 import queue
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -41,9 +42,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser.helpers import ARTIFACTS, CHROMIUM, Run, check_tools, describe
 
 from .replicas import KEEP_KERNELS, Replica, ReplicaSet, replica_set_running, wait_until
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "browser"))
+
+from helpers import ARTIFACTS, CHROMIUM, Run, check_tools, describe
 
 pytestmark = pytest.mark.browser
 
