@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import orjson
 import pytest
 
 from junction.plugins.kernels.slots import SLOW_CLIENT, ClientSlot, SlotLimits
@@ -146,3 +147,52 @@ async def test_a_replay_larger_than_the_queue_limit_drains_without_closing_the_c
     for index in range(21, 26):
         slot.push(_stream(index))
     assert [code for code, _ in owner.closes] == [SLOW_CLIENT]
+
+
+def _output_of(request: str, session: str, index: int) -> Message:
+    parent = orjson.dumps({"msg_id": request, "msg_type": "execute_request", "session": session})
+    return make_message(
+        "iopub", "stream", {"name": "stdout", "text": f"{index}"}, session="k", parent=parent
+    )
+
+
+async def test_a_detached_slot_keeps_the_output_of_code_its_client_ran_here() -> None:
+    slot = _slot()
+    owner = Owner()
+    slot.attach(owner, "k")
+    slot.executed("run-here")
+    slot.detach(owner, unclean=False)
+    slot.push(_output_of("run-here", "s", 1))
+    slot.push(_output_of("someone-else", "other-client", 2))  # another client's code
+    assert [_text(m) for m in slot.outbox] == ["1", "2"]
+    slot.attach(Owner(), "k")
+    assert [_text(m) for m in slot.outbox] == ["1", "2"]
+
+
+async def test_a_detached_slot_whose_client_ran_code_elsewhere_replays_nothing() -> None:
+    """Behind several servers: the client came back through another server, which delivers
+    the kernel's output itself; replaying it here too would show every output twice."""
+    slot = _slot()
+    owner = Owner()
+    slot.attach(owner, "k")
+    slot.executed("run-here")
+    slot.detach(owner, unclean=True)
+    slot.push(_output_of("run-here", "s", 1))
+    slot.push(_output_of("run-elsewhere", "s", 2))
+    slot.push(_output_of("run-here", "s", 3))
+    slot.push(_stream(4))
+    assert list(slot.outbox) == []
+    slot.attach(Owner(), "k")
+    assert list(slot.outbox) == []
+    slot.push(_output_of("run-elsewhere", "s", 5))  # attached again: everything goes out
+    assert [_text(m) for m in slot.outbox] == ["5"]
+
+
+async def test_a_slot_remembers_a_bounded_number_of_executes() -> None:
+    slot = _slot()  # a new slot waits detached for its first connection
+    for index in range(5000):
+        slot.executed(f"run-{index}")
+    slot.push(_output_of("run-4999", "s", 1))
+    assert len(slot.outbox) == 1
+    slot.push(_output_of("run-0", "s", 2))  # forgotten long ago: judged as run elsewhere
+    assert list(slot.outbox) == []

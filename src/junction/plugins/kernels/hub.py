@@ -361,6 +361,8 @@ class KernelHub:
             self._pending[message.msg_id] = _Pending(
                 slot, message.channel, message.msg_type, bytes(message.parts[0])
             )
+            if message.msg_type == "execute_request":
+                slot.executed(message.msg_id)
         elif message.msg_type == "input_reply":
             answered = message.parent.get("msg_id")
             if isinstance(answered, str):

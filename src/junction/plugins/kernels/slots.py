@@ -16,6 +16,12 @@ are dropped (down to three quarters of the limit, so trimming is rare) and count
 client is told how many on reconnect. Statuses and replies are kept: a reply can overtake
 the outputs before it (it comes on another channel), and dropping it would hang the cell.
 
+Behind several servers a client may come back through another one, which delivers the
+kernel's output itself. A detached slot that sees, on iopub, the output of code its client
+did not run through this server knows the client lives elsewhere: it empties its
+buffer and replays nothing if the client comes back here (all it held went to the client
+through the other server).
+
 What was handed to the network just before a connection died may never have arrived (the
 Jupyter protocol has no acknowledgements). So the slot remembers the statuses, replies and
 unanswered ``input_request`` messages it sent in the last ``RESEND_WINDOW`` seconds, and
@@ -46,6 +52,7 @@ uvicorn's keepalive pings (20 s interval, 20 s timeout) to notice a silently dea
 
 _RESEND_COUNT = 64
 _RESEND_MAX_SIZE = 64 * 1024
+_OWN_EXECUTES = 4096
 
 
 class SlotOwner(Protocol):
@@ -90,6 +97,8 @@ class ClientSlot:
         self._sent: deque[tuple[float, Message]] = deque(maxlen=_RESEND_COUNT)
         self._resend = False
         self._replaying = 0
+        self._executes: dict[str, None] = {}  # insertion-ordered: the oldest go first
+        self._elsewhere = False
 
     @property
     def attached(self) -> bool:
@@ -98,9 +107,11 @@ class ClientSlot:
 
     def push(self, message: Message) -> None:
         """Queue a message for this client; never blocks, never grows without bound."""
+        owner = self.owner
+        if owner is None and (self._elsewhere or self._answers_elsewhere(message)):
+            return
         self.outbox.append(message)
         self.outbox_bytes += message.size
-        owner = self.owner
         if owner is None:
             self._trim()
             return
@@ -114,10 +125,17 @@ class ClientSlot:
                 "with the same session_id to resume",
             )
 
+    def executed(self, msg_id: str) -> None:
+        """The client sent ``execute_request`` ``msg_id`` through this server."""
+        self._executes[msg_id] = None
+        if len(self._executes) > _OWN_EXECUTES:
+            del self._executes[next(iter(self._executes))]
+
     def attach(self, owner: SlotOwner, kernel_session: str) -> None:
         """Give the slot to a new connection; a note about dropped messages goes first."""
         self.owner = owner
         self._slow = False
+        self._elsewhere = False
         if self.dropped:
             notice = make_message(
                 "iopub",
@@ -187,6 +205,28 @@ class ClientSlot:
                 message.channel != "iopub" or message.msg_type == "status"
             ) and message.size <= _RESEND_MAX_SIZE:
                 self._sent.append((time.monotonic(), message))
+
+    def _answers_elsewhere(self, message: Message) -> bool:
+        """Whether ``message`` is the output of code this client ran through another server;
+        if so, forget what was kept for it (the other server delivered it all)."""
+        if message.channel != "iopub":
+            return False
+        parent = message.parent
+        msg_id = parent.get("msg_id")
+        if (
+            parent.get("msg_type") != "execute_request"
+            or parent.get("session") != self.session_id
+            or not isinstance(msg_id, str)
+            or msg_id in self._executes
+        ):
+            return False
+        self._elsewhere = True
+        self.outbox.clear()
+        self.outbox_bytes = 0
+        self.dropped = 0
+        self._resend = False
+        self._sent.clear()
+        return True
 
     def _recently_sent(self) -> Iterator[Message]:
         since = (self.detached_at or time.monotonic()) - RESEND_WINDOW
