@@ -250,8 +250,13 @@ async def test_stored_choices_about_locked_plugins_never_reach_the_page(
     assert NOTEBOOK_EXT not in locked  # the package holds a locked plugin
     assert "@x/admin-off:plugin" in locked  # the admin's state stands
     assert OTHER in locked
-    # Panel's and Voila's previews stay off: their server halves are jupyter_server extensions.
-    unserved = {"@pyviz/jupyterlab_pyviz", "@voila-dashboards/jupyterlab-preview"}
+    # Panel's and Voila's previews stay off: their server halves are jupyter_server extensions;
+    # so does jupyter-collaboration's UI without the collaboration plugin.
+    unserved = {
+        "@pyviz/jupyterlab_pyviz",
+        "@voila-dashboards/jupyterlab-preview",
+        "@jupyter/collaboration-extension",
+    }
     assert all(ext["enabled"] for ext in listing if ext["name"] not in unserved)
     assert all_locked & {TRACKER, NOTEBOOK_EXT, OTHER} == set()
     assert "@x/admin-off:plugin" in all_locked
