@@ -43,6 +43,11 @@ LOSS_WINDOW_SECONDS = 3.0
 WebSocket is on stops: the client's reconnect, since the replica it reconnects to already runs
 (docs/kernels.md and docs/scale-out.md, "What is lost")."""
 
+RETRY_WINDOW_SECONDS = 35.0
+"""The same when the client's first reconnect fails (a 503 while another replica still takes
+the kernel over): @jupyterlab/services asks again only 10-30 s later. At most one stop of the
+three may take that long."""
+
 
 class Driver:
     """The Node client: one command a line in, one JSON answer or event a line out."""
@@ -390,8 +395,11 @@ def test_a_rolling_restart_loses_no_kernel(
     ]
     # Each stop cost the client one reconnect; output printed meanwhile is lost, within the
     # window (at most one gap per WebSocket the client left, the three stops included).
-    assert all(seconds <= LOSS_WINDOW_SECONDS for seconds in away), away
-    assert all(seconds <= LOSS_WINDOW_SECONDS for _, _, seconds in gaps), gaps
+    slow = [seconds for seconds in away if seconds > LOSS_WINDOW_SECONDS]
+    assert len(slow) <= 1, (away, driver.tail())
+    assert all(s <= RETRY_WINDOW_SECONDS for s in slow), (away, driver.tail())
+    window = max([LOSS_WINDOW_SECONDS, *slow])
+    assert all(seconds <= window for _, _, seconds in gaps), (gaps, away)
     sockets = {e["request_id"] for e in driver.events_of("ws_open")}
     assert len(gaps) < len(sockets), (gaps, sockets)
     replied = [e for e in driver.events_of("reply") if e["msg_id"] == counting]
