@@ -10,18 +10,14 @@ PostgreSQL. PostgreSQL refuses to run as root, so as root the binaries run as th
 from __future__ import annotations
 
 import contextlib
-import glob
-import os
 import shutil
-import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from junction.testing import free_port
+from junction.testing import PostgresCluster, PostgresMissing
 
 __all__ = [
     "PostgresCluster",
@@ -32,104 +28,18 @@ __all__ = [
 ]
 
 
-def _bin_dir() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if not found:
-        pytest.fail("PostgreSQL is missing: apt-get install -y postgresql (.ci/run does it)")
-    return Path(found[-1]).parent
-
-
-class PostgresCluster:
-    """One PostgreSQL server in ``directory``, listening on 127.0.0.1:``port``."""
-
-    def __init__(self, directory: Path) -> None:
-        self.bin = _bin_dir()
-        self.directory = directory
-        self.data = directory / "data"
-        self.port = free_port()
-        self._as_root = os.geteuid() == 0
-
-    def _run(self, *command: str) -> subprocess.CompletedProcess[str]:
-        prefix = ["runuser", "-u", "postgres", "--"] if self._as_root else []
-        done = subprocess.run(
-            [*prefix, *command], capture_output=True, text=True, check=False, timeout=60
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
-        return done
-
-    def init(self) -> PostgresCluster:
-        """Create the cluster (trust authentication on loopback only)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if self._as_root:
-            shutil.chown(self.directory, "postgres", "postgres")
-        self._run(
-            str(self.bin / "initdb"),
-            "-D",
-            str(self.data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "--encoding=UTF8",
-            "--locale=C",
-        )
-        return self
-
-    def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
-        options = (
-            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
-            # No fsync (the machine does not crash under a test), but every commit reaches the
-            # WAL before it returns: an immediate stop must not forget committed transactions.
-            "-c fsync=off -c full_page_writes=off"
-        )
-        log = str(self.directory / "server.log")
-        self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", log, "-o", options, "-w", "start"
-        )
-
-    def stop(self) -> None:
-        """Stop the server now (open connections are cut)."""
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
-
-    def sql(self, statement: str, database: str = "postgres") -> str:
-        """Run one statement with ``psql``; returns its unaligned output."""
-        done = self._run(
-            str(self.bin / "psql"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-d",
-            database,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-At",
-            "-c",
-            statement,
-        )
-        return done.stdout.strip()
-
-    def url(self, database: str = "postgres", password: str | None = None) -> str:
-        """The SQLAlchemy URL of ``database`` on this server."""
-        user = "postgres" if password is None else f"postgres:{password}"
-        return f"postgresql+asyncpg://{user}@127.0.0.1:{self.port}/{database}"
-
-    def create_database(self) -> str:
-        """A new empty database; returns its name."""
-        name = "t_" + uuid.uuid4().hex[:16]
-        self.sql(f"CREATE DATABASE {name} TEMPLATE template0")
-        return name
+def _cluster(directory: Path) -> PostgresCluster:
+    try:
+        return PostgresCluster(directory).init()
+    except PostgresMissing as exc:
+        pytest.fail(f"{exc} (.ci/run does it)")
 
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """One PostgreSQL server for the test session, stopped and removed at the end."""
     directory = Path(tempfile.mkdtemp(prefix="junction-pg-"))
-    cluster = PostgresCluster(directory).init()
+    cluster = _cluster(directory)
     cluster.start()
     try:
         yield cluster
@@ -147,7 +57,7 @@ def own_postgres() -> Iterator[PostgresCluster]:
     Its directory is outside pytest's (private to root), so the postgres user can enter it.
     """
     directory = Path(tempfile.mkdtemp(prefix="junction-pg-"))
-    cluster = PostgresCluster(directory).init()
+    cluster = _cluster(directory)
     cluster.start()
     try:
         yield cluster

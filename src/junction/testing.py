@@ -10,8 +10,10 @@ carries the token; ``serve_in_thread`` runs it on real uvicorn; ``ServerProcess`
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +34,8 @@ from junction.settings import ServerSettings
 
 __all__ = [
     "TEST_TOKEN",
+    "PostgresCluster",
+    "PostgresMissing",
     "ServerProcess",
     "app_client",
     "execute_request",
@@ -225,3 +229,101 @@ def serve_in_thread(
         server.should_exit = True
         thread.join(30)
         sock.close()
+
+
+class PostgresMissing(RuntimeError):
+    """Debian's ``postgresql`` binaries (``initdb``, ``pg_ctl``, ``psql``) are not installed."""
+
+
+class PostgresCluster:
+    """One PostgreSQL server in ``directory``, listening on 127.0.0.1:``port`` only.
+
+    Built from Debian's ``postgresql`` package binaries: trust authentication, ``fsync``
+    off. PostgreSQL refuses to run as root, so as root the binaries run as the ``postgres``
+    user the package creates (who must be able to enter ``directory``).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not found:
+            raise PostgresMissing("PostgreSQL is missing: apt-get install -y postgresql")
+        self.bin = Path(found[-1]).parent
+        self.directory = directory
+        self.data = directory / "data"
+        self.port = free_port()
+        self._as_root = os.geteuid() == 0
+
+    def _run(self, *command: str) -> subprocess.CompletedProcess[str]:
+        prefix = ["runuser", "-u", "postgres", "--"] if self._as_root else []
+        done = subprocess.run(
+            [*prefix, *command], capture_output=True, text=True, check=False, timeout=120
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def init(self) -> PostgresCluster:
+        """Create the cluster (trust authentication on loopback only)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self._as_root:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "--encoding=UTF8",
+            "--locale=C",
+        )
+        return self
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
+            # No fsync (the machine does not crash under a test), but every commit reaches the
+            # WAL before it returns: an immediate stop must not forget committed transactions.
+            "-c fsync=off -c full_page_writes=off"
+        )
+        log = str(self.directory / "server.log")
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", log, "-o", options, "-w", "start"
+        )
+
+    def stop(self) -> None:
+        """Stop the server now (open connections are cut)."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def sql(self, statement: str, database: str = "postgres") -> str:
+        """Run one statement with ``psql``; returns its unaligned output."""
+        done = self._run(
+            str(self.bin / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-At",
+            "-c",
+            statement,
+        )
+        return done.stdout.strip()
+
+    def url(self, database: str = "postgres", password: str | None = None) -> str:
+        """The SQLAlchemy URL of ``database`` on this server."""
+        user = "postgres" if password is None else f"postgres:{password}"
+        return f"postgresql+asyncpg://{user}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        """A new empty database; returns its name."""
+        name = "t_" + uuid.uuid4().hex[:16]
+        self.sql(f"CREATE DATABASE {name} TEMPLATE template0")
+        return name
