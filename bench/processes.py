@@ -8,6 +8,7 @@ started by a server usually get a session of their own too, so killing a server 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -22,8 +23,11 @@ __all__ = [
     "free_port",
     "kill_descendants",
     "kill_tree",
+    "pss_bytes",
     "rss_bytes",
+    "server_tree",
     "spawn",
+    "tree_pss_bytes",
 ]
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -59,6 +63,58 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def pss_bytes(pid: int) -> int:
+    """Proportional set size of one process, from /proc/<pid>/smaps_rollup.
+
+    Each shared page counts for its share (1/n for n processes mapping it), so the PSS of
+    several processes adds up without counting a shared interpreter or library twice.
+    """
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no Pss for pid {pid}")
+
+
+def _is_kernel(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if any(b"ipykernel_launcher" in arg for arg in argv):
+        return True
+    return any(a == b"-m" and b == b"ipykernel" for a, b in itertools.pairwise(argv))
+
+
+def server_tree(pid: int) -> list[int]:
+    """``pid`` and every live process below it, less kernels and whatever they started.
+
+    Kernels are the same ipykernel under every server, so a comparison of servers leaves
+    them out; helpers a server starts (a reaper, a proxy) stay in.
+    """
+    parents = _parents()
+    found = [pid]
+    frontier = [pid]
+    while frontier:
+        current = frontier.pop()
+        children = [
+            child
+            for child, parent in parents.items()
+            if parent == current and not _is_kernel(child)
+        ]
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
+def tree_pss_bytes(pid: int) -> int:
+    """The summed PSS of :func:`server_tree` (processes that ended meanwhile count 0)."""
+    total = 0
+    for member in server_tree(pid):
+        with contextlib.suppress(OSError):
+            total += pss_bytes(member)
+    return total
 
 
 def cpu_seconds(pid: int) -> float:

@@ -46,6 +46,13 @@ def rows_for(plan: Plan) -> list[Row]:
         Row("cold start to first 200 on /api", "s", "cold_start"),
         Row("server RSS, idle", "MB", "rss_idle", scale=mb),
         Row(f"server RSS, {plan.kernels_for_rss} kernels", "MB", "rss_kernels", scale=mb),
+        Row("server tree PSS, idle", "MB", "pss_tree_idle", scale=mb),
+        Row(
+            f"server tree PSS, {plan.kernels_for_rss} kernels",
+            "MB",
+            "pss_tree_kernels",
+            scale=mb,
+        ),
         Row(
             "kernel start to kernel_info_reply",
             "ms",

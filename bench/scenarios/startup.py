@@ -1,4 +1,9 @@
-"""Cold start and memory: time to the first 200 on ``/api``, server RSS idle and with kernels."""
+"""Cold start and memory: time to the first 200 on ``/api``, server memory idle and with kernels.
+
+Memory is read twice: VmRSS of the server process alone, and the summed PSS of the server's
+process tree less its kernels (helper processes such as a reaper count, shared pages count
+once across the tree).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from pathlib import Path
 
 from bench.channels import handshake
 from bench.plan import Plan
-from bench.processes import rss_bytes
+from bench.processes import rss_bytes, tree_pss_bytes
 from bench.rest import StartedKernel
 from bench.results import Results
 from bench.scenarios.common import KERNEL_PLUGINS, Context
@@ -42,13 +47,14 @@ def cold_start(
 
 
 async def idle_rss(ctx: Context) -> None:
-    """RSS of each freshly started server after a few API calls and a short rest."""
+    """RSS and tree PSS of each freshly started server after a few API calls and a short rest."""
     for target in ctx.servers:
         await target.client.http.get("api/status")
         await target.client.http.get("api/kernelspecs")
     await asyncio.sleep(1.0)
     for target in ctx.servers:
         ctx.results.add("rss_idle", target.name, float(rss_bytes(target.server.pid)))
+        ctx.results.add("pss_tree_idle", target.name, float(tree_pss_bytes(target.server.pid)))
 
 
 async def _rss_with_kernels(ctx: Context, target: ServerTarget, count: int) -> None:
@@ -68,19 +74,20 @@ async def _rss_with_kernels(ctx: Context, target: ServerTarget, count: int) -> N
                 await channel.close()
         await asyncio.sleep(1.0)
         ctx.results.add("rss_kernels", target.name, float(rss_bytes(target.server.pid)))
+        ctx.results.add("pss_tree_kernels", target.name, float(tree_pss_bytes(target.server.pid)))
     finally:
         for kernel in kernels:
             await target.stop_kernel(kernel)
 
 
 async def kernels_rss(ctx: Context) -> None:
-    """RSS of each server with ``plan.kernels_for_rss`` kernels started (concurrently) and
-    connected once."""
+    """RSS and tree PSS of each server with ``plan.kernels_for_rss`` kernels started
+    (concurrently) and connected once."""
     for target in ctx.servers:
         await ctx.attempt(
             "rss_kernels",
             target.name,
-            ["rss_kernels"],
+            ["rss_kernels", "pss_tree_kernels"],
             functools.partial(_rss_with_kernels, ctx, target, ctx.plan.kernels_for_rss),
             needs=KERNEL_PLUGINS,
         )
