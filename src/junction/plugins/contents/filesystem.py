@@ -59,6 +59,7 @@ from junction.plugins.contents.service import (
     FileNotFound,
     InvalidPath,
     OpenedFile,
+    PageOrder,
     SaveResult,
     TrashFailed,
 )
@@ -312,16 +313,18 @@ class LocalContents:
         *,
         limit: int,
         after: str | None = None,
+        order: PageOrder = "name",
         visible: Callable[[list[str]], list[str]] | None = None,
     ) -> Model:
         """See ``ContentsService.list_directory``."""
-        return await self._run(self._list_directory, path, limit, after, visible)
+        return await self._run(self._list_directory, path, limit, after, order, visible)
 
     def _list_directory(
         self,
         path: str,
         limit: int,
         after: str | None,
+        order: PageOrder,
         visible: Callable[[list[str]], list[str]] | None,
     ) -> Model:
         resolved = self.paths.resolve(path, Access.READ)
@@ -332,7 +335,7 @@ class LocalContents:
             with self.paths.directory(resolved.os_path, resolved.api, Access.READ) as fd:
                 model = self.model(resolved, os.fstat(fd))
                 page = self.lister.page_at(
-                    fd, resolved.os_path, resolved.api, limit, after, visible
+                    fd, resolved.os_path, resolved.api, limit, after, visible, order
                 )
         model["content"] = page.entries
         model["format"] = "json"

@@ -9,12 +9,25 @@ from that descriptor. A listing is built in two passes:
 2. *entries*: one ``lstat`` per name relative to an open directory descriptor (a second
    ``stat`` only for links, which must lead inside the root or are left out) and one dict.
 
-Pages are sorted by name (code point order) and addressed by a cursor: ``after=<name>``
-returns the names that sort after it, so a page stays correct while files come and go.
+Pages come in one of two orders (:data:`~junction.plugins.contents.service.PageOrder`):
+
+- *name* (the default): sorted by name (code point order) and addressed by a cursor:
+  ``after=<name>`` returns the names that sort after it, so a page stays correct while files
+  come and go. Every page reads every name (below, for how that stays cheap).
+- *directory*: the order ``os.scandir`` returns the names in (``scanning.py``), read only
+  as far as the page needs, one page plus one name, and only the page's entries ``stat``-ed.
+  The cursor is opaque: the position the page ended at and its last name. Paging through
+  an unchanged directory returns every entry exactly once, in the same order as a whole
+  scan; if the directory changes between pages, the next page starts after the last name
+  wherever it now is, or at the old position when that name is gone, so entries added or
+  removed meanwhile may be missed or repeated (as with ``readdir``). ``total`` is known
+  only when the scan reached the end of the directory, else None. A page at position *p*
+  reads *p* names to get there (no stat), so late pages of huge directories cost more.
+
 A caller that may see only some entries (a user in a folder above their home) passes a
 ``visible`` filter over API paths: it is applied to the names before paging, so a page
-holds up to ``limit`` of those entries and its ``next`` cursor and ``total`` count nothing
-else.
+holds up to ``limit`` of those entries and its ``next`` cursor (in both orders: positions
+count visible names only) and ``total`` count nothing else.
 The first page of a cold directory does not sort everything: it picks the smallest names
 with a heap. Large directories (1000+ names) keep their name list in a small LRU cache,
 sorted on the second use, so later pages cost one ``bisect`` plus one ``stat`` per entry.
@@ -41,6 +54,8 @@ from dataclasses import dataclass
 from junction.plugins.contents.entries import NOTEBOOK_SUFFIX, ModelFactory
 from junction.plugins.contents.models import Model
 from junction.plugins.contents.paths import Access, RootPaths
+from junction.plugins.contents.scanning import NameScan, ScanCursor, resume
+from junction.plugins.contents.service import PageOrder
 
 __all__ = ["DirectoryLister", "NameFilter", "Page"]
 
@@ -119,11 +134,12 @@ class _Cached:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a listing: its entries, the cursor of the next page, the name count."""
+    """One page of a listing: its entries, the cursor of the next page, the name count
+    (None when unknown: a directory-order page that did not read the directory to its end)."""
 
     entries: list[Model]
     next: str | None
-    total: int
+    total: int | None
 
 
 class DirectoryLister:
@@ -164,11 +180,15 @@ class DirectoryLister:
         limit: int,
         after: str | None,
         visible: Callable[[list[str]], list[str]] | None = None,
+        order: PageOrder = "name",
     ) -> Page:
-        """Up to ``limit`` entries whose names sort after ``after``; with ``visible``, only
-        entries whose API paths it keeps (the cursor and the total count those alone)."""
+        """Up to ``limit`` entries in ``order`` following the cursor ``after``: by name, the
+        names sorting after it; by directory order, where the page that gave the cursor
+        ended. With ``visible``, only entries whose API paths it keeps (the cursor and the
+        total count those alone). Raises InvalidCursor for a malformed directory-order
+        cursor."""
         with self.paths.directory(os_dir, api_dir, Access.READ) as fd:
-            return self.page_at(fd, os_dir, api_dir, limit, after, visible)
+            return self.page_at(fd, os_dir, api_dir, limit, after, visible, order)
 
     def page_at(
         self,
@@ -178,8 +198,11 @@ class DirectoryLister:
         limit: int,
         after: str | None,
         visible: Callable[[list[str]], list[str]] | None = None,
+        order: PageOrder = "name",
     ) -> Page:
         """:meth:`page` of a directory already open (and checked) as ``fd``."""
+        if order == "directory":
+            return self._page_scanned(fd, os_dir, api_dir, limit, after, visible)
         names, is_sorted = self._names(fd, os_dir)
         if visible is not None:  # a new list: the cached one stays whole
             prefix = api_dir + "/" if api_dir else ""
@@ -188,6 +211,43 @@ class DirectoryLister:
         if is_sorted:
             return self._page_sorted(fd, os_dir, api_dir, names, limit, after)
         return self._page_unsorted(fd, os_dir, api_dir, names, limit, after)
+
+    def _page_scanned(
+        self,
+        fd: int,
+        os_dir: str,
+        api_dir: str,
+        limit: int,
+        after: str | None,
+        visible: Callable[[list[str]], list[str]] | None,
+    ) -> Page:
+        """A directory-order page: see ``scanning.py``."""
+        cursor = ScanCursor.decode(after) if after is not None else None
+        shown, prefix = self.filter.visible, api_dir + "/" if api_dir else ""
+
+        def keep(raw: list[str]) -> list[str]:
+            names = shown(raw)
+            if visible is not None and names:
+                allowed = set(visible([prefix + name for name in names]))
+                names = [name for name in names if prefix + name in allowed]
+            return names
+
+        with os.scandir(fd) as found:
+            scan = NameScan(found, keep)
+            if cursor is not None:
+                resume(scan, cursor)
+            entries: list[Model] = []
+            while len(entries) < limit:
+                names = scan.take(limit - len(entries))
+                if not names:
+                    break
+                entries.extend(self._entries(fd, os_dir, api_dir, names))
+            # A full page took exactly ``limit`` names since its last dropped one (a link
+            # leaving the root, a socket): its last entry is the last name taken.
+            following = None
+            if len(entries) == limit and scan.more():
+                following = ScanCursor(scan.position, entries[-1]["name"]).encode()
+            return Page(entries, following, scan.read if scan.exhausted else None)
 
     def _page_sorted(
         self, fd: int, os_dir: str, api_dir: str, names: list[str], limit: int, after: str | None

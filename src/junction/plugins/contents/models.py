@@ -32,11 +32,13 @@ class Pagination(BaseModel):
     limit: int = Field(description="The page size asked for.")
     after: str | None = Field(description="The cursor this page starts after (exclusive).")
     next: str | None = Field(
-        description="Pass as ``after`` to get the next page; null on the last page."
+        description="Pass as ``after`` to get the next page; null on the last page. By name "
+        "order the last name of the page; by directory order an opaque cursor."
     )
-    total: int = Field(
+    total: int | None = Field(
         description="Names in the directory after hidden/glob filtering (entries skipped for "
-        "safety at read time, such as links leaving the root, are still counted)."
+        "safety at read time, such as links leaving the root, are still counted). By "
+        "directory order null unless the page read the directory to its end."
     )
 
 

@@ -47,6 +47,7 @@ from junction.plugins.contents.service import (
     CheckpointNotFound,
     ContentsService,
     FileNotFound,
+    PageOrder,
     Reach,
     check_path,
     visibility,
@@ -77,6 +78,8 @@ CHECKPOINT_ID = re.compile(r"[\w-]+")
 MIB = 1 << 20
 MAX_COUNT = 2**63 - 1
 """The largest ``offset`` or ``length`` taken (what a signed 64-bit integer holds)."""
+ORDERS: dict[str, PageOrder] = {"name": "name", "directory": "directory"}
+"""The values of ``order``: how the entries of a directory page are ordered."""
 _MODEL: dict[int | str, dict[str, Any]] = {200: {"model": ContentsModel}}
 _CREATED: dict[int | str, dict[str, Any]] = {201: {"model": ContentsModel}}
 _CHECKPOINTS: dict[int | str, dict[str, Any]] = {200: {"model": list[CheckpointModel]}}
@@ -108,6 +111,16 @@ def _model_response(
     if location:
         headers["Location"] = _location(server, model["path"])
     return _json(model, status, headers)
+
+
+def _order(value: str | None) -> PageOrder | None:
+    if value is None:
+        return None
+    order = ORDERS.get(value)
+    if order is None:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise BadRequest(f"order must be 'name' or 'directory', got {shown!r}")
+    return order
 
 
 def _flag(value: str, message: str) -> bool:
@@ -248,13 +261,16 @@ async def _get(
     )
     limit = _count(query.get("limit"), "limit", low=1, high=contents.settings.max_page_size)
     after = query.get("after")
+    order = _order(query.get("order"))
     offset = _count(query.get("offset"), "offset", low=0)
     length = _count(query.get("length"), "length", low=0)
     if limit is not None:
         if kind not in (None, "directory"):
             raise BadType("limit and after page through directories; drop type or use directory")
         visible = visibility(request, reach)
-        model = await contents.list_directory(path, limit=limit, after=after, visible=visible)
+        model = await contents.list_directory(
+            path, limit=limit, after=after, order=order or "name", visible=visible
+        )
         headers = {"Last-Modified": _http_date(model["last_modified"])}
         following = model["pagination"]["next"]
         if following is not None:
@@ -263,6 +279,8 @@ async def _get(
         return _json(model, 200, headers)
     if after is not None:
         raise BadRequest("after needs limit")
+    if order is not None:
+        raise BadRequest("order needs limit")
     model = await contents.get(
         path,
         type=kind,
@@ -330,8 +348,8 @@ async def get_contents(path: str, request: Request, contents: Contents, server: 
     """The model of a file, notebook or directory.
 
     Query: ``type``, ``format`` (text|base64), ``content`` (0|1), ``hash`` (0|1); for files
-    ``offset`` and ``length`` (bytes) read a range; for directories ``limit`` and ``after``
-    return one page of entries (see docs/contents.md).
+    ``offset`` and ``length`` (bytes) read a range; for directories ``limit``, ``after``
+    and ``order`` (name|directory) return one page of entries (see docs/contents.md).
     """
     return await _get(path, request, contents, server)
 

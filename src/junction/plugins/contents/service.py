@@ -11,6 +11,7 @@ Errors, all mapped to HTTP by the core::
     BadType / BadFormat (BadRequest)  400  reasons "bad type" / "bad format", as Jupyter
     InvalidContent (BadRequest)       400  body that cannot be saved (bad base64, wrong shape)
     InvalidNotebook (BadRequest)      400  notebook failing nbformat validation
+    InvalidCursor (BadRequest)        400  a directory-order page cursor that is malformed
     DirectoryNotEmpty (BadRequest)    400  deleting a non-empty directory without permission
     UploadOutOfOrder (BadRequest)     400  chunk n without chunks 1..n-1
     FileTooLarge (BadRequest)         400  whole-file read above max_read_mb, copy too big
@@ -68,10 +69,12 @@ __all__ = [
     "FileTooLarge",
     "HiddenPathRefused",
     "InvalidContent",
+    "InvalidCursor",
     "InvalidNotebook",
     "InvalidPath",
     "OpenedFile",
     "OutsideRoot",
+    "PageOrder",
     "PermissionDenied",
     "Reach",
     "SaveResult",
@@ -112,6 +115,10 @@ class InvalidContent(BadRequest):
 
 class InvalidNotebook(BadRequest):
     """A notebook failed nbformat validation; nothing was written."""
+
+
+class InvalidCursor(BadRequest):
+    """The ``after`` cursor of a directory-order page is not one this server gave out."""
 
 
 class DirectoryNotEmpty(BadRequest):
@@ -172,6 +179,10 @@ class ContentsChange:
     new_path: str | None = None
 
 
+PageOrder = Literal["name", "directory"]
+"""How the entries of a directory page are ordered: by name (code point order, the default)
+or in the order the filesystem returns them (cheaper: no need to read every name first)."""
+
 ContentsObserver = Callable[[ContentsChange], Awaitable[None]]
 """Awaited after each successful save, rename and delete; its errors are logged, not raised."""
 
@@ -225,16 +236,22 @@ class ContentsService(Protocol):
         *,
         limit: int,
         after: str | None = None,
+        order: PageOrder = "name",
         visible: Callable[[list[str]], list[str]] | None = None,
     ) -> Model:
-        """Return a directory model whose content is one page of entries sorted by name.
+        """Return a directory model whose content is one page of up to ``limit`` entries;
+        called for ``GET /api/contents/{dir}?limit=...``.
 
-        The page holds up to ``limit`` entries whose names sort after ``after``; the model's
-        ``pagination`` says how to get the next page. With ``visible`` (given the API paths
-        of the directory's entries, it returns those the caller may see; call it from the
-        event loop or an AnyIO worker thread) the others are left out before paging:
-        neither the page, nor ``next``, nor ``total`` tells of them. Raises FileNotFound,
-        BadType.
+        By ``order="name"`` the page holds the entries whose names sort after ``after`` (a
+        name); by ``order="directory"`` it continues the filesystem's order from ``after``
+        (an opaque cursor a previous page gave as ``next``), reading no further into the
+        directory than the page needs, and ``total`` is known (else None) only once the
+        directory was read to its end. The model's ``pagination`` says how to get the next
+        page. With ``visible`` (given the API paths of the directory's entries, it returns
+        those the caller may see; call it from the event loop or an AnyIO worker thread) the
+        others are left out before paging: neither the page, nor ``next``, nor ``total``
+        tells of them. Raises FileNotFound, BadType, InvalidCursor (a malformed
+        directory-order cursor).
         """
         ...
 
