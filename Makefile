@@ -58,8 +58,8 @@ bench: $(VENV)/.dev-installed
 bench-quick: $(VENV)/.dev-installed
 	$(BIN)/python -m bench --quick $(ARGS)
 
-# A py-spy flame graph of Junction under REST load: build/profile/$(SCENARIO).svg
-# (status, contents, listing or kernels).
+# A py-spy flame graph of Junction under load: build/profile/$(SCENARIO).svg
+# (status, contents, listing, kernels; stream or fanout: kernel output over the v1 WebSocket).
 SCENARIO ?= status
 profile: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.profile $(SCENARIO) $(ARGS)

@@ -22,6 +22,7 @@ from junction.errors import ConfigError
 from junction.http_protocol import protocol_with_header_timeout
 from junction.services import AUTH
 from junction.settings import ServerSettings
+from junction.websocket_protocol import FrameWriterProtocol
 
 __all__ = ["TOKEN_MASK", "JunctionServer", "bind", "server_urls"]
 
@@ -143,6 +144,7 @@ def uvicorn_config(app: FastAPI, settings: ServerSettings, **extra: Any) -> uvic
         ssl_keyfile=str(settings.keyfile) if settings.keyfile else None,
         server_header=False,
         http=protocol_with_header_timeout(settings.header_timeout),
+        ws=FrameWriterProtocol,
         **extra,
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -18,12 +20,21 @@ class Owner:
     """A connection stand-in that records close requests."""
 
     closes: list[tuple[int, str]] = field(default_factory=list)
+    takes: int = 0
+    writes: list[list[Message]] = field(default_factory=list)
 
     def close_soon(self, code: int, reason: str, *, unclean: bool = False) -> None:
         self.closes.append((code, reason))
 
     async def wait_stopped(self) -> None:
         return None
+
+    def write_now(self, messages: Iterable[Message]) -> int:
+        """Take up to ``takes`` messages in one write (0: cannot write synchronously)."""
+        batch = list(itertools.islice(messages, self.takes))
+        if batch:
+            self.writes.append(batch)
+        return len(batch)
 
 
 def _stream(index: int, size: int = 1000) -> Message:
@@ -196,3 +207,49 @@ async def test_a_slot_remembers_a_bounded_number_of_executes() -> None:
     assert len(slot.outbox) == 1
     slot.push(_output_of("run-0", "s", 2))  # forgotten long ago: judged as run elsewhere
     assert list(slot.outbox) == []
+
+
+async def test_a_batch_goes_to_the_connection_in_one_write_without_waking_the_writer() -> None:
+    slot = _slot()
+    owner = Owner(takes=100)
+    slot.attach(owner, "k")
+    slot._wakeup.clear()  # the writer took attach's wakeup
+    messages = [_stream(index) for index in range(5)]
+    for message in messages:
+        slot.push(message, batched=True)
+    assert not slot._wakeup.is_set()  # the writer task stays asleep
+    assert owner.writes == []
+    slot.flush()
+    assert owner.writes == [messages]
+    assert not slot.outbox
+    assert slot.outbox_bytes == 0
+    assert not slot._wakeup.is_set()
+    slot.flush()  # nothing new: no second write
+    assert len(owner.writes) == 1
+
+
+async def test_what_the_connection_cannot_take_now_is_left_to_its_writer_in_order() -> None:
+    slot = _slot()
+    owner = Owner(takes=2)
+    slot.attach(owner, "k")
+    slot._wakeup.clear()
+    messages = [_stream(index) for index in range(5)]
+    for message in messages:
+        slot.push(message, batched=True)
+    slot.flush()
+    assert owner.writes == [messages[:2]]
+    assert list(slot.outbox) == messages[2:]
+    assert slot._wakeup.is_set()
+    assert await slot.wait_message(owner) is messages[2]
+
+
+async def test_a_detached_slot_keeps_batched_messages_for_replay() -> None:
+    slot = _slot()
+    messages = [_stream(index) for index in range(3)]
+    for message in messages:
+        slot.push(message, batched=True)
+    slot.flush()
+    assert list(slot.outbox) == messages
+    owner = Owner(takes=100)
+    slot.attach(owner, "k")
+    assert await slot.wait_message(owner) is messages[0]

@@ -7,7 +7,7 @@ writes must all come out right; a kernel process is not needed for that.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 import anyio
@@ -17,7 +17,7 @@ import zmq.asyncio
 
 from junction.plugins.kernels.hub import KernelHub
 from junction.plugins.kernels.slots import ClientSlot, SlotLimits
-from junction.plugins.kernels.wire import DELIMITER, Signer, make_message
+from junction.plugins.kernels.wire import DELIMITER, Message, Signer, make_message
 
 pytestmark = pytest.mark.anyio
 
@@ -36,6 +36,9 @@ class Owner:
 
     async def wait_stopped(self) -> None:
         return None
+
+    def write_now(self, messages: Iterable[Message]) -> int:
+        return 0
 
 
 @dataclass

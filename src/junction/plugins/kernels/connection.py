@@ -3,7 +3,11 @@
 The protocol is chosen at the handshake: ``v1.kernel.websocket.jupyter.org`` when the client
 offers it, else the JSON protocol (see :mod:`junction.plugins.kernels.wire`). A reader loop
 parses client frames and hands them to the kernel's hub; a writer loop drains the client's
-slot. Nothing is dropped silently: every server-initiated close carries a code and a reason.
+slot. Under uvicorn the hub also writes directly: each batch of kernel messages goes out as
+one write through the connection's :class:`~junction.websocket_protocol.FrameWriter`, and
+the writer loop only takes over while the socket's buffer is full (or without the frame
+writer, under another ASGI server). Nothing is dropped silently: every server-initiated
+close carries a code and a reason.
 
 Close codes:
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Iterable
 
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -40,6 +45,7 @@ from junction.plugins.kernels.wire import (
     parse_json_text,
     parse_v1,
 )
+from junction.websocket_protocol import FrameWriter, frame_writer
 
 __all__ = [
     "GOING_AWAY",
@@ -60,6 +66,8 @@ INTERNAL_ERROR = 1011
 SERVICE_RESTART = 1012
 _CLEAN_CLOSES = frozenset({NORMAL, GOING_AWAY})
 _STOP_WAIT = 5.0
+_WRITE_BATCH_BYTES = 256 * 1024
+"""At most this much (plus one message) goes to the socket's buffer in one direct write."""
 
 
 class Connection:
@@ -88,6 +96,7 @@ class Connection:
         self._close: tuple[int, str] | None = None
         self._peer_code: int | None = None
         self._unclean = False
+        self._frames: FrameWriter | None = frame_writer(websocket.scope)
 
     def close_soon(self, code: int, reason: str, *, unclean: bool = False) -> None:
         """Close with ``code`` and ``reason`` as soon as the loops stop; returns at once."""
@@ -103,6 +112,32 @@ class Connection:
     async def wait_stopped(self) -> None:
         """Return once this connection no longer sends anything."""
         await self._stopped.wait()
+
+    def write_now(self, messages: Iterable[Message]) -> int:
+        """Write the first of ``messages`` in one go, if the socket takes them without
+        waiting; returns how many (see :meth:`ClientSlot.flush`)."""
+        writer = self._frames
+        if writer is None or self._stopped.is_set() or not writer.writable:
+            return 0
+        binary = self.binary
+        counts, sizes = self.stats.messages_out, self.stats.bytes_out
+        frames: list[bytes | str] = []
+        total = 0
+        for message in messages:
+            frame = message.v1_frame() if binary else message.json_frame()
+            frames.append(frame)
+            counts[message.channel] += 1
+            sizes[message.channel] += len(frame)
+            total += len(frame)
+            if total >= _WRITE_BATCH_BYTES:
+                break
+        try:
+            writer.write(frames)
+        except ConnectionError:
+            self._peer_code = self._peer_code or 1006
+            self._done.set()
+            return 0
+        return len(frames)
 
     async def run(self) -> None:
         """Serve the socket until either side closes it."""
@@ -179,6 +214,9 @@ class Connection:
         return parse_json_text(text or "")
 
     async def _write(self) -> None:
+        if self._frames is not None:
+            await self._write_frames(self._frames)
+            return
         send = self.websocket.send
         slot = self.slot
         messages, sizes = self.stats.messages_out, self.stats.bytes_out
@@ -202,6 +240,27 @@ class Connection:
                 sizes[message.channel] += len(frame)
         except (WebSocketDisconnect, OSError, RuntimeError):
             self._peer_code = self._peer_code or 1006
+        finally:
+            self._stopped.set()
+            self._done.set()
+
+    async def _write_frames(self, writer: FrameWriter) -> None:
+        """The writer loop with a frame writer: write whatever waits, in batches; wait for
+        the socket's buffer to drain when it is full."""
+        slot = self.slot
+        try:
+            while await slot.wait_message(self) is not None:
+                if writer.closed:
+                    self._peer_code = self._peer_code or 1006
+                    break
+                if not writer.writable:
+                    await writer.wait_writable()
+                    continue
+                outbox = slot.outbox
+                for _ in range(self.write_now(outbox)):
+                    slot.sent(outbox[0])
+                if self._done.is_set():
+                    break
         finally:
             self._stopped.set()
             self._done.set()

@@ -503,7 +503,15 @@ class KernelHub:
             loop.remove_reader(fd)
 
     def _drain(self, channel: str, sock: zmq.Socket[bytes], *, limit: int | None) -> bool:
-        """Read and route queued messages; True if ``limit`` stopped it before the end."""
+        """Read and route queued messages, then hand each client its share in one go; True
+        if ``limit`` stopped it before the end."""
+        try:
+            return self._read_batch(channel, sock, limit)
+        finally:
+            for slot in self.slots.values():
+                slot.flush()
+
+    def _read_batch(self, channel: str, sock: zmq.Socket[bytes], limit: int | None) -> bool:
         # Reading until EAGAIN and then checking ZMQ_EVENTS once, with each frame's ``more``
         # flag instead of ZMQ_RCVMORE, costs less than half of asking ZMQ_EVENTS before each
         # message and using recv_multipart (every option read builds an enum in pyzmq).
@@ -551,7 +559,7 @@ class KernelHub:
                 if self._listeners:
                     self._to_listener(message)
             for slot in self.slots.values():
-                slot.push(message)
+                slot.push(message, batched=True)
             return
         parent_id = message.parent.get("msg_id")
         internal = self._internal.pop(parent_id, None) if parent_id else None
@@ -567,7 +575,7 @@ class KernelHub:
         if pending is None or self.slots.get(pending.slot.session_id) is not pending.slot:
             log.debug("kernel %s: no client for %s", self.kernel_id, message.msg_type)
             return
-        pending.slot.push(message)
+        pending.slot.push(message, batched=True)
 
     def _to_listener(self, message: Message) -> None:
         parent_id = message.parent.get("msg_id")

@@ -8,7 +8,11 @@ A slot outlives the WebSocket that filled it, so a client that reconnects with t
                                          +--window passes / clean close--> discarded
 
 The slot's outbox is the only queue between the hub and a client. While attached, the
-connection's writer drains it; if more than ``client_queue_bytes`` wait behind the message
+connection's writer drains it. The hub reads a kernel's messages in batches (all that are
+ready at one event-loop wakeup); it pushes each batch with ``batched=True`` and then calls
+:meth:`ClientSlot.flush`, which hands the whole batch to the connection at once when it can
+write without waiting (one system call, no task switch), and wakes its writer otherwise. If
+more than ``client_queue_bytes`` wait behind the message
 being sent (on top of what was replayed at attach time and is still draining), the client is
 too slow and is closed (it may reconnect and resume). While
 detached, the outbox is the replay buffer: past ``replay_buffer_bytes`` the oldest outputs
@@ -35,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -69,6 +73,11 @@ class SlotOwner(Protocol):
         """Return once the connection no longer takes messages from the slot."""
         ...
 
+    def write_now(self, messages: Iterable[Message]) -> int:
+        """Write the first of ``messages`` (the head of the outbox) without waiting; returns
+        how many were written, 0 when the connection cannot write synchronously now."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class SlotLimits:
@@ -99,14 +108,18 @@ class ClientSlot:
         self._replaying = 0
         self._executes: dict[str, None] = {}  # insertion-ordered: the oldest go first
         self._elsewhere = False
+        self._batched = False
 
     @property
     def attached(self) -> bool:
         """Whether a WebSocket is attached."""
         return self.owner is not None
 
-    def push(self, message: Message) -> None:
-        """Queue a message for this client; never blocks, never grows without bound."""
+    def push(self, message: Message, *, batched: bool = False) -> None:
+        """Queue a message for this client; never blocks, never grows without bound.
+
+        ``batched``: more may follow at once, and :meth:`flush` comes after the last one.
+        """
         owner = self.owner
         if owner is None and (self._elsewhere or self._answers_elsewhere(message)):
             return
@@ -115,7 +128,10 @@ class ClientSlot:
         if owner is None:
             self._trim()
             return
-        self._wakeup.set()
+        if batched:
+            self._batched = True
+        else:
+            self._wakeup.set()
         waiting = self.outbox_bytes - self.outbox[0].size - self._replaying
         if waiting > self.limits.client_queue_bytes and not self._slow:
             self._slow = True
@@ -124,6 +140,21 @@ class ClientSlot:
                 f"client too slow: {waiting} bytes of kernel output waiting; reconnect "
                 "with the same session_id to resume",
             )
+
+    def flush(self) -> None:
+        """Hand what batched pushes queued to the connection now; what it cannot take
+        without waiting is left to its writer."""
+        if not self._batched:
+            return
+        self._batched = False
+        owner = self.owner
+        if owner is None or not self.outbox:
+            return
+        outbox, sent = self.outbox, self.sent
+        for _ in range(owner.write_now(outbox)):
+            sent(outbox[0])
+        if outbox:
+            self._wakeup.set()
 
     def executed(self, msg_id: str) -> None:
         """The client sent ``execute_request`` ``msg_id`` through this server."""
