@@ -137,6 +137,13 @@ def rows_for(plan: Plan) -> list[Row]:
             rows.append(
                 Row(f"list {_count(count)} files, first page of 500", "s", f"list_{count}_page")
             )
+            rows.append(
+                Row(
+                    f"list {_count(count)} files, first page of 500, directory order",
+                    "s",
+                    f"list_{count}_page_dir",
+                )
+            )
     if plan.big_file_mb:
         rows.append(
             Row(f"GET {plan.big_file_mb} MB file, /files/", "MB/s", "files_big", better="higher")

@@ -4,7 +4,8 @@
 A listing is ``GET /api/contents/<dir>?content=1``, timed to the last byte and checked for the
 right number of entries. The first page is ``GET /api/contents/<dir>?content=1&limit=500`` on
 servers that paginate (a three-file probe directory listed with ``limit=1`` tells); the others
-get "n/a: no pagination".
+get "n/a: no pagination". The first page in directory order adds ``order=directory`` (servers
+whose probe page comes back with a name as its ``next`` cursor ignore it: "n/a").
 """
 
 from __future__ import annotations
@@ -39,14 +40,31 @@ async def _paginates(ctx: Context, target: ServerTarget) -> bool:
     return response.status_code == 200 and len(response.json().get("content") or []) == 1
 
 
-async def _first_page(ctx: Context, target: ServerTarget, count: int, series: str) -> None:
+async def _orders_by_directory(ctx: Context, target: ServerTarget) -> bool:
+    response = await target.client.http.get(
+        f"api/contents/{ctx.fixtures.probe_dir}",
+        params={"content": 1, "limit": 1, "order": "directory"},
+    )
+    if response.status_code != 200:
+        return False
+    body = response.json()
+    following = (body.get("pagination") or {}).get("next")
+    return following is not None and following != body["content"][0]["name"]
+
+
+async def _first_page(
+    ctx: Context, target: ServerTarget, count: int, series: str, order: str = "name"
+) -> None:
     directory = ctx.fixtures.listings[count]
     if not await _paginates(ctx, target):
         raise Unavailable("no pagination")
+    params: dict[str, str | int] = {"content": 1, "limit": PAGE_SIZE}
+    if order != "name":
+        if not await _orders_by_directory(ctx, target):
+            raise Unavailable("no directory order")
+        params["order"] = order
     started = time.perf_counter()
-    response = await target.client.http.get(
-        f"api/contents/{directory}", params={"content": 1, "limit": PAGE_SIZE}
-    )
+    response = await target.client.http.get(f"api/contents/{directory}", params=params)
     elapsed = time.perf_counter() - started
     if response.status_code == 404:
         raise Unavailable(f"GET /api/contents/{directory}: 404")
@@ -58,7 +76,8 @@ async def _first_page(ctx: Context, target: ServerTarget, count: int, series: st
 
 
 async def listings(ctx: Context) -> None:
-    """List each listing directory: its first page (where the server paginates), then whole.
+    """List each listing directory: its first page (where the server paginates) by name,
+    then in directory order, then whole.
     The large directory once, the others ``listing_rounds`` times, servers interleaved."""
     for count in sorted(ctx.fixtures.listings):
         series = f"list_{count}"
@@ -73,6 +92,15 @@ async def listings(ctx: Context) -> None:
                     target.name,
                     [f"{series}_page"],
                     functools.partial(_first_page, ctx, target, count, f"{series}_page"),
+                    needs=CONTENTS_PLUGINS,
+                )
+                await ctx.attempt(
+                    f"{series}_page_dir",
+                    target.name,
+                    [f"{series}_page_dir"],
+                    functools.partial(
+                        _first_page, ctx, target, count, f"{series}_page_dir", "directory"
+                    ),
                     needs=CONTENTS_PLUGINS,
                 )
                 await ctx.attempt(
