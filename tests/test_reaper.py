@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-from junction import reaper as reaper_module
+from junction import _reaper as reaper_module
 from junction.reaper import Reaper, session_alive, session_groups
 
 
@@ -179,3 +179,31 @@ def test_a_number_reused_by_a_later_process_is_not_the_tracked_session() -> None
             leader.kill()
     assert reaper_module._start_time(leader.pid) is None
     assert reaper_module._same_leader(leader.pid, b"1")  # gone: its group may live on
+
+
+def test_the_reaper_process_imports_only_a_few_builtin_modules() -> None:
+    """The reaper lives as long as the server: it must not pay for logging, subprocess or enum.
+
+    ``-X importtime`` lists every module the process imports, through the kill path too.
+    """
+    child = _sleeper()
+    try:
+        reaper = subprocess.run(
+            [sys.executable, "-I", "-S", "-X", "importtime", reaper_module.__file__],
+            input=f"+{child.pid}\n".encode(),
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+        assert _wait_exit(child, 10) != 0  # killed: the kill path ran in that process
+    finally:
+        child.kill()
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in reaper.stderr.decode().splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"os", "_signal"} <= imported
+    heavy = {"logging", "subprocess", "contextlib", "enum", "signal", "typing", "threading"}
+    assert not imported & heavy
+    assert not any(name.startswith("junction") for name in imported)

@@ -21,7 +21,8 @@ orphan grace set (:meth:`Reaper.set_orphan_grace`), such groups are not killed a
 the pipe closes: the reaper waits up to the grace for each marker to change (claimed) or
 disappear (shut down), and kills only the groups nobody claimed.
 
-This file runs as a script (``python -I -S reaper.py``): it imports only the standard library.
+The reaper process runs :mod:`junction._reaper` as a script (``python -I -S _reaper.py``),
+which imports only a few built-in modules; this module is the server's side of the pipe.
 """
 
 from __future__ import annotations
@@ -29,14 +30,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import subprocess
 import sys
-import time
+
+from junction import _reaper
+from junction._reaper import GRACE, session_alive, session_groups
 
 __all__ = ["GRACE", "Reaper", "session_alive", "session_groups"]
-
-GRACE = 3.0
 
 log = logging.getLogger("junction.reaper")
 
@@ -57,7 +57,7 @@ class Reaper:
         if os.name != "posix" or self._process is not None:
             return
         self._process = subprocess.Popen(
-            [sys.executable, "-I", "-S", os.path.abspath(__file__)],
+            [sys.executable, "-I", "-S", os.path.abspath(_reaper.__file__)],
             stdin=subprocess.PIPE,
             start_new_session=True,
         )
@@ -114,156 +114,3 @@ class Reaper:
         except OSError as exc:  # the reaper died: children lose their safety net only
             log.warning("reaper is gone (%s); orphaned processes will not be killed", exc)
             self._process = None
-
-
-def session_groups(sid: int) -> set[int]:
-    """The process groups of session ``sid`` (its leader's group included), from ``/proc``.
-
-    A child started in its own session (a kernel, a terminal's shell) is the session's
-    leader, and whatever it starts stays in that session unless it calls ``setsid`` itself;
-    a shell with job control puts each job in a group of its own, so killing the leader's
-    group alone would miss them. Where ``/proc`` is missing this is just ``{sid}``.
-    """
-    return {sid} | {pgid for _, pgid in _session_members(sid)}
-
-
-def session_alive(sid: int) -> bool:
-    """Whether any process of session ``sid`` still runs (zombies, which only wait for
-    their parent to reap them, do not count)."""
-    if not os.path.isdir("/proc"):
-        return _alive(sid)
-    return bool(_session_members(sid))
-
-
-def _session_members(sid: int) -> set[tuple[int, int]]:
-    """``(pid, pgid)`` of every process of session ``sid`` that is not a zombie."""
-    members: set[tuple[int, int]] = set()
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return members
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rpartition(b")")[2].split()
-        except OSError:
-            continue
-        if len(fields) > 3 and int(fields[3]) == sid and fields[0] != b"Z":
-            members.add((int(entry), int(fields[2])))
-    return members
-
-
-def _alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _start_time(pid: int) -> bytes | None:
-    """When process ``pid`` started (clock ticks since boot, from ``/proc``), if it runs."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rpartition(b")")[2].split()
-    except OSError:
-        return None
-    return fields[19] if len(fields) > 19 else None
-
-
-def _same_leader(sid: int, started: bytes | None) -> bool:
-    """Whether ``sid`` still names the session tracked when its leader started at ``started``.
-
-    The kernel never reuses a number while a process, group or session still holds it, so a
-    leader that is gone leaves its group and session under the same number; a running
-    process under that number that started at another time means the whole session ended and
-    the number went to someone else, who must not be killed.
-    """
-    now = _start_time(sid)
-    return now is None or started is None or now == started
-
-
-def _kill(sessions: set[int], grace: float, starts: dict[int, bytes | None]) -> None:
-    sessions = {sid for sid in sessions if _same_leader(sid, starts.get(sid))}
-    groups = {pgid for sid in sessions for pgid in session_groups(sid)}
-    for signals in ((signal.SIGHUP, signal.SIGCONT, signal.SIGTERM), (signal.SIGKILL,)):
-        for pgid in groups:
-            for sig in signals:
-                with contextlib.suppress(OSError):
-                    os.killpg(pgid, sig)
-        deadline = time.monotonic() + grace
-        while groups and time.monotonic() < deadline:
-            groups = {pgid for pgid in groups if _alive(pgid)}
-            time.sleep(0.05)
-        if not groups:
-            return
-        groups |= {pgid for sid in sessions for pgid in session_groups(sid)}
-
-
-def _stamp(path: bytes) -> int | None:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return None
-
-
-def _unclaimed(marked: dict[int, bytes], stamps: dict[int, int | None], grace: float) -> set[int]:
-    """The groups of ``marked`` whose marker did not change from ``stamps`` within ``grace``
-    seconds and that still run."""
-    waiting = set(marked)
-    deadline = time.monotonic() + grace
-    while waiting and time.monotonic() < deadline:
-        time.sleep(0.25)
-        for pgid in list(waiting):
-            stamp = _stamp(marked[pgid])
-            if (stamp != stamps[pgid] and stamp is not None) or not _alive(pgid):
-                waiting.discard(pgid)  # claimed by a new server, or gone
-            elif stamp is None and stamps[pgid] is not None:
-                waiting.discard(pgid)  # its marker was removed: shut down by a new server
-    return waiting
-
-
-def main() -> None:
-    """The reaper process: read the set of process groups until EOF, then kill them."""
-    for sig in (signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    groups: set[int] = set()
-    starts: dict[int, bytes | None] = {}
-    markers: dict[int, bytes] = {}
-    grace = 0.0
-    for raw in sys.stdin.buffer:
-        line = raw.strip()
-        if line.startswith(b"g"):
-            with contextlib.suppress(ValueError):
-                grace = max(0.0, float(line[1:]))
-            continue
-        number, _, marker = line[1:].partition(b" ")
-        try:
-            pgid = int(number)
-        except ValueError:
-            continue
-        if line.startswith(b"+") and pgid > 1:
-            groups.add(pgid)
-            starts[pgid] = _start_time(pgid)
-            if marker:
-                markers[pgid] = marker
-        elif line.startswith(b"-"):
-            groups.discard(pgid)
-            starts.pop(pgid, None)
-            markers.pop(pgid, None)
-    marked = {pgid: markers[pgid] for pgid in groups if pgid in markers} if grace else {}
-    stamps = {pgid: _stamp(path) for pgid, path in marked.items()}
-    if groups - set(marked):
-        _kill(groups - set(marked), GRACE, starts)
-    if marked:
-        unclaimed = _unclaimed(marked, stamps, grace)
-        if unclaimed:
-            _kill(unclaimed, GRACE, starts)
-
-
-if __name__ == "__main__":
-    main()
