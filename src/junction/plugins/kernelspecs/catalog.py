@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import anyio
 from jupyter_client.kernelspec import NATIVE_KERNEL_NAME, KernelSpecManager
+from jupyter_core.paths import jupyter_path
 
 from junction.plugins.kernelspecs.models import KernelSpec, KernelSpecList
 from junction.plugins.kernelspecs.service import (
@@ -28,7 +29,7 @@ from junction.plugins.kernelspecs.service import (
 )
 from junction.plugins.kernelspecs.settings import KernelSpecsSettings
 
-__all__ = ["JupyterClientKernelSpecs"]
+__all__ = ["JupyterClientKernelSpecs", "kernel_dirs"]
 
 log = logging.getLogger("junction.kernelspecs")
 
@@ -53,7 +54,9 @@ class JupyterClientKernelSpecs:
     ) -> None:
         self._settings = settings
         self._base_url = base_url
-        self._manager = manager if manager is not None else KernelSpecManager()
+        self._manager = (
+            manager if manager is not None else KernelSpecManager(kernel_dirs=kernel_dirs())
+        )
         self._default = NATIVE_KERNEL_NAME
         self._entries: dict[str, _Entry] = {}
         self._scanned_at: float | None = None
@@ -143,6 +146,21 @@ class JupyterClientKernelSpecs:
             elif file.startswith("logo-"):
                 resources[os.path.splitext(file)[0]] = prefix + quote(file)
         return resources
+
+
+def kernel_dirs() -> list[str]:
+    """Where specs are looked for: ``jupyter_path("kernels")``, then IPython's ``kernels``.
+
+    jupyter_client's own default finds IPython's directory through ``IPython.paths``, which
+    imports all of IPython into the server (about 2.5 MB, for one path). Its rule is kept:
+    ``$IPYTHONDIR`` or ``~/.ipython`` (the temporary directory IPython falls back to when
+    that is not writable would hold no specs).
+    """
+    ipython_dir = os.environ.get("IPYTHONDIR") or os.path.join("~", ".ipython")
+    return [
+        *jupyter_path("kernels"),
+        os.path.join(os.path.normpath(os.path.expanduser(ipython_dir)), "kernels"),
+    ]
 
 
 def _resource_file(directory: Path, path: str) -> Path | None:
