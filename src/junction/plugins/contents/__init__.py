@@ -11,7 +11,8 @@ Map of the package:
 - ``settings.py``: :class:`ContentsSettings`.
 - ``filesystem.py``: :class:`LocalContents`, the service over the local disk, built from:
   ``paths.py`` (API path to disk path, never outside the root), ``entries.py`` (models from
-  ``stat``), ``listing.py`` (fast, paginated listings), ``reading.py`` (bytes, ranges,
+  ``stat``), ``listing.py`` (fast, paginated listings; ``scanning.py``: pages in
+  directory order), ``reading.py`` (bytes, ranges,
   hashes), ``notebooks.py`` (nbformat checks), ``atomic.py`` (atomic writes, path locks),
   ``saving.py`` and ``uploads.py`` (saves, chunked uploads), ``creating.py`` (untitled
   items, copies), ``trees.py`` (folder copies and moves through directory descriptors),

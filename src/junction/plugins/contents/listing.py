@@ -4,8 +4,9 @@ Everything here blocks and runs in a worker thread. The directory is opened once
 descriptor checked to be inside the root (``RootPaths.check_fd``); names and entries come
 from that descriptor. A listing is built in two passes:
 
-1. *names*: ``os.listdir`` (no per-entry objects), minus hidden names, names matching
-   ``hide_globs`` and names that are not valid UTF-8 (they cannot be sent as JSON);
+1. *names*: ``os.listdir`` (no per-entry objects; ``os.scandir`` in directory order),
+   minus hidden names, names matching ``hide_globs`` and names that are not valid UTF-8
+   (they cannot be sent as JSON);
 2. *entries*: one ``lstat`` per name relative to an open directory descriptor (a second
    ``stat`` only for links, which must lead inside the root or are left out) and one dict.
 
@@ -28,13 +29,14 @@ A caller that may see only some entries (a user in a folder above their home) pa
 ``visible`` filter over API paths: it is applied to the names before paging, so a page
 holds up to ``limit`` of those entries and its ``next`` cursor (in both orders: positions
 count visible names only) and ``total`` count nothing else.
-The first page of a cold directory does not sort everything: it picks the smallest names
-with a heap. Large directories (1000+ names) keep their name list in a small LRU cache,
-sorted on the second use, so later pages cost one ``bisect`` plus one ``stat`` per entry.
-A cached list is trusted only while the directory's ``(st_dev, st_ino, st_mtime_ns)`` is
-unchanged, and only directories last modified more than two seconds ago are cached: the
-kernel's coarse timestamp clock could otherwise give two changes within one tick the
-same ``mtime``.
+
+By name, the first page of a cold directory does not sort everything: it picks the
+smallest names with a heap. Large directories (1000+ names) keep their name list in a
+small LRU cache, sorted on the second use, so later pages cost one ``bisect`` plus one
+``stat`` per entry. A cached list is trusted only while the directory's
+``(st_dev, st_ino, st_mtime_ns)`` is unchanged, and only directories last modified more
+than two seconds ago are cached: the kernel's coarse timestamp clock could otherwise give
+two changes within one tick the same ``mtime``.
 """
 
 from __future__ import annotations
