@@ -8,10 +8,12 @@ import sys
 SCRIPT = """
 import sys
 import junction.app
+assert "jsonschema" not in sys.modules, "the core imported jsonschema before an event failed"
 import jsonschema
 import nbformat
 assert sys.modules.get("rfc3987_syntax") is None, "the grammar module was imported"
 assert "lark" not in sys.modules, "lark was imported"
+assert "arrow" not in sys.modules, "isoduration brought arrow"
 checker = jsonschema.FormatChecker()
 validator = jsonschema.Draft7Validator({"type": "string", "format": "date"}, format_checker=checker)
 assert not validator.is_valid("not a date")

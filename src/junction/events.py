@@ -39,8 +39,6 @@ from typing import Any, Protocol
 import anyio
 import fastjsonschema
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from jsonschema import Draft7Validator
-from jsonschema.exceptions import SchemaError, ValidationError
 from starlette.requests import HTTPConnection
 
 from junction.auth.middleware import REQUEST_USER
@@ -172,10 +170,14 @@ class _Schema:
             try:
                 self.validate = fastjsonschema.compile(self.schema)
             except Exception:  # a schema only the reference library handles: use it alone
-                self.validate = Draft7Validator(self.schema).validate
+                self.validate = _reference_validator(self.schema)
         try:
             self.validate(event)
-        except (fastjsonschema.JsonSchemaException, ValidationError):
+        except fastjsonschema.JsonSchemaException:
+            # jsonschema (with referencing, rpds, attrs...: several MB) is imported only
+            # when an event fails, or a plugin registers a schema of its own.
+            from jsonschema import Draft7Validator
+
             errors = sorted(
                 Draft7Validator(self.schema).iter_errors(event), key=lambda e: list(e.path)
             )
@@ -185,6 +187,19 @@ class _Schema:
             raise InvalidEvent(
                 f"event data fails {schema_id} at {where}: {errors[0].message}"
             ) from None
+
+
+def _reference_validator(schema: Mapping[str, Any]) -> Callable[[Any], None]:
+    """jsonschema's Draft 7 check of ``schema``, failing as fastjsonschema's code does."""
+    from jsonschema import Draft7Validator  # see _Schema.check
+
+    validator = Draft7Validator(schema)
+
+    def validate(event: Any) -> None:
+        if not validator.is_valid(event):
+            raise fastjsonschema.JsonSchemaException("event data fails its schema")
+
+    return validate
 
 
 class MemoryEventBus:
@@ -217,6 +232,9 @@ class MemoryEventBus:
         schema_id, version = schema.get("$id"), schema.get("version")
         if not isinstance(schema_id, str) or version is None:
             raise ValueError("an event schema needs '$id' and 'version'")
+        from jsonschema import Draft7Validator  # see _Schema.check
+        from jsonschema.exceptions import SchemaError
+
         try:
             Draft7Validator.check_schema(dict(schema))
         except SchemaError as exc:
