@@ -14,11 +14,12 @@ the page config, links ``<base_url>custom/custom.css`` and loads Notebook 7's bu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from junction.plugins.frontend.models import NotebookPage
+
+if TYPE_CHECKING:
+    from jinja2 import Environment, Template
 
 __all__ = ["NOTEBOOK_PAGES", "NotebookShell", "Shell"]
 
@@ -26,6 +27,10 @@ NOTEBOOK_PAGES: tuple[NotebookPage, ...] = ("tree", "notebooks", "edit", "consol
 
 
 def _environment(directory: Path) -> Environment:
+    # Imported here: the contents plugin imports this package for its service key, and
+    # servers without the frontend plugin need not load Jinja2 (about 1.6 MB).
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
     return Environment(
         loader=FileSystemLoader(directory),
         autoescape=select_autoescape(default=True, default_for_string=True),
