@@ -7,6 +7,7 @@ writes must all come out right; a kernel process is not needed for that.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
@@ -118,6 +119,47 @@ async def test_a_burst_longer_than_one_drain_arrives_whole_and_in_order(
         texts = [message.content()["text"] for message in slot.outbox]
         assert texts == [f"{index}\n" for index in range(count)]
         assert hub.last_activity > 0
+        await hub.disconnect()
+        group.cancel_scope.cancel()
+
+
+@dataclass
+class Writer(Owner):
+    """A connection stand-in that takes every batch the hub hands it in one write."""
+
+    writes: list[list[Message]] = field(default_factory=list)
+
+    def write_now(self, messages: Iterable[Message]) -> int:
+        batch = list(messages)
+        self.writes.append(batch)
+        return len(batch)
+
+
+async def test_a_streaming_kernel_is_read_in_batches_that_go_out_in_one_write_each(
+    kernel: FakeKernel,
+) -> None:
+    async with anyio.create_task_group() as group:
+        hub, slot = await _connected(kernel, group)
+        writer = Writer()
+        hub.attach(slot, writer)  # takes the slot over from the recording owner
+        slot.outbox.clear()  # the attach-time status
+        slot.outbox_bytes = 0
+        count = 300
+        for index in range(count):  # a print every 0.2 ms or so, like a kernel's print loop
+            kernel.publish("stream", {"name": "stdout", "text": f"{index}\n"})
+            time.sleep(0.0002)  # the message reaches the hub's socket meanwhile
+            await anyio.sleep(0)  # one event-loop iteration: the hub may read it
+        kernel.publish("status", {"execution_state": "idle"})
+        with anyio.fail_after(20):
+            while sum(map(len, writer.writes)) < count + 1:
+                await anyio.sleep(0.01)
+        delivered = [message for batch in writer.writes for message in batch]
+        assert [message.content().get("text") for message in delivered[:count]] == [
+            f"{index}\n" for index in range(count)
+        ]
+        assert delivered[-1].msg_type == "status"
+        assert len(writer.writes) < count // 2  # paced: several prints per read and write
+        assert not slot.outbox
         await hub.disconnect()
         group.cancel_scope.cancel()
 

@@ -2,7 +2,9 @@
 
 Each public method resolves its paths (``paths.py``), takes the per-path lock when it
 writes, and runs its filesystem work in a worker thread, so the event loop never waits on
-the disk. Operating-system errors are translated into the errors of ``service.py`` by
+the disk. The one exception is reading a small file (``inline_read_bytes``) when the root is
+on a local filesystem (``mounts.py``): the page cache answers that faster than a thread
+hop. Operating-system errors are translated into the errors of ``service.py`` by
 :func:`translate`, with messages naming API paths only.
 
 Creating (untitled items, copies) lives in ``creating.py``; saving (models, chunked
@@ -39,6 +41,7 @@ from junction.plugins.contents.creating import Creator
 from junction.plugins.contents.entries import ModelFactory
 from junction.plugins.contents.listing import DirectoryLister, NameFilter
 from junction.plugins.contents.models import Model, SaveRequest
+from junction.plugins.contents.mounts import is_local
 from junction.plugins.contents.notebooks import notebook_from_bytes
 from junction.plugins.contents.oserrors import os_errors, translate
 from junction.plugins.contents.paths import DIRECTORY_FLAGS, Access, ResolvedPath, RootPaths
@@ -109,6 +112,8 @@ class LocalContents:
         self.uploads = Uploads(settings.upload_idle_timeout)
         self.trash = trash if settings.delete_to_trash else None
         self.max_read = settings.max_read_mb * MIB
+        self.inline_read_bytes = settings.inline_read_bytes if is_local(self.root) else 0
+        """Largest file read on the event loop; 0 when the root is not on a local disk."""
         self.write_block: WriteBlock = os.write
         self.checkpoints = FileCheckpoints(
             self.paths, write_block=self._write, durable=settings.fsync
@@ -157,7 +162,27 @@ class LocalContents:
         length: int | None = None,
     ) -> Model:
         """See ``ContentsService.get``."""
+        if self.inline_read_bytes and offset is None and length is None:
+            model = self._get_small_file(path, type, format, content, hash)
+            if model is not None:
+                return model
         return await self._run(self._get, path, type, format, content, hash, offset, length)
+
+    def _get_small_file(
+        self, path: str, kind: str | None, format: str | None, content: bool, want_hash: bool
+    ) -> Model | None:
+        """:meth:`_get` on the event loop for a small regular file that is not read as a
+        notebook (see ``inline_read_bytes``); None for anything else."""
+        if kind not in (None, "file"):
+            return None
+        resolved = self.paths.resolve(path, Access.READ)
+        if kind is None and resolved.api.endswith(".ipynb"):
+            return None
+        with os_errors(resolved.api, "read"):
+            st = os.stat(resolved.os_path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > self.inline_read_bytes:
+            return None
+        return self._file_model(resolved, False, format, content, want_hash, None, None)
 
     def _get(
         self,

@@ -81,3 +81,11 @@ class ContentsSettings(PluginSettings):
         description="How many large directories (1000+ entries) keep their sorted name list "
         "in memory between paginated requests; 0 turns the cache off.",
     )
+    inline_read_bytes: int = Field(
+        65536,
+        ge=0,
+        description="Files up to this size (bytes, not notebooks) are read on the event loop "
+        "instead of a worker thread when the root is on a local filesystem (ext4, xfs, btrfs, "
+        "tmpfs, overlay, ...): from the page cache that is cheaper than the thread hop. "
+        "Network filesystems always use threads; 0 turns inline reads off.",
+    )

@@ -64,6 +64,12 @@ send them on their own). JupyterLab reads the same list from the page config."""
 _BURST = 256
 """Most messages read from one socket per event-loop wakeup."""
 
+_PACE = 0.001
+"""While a kernel streams output, iopub is read at most once per this many seconds."""
+
+_PACE_AFTER = 4
+"""Consecutive quick iopub wakeups ending on an output before pacing starts."""
+
 _NOBLOCK = int(zmq.NOBLOCK)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
@@ -125,6 +131,7 @@ class KernelHub:
         self._holding = False
         self._refusal: str | None = None
         self._iopub_seen = anyio.Event()
+        self._output_last = False  # the last iopub message read was an output, not a status
         self._readers: anyio.CancelScope | None = None
         self._readers_done = anyio.Event()
         self._nudging = False
@@ -474,13 +481,25 @@ class KernelHub:
         # loop calls back into the drain directly: no task switch, future or epoll_ctl per
         # wakeup (a registration per wait costs two system calls). A burst longer than
         # _BURST messages goes on in a later loop iteration, so other kernels get their turn.
+        #
+        # A kernel printing in a loop sends one message per print, each its own wakeup here,
+        # write to the client and, in between, ZeroMQ I/O-thread handoff: most of the
+        # server's cost per message. So once iopub has woken us _PACE_AFTER times in a row
+        # within _PACE seconds, each time ending on an output, it is read once per _PACE
+        # instead (the descriptor leaves the loop meanwhile): a batch per tick, at most
+        # _PACE late. A status message (the kernel going idle) ends the pacing; a round trip
+        # (busy, input, result, idle) never starts it.
         fd = int(sock.getsockopt(zmq.FD))
         loop = asyncio.get_running_loop()
         closed = anyio.Event()
         scheduled = False
+        paces = channel == "iopub"
+        quick_wakeups = 0
+        last_wakeup = 0.0
+        resume_handle: asyncio.TimerHandle | None = None
 
         def readable() -> None:
-            nonlocal scheduled
+            nonlocal scheduled, quick_wakeups, last_wakeup, resume_handle
             scheduled = False
             if closed.is_set():
                 return
@@ -493,6 +512,24 @@ class KernelHub:
             if more and not scheduled:
                 scheduled = True
                 loop.call_soon(readable)
+            elif paces:
+                now = loop.time()
+                if not self._output_last:
+                    quick_wakeups = 0
+                elif resume_handle is not None or now - last_wakeup < _PACE:
+                    quick_wakeups += 1
+                else:
+                    quick_wakeups = 1
+                last_wakeup = now
+                resume_handle = None
+                if quick_wakeups >= _PACE_AFTER:
+                    loop.remove_reader(fd)
+                    resume_handle = loop.call_later(_PACE, resume)
+
+        def resume() -> None:
+            if not closed.is_set():
+                loop.add_reader(fd, readable)
+                readable()
 
         loop.add_reader(fd, readable)
         try:
@@ -500,6 +537,8 @@ class KernelHub:
             await closed.wait()
         finally:
             closed.set()  # a later call_soon must not touch a socket about to close
+            if resume_handle is not None:
+                resume_handle.cancel()
             loop.remove_reader(fd)
 
     def _drain(self, channel: str, sock: zmq.Socket[bytes], *, limit: int | None) -> bool:
@@ -550,6 +589,7 @@ class KernelHub:
             self.kernel_session = session
         if message.channel == "iopub":
             self._iopub_seen.set()
+            self._output_last = message.msg_type != "status"
             if message.msg_type == "status":
                 self._track_status(message)
                 if self._idle_waiters:
