@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -186,7 +187,9 @@ def test_the_reaper_process_imports_only_a_few_builtin_modules() -> None:
 
     ``-X importtime`` lists every module the process imports, through the kill path too.
     """
-    child = _sleeper()
+    child = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    waiter = threading.Thread(target=child.wait)  # no zombie keeps the group alive
+    waiter.start()
     try:
         reaper = subprocess.run(
             [sys.executable, "-I", "-S", "-X", "importtime", reaper_module.__file__],
@@ -195,9 +198,11 @@ def test_the_reaper_process_imports_only_a_few_builtin_modules() -> None:
             timeout=30,
             check=True,
         )
-        assert _wait_exit(child, 10) != 0  # killed: the kill path ran in that process
+        waiter.join(10)
+        assert child.returncode == -signal.SIGHUP  # the kill path ran in that process
     finally:
         child.kill()
+        waiter.join(10)
     imported = {
         line.rpartition("|")[2].strip()
         for line in reaper.stderr.decode().splitlines()
