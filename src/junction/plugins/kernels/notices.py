@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type hints
 
 from junction.database import Database
 from junction.plugins.kernels.records import NOTIFY_CHANNEL
@@ -43,6 +42,8 @@ class RestartNotices:
 
     async def run(self) -> None:
         """Listen until cancelled, connecting again after every failure."""
+        import asyncpg  # type: ignore[import-untyped]  # no type hints; PostgreSQL only
+
         engine = self._database.engine
         _, options = engine.dialect.create_connect_args(engine.url)
         accepted = inspect.signature(asyncpg.connect).parameters  # not SQLAlchemy's own
@@ -61,6 +62,8 @@ class RestartNotices:
 
     async def _listen(self, options: dict[str, Any]) -> None:
         """One listening connection, until it is lost."""
+        import asyncpg
+
         connection = await asyncpg.connect(**{"timeout": 10, **options})
         lost = anyio.Event()
 

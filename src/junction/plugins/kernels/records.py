@@ -36,17 +36,17 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Row, case, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from junction.database import Database
 from junction.plugins.kernels.tables import KERNELS_TABLE
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -127,22 +127,36 @@ class Sealer:
     a key derived from the cookie secret."""
 
     def __init__(self, cookie_secret: bytes) -> None:
-        derived = HKDF(
-            algorithm=hashes.SHA256(),
-            length=32,
-            salt=b"junction-kernels",
-            info=b"kernel connection secrets",
-        ).derive(cookie_secret)
-        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        self._cookie_secret = cookie_secret
+        self._fernet: Fernet | None = None
+
+    def _cipher(self) -> Fernet:
+        # cryptography (about 6 MB of memory) loads with the first kernel persisted or
+        # reattached, not with every server that never seals anything.
+        if self._fernet is None:
+            from cryptography.fernet import Fernet
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+            derived = HKDF(
+                algorithm=hashes.SHA256(),
+                length=32,
+                salt=b"junction-kernels",
+                info=b"kernel connection secrets",
+            ).derive(self._cookie_secret)
+            self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        return self._fernet
 
     def seal(self, payload: dict[str, Any]) -> str:
         """The sealed text of ``payload`` (JSON values)."""
-        return self._fernet.encrypt(orjson.dumps(payload)).decode()
+        return self._cipher().encrypt(orjson.dumps(payload)).decode()
 
     def open(self, sealed: str) -> dict[str, Any]:
         """The mapping again; raises ``ValueError`` when sealed under another secret."""
+        from cryptography.fernet import InvalidToken
+
         try:
-            opened = orjson.loads(self._fernet.decrypt(sealed.encode()))
+            opened = orjson.loads(self._cipher().decrypt(sealed.encode()))
         except (InvalidToken, orjson.JSONDecodeError):
             raise ValueError("sealed under another cookie secret") from None
         if not isinstance(opened, dict):
