@@ -14,17 +14,42 @@ itself not writable; the sender keeps its messages and awaits :meth:`FrameWriter
 (uvicorn's own flow control event). Accepting and closing go through ASGI as usual. Senders
 find the writer with :func:`frame_writer` and fall back to ASGI ``send`` when it is absent
 (another ASGI server, an in-process test client).
+
+Data frames from a server are simple (RFC 6455 §5.2: no mask; a two to ten byte header), so
+while the connection is open and no extension was negotiated (Junction never enables
+``permessage-deflate``) the writer frames them itself and hands the transport the header and
+the payload's pieces as they are: a 50 MB kernel output is not copied on its way out. With an
+extension, or once closing has begun, it goes through ``websockets`` instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import struct
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+from websockets.protocol import State
 
-__all__ = ["FRAME_WRITER", "FrameWriter", "FrameWriterProtocol", "frame_writer"]
+__all__ = ["FRAME_WRITER", "Frame", "FrameWriter", "FrameWriterProtocol", "frame_writer"]
+
+Frame = bytes | str | Sequence[bytes | memoryview]
+"""One WebSocket message: binary (``bytes``), text (``str``), or binary in pieces (a sequence
+of buffers, sent one after the other as one message)."""
+
+_BINARY, _TEXT = 0x82, 0x81  # FIN set, opcode 2 or 1
+_SHORT, _MEDIUM, _LONG = struct.Struct("!BB"), struct.Struct("!BBH"), struct.Struct("!BBQ")
+
+
+def _header(opcode: int, size: int) -> bytes:
+    """The header of an unmasked, unfragmented data frame of ``size`` payload bytes."""
+    if size < 126:
+        return _SHORT.pack(opcode, size)
+    if size < 1 << 16:
+        return _MEDIUM.pack(opcode, 126, size)
+    return _LONG.pack(opcode, 127, size)
+
 
 FRAME_WRITER = "junction.websocket.frame_writer"
 """The key of the extension in ``scope["extensions"]``; its value is ``{"writer": FrameWriter}``."""
@@ -54,8 +79,8 @@ class FrameWriter:
         connection is lost)."""
         await self._protocol.writable.wait()
 
-    def write(self, frames: Iterable[bytes | str]) -> None:
-        """Frame each message (``bytes`` binary, ``str`` text) and write them all at once.
+    def write(self, frames: Iterable[Frame]) -> None:
+        """Frame each message and write them all at once.
 
         Raises :class:`ConnectionError` when the connection is closing or closed.
         """
@@ -63,18 +88,36 @@ class FrameWriter:
         if self.closed:
             raise ConnectionError("the WebSocket is closed")
         conn = protocol.conn
+        if conn.state is State.OPEN and not conn.extensions:
+            protocol.transport.writelines(_framed(frames))
+            return
         try:
             for frame in frames:
                 if isinstance(frame, str):
                     conn.send_text(frame.encode())
                 else:
-                    conn.send_binary(frame)
+                    conn.send_binary(frame if isinstance(frame, bytes) else b"".join(frame))
         except InvalidState as exc:  # the peer started the closing handshake
             raise ConnectionError(str(exc)) from None
         finally:
             output = conn.data_to_send()
             if output:
                 protocol.transport.write(b"".join(output))
+
+
+def _framed(frames: Iterable[Frame]) -> list[bytes | memoryview]:
+    """Headers and payloads of ``frames`` as unmasked data frames, in order."""
+    out: list[bytes | memoryview] = []
+    for frame in frames:
+        if isinstance(frame, bytes):
+            out += (_header(_BINARY, len(frame)), frame)
+        elif isinstance(frame, str):
+            payload = frame.encode()
+            out += (_header(_TEXT, len(payload)), payload)
+        else:
+            out.append(_header(_BINARY, sum(map(len, frame))))
+            out += frame
+    return out
 
 
 class FrameWriterProtocol(WebSocketsSansIOProtocol):

@@ -45,7 +45,7 @@ from junction.plugins.kernels.wire import (
     parse_json_text,
     parse_v1,
 )
-from junction.websocket_protocol import FrameWriter, frame_writer
+from junction.websocket_protocol import Frame, FrameWriter, frame_writer
 
 __all__ = [
     "GOING_AWAY",
@@ -68,6 +68,8 @@ _CLEAN_CLOSES = frozenset({NORMAL, GOING_AWAY})
 _STOP_WAIT = 5.0
 _WRITE_BATCH_BYTES = 256 * 1024
 """At most this much (plus one message) goes to the socket's buffer in one direct write."""
+_PIECES_FROM = 1024 * 1024
+"""v1 messages this large go out in their pieces, not joined into one frame first."""
 
 
 class Connection:
@@ -121,14 +123,23 @@ class Connection:
             return 0
         binary = self.binary
         counts, sizes = self.stats.messages_out, self.stats.bytes_out
-        frames: list[bytes | str] = []
+        frames: list[Frame] = []
         total = 0
         for message in messages:
-            frame = message.v1_frame() if binary else message.json_frame()
+            frame: Frame
+            if not binary:
+                frame = message.json_frame()
+                size = len(frame)
+            elif message.size < _PIECES_FROM:
+                frame = message.v1_frame()
+                size = len(frame)
+            else:
+                frame = message.v1_pieces()
+                size = sum(map(len, frame))
             frames.append(frame)
             counts[message.channel] += 1
-            sizes[message.channel] += len(frame)
-            total += len(frame)
+            sizes[message.channel] += size
+            total += size
             if total >= _WRITE_BATCH_BYTES:
                 break
         try:

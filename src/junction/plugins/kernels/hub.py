@@ -35,6 +35,7 @@ import zmq.asyncio
 from junction.plugins.kernels.slots import ClientSlot, SlotLimits, SlotOwner
 from junction.plugins.kernels.wire import (
     Message,
+    Part,
     Signer,
     from_zmq,
     make_message,
@@ -69,6 +70,9 @@ _PACE = 0.001
 
 _PACE_AFTER = 4
 """Consecutive quick iopub wakeups ending on an output before pacing starts."""
+
+_COPY_BELOW = 64 * 1024
+"""Message parts smaller than this are copied out of ZeroMQ (cheaper than a view)."""
 
 _NOBLOCK = int(zmq.NOBLOCK)
 _EVENTS = int(zmq.EVENTS)
@@ -565,14 +569,15 @@ class KernelHub:
                 if int(get(_EVENTS)) & _POLLIN:
                     continue
                 return False
-            frames = [frame.bytes]
+            frames: list[Part] = [frame.bytes]
             while frame.more:
                 frame = recv(_NOBLOCK, copy=False)
-                frames.append(frame.bytes)
+                # A large part stays in ZeroMQ's buffer (a view keeps it alive), uncopied.
+                frames.append(frame.bytes if len(frame) < _COPY_BELOW else frame.buffer)
             receive(channel, frames)
             count += 1
 
-    def _receive(self, channel: str, frames: list[bytes]) -> None:
+    def _receive(self, channel: str, frames: list[Part]) -> None:
         try:
             message = from_zmq(channel, frames, self._signer)
         except ValueError as exc:

@@ -44,6 +44,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "V1_SUBPROTOCOL",
     "Message",
+    "Part",
     "ProtocolError",
     "Signer",
     "from_zmq",
@@ -121,18 +122,22 @@ class Message:
     def v1_frame(self) -> bytes:
         """This message as a ``v1.kernel.websocket.jupyter.org`` frame."""
         if self._v1 is None:
-            channel = self.channel.encode()
-            count = len(self.parts) + 2
-            position = 8 * (count + 1)
-            offsets = [position]
-            position += len(channel)
-            offsets.append(position)
-            for part in self.parts:
-                position += len(part)
-                offsets.append(position)
-            head = struct.pack(f"<{count + 1}Q", count, *offsets)
-            self._v1 = b"".join([head, channel, *self.parts])
+            self._v1 = b"".join(self.v1_pieces())
         return self._v1
+
+    def v1_pieces(self) -> list[Part]:
+        """:meth:`v1_frame` as the pieces it joins: the offset table, the channel and the
+        parts themselves (for a large message, which is then never copied whole)."""
+        channel = self.channel.encode()
+        count = len(self.parts) + 2
+        position = 8 * (count + 1)
+        offsets = [position]
+        position += len(channel)
+        offsets.append(position)
+        for part in self.parts:
+            position += len(part)
+            offsets.append(position)
+        return [struct.pack(f"<{count + 1}Q", count, *offsets), channel, *self.parts]
 
     def json_frame(self) -> str | bytes:
         """This message for the JSON protocol: text, or binary when it carries buffers."""
@@ -200,14 +205,14 @@ class Signer:
             mac.update(part)
         return mac.hexdigest().encode()
 
-    def verify(self, signature: bytes, parts: Sequence[Part]) -> bool:
+    def verify(self, signature: Part, parts: Sequence[Part]) -> bool:
         """Whether ``signature`` is this key's signature of ``parts``."""
         if self._mac is None:
             return True
         return hmac.compare_digest(signature, self.sign(parts))
 
 
-def from_zmq(channel: str, frames: list[bytes], signer: Signer) -> Message:
+def from_zmq(channel: str, frames: list[Part], signer: Signer) -> Message:
     """Read a multipart message a kernel sent; raises ValueError if malformed or forged."""
     try:
         start = frames.index(DELIMITER)
