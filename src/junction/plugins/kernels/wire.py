@@ -212,7 +212,7 @@ class Signer:
         return hmac.compare_digest(signature, self.sign(parts))
 
 
-def from_zmq(channel: str, frames: list[Part], signer: Signer) -> Message:
+def from_zmq(channel: str, frames: Sequence[Part], signer: Signer) -> Message:
     """Read a multipart message a kernel sent; raises ValueError if malformed or forged."""
     try:
         start = frames.index(DELIMITER)
