@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from junction.errors import HTTPError
 from junction.plugins.contents import filesystem
 from junction.plugins.contents.filesystem import LocalContents
 from junction.plugins.contents.mounts import filesystem_type, is_local
+from junction.plugins.contents.reading import open_regular
 from junction.plugins.contents.settings import ContentsSettings
 
 pytestmark = pytest.mark.anyio
@@ -99,3 +103,65 @@ async def test_small_files_on_a_network_mount_still_go_through_a_thread(
     remote = _contents(tmp_path, local=False, monkeypatch=monkeypatch)
     assert remote.inline_read_bytes == 0
     assert await _threads_used(remote, "small.txt", monkeypatch) == 1
+
+
+async def test_what_a_thread_would_refuse_or_read_long_goes_to_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "small.txt").write_text("hello\n")
+    deep = tmp_path.joinpath(*["d"] * 40)
+    deep.mkdir(parents=True)
+    (deep / "f.txt").write_text("deep\n")
+    local = _contents(tmp_path, local=True, monkeypatch=monkeypatch)
+    assert await _threads_used(local, "/".join(["d"] * 40) + "/f.txt", monkeypatch) == 1
+    calls = 0
+    run = local._run
+
+    async def counting(func: object, *args: object) -> object:
+        nonlocal calls
+        calls += 1
+        return await run(func, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local, "_run", counting)
+    model = await local.get("small.txt", content=False, hash=True)  # hashing reads it all
+    assert model["hash"]
+    assert calls == 1
+    local.root_dev = -2  # as if the file lived on a mount below the root
+    assert await _threads_used(local, "small.txt", monkeypatch) == 1
+
+
+async def test_a_file_that_grew_after_its_stat_is_read_whole_by_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "growing.txt"
+    target.write_text("short\n")
+    local = _contents(tmp_path, local=True, monkeypatch=monkeypatch)
+    opened = open_regular
+
+    def growing(*args: Any, **kwargs: Any) -> Any:
+        if target.stat().st_size < 100_000:
+            target.write_bytes(b"y" * 100_000)  # grows between the stat and the read
+        return opened(*args, **kwargs)
+
+    monkeypatch.setattr(filesystem, "open_regular", growing)
+    assert await _threads_used(local, "growing.txt", monkeypatch) == 1
+    assert (await local.get("growing.txt"))["content"] == "y" * 100_000
+
+
+async def test_an_error_on_the_inline_path_is_the_same_4xx_as_in_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "locked.txt").write_text("secret\n")
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(filesystem, "open_regular", refused)
+    errors = []
+    for local in (True, False):
+        contents = _contents(tmp_path, local=local, monkeypatch=monkeypatch)
+        with pytest.raises(HTTPError) as caught:
+            await contents.get("locked.txt")
+        errors.append((type(caught.value), caught.value.status_code))
+    assert errors[0] == errors[1]
+    assert errors[0][1] == 403

@@ -60,6 +60,7 @@ from junction.plugins.contents.service import (
     DirectoryNotEmpty,
     FileExists,
     FileNotFound,
+    FileTooLarge,
     InvalidPath,
     OpenedFile,
     PageOrder,
@@ -76,6 +77,10 @@ __all__ = ["LocalContents", "Trash"]
 log = logging.getLogger("junction.contents")
 
 T = TypeVar("T")
+
+_INLINE_PATH_MAX = 1024
+_INLINE_PATH_DEPTH = 32
+"""Longer or deeper API paths are resolved in a thread (a system call per segment)."""
 Trash = Callable[[str], None]
 """Moves a file or directory (absolute path) to the trash."""
 
@@ -114,6 +119,11 @@ class LocalContents:
         self.max_read = settings.max_read_mb * MIB
         self.inline_read_bytes = settings.inline_read_bytes if is_local(self.root) else 0
         """Largest file read on the event loop; 0 when the root is not on a local disk."""
+        try:
+            self.root_dev = os.stat(self.root).st_dev
+            """The root's filesystem; files on others (mounts below it) use threads."""
+        except OSError:  # no root yet: every read goes through a thread
+            self.root_dev, self.inline_read_bytes = -1, 0
         self.write_block: WriteBlock = os.write
         self.checkpoints = FileCheckpoints(
             self.paths, write_block=self._write, durable=settings.fsync
@@ -172,17 +182,34 @@ class LocalContents:
         self, path: str, kind: str | None, format: str | None, content: bool, want_hash: bool
     ) -> Model | None:
         """:meth:`_get` on the event loop for a small regular file that is not read as a
-        notebook (see ``inline_read_bytes``); None for anything else."""
-        if kind not in (None, "file"):
+        notebook (see ``inline_read_bytes``); None for anything else.
+
+        Only files on the root's own filesystem qualify (a mount below the root may be a
+        network share, or procfs), reached through a short path (resolving costs a system
+        call per segment), and read up to the limit: a file that grew past it since its
+        ``stat``, or a hash that would need the whole file, goes to the thread instead.
+        """
+        if (
+            kind not in (None, "file")
+            or (want_hash and not content)
+            or len(path) > _INLINE_PATH_MAX
+            or path.count("/") > _INLINE_PATH_DEPTH
+        ):
             return None
         resolved = self.paths.resolve(path, Access.READ)
         if kind is None and resolved.api.endswith(".ipynb"):
             return None
+        limit = self.inline_read_bytes
         with os_errors(resolved.api, "read"):
             st = os.stat(resolved.os_path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > self.inline_read_bytes:
-            return None
-        return self._file_model(resolved, False, format, content, want_hash, None, None)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > limit or st.st_dev != self.root_dev:
+                return None
+            try:
+                return self._file_model(
+                    resolved, False, format, content, want_hash, None, None, max_bytes=limit
+                )
+            except FileTooLarge:
+                return None
 
     def _get(
         self,
@@ -228,18 +255,27 @@ class LocalContents:
         want_hash: bool,
         offset: int | None,
         length: int | None,
+        *,
+        max_bytes: int | None = None,
     ) -> Model:
         api = resolved.api
         with open_regular(self.paths, resolved.os_path, api) as handle:
             fd = handle.fileno()
             st = os.fstat(fd)
+            if max_bytes is not None and st.st_size > max_bytes:
+                raise FileTooLarge(f"{api!r} is larger than {max_bytes} bytes")
             model = self.model(resolved, st)
             model["type"] = "notebook" if notebook else "file"
             model["mimetype"] = None if notebook else self.factory.mimetype(resolved.name)
             data = None
             if content:
                 data = read_bytes(
-                    fd, st.st_size, offset=offset, length=length, max_bytes=self.max_read, api=api
+                    fd,
+                    st.st_size,
+                    offset=offset,
+                    length=length,
+                    max_bytes=self.max_read if max_bytes is None else max_bytes,
+                    api=api,
                 )
                 if notebook:
                     model["content"] = self.marked(notebook_from_bytes(data.data, api))
