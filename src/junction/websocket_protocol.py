@@ -121,7 +121,19 @@ def _framed(frames: Iterable[Frame]) -> list[bytes | memoryview]:
 
 
 class FrameWriterProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's ``websockets`` sans-I/O protocol, offering a :class:`FrameWriter`."""
+    """uvicorn's ``websockets`` sans-I/O protocol, offering a :class:`FrameWriter`.
+
+    It also sends a close frame without waiting for the transport's buffer to drain: a
+    server closes a client that stopped reading precisely because it stopped reading, and
+    the close code (1013: too slow) must reach it once it reads again, not give way to a
+    dropped connection when the wait times out.
+    """
+
+    async def send(self, message: Any) -> None:
+        """ASGI ``send``; a ``websocket.close`` on an open connection never waits."""
+        if message.get("type") == "websocket.close" and self.handshake_complete:
+            self.writable.set()  # nothing is written after the close frame
+        await super().send(message)
 
     def handle_connect(self, event: Any) -> None:
         """Handle the opening handshake; the scope gains the frame writer extension."""
