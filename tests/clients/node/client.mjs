@@ -62,7 +62,8 @@ async function step(name, body) {
 }
 
 // Run code and collect what the kernel printed and how the request ended.
-async function execute(kernel, code, { onBusy } = {}) {
+// `onStdout` is called with each piece of stdout as it arrives.
+async function execute(kernel, code, { onStdout } = {}) {
   const future = kernel.requestExecute({ code });
   let stdout = '';
   let errorName = null;
@@ -70,10 +71,9 @@ async function execute(kernel, code, { onBusy } = {}) {
     const type = msg.header.msg_type;
     if (type === 'stream' && msg.content.name === 'stdout') {
       stdout += msg.content.text;
+      if (onStdout) onStdout(msg.content.text);
     } else if (type === 'error') {
       errorName = msg.content.ename;
-    } else if (type === 'status' && msg.content.execution_state === 'busy' && onBusy) {
-      onBusy();
     }
   };
   const reply = await future.done;
@@ -121,12 +121,16 @@ try {
   });
 
   await step('interrupt', async () => {
-    let busy;
-    const isBusy = new Promise((resolve) => {
-      busy = resolve;
+    // Interrupt once the cell's own code runs: a SIGINT that lands between the kernel's
+    // busy status and the cell (while ipykernel prepares it) is not the cell's to raise.
+    let started;
+    const isSleeping = new Promise((resolve) => {
+      started = resolve;
     });
-    const running = execute(kernel, 'import time; time.sleep(30)', { onBusy: busy });
-    await isBusy;
+    const running = execute(kernel, 'import time; print("sleeping", flush=True); time.sleep(30)', {
+      onStdout: started,
+    });
+    await isSleeping;
     const asked = performance.now();
     await kernel.interrupt();
     const result = await running;
