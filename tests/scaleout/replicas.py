@@ -248,6 +248,35 @@ class ReplicaSet:
 
         return asyncio.run(read())
 
+    def server_other_than(self, kernel_id: str, replica: Replica) -> str | None:
+        """The ``server`` of the kernel's record, once it names another process than
+        ``replica``."""
+        server = self.kernel_server(kernel_id)
+        if server is None or f":{replica.process.pid}:" in server:
+            return None
+        return server
+
+    def adopter_of(self, kernel_id: str, launcher: Replica) -> Replica | None:
+        """The replica that runs the kernel once it is no longer ``launcher``."""
+        server = self.server_other_than(kernel_id, launcher)
+        return None if server is None else self.replica_of(server)
+
+    def connections(self, kernel_id: str) -> dict[int, int]:
+        """The kernel's WebSocket connections on each live replica that has any (by replica
+        index), asking each replica itself."""
+        counts: dict[int, int] = {}
+        for replica in self.replicas:
+            if not replica.alive():
+                continue
+            try:
+                with self.replica_client(replica) as direct:
+                    model = direct.get(f"api/kernels/{kernel_id}")
+            except httpx.HTTPError:  # starting again, or stopping: nothing attached
+                continue
+            if model.status_code == 200 and model.json()["connections"]:
+                counts[replica.index] = model.json()["connections"]
+        return counts
+
     def shutdown_kernels(self) -> None:
         """Shut down every kernel through a running replica (kept kernels outlive replicas)."""
         for replica in self.replicas:

@@ -28,7 +28,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tests.clients.node_client import ensure_node_project
 
@@ -245,18 +244,10 @@ def attached_replica(replica_set: ReplicaSet, kernel_id: str) -> Replica:
     """The one replica the kernel's WebSocket is attached to, asking each replica itself."""
 
     def single() -> Replica | None:
-        attached = []
-        for replica in replica_set.replicas:
-            if not replica.alive():
-                continue
-            try:
-                with replica_set.replica_client(replica) as direct:
-                    model = direct.get(f"api/kernels/{kernel_id}")
-            except httpx.HTTPError:  # starting again, or stopping: nothing attached
-                continue
-            if model.status_code == 200 and model.json()["connections"]:
-                attached.extend([replica] * model.json()["connections"])
-        return attached[0] if len(attached) == 1 else None
+        attached = replica_set.connections(kernel_id)
+        if list(attached.values()) != [1]:  # exactly one WebSocket in all
+            return None
+        return replica_set.replicas[next(iter(attached))]
 
     return wait_until(single, timeout=15, what=f"one WebSocket of kernel {kernel_id}")
 
@@ -266,20 +257,6 @@ def owner(replica_set: ReplicaSet, kernel_id: str) -> Replica:
     server = replica_set.kernel_server(kernel_id)
     assert server is not None, f"kernel {kernel_id} has no record"
     return replica_set.replica_of(server)
-
-
-def server_other_than(replica_set: ReplicaSet, kernel_id: str, replica: Replica) -> str | None:
-    """The ``server`` of the kernel's record, once it names another process than ``replica``."""
-    server = replica_set.kernel_server(kernel_id)
-    if server is None or f":{replica.process.pid}:" in server:
-        return None
-    return server
-
-
-def adopter_of(replica_set: ReplicaSet, kernel_id: str, launcher: Replica) -> Replica | None:
-    """The replica that runs the kernel once it is no longer ``launcher``."""
-    server = server_other_than(replica_set, kernel_id, launcher)
-    return None if server is None else replica_set.replica_of(server)
 
 
 def upstreams(replica_set: ReplicaSet, prefix: str) -> set[str]:
@@ -319,7 +296,7 @@ def stop_under(
     driver.wait_event(printed, 20, f"the counter after replica {replica.index} stopped", again)
     # The kernel runs on one of the others now (adopted if the stopped one ran it).
     server = wait_until(
-        partial(server_other_than, replica_set, kernel_id, replica),
+        partial(replica_set.server_other_than, kernel_id, replica),
         timeout=20,
         what=f"kernel {kernel_id} to run on a running replica",
     )
@@ -461,7 +438,7 @@ def test_a_kernel_survives_the_crash_of_its_replica(
     assert cut["code"] not in (1000, 1001), cut  # else @jupyterlab/services would not reconnect
     # Adopted by one of the others (its pid is gone: at the next heartbeat, a second).
     adopter = wait_until(
-        partial(adopter_of, kept_set, kernel_id, launcher),
+        partial(kept_set.adopter_of, kernel_id, launcher),
         timeout=30,
         what=f"kernel {kernel_id} to be adopted",
     )
@@ -519,7 +496,7 @@ def test_a_kernel_survives_the_crash_of_its_replica(
     frozen.send_signal(signal.SIGSTOP)
     try:
         taker = wait_until(
-            partial(adopter_of, kept_set, kernel_id, adopter),
+            partial(kept_set.adopter_of, kernel_id, adopter),
             timeout=30,
             what=f"kernel {kernel_id} to be taken over",
         )

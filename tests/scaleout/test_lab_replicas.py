@@ -131,25 +131,10 @@ def attached_replica(replica_set: ReplicaSet, kernel_id: str) -> Replica:
     """The one replica the kernel's WebSockets are attached to, asking each replica itself."""
 
     def single() -> Replica | None:
-        attached = set()
-        for replica in replica_set.replicas:
-            if not replica.alive():
-                continue
-            with replica_set.replica_client(replica) as direct:
-                model = direct.get(f"api/kernels/{kernel_id}")
-            if model.status_code == 200 and model.json()["connections"]:
-                attached.add(replica.index)
-        return replica_set.replicas[attached.pop()] if len(attached) == 1 else None
+        attached = replica_set.connections(kernel_id)
+        return replica_set.replicas[next(iter(attached))] if len(attached) == 1 else None
 
     return wait_until(single, timeout=15, what=f"the WebSocket of kernel {kernel_id}")
-
-
-def adopter_of(replica_set: ReplicaSet, kernel_id: str, launcher: Replica) -> Replica | None:
-    """The replica that runs the kernel once its record no longer names ``launcher``."""
-    server = replica_set.kernel_server(kernel_id)
-    if server is None or f":{launcher.process.pid}:" in server:
-        return None
-    return replica_set.replica_of(server)
 
 
 def logs(replica_set: ReplicaSet) -> str:
@@ -231,7 +216,7 @@ def drive(
                 attached.kill()  # so that the page has to reconnect
             flow.answer("killed")
             adopter = wait_until(
-                partial(adopter_of, lab_set, kernel_id, launcher),
+                partial(lab_set.adopter_of, kernel_id, launcher),
                 timeout=30,
                 what=f"kernel {kernel_id} to be adopted",
             )

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+import junction.fastroutes
 from junction.app import create_app
 from junction.plugins.contents import CONTENTS, LocalContents
 from junction.testing import TEST_TOKEN, make_settings
@@ -76,3 +77,11 @@ def service(client: Any) -> LocalContents:
     contents = client.app.state.services.get(CONTENTS)
     assert isinstance(contents, LocalContents)
     return contents
+
+
+@pytest.fixture(params=["twin", "fastapi"])
+def fast(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether requests are answered by the contents twins or by the FastAPI routes."""
+    if request.param == "fastapi":
+        monkeypatch.setattr(junction.fastroutes, "twin_of", lambda endpoint: None)
+    return bool(request.param == "twin")

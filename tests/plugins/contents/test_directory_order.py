@@ -6,20 +6,18 @@ from __future__ import annotations
 import base64
 import os
 import stat
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-import junction.fastroutes
 from junction.plugins.contents.entries import ModelFactory
 from junction.plugins.contents.listing import DirectoryLister, NameFilter, Page
 from junction.plugins.contents.paths import RootPaths
 from junction.plugins.contents.scanning import MIN_CHUNK, ScanCursor
-from junction.testing import app_client
+
+from .test_review_fixes import HIDDEN, _admin_root, _bob_beside_ana, _multiuser, _pages
 
 pytestmark = pytest.mark.anyio
 
@@ -181,7 +179,7 @@ async def test_bad_orders_are_refused(client: Any, query: str, message: str) -> 
     assert response.json() == {"message": message, "reason": "Bad Request"}
 
 
-def _token(name: bytes) -> str:
+def _b64(name: bytes) -> str:
     return base64.urlsafe_b64encode(name).rstrip(b"=").decode()
 
 
@@ -192,17 +190,17 @@ def _token(name: bytes) -> str:
         "d1.",
         "d1.5",
         "d1.5.",
-        "d1.0." + _token(b"f0001.txt"),  # no page ends before the first name
-        "d1.-1." + _token(b"f0001.txt"),
-        "d1.\u0665." + _token(b"f0001.txt"),  # a non-ASCII digit
-        "d1.1234567890123456789." + _token(b"f0001.txt"),
+        "d1.0." + _b64(b"f0001.txt"),  # no page ends before the first name
+        "d1.-1." + _b64(b"f0001.txt"),
+        "d1.\u0665." + _b64(b"f0001.txt"),  # a non-ASCII digit
+        "d1.1234567890123456789." + _b64(b"f0001.txt"),
         "d1.5.ZjAwMDEudHh0!",
-        "d1.5." + _token(b"bad-\xff-name"),
-        "d1.5." + _token(b"a/b"),
-        "d1.5." + _token(b"a\0b"),
+        "d1.5." + _b64(b"bad-\xff-name"),
+        "d1.5." + _b64(b"a/b"),
+        "d1.5." + _b64(b"a\0b"),
         "d1.5.A",  # not a whole byte
         "d1.5." + "QUFB" * 400,
-        "d2.5." + _token(b"f0001.txt"),
+        "d2.5." + _b64(b"f0001.txt"),
     ],
 )
 async def test_malformed_directory_order_cursors_are_refused(
@@ -239,55 +237,6 @@ async def test_order_name_is_the_default_and_directory_order_is_for_directories(
 
 # -- users in a folder above their home ------------------------------------------------
 
-HIDDEN = ("aa-board-minutes.txt", "zz-salaries.csv", "ana")
-"""What bob may not see: the administrator's files in the root and ana's home."""
-
-
-@pytest.fixture(params=["twin", "fastapi"])
-def fast(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """Whether requests are answered by the contents twins or by the FastAPI routes."""
-    if request.param == "fastapi":
-        monkeypatch.setattr(junction.fastroutes, "twin_of", lambda endpoint: None)
-    return bool(request.param == "twin")
-
-
-@asynccontextmanager
-async def _multiuser(root: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(
-        enable=["users", "contents"],
-        root_dir=root,
-        database_url=f"sqlite+aiosqlite:///{root.parent / 'junction.db'}",
-        plugin_settings={"users": {}, "contents": {"delete_to_trash": False}},
-    ) as admin:
-        yield admin
-
-
-async def _user(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}"}
-
-
-async def _walk(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], limit: int
-) -> tuple[list[str], list[httpx.Response]]:
-    names: list[str] = []
-    responses: list[httpx.Response] = []
-    after: str | None = None
-    for _ in range(10):
-        params: dict[str, Any] = {"limit": limit, "order": "directory"}
-        if after is not None:
-            params["after"] = after
-        response = await client.get(url, params=params, headers=headers)
-        assert response.status_code == 200, response.text
-        responses.append(response)
-        names += [entry["name"] for entry in response.json()["content"]]
-        after = response.json()["pagination"]["next"]
-        if after is None:
-            return names, responses
-    raise AssertionError(f"paging {url} did not end: {names}")
-
 
 def _told(response: httpx.Response) -> str:
     """Everything a response says, with the names inside its cursors decoded."""
@@ -300,27 +249,12 @@ def _told(response: httpx.Response) -> str:
 async def test_directory_order_above_a_home_shows_only_what_the_listing_shows(
     tmp_path: Path, fast: bool
 ) -> None:
-    root = tmp_path / "root"
-    root.mkdir()
-    for name in HIDDEN[:2]:
-        (root / name).write_text("admin only")
-    (root / "team").mkdir()
-    async with _multiuser(root) as admin:
-        ana = await _user(admin, "ana")
-        bob = await _user(admin, "bob")
-        made = await admin.put(
-            "/api/contents/home/ana/a.txt",
-            headers=ana,
-            json={"type": "file", "format": "text", "content": "ana's"},
-        )
-        assert made.status_code == 201, made.text
-        assert (await admin.get("/api/contents/home/bob", headers=bob)).status_code == 200
-        shared = await admin.put("/api/users/shares", json={"path": "team", "user": "bob"})
-        assert shared.status_code == 200, shared.text
+    async with _multiuser(_admin_root(tmp_path)) as admin:
+        bob = await _bob_beside_ana(admin)
 
         for url, visible in [("/api/contents", {"home", "team"}), ("/api/contents/home", {"bob"})]:
             for limit in (1, 2, 5):
-                names, responses = await _walk(admin, url, bob, limit)
+                names, responses = await _pages(admin, url, bob, limit, order="directory")
                 assert sorted(names) == sorted(visible), (url, limit)
                 passed = 0
                 for response in responses:
@@ -345,5 +279,5 @@ async def test_directory_order_above_a_home_shows_only_what_the_listing_shows(
             assert forged["ana"] == forged["no-such-entry"] == forged["zz-salaries.csv"]
 
         # the administrator still pages over everything
-        names, _ = await _walk(admin, "/api/contents", {}, 1)
+        names, _ = await _pages(admin, "/api/contents", {}, 1, order="directory")
         assert sorted(names) == ["aa-board-minutes.txt", "home", "team", "zz-salaries.csv"]

@@ -65,7 +65,10 @@ def _contents(root: Path, *, local: bool, monkeypatch: pytest.MonkeyPatch) -> Lo
     return LocalContents(root, ContentsSettings())
 
 
-async def _threads_used(contents: LocalContents, path: str, monkeypatch: pytest.MonkeyPatch) -> int:
+async def _threads_used(
+    contents: LocalContents, path: str, monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> int:
+    """How many worker-thread hops ``contents.get(path, **options)`` took."""
     calls = 0
     run = contents._run
 
@@ -75,8 +78,10 @@ async def _threads_used(contents: LocalContents, path: str, monkeypatch: pytest.
         return await run(func, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(contents, "_run", counting)
-    model = await contents.get(path)
+    model = await contents.get(path, **options)
     assert model["path"] == path
+    if options.get("hash"):
+        assert model["hash"]
     return calls
 
 
@@ -114,18 +119,8 @@ async def test_what_a_thread_would_refuse_or_read_long_goes_to_the_thread(
     (deep / "f.txt").write_text("deep\n")
     local = _contents(tmp_path, local=True, monkeypatch=monkeypatch)
     assert await _threads_used(local, "/".join(["d"] * 40) + "/f.txt", monkeypatch) == 1
-    calls = 0
-    run = local._run
-
-    async def counting(func: object, *args: object) -> object:
-        nonlocal calls
-        calls += 1
-        return await run(func, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(local, "_run", counting)
-    model = await local.get("small.txt", content=False, hash=True)  # hashing reads it all
-    assert model["hash"]
-    assert calls == 1
+    # hashing without the content reads the whole file: a thread
+    assert await _threads_used(local, "small.txt", monkeypatch, content=False, hash=True) == 1
     local.root_dev = -2  # as if the file lived on a mount below the root
     assert await _threads_used(local, "small.txt", monkeypatch) == 1
 

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 
-import junction.fastroutes
 from junction.testing import app_client
 
 pytestmark = pytest.mark.anyio
@@ -24,14 +23,6 @@ pytestmark = pytest.mark.anyio
 HIDDEN = ("aa-board-minutes.txt", "zz-salaries.csv", "ana")
 """Names bob may not see: the administrator's files in the root and ana's home (he sees
 ``home`` and ``team``, a root folder shared with him)."""
-
-
-@pytest.fixture(params=["twin", "fastapi"])
-def fast(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """Whether requests are answered by the contents twins or by the FastAPI routes."""
-    if request.param == "fastapi":
-        monkeypatch.setattr(junction.fastroutes, "twin_of", lambda endpoint: None)
-    return bool(request.param == "twin")
 
 
 @asynccontextmanager
@@ -52,15 +43,43 @@ async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
     return {"Authorization": f"token {token}"}
 
 
+def _admin_root(tmp_path: Path) -> Path:
+    """A root holding the administrator's files (``HIDDEN``) and a folder ``team``."""
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in HIDDEN[:2]:
+        (root / name).write_text("admin only")
+    (root / "team").mkdir()
+    return root
+
+
+async def _bob_beside_ana(admin: httpx.AsyncClient) -> dict[str, str]:
+    """Users ana (a file in her home) and bob (his home, and ``team`` shared with him);
+    bob's headers."""
+    ana = await _token(admin, "ana")
+    bob = await _token(admin, "bob")
+    made = await admin.put(
+        "/api/contents/home/ana/a.txt",
+        headers=ana,
+        json={"type": "file", "format": "text", "content": "ana's"},
+    )
+    assert made.status_code == 201, made.text
+    assert (await admin.get("/api/contents/home/bob", headers=bob)).status_code == 200
+    shared = await admin.put("/api/users/shares", json={"path": "team", "user": "bob"})
+    assert shared.status_code == 200, shared.text
+    return bob
+
+
 async def _pages(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], limit: int
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], limit: int, **query: str
 ) -> tuple[list[str], list[httpx.Response]]:
-    """Every name of a paged listing, following ``next``, and the responses on the way."""
+    """Every name of a paged listing, following ``next``, and the responses on the way;
+    ``query`` goes on every request (``order="directory"``)."""
     names: list[str] = []
     responses: list[httpx.Response] = []
     after: str | None = None
     for _ in range(10):
-        params: dict[str, Any] = {"limit": limit}
+        params: dict[str, Any] = {"limit": limit, **query}
         if after is not None:
             params["after"] = after
         response = await client.get(url, params=params, headers=headers)
@@ -82,23 +101,8 @@ def _leaks(response: httpx.Response) -> list[str]:
 async def test_paging_above_a_home_shows_only_what_the_listing_shows(
     tmp_path: Path, fast: bool
 ) -> None:
-    root = tmp_path / "root"
-    root.mkdir()
-    for name in HIDDEN[:2]:
-        (root / name).write_text("admin only")
-    (root / "team").mkdir()
-    async with _multiuser(root) as admin:
-        ana = await _token(admin, "ana")
-        bob = await _token(admin, "bob")
-        made = await admin.put(
-            "/api/contents/home/ana/a.txt",
-            headers=ana,
-            json={"type": "file", "format": "text", "content": "ana's"},
-        )
-        assert made.status_code == 201, made.text
-        assert (await admin.get("/api/contents/home/bob", headers=bob)).status_code == 200
-        shared = await admin.put("/api/users/shares", json={"path": "team", "user": "bob"})
-        assert shared.status_code == 200, shared.text
+    async with _multiuser(_admin_root(tmp_path)) as admin:
+        bob = await _bob_beside_ana(admin)
 
         for url, visible in [("/api/contents", ["home", "team"]), ("/api/contents/home", ["bob"])]:
             plain = await admin.get(url, headers=bob)

@@ -191,6 +191,7 @@ class LocalContents:
         """
         if (
             kind not in (None, "file")
+            or (kind is None and path.endswith(".ipynb"))  # settled before resolving
             or (want_hash and not content)
             or len(path) > _INLINE_PATH_MAX
             or path.count("/") > _INLINE_PATH_DEPTH

@@ -267,9 +267,7 @@ class Connection:
                 if not writer.writable:
                     await writer.wait_writable()
                     continue
-                outbox = slot.outbox
-                for _ in range(self.write_now(outbox)):
-                    slot.sent(outbox[0])
+                slot.hand_over()
                 if self._done.is_set():
                     break
         finally:

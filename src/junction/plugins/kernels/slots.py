@@ -147,14 +147,17 @@ class ClientSlot:
         if not self._batched:
             return
         self._batched = False
-        owner = self.owner
-        if owner is None or not self.outbox:
+        self.hand_over()
+        if self.outbox and self.owner is not None:
+            self._wakeup.set()
+
+    def hand_over(self) -> None:
+        """Give the connection as much of the outbox as it writes without waiting."""
+        owner, outbox, sent = self.owner, self.outbox, self.sent
+        if owner is None or not outbox:
             return
-        outbox, sent = self.outbox, self.sent
         for _ in range(owner.write_now(outbox)):
             sent(outbox[0])
-        if outbox:
-            self._wakeup.set()
 
     def executed(self, msg_id: str) -> None:
         """The client sent ``execute_request`` ``msg_id`` through this server."""
