@@ -7,16 +7,24 @@ ipykernel kernel started on one, driven through the other's API and kernel WebSo
 from __future__ import annotations
 
 import json
+import os
 import signal
+import uuid
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
+import websockets
 
 from junction.plugins.kernels.records import pid_alive
-from junction.testing import ServerProcess
+from junction.testing import ServerProcess, execute_request
 
 from .test_persist import AUTH, kernel_ids, kill_group, run, start_kernel, wait_for
+
+LEASE_TIMEOUT = 10.0
+HEARTBEAT = LEASE_TIMEOUT / 6
+"""How often a replica renews its records and closes its sockets to unused remote kernels."""
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -41,7 +49,7 @@ def start_replica(root: Path, name: str, database_url: str) -> ServerProcess:
         "--set",
         "kernels.orphan_grace=60",
         "--set",
-        "kernels.lease_timeout=10",
+        f"kernels.lease_timeout={LEASE_TIMEOUT:g}",
     ]
     return ServerProcess(args, log_path=root / f"{name}.log").start()
 
@@ -125,3 +133,48 @@ async def test_a_kernel_started_on_one_replica_is_used_through_the_other(
         owner.stop()
         for group in groups:
             kill_group(group)
+
+
+async def test_a_handshake_waiting_for_a_kernel_of_another_replica_keeps_its_sockets(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Every heartbeat, a replica closes its sockets to kernels of other replicas that no
+    client uses. A WebSocket whose handshake is still waiting for such a kernel to answer
+    (here the kernel is stopped for three heartbeats) uses them: they stay open, and the
+    handshake succeeds once the kernel answers, well within ``kernels.reattach_timeout``
+    (10 s), instead of waiting on closed sockets and failing with 503."""
+    owner = start_replica(tmp_path, "owner", postgres_url)
+    other = start_replica(tmp_path, "other", postgres_url)
+    pid = 0
+    try:
+        kernel_id = start_kernel(owner)
+        pid = int((await run(owner, kernel_id, "import os; os.getpid()"))["result"])
+        url = other.url.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def resume() -> None:
+                    await anyio.sleep(3 * HEARTBEAT)
+                    os.kill(pid, signal.SIGCONT)
+
+                group.start_soon(resume)
+                async with websockets.connect(
+                    url + f"?session_id={uuid.uuid4().hex}",
+                    additional_headers=AUTH,
+                    open_timeout=60,
+                ) as ws:
+                    await ws.send(json.dumps(execute_request("6 * 7")[1]))
+                    with anyio.fail_after(30):
+                        while True:
+                            message = json.loads(await ws.recv())
+                            if message["header"]["msg_type"] == "execute_result":
+                                break
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert message["content"]["data"]["text/plain"] == "42"
+    finally:
+        other.stop()
+        owner.stop()
+        if pid:
+            kill_group(pid)

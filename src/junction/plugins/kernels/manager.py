@@ -46,7 +46,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -352,17 +352,22 @@ class JupyterClientKernels:
         self, kernel_id: str, code: str, on_output: Callable[[str, dict[str, Any]], None]
     ) -> dict[str, Any]:
         """Run ``code`` as a server-side client (see ``KernelService.execute``)."""
-        return await (await self.hub_for(kernel_id)).execute(code, on_output)
+        async with self.hub_for(kernel_id) as hub:
+            return await hub.execute(code, on_output)
 
-    async def hub_for(self, kernel_id: str) -> KernelHub:
-        """The hub clients of ``kernel_id`` attach to: this server's kernel's, or this
-        server's own sockets to a kernel of another server. Raises :class:`KernelNotFound`,
-        or ``ServiceUnavailable`` when the other server's kernel does not answer."""
+    @contextlib.asynccontextmanager
+    async def hub_for(self, kernel_id: str) -> AsyncIterator[KernelHub]:
+        """The hub clients of ``kernel_id`` attach to, for the block: this server's
+        kernel's, or this server's own sockets to a kernel of another server, which stay open
+        while the block runs. Raises :class:`KernelNotFound`, or ``ServiceUnavailable`` when
+        the other server's kernel does not answer."""
         kernel = self._kernels.get(kernel_id)
         if kernel is not None:
-            return kernel.hub
+            yield kernel.hub
+            return
         remote = await self._remote_kernel(kernel_id)
-        return await remote.connect(self._task_group, self.settings.reattach_timeout)
+        async with remote.in_use(self._task_group, self.settings.reattach_timeout) as hub:
+            yield hub
 
     async def learn_owner(self, kernel_id: str) -> None:
         """Make sure the owner of a kernel of another server is known (for authorization)."""
@@ -493,7 +498,7 @@ class JupyterClientKernels:
                 # WebSockets attach to the adopted kernel.
                 remote.record = record
                 remote.hub.expire(self.settings.reconnect_window)
-                if remote.hub.slots or kernel_id in self._adopting:
+                if remote.needed or kernel_id in self._adopting:
                     continue
                 reason = "nobody is attached"
             else:

@@ -15,7 +15,9 @@ then reconnects its sockets.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import anyio
@@ -59,6 +61,28 @@ class RemoteKernel:
         self.hub = KernelHub(record.id, context, limits)
         self._connecting = anyio.Lock()
         self._connection: dict[str, object] | None = None
+        self._users = 0
+
+    @property
+    def needed(self) -> bool:
+        """Whether this process still needs its sockets to the kernel: a client is attached
+        (or may come back within the reconnect window), or a request is using them."""
+        return bool(self.hub.slots) or self._users > 0
+
+    @contextlib.asynccontextmanager
+    async def in_use(
+        self,
+        task_group: anyio.abc.TaskGroup,
+        timeout: float,  # noqa: ASYNC109 - bounds only the readiness wait
+    ) -> AsyncIterator[KernelHub]:
+        """The connected hub (see :meth:`connect`), kept :attr:`needed` for the block: a
+        WebSocket handshake that has no slot attached yet, or a request waiting for its
+        reply, must not see its sockets closed under it as unused."""
+        self._users += 1
+        try:
+            yield await self.connect(task_group, timeout)
+        finally:
+            self._users -= 1
 
     def model(self) -> Kernel:
         """The wire model, from the record (renewed by the owner every few seconds) and,
@@ -107,12 +131,12 @@ class RemoteKernel:
 
     async def interrupt(self, task_group: anyio.abc.TaskGroup) -> None:
         """``interrupt_request`` on the control channel."""
-        hub = await self.connect(task_group, _ANSWER_WAIT)
-        with anyio.move_on_after(_ANSWER_WAIT):
-            reply = await hub.call("control", "interrupt_request", {})
-            if reply is not None and reply.get("status", "ok") != "ok":
-                raise Conflict(f"Kernel {self.id} refused the interrupt: {reply}")
-            return
+        async with self.in_use(task_group, _ANSWER_WAIT) as hub:
+            with anyio.move_on_after(_ANSWER_WAIT):
+                reply = await hub.call("control", "interrupt_request", {})
+                if reply is not None and reply.get("status", "ok") != "ok":
+                    raise Conflict(f"Kernel {self.id} refused the interrupt: {reply}")
+                return
         raise ServiceUnavailable(
             f"Kernel {self.id} did not answer the interrupt request within {_ANSWER_WAIT:g} s",
             reason="Kernel unreachable",
@@ -121,12 +145,10 @@ class RemoteKernel:
     async def request_shutdown(self, task_group: anyio.abc.TaskGroup) -> None:
         """``shutdown_request`` on the control channel (best effort: the owner also acts on
         the record's stop flag)."""
-        try:
-            hub = await self.connect(task_group, _ANSWER_WAIT)
-        except ServiceUnavailable:
-            return
-        with anyio.move_on_after(_ANSWER_WAIT):
-            await hub.call("control", "shutdown_request", {"restart": False})
+        with contextlib.suppress(ServiceUnavailable):
+            async with self.in_use(task_group, _ANSWER_WAIT) as hub:
+                with anyio.move_on_after(_ANSWER_WAIT):
+                    await hub.call("control", "shutdown_request", {"restart": False})
 
     async def close(self, code: int, reason: str) -> None:
         """Close attached WebSockets and this process's sockets."""

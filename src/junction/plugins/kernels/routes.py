@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response, WebSocket
@@ -162,19 +163,21 @@ async def kernel_channels(
     websocket: WebSocket, kernel_id: str, runtime: Runtime, session_id: str | None = None
 ) -> None:
     """The kernel's messages: JSON, or ``v1.kernel.websocket.jupyter.org`` when offered."""
-    try:
-        await runtime.learn_owner(kernel_id)
-        if not may_access(websocket, "kernels", kernel_id, "execute"):
-            raise KernelNotFound(kernel_id)
-        hub = await runtime.hub_for(kernel_id)
-    except (KernelNotFound, ServiceUnavailable) as exc:
-        await websocket.send_denial_response(JSONResponse(exc.body(), status_code=exc.status_code))
-        return
-    await serve_channels(
-        websocket,
-        hub,
-        session_id=session_id,
-        max_message_size=runtime.max_message_size,
-        keep_for_reconnect=runtime.settings.reconnect_window > 0,
-        stats=runtime.wire_stats,
-    )
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            await runtime.learn_owner(kernel_id)
+            if not may_access(websocket, "kernels", kernel_id, "execute"):
+                raise KernelNotFound(kernel_id)
+            hub = await stack.enter_async_context(runtime.hub_for(kernel_id))
+        except (KernelNotFound, ServiceUnavailable) as exc:
+            denial = JSONResponse(exc.body(), status_code=exc.status_code)
+            await websocket.send_denial_response(denial)
+            return
+        await serve_channels(
+            websocket,
+            hub,
+            session_id=session_id,
+            max_message_size=runtime.max_message_size,
+            keep_for_reconnect=runtime.settings.reconnect_window > 0,
+            stats=runtime.wire_stats,
+        )
