@@ -268,6 +268,7 @@ class LocalContents:
             model = self.model(resolved, st)
             model["type"] = "notebook" if notebook else "file"
             model["mimetype"] = None if notebook else self.factory.mimetype(resolved.name)
+            limit = self.max_read if max_bytes is None else max_bytes
             data = None
             if content:
                 data = read_bytes(
@@ -275,7 +276,7 @@ class LocalContents:
                     st.st_size,
                     offset=offset,
                     length=length,
-                    max_bytes=self.max_read if max_bytes is None else max_bytes,
+                    max_bytes=limit,
                     api=api,
                 )
                 if notebook:
@@ -293,7 +294,7 @@ class LocalContents:
                     if ranged:
                         model["range"] = {"offset": start, "length": count}
             if want_hash:
-                model["hash"] = hash_file(fd, data)
+                model["hash"] = hash_file(fd, st.st_size, max_bytes=limit, api=api, data=data)
                 model["hash_algorithm"] = HASH_ALGORITHM
         return model
 

@@ -6,7 +6,7 @@ files are read in ranges or downloaded from ``/files``). A ranged read (``offset
 (leading continuation bytes skipped, a trailing incomplete character dropped) and the
 model's ``range`` reports the span actually returned, so the next read starts at
 ``offset + length``. Hashes always cover the whole file and are computed while streaming
-it in 1 MiB blocks.
+it in 1 MiB blocks, bounded by the same limit as whole-file reads.
 """
 
 from __future__ import annotations
@@ -158,16 +158,31 @@ def decode(
     return base64.b64encode(data).decode("ascii"), "base64", offset, len(data)
 
 
-def hash_file(fd: int, data: FileBytes | None = None) -> str:
-    """The hex digest of the whole file (reusing ``data`` when it is the whole file)."""
+def hash_file(
+    fd: int, size: int, *, max_bytes: int, api: str, data: FileBytes | None = None
+) -> str:
+    """The hex digest of the whole file (reusing ``data`` when it is the whole file).
+
+    Bounded like a whole-file read: a file whose ``stat`` ``size`` is above ``max_bytes``,
+    or that yields more than that (one growing while it is read, or a procfs file that
+    reports size 0 and streams on), raises FileTooLarge once one block more than that was
+    read.
+    """
     if data is not None and data.whole:
         return hashlib.sha256(data.data).hexdigest()
+    if size > max_bytes:
+        raise FileTooLarge(
+            f"{api!r} is {_describe_size(size)}, above the {max_bytes // MIB} MiB limit "
+            "for hashes (they cover the whole file); download it from /files to hash it"
+        )
     digest = hashlib.sha256()
     position = 0
     while True:
         block = os.pread(fd, BLOCK, position)
         if not block:
             break
-        digest.update(block)
         position += len(block)
+        if position > max_bytes:
+            raise FileTooLarge(f"{api!r} grew above the {max_bytes // MIB} MiB limit for hashes")
+        digest.update(block)
     return digest.hexdigest()

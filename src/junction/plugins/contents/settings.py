@@ -53,8 +53,8 @@ class ContentsSettings(PluginSettings):
     max_read_mb: int = Field(
         512,
         ge=1,
-        description="Largest file (MiB) returned whole in a contents model; larger files are "
-        "read in ranges (offset/length) or from /files.",
+        description="Largest file (MiB) returned whole in a contents model, or hashed "
+        "(hash=1); larger files are read in ranges (offset/length) or from /files.",
     )
     max_body_mb: int = Field(
         512, ge=1, description="Largest JSON request body (MiB) the contents API accepts."
