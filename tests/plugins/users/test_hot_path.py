@@ -51,7 +51,11 @@ def _browser(client: httpx.AsyncClient) -> httpx.AsyncClient:
 
 async def test_checked_credentials_cost_no_query(tmp_path: Any) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'j.db'}"
-    async with app_client(enable=["users"], database_url=url) as admin, _browser(admin) as browser:
+    no_poll = {"users": {"revocation_poll_seconds": 0}}  # its query is not a request's
+    async with (
+        app_client(enable=["users"], database_url=url, plugin_settings=no_poll) as admin,
+        _browser(admin) as browser,
+    ):
         await _login(admin, browser)
         token = (await admin.post("/api/users/ana/tokens")).json()["token"]
         headers = {"Authorization": f"token {token}"}

@@ -10,8 +10,18 @@ The hot path (a request carrying a token or a session cookie) is answered from m
 
 Every change made through this object (revoking a token, ending sessions, disabling an
 account, changing roles) drops the affected cache entries at once, so on this server the
-revocation delay is zero. Changes made by another process sharing the database (another
-server, ``junction users revoke``) apply when the entries expire.
+revocation delay is zero.
+
+Changes made by another process sharing the database (another server behind the same proxy,
+``junction users revoke`` from a shell) reach this one through the credentials generation, a
+counter that every revoking write bumps in its own transaction (``store.py``). :meth:`run`
+reads it every ``users.revocation_poll_seconds`` (one primary-key lookup, on a pooled
+connection given back at once) and, when it moved, drops every cached token, session and
+unknown digest: such a change applies everywhere within about one poll interval, plus the
+poll's own query. A lookup that was under way while the cache was dropped answers its request
+but caches nothing, since it may have read the database before the change. While the
+database cannot be read, the poll logs a warning and tries again at the next tick; entries
+then live at most ``users.cache_seconds``, the bound without polling.
 
 Session lifetime: a session ends ``session_idle_hours`` after its last request, and
 ``session_max_days`` after login whatever happens.
@@ -111,6 +121,8 @@ class UserDirectory:
         self._seen: dict[str, float] = {}  # digest -> epoch seconds, written by flush()
         self._used: dict[str, float] = {}
         self._announced: dict[str, float] = {}  # digest -> when its use was last an event
+        self._generation: int | None = None  # the credentials generation last read
+        self._drops = 0  # how many times the whole cache was dropped (see _keep)
         self.events: EventBus | None = None
         self._limiter = anyio.CapacityLimiter(2)
 
@@ -218,29 +230,39 @@ class UserDirectory:
         del self._unknown[key]
         return False
 
-    def _remember_unknown(self, key: str) -> None:
+    def _remember_unknown(self, key: str, drops: int | None = None) -> None:
+        if drops is not None and drops != self._drops:
+            return
         if len(self._unknown) >= _UNKNOWN_LIMIT:
             self._unknown.clear()
         self._unknown[key] = time.monotonic() + self._ttl
 
+    def _keep(self, cache: dict[str, _Cached], key: str, entry: _Cached, drops: int) -> None:
+        """Cache what a lookup found, unless the cache was dropped since it began (``drops``
+        was :attr:`_drops` then): it may have read the database before a revocation."""
+        if drops == self._drops:
+            cache[key] = entry
+
     async def _load_token(self, key: str) -> _Cached | None:
+        drops = self._drops
         async with self.database.session() as db:
             found = await store.token_with_account(db, key)
         if found is None or not found[1].enabled:
-            self._remember_unknown(key)
+            self._remember_unknown(key, drops)
             return None
         row, account = found
         expires = row.expires.timestamp() if row.expires is not None else None
         entry = _Cached(account.user(row.scopes), account.id, time.monotonic(), expires)
         entry.token_id = row.id
-        self._tokens[key] = entry
+        self._keep(self._tokens, key, entry, drops)
         return entry
 
     async def _load_session(self, key: str) -> _Cached | None:
+        drops = self._drops
         async with self.database.session() as db:
             found = await store.session_with_account(db, key)
         if found is None or not found[1].enabled:
-            self._remember_unknown(key)
+            self._remember_unknown(key, drops)
             return None
         row, account = found
         if self.recheck is not None and row.access_token and self._recheck_due(row):
@@ -257,7 +279,7 @@ class UserDirectory:
         entry = _Cached(
             account.user(), account.id, time.monotonic(), row.expires.timestamp(), last_seen
         )
-        self._sessions[key] = entry
+        self._keep(self._sessions, key, entry, drops)
         return entry
 
     def _recheck_due(self, row: SessionRow) -> bool:
@@ -271,6 +293,14 @@ class UserDirectory:
         for cache in (self._tokens, self._sessions):
             for key in [k for k, entry in cache.items() if entry.user.username == name]:
                 del cache[key]
+
+    def forget_all(self) -> None:
+        """Drop every cached token, session and unknown digest; the next request of each
+        reads the database. Called when the credentials generation moved."""
+        self._tokens.clear()
+        self._sessions.clear()
+        self._unknown.clear()
+        self._drops += 1
 
     # -- logins ----------------------------------------------------------------------------
 
@@ -413,14 +443,17 @@ class UserDirectory:
                     password_hash=None,
                     source=source,
                 )
-            await store.update_account(
-                db,
-                account.id,
-                display_name=display_name or account.display_name,
-                avatar_url=avatar_url or account.avatar_url,
-                groups=list(groups),
-                admin=admin,
-            )
+            changes: dict[str, object] = {
+                "display_name": display_name or account.display_name,
+                "avatar_url": avatar_url or account.avatar_url,
+            }
+            # Unchanged groups and admin flag are left out: writing them would bump the
+            # credentials generation, and so empty every server's cache, at each login.
+            if tuple(groups) != account.groups:
+                changes["groups"] = list(groups)
+            if admin != account.admin:
+                changes["admin"] = admin
+            await store.update_account(db, account.id, **changes)
         self.forget(name)
         return replace(
             account,
@@ -574,13 +607,56 @@ class UserDirectory:
             await store.purge_expired(db, datetime.now(UTC))
 
     async def run(self) -> None:
-        """Flush every :data:`FLUSH_SECONDS` until cancelled; errors are logged, not fatal."""
+        """Flush every :data:`FLUSH_SECONDS` and watch the credentials generation, until
+        cancelled; errors are logged, not fatal. Runs in the server's task group."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._flush_regularly)
+            if self.settings.revocation_poll_seconds > 0:
+                group.start_soon(self.watch_revocations)
+
+    async def _flush_regularly(self) -> None:
         while True:
             await anyio.sleep(FLUSH_SECONDS)
             try:
                 await self.flush()
             except Exception:
                 log.exception("could not record session and token activity")
+
+    async def check_generation(self) -> bool:
+        """Read the credentials generation; drop the whole cache when it moved since the
+        last read (or on the first read). Returns whether it dropped. Raises like
+        :meth:`~junction.database.Database.session` when the database cannot be read."""
+        async with self.database.session() as db:
+            # A plain read: on SQLite it must not take the write lock every tick.
+            await db.connection(execution_options={"sqlite_begin": "DEFERRED"})
+            current = await store.read_generation(db)
+        if current == self._generation:
+            return False
+        self.forget_all()
+        self._generation = current
+        return True
+
+    async def watch_revocations(self) -> None:
+        """Call :meth:`check_generation` every ``users.revocation_poll_seconds`` until
+        cancelled. A database that cannot be read is logged once per outage, as a warning,
+        and read again at the next tick; the task never ends on it."""
+        failing = False
+        while True:
+            try:
+                await self.check_generation()
+            except Exception as exc:
+                if not failing:
+                    log.warning(
+                        "cannot read the credentials generation (%s); revocations made by "
+                        "other servers apply within users.cache_seconds until it can be read",
+                        type(exc).__name__,
+                    )
+                failing = True
+            else:
+                if failing:
+                    log.info("the credentials generation can be read again")
+                failing = False
+            await anyio.sleep(self.settings.revocation_poll_seconds)
 
 
 def _as_times(moments: dict[str, float]) -> dict[str, datetime]:

@@ -7,6 +7,9 @@
       │                   (ID token for logout, access and refresh tokens for re-checks)
       └── users_tokens    API tokens: digest, scopes, expiry, last use
     users_shares     folders shared with a user or a group, read-only or read-write
+    users_generation a counter (one row, from the first bump on) bumped by every change
+                     that revokes a token or a session; every server polls it to drop
+                     its cache of checked ones
 
 Deleting an account deletes its sessions and tokens (``ON DELETE CASCADE``).
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -27,7 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["accounts", "metadata", "sessions", "shares", "tokens"]
+__all__ = ["accounts", "generation", "metadata", "sessions", "shares", "tokens"]
 
 metadata = MetaData()
 
@@ -102,4 +106,11 @@ shares = Table(
     Column("created_by", String(255), nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
     UniqueConstraint("path", "kind", "target", name="uq_users_shares_target"),
+)
+
+generation = Table(
+    "users_generation",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1
+    Column("generation", BigInteger, nullable=False),
 )

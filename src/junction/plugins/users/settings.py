@@ -43,7 +43,18 @@ class UsersSettings(PluginSettings):
         ge=0,
         description="How long a checked token or session is trusted from memory before the "
         "database is read again. Revocations made on this server apply at once; made "
-        "elsewhere (another process, 'junction users revoke'), within this delay.",
+        "elsewhere (another server, 'junction users revoke'), within "
+        "revocation_poll_seconds, or within this delay while the database cannot be read.",
+    )
+    revocation_poll_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How often this server reads the credentials generation, a counter that "
+        "every revocation bumps (revoked token, ended sessions, disabled account, changed "
+        "roles), and drops its cache of checked tokens and sessions when it moved: a "
+        "revocation made by another process sharing the database applies here within about "
+        "this delay. One primary-key lookup per poll; 0 turns polling off (then "
+        "cache_seconds bounds the delay).",
     )
     identity: Literal["oidc", "hub"] = Field(
         "oidc",

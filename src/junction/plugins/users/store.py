@@ -2,6 +2,13 @@
 
 Every function takes an open transaction (``Database.session()``), so callers group several
 changes into one commit.
+
+Every write that takes a credential away (a session or token deleted; an account disabled,
+its roles, admin flag or groups changed) bumps the credentials generation
+(``users_generation``) in the same transaction, whoever calls it: a server's routes, a
+login's re-check, or ``junction users ...`` in another process. Servers poll the counter to
+drop their caches (``directory.py``). The bump comes before the write it announces, so every
+such transaction locks the counter row first and two of them cannot deadlock on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -12,12 +19,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from junction.auth.identity import User
-from junction.plugins.users.schema import accounts, sessions, tokens
+from junction.plugins.users.schema import accounts, generation, sessions, tokens
 
-__all__ = ["Account", "SessionRow", "TokenRow", "as_utc"]
+__all__ = ["REVOKING_COLUMNS", "Account", "SessionRow", "TokenRow", "as_utc"]
+
+REVOKING_COLUMNS = frozenset({"enabled", "roles", "admin", "groups"})
+"""Account columns whose change may take away what a cached credential allows."""
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -175,10 +186,13 @@ async def insert_account(db: AsyncSession, **values: Any) -> Account:
 
 
 async def update_account(db: AsyncSession, account_id: int, **values: Any) -> None:
-    """Change some columns of an account."""
+    """Change some columns of an account; bumps the credentials generation when one of
+    :data:`REVOKING_COLUMNS` is among them."""
     for key in ("groups", "roles"):
         if key in values:
             values[key] = list(values[key])
+    if REVOKING_COLUMNS.intersection(values):
+        await bump_generation(db)
     await db.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
 
 
@@ -211,18 +225,23 @@ async def update_session(db: AsyncSession, digest: str, **values: Any) -> None:
 
 
 async def delete_session(db: AsyncSession, digest: str) -> SessionRow | None:
-    """Forget a session; returns it, or None when there was none."""
+    """Forget a session (bumping the generation); returns it, or None when there was none."""
     query = select(sessions).where(sessions.c.digest == digest)
     row = (await db.execute(query)).mappings().first()
+    if row is None:
+        return None
+    await bump_generation(db)
     await db.execute(delete(sessions).where(sessions.c.digest == digest))
-    return _session(row) if row is not None else None
+    return _session(row)
 
 
 async def delete_sessions_of(db: AsyncSession, account_id: int) -> list[str]:
-    """Forget every session of an account; returns their digests."""
+    """Forget every session of an account (bumping the generation); returns their digests."""
     query = select(sessions.c.digest).where(sessions.c.account_id == account_id)
     digests = list((await db.execute(query)).scalars())
-    await db.execute(delete(sessions).where(sessions.c.account_id == account_id))
+    if digests:
+        await bump_generation(db)
+        await db.execute(delete(sessions).where(sessions.c.account_id == account_id))
     return digests
 
 
@@ -286,21 +305,25 @@ async def tokens_of(db: AsyncSession, account_id: int) -> list[TokenRow]:
 
 
 async def delete_token(db: AsyncSession, account_id: int, token_id: int) -> str | None:
-    """Forget one token of an account; returns its digest, or None when there was none."""
+    """Forget one token of an account (bumping the generation); returns its digest, or None
+    when there was none."""
     query = select(tokens.c.digest).where(
         tokens.c.id == token_id, tokens.c.account_id == account_id
     )
     found = (await db.execute(query)).scalar()
     if found is not None:
+        await bump_generation(db)
         await db.execute(delete(tokens).where(tokens.c.id == token_id))
     return found
 
 
 async def delete_tokens_of(db: AsyncSession, account_id: int) -> list[str]:
-    """Forget every token of an account; returns their digests."""
+    """Forget every token of an account (bumping the generation); returns their digests."""
     query = select(tokens.c.digest).where(tokens.c.account_id == account_id)
     digests = list((await db.execute(query)).scalars())
-    await db.execute(delete(tokens).where(tokens.c.account_id == account_id))
+    if digests:
+        await bump_generation(db)
+        await db.execute(delete(tokens).where(tokens.c.account_id == account_id))
     return digests
 
 
@@ -310,3 +333,29 @@ async def touch_tokens(db: AsyncSession, used: Mapping[str, datetime]) -> None:
         await db.execute(
             update(tokens).where(tokens.c.digest == token_digest).values(last_used=moment)
         )
+
+
+# -- credentials generation ----------------------------------------------------------------
+
+
+async def bump_generation(db: AsyncSession) -> None:
+    """Move the credentials generation on, so every server drops its cache of checked
+    tokens and sessions at its next poll; called by the writes above, before they write."""
+    # An upsert, as the row does not exist until the first bump (a new database's tables
+    # are made from schema.py, not by replaying the revisions).
+    dialect = db.get_bind().dialect.name
+    insert_into: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await db.execute(
+        insert_into(generation)
+        .values(id=1, generation=1)
+        .on_conflict_do_update(
+            index_elements=[generation.c.id], set_={"generation": generation.c.generation + 1}
+        )
+    )
+
+
+async def read_generation(db: AsyncSession) -> int:
+    """The credentials generation (one primary-key lookup; polled by every server); 0 until
+    the first bump."""
+    value = (await db.execute(select(generation.c.generation).where(generation.c.id == 1))).scalar()
+    return int(value or 0)
