@@ -33,8 +33,10 @@ whose record another process took over is let go without stopping it.
 A restart of a kernel another server runs is asked of that server through the kernel's
 record (``restart_requested``; a PostgreSQL notification wakes it at once, else it sees the
 request at its next heartbeat); it restarts the kernel as for a local request and records it
-done (``restarted``), and the asking server then answers with the model. When the running
-server is gone, whoever adopts the kernel carries the request out.
+done (``restarted``), and the asking server then answers with the model. When it refuses (a
+conflict: the kernel is shutting down, or cannot be launched again by this server), it
+records why (``restart_refused``) and the asking server answers the same 409. When the
+running server is gone, whoever adopts the kernel carries the request out.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from jupyter_core.paths import jupyter_runtime_dir
 
 from junction.auth.identity import Authenticator
 from junction.childenv import child_environment, run_as
-from junction.errors import BadRequest, Forbidden, ServiceUnavailable
+from junction.errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
 from junction.plugins.kernels.connection import GOING_AWAY, NORMAL, SERVICE_RESTART
 from junction.plugins.kernels.hub import KernelHub
 from junction.plugins.kernels.kernel import KernelRuntime, ManagedKernel
@@ -340,7 +342,8 @@ class JupyterClientKernels:
         server's to replace): the request goes through the kernel's record, and this waits
         up to ``remote_restart_timeout`` for it to be done, then reconnects this server's
         sockets to the new process. Raises ``ServiceUnavailable`` when it was not done in
-        time (the request stands), ``KernelStartFailed`` when the new process did not start.
+        time (the request stands), ``KernelStartFailed`` when the new process did not start,
+        ``Conflict`` when the kernel cannot be restarted now (here or on its server).
         """
         kernel = self._kernels.get(kernel_id)
         if kernel is None:
@@ -417,6 +420,8 @@ class JupyterClientKernels:
                 if progress is None:
                     raise KernelNotFound(kernel_id)
                 if progress.restarted >= number:
+                    if progress.refused is not None:
+                        raise Conflict(progress.refused)
                     state = progress.execution_state
                     break
                 if progress.server == self.records.server:
@@ -453,19 +458,35 @@ class JupyterClientKernels:
 
     async def _serve_restart(self, kernel: ManagedKernel, number: int) -> None:
         """Restart ``kernel`` as asked by another server, then record request ``number``
-        (and those before it) done."""
+        (and those before it) done, or refused with the message a local request gets."""
         assert self.records is not None
         try:
-            log.info("kernel %s: restarting it, as another server asked", kernel.id)
-            try:
-                await kernel.restart()
-            except Exception as exc:
-                log.warning(
-                    "kernel %s: the restart another server asked for failed: %s", kernel.id, exc
-                )
-            state = kernel.hub.execution_state if kernel.phase == "running" else "dead"
-            await self.records.mark_restarted(kernel.id, number, state)
-            log.info("kernel %s: restart %d done (%s)", kernel.id, number, state)
+            refused: str | None = None
+            if kernel.phase == "stopping":
+                # Refused now, not once the shutdown lets go of the kernel: its record, where
+                # the answer goes, goes with it.
+                refused = f"Kernel {kernel.id} is shutting down"
+            else:
+                log.info("kernel %s: restarting it, as another server asked", kernel.id)
+                try:
+                    await kernel.restart()
+                except Conflict as exc:
+                    refused = exc.message
+                except Exception as exc:
+                    log.warning(
+                        "kernel %s: the restart another server asked for failed: %s",
+                        kernel.id,
+                        exc,
+                    )
+            if refused is not None and self._loops.cancel_called:
+                return  # this server is stopping: the request stands, for whoever adopts it
+            alive = kernel.phase == "running" or refused is not None  # a refusal changes nothing
+            state = kernel.hub.execution_state if alive else "dead"
+            await self.records.mark_restarted(kernel.id, number, state, refused=refused)
+            if refused is not None:
+                log.info("kernel %s: restart %d refused: %s", kernel.id, number, refused)
+            else:
+                log.info("kernel %s: restart %d done (%s)", kernel.id, number, state)
         except Exception as exc:  # the database may be away: the request is served again
             log.warning("kernel %s: the restart was not recorded: %s", kernel.id, exc)
         finally:

@@ -21,9 +21,10 @@ group and connection file, and ``server``). A row whose columns differ from its 
 copied into another row, an owner, a pid or a path changed by someone with write access to
 the database but without the cookie secret) is never acted upon: reads leave it out with a
 warning. Only ``heartbeat``, ``last_activity``, ``execution_state``, ``stop``,
-``restart_requested``, ``restarted``, ``clients_until`` and ``seq`` stay outside the seal:
-every replica writes them, and none of them names a process, a file or a person (at worst a
-forged one stops or restarts a kernel, which anyone allowed to reach it may do anyway).
+``restart_requested``, ``restarted``, ``restart_refused``, ``clients_until`` and ``seq``
+stay outside the seal: every replica writes them, and none of them names a process, a file
+or a person (at worst a forged one stops or restarts a kernel, which anyone allowed to reach
+it may do anyway, or turns a restart's answer into a refusal).
 Whoever changes a sealed column (a save, a claim, an owner change) seals again.
 """
 
@@ -209,6 +210,8 @@ class RestartProgress:
     heartbeat: float
     restarted: int
     execution_state: str
+    refused: str | None = None
+    """Why the running server refused the last restart it answered (None: it restarted)."""
 
 
 class KernelRecords:
@@ -434,9 +437,12 @@ class KernelRecords:
             ).all()
         return {row.id: int(row.restart_requested) for row in rows}
 
-    async def mark_restarted(self, kernel_id: str, number: int, execution_state: str) -> None:
-        """Record that this process carried out the restarts of ``kernel_id`` up to request
-        ``number``, and the state the kernel is in after it."""
+    async def mark_restarted(
+        self, kernel_id: str, number: int, execution_state: str, *, refused: str | None = None
+    ) -> None:
+        """Record that this process answered the restarts of ``kernel_id`` up to request
+        ``number``: it carried them out, and the kernel is in ``execution_state`` after it, or
+        it ``refused`` them, for that reason (the message a local request would get)."""
         table = KERNELS_TABLE
         async with self._database.session() as session:
             await session.execute(
@@ -446,7 +452,7 @@ class KernelRecords:
                     & (table.c.server == self.server)
                     & (table.c.restarted < number)
                 )
-                .values(restarted=number, execution_state=execution_state)
+                .values(restarted=number, execution_state=execution_state, restart_refused=refused)
             )
 
     async def restart_progress(self, kernel_id: str) -> RestartProgress | None:
@@ -460,6 +466,7 @@ class KernelRecords:
                         table.c.heartbeat,
                         table.c.restarted,
                         table.c.execution_state,
+                        table.c.restart_refused,
                     ).where(table.c.id == kernel_id)
                 )
             ).first()
@@ -470,6 +477,7 @@ class KernelRecords:
             heartbeat=row.heartbeat,
             restarted=int(row.restarted),
             execution_state=row.execution_state,
+            refused=row.restart_refused,
         )
 
     def _sealed(self, record: KernelRecord) -> dict[str, Any]:

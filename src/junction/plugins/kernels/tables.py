@@ -6,7 +6,8 @@ A row says how to reach a running kernel (its connection info, the key sealed; s
 and which server process runs it: ``server`` is ``host:pid:nonce``, ``heartbeat`` when that
 process last said so (the lease), ``stop`` asks it, from any other process, to shut the
 kernel down; ``restart_requested`` counts the restarts other processes asked of it, and
-``restarted`` is the count it has carried out (a restart is pending while it is lower);
+``restarted`` is the count it has answered (a restart is pending while it is lower), and
+``restart_refused`` why it refused the last of them (NULL when it restarted the kernel);
 ``clients_until`` says, until when, that WebSocket clients are attached to the kernel
 through other processes (renewed by those processes, for the running one's culler).
 """
@@ -42,6 +43,7 @@ KERNELS_TABLE = Table(
     Column("restart_requested", Integer, nullable=False, server_default="0"),
     Column("restarted", Integer, nullable=False, server_default="0"),
     Column("clients_until", Float, nullable=False, server_default="0"),
+    Column("restart_refused", Text, nullable=True),
 )
 
 TABLES = PluginTables(metadata=metadata, migrations=Path(__file__).parent / "migrations")
