@@ -4,7 +4,8 @@ The command line itself is declared in :mod:`junction.cli` (so ``junction --help
 import this plugin); this module runs the actions.
 
 Runs in its own process: the tables are migrated first (as a starting server would), and
-changes reach running servers through the database, within their ``users.cache_seconds``.
+changes reach running servers through the database, within their
+``users.revocation_poll_seconds`` (the credentials generation, ``directory.py``).
 """
 
 from __future__ import annotations

@@ -627,8 +627,11 @@ class UserDirectory:
         last read (or on the first read). Returns whether it dropped. Raises like
         :meth:`~junction.database.Database.session` when the database cannot be read."""
         async with self.database.session() as db:
-            # A plain read: on SQLite it must not take the write lock every tick.
-            await db.connection(execution_options={"sqlite_begin": "DEFERRED"})
+            # A plain read: on SQLite it must not take the write lock every tick. Shielded
+            # like the session's statements (see ShieldedSession), as the server's exit
+            # cancels this task at any moment.
+            with anyio.CancelScope(shield=True):
+                await db.connection(execution_options={"sqlite_begin": "DEFERRED"})
             current = await store.read_generation(db)
         if current == self._generation:
             return False

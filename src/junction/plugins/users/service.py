@@ -55,7 +55,7 @@ class UsersService(Protocol):
     """Accounts, their sessions and tokens. Provided by the users plugin as :data:`USERS`.
 
     Every change takes effect on this server at once (caches are invalidated); other
-    processes sharing the database see it within ``users.cache_seconds``.
+    processes sharing the database see it within ``users.revocation_poll_seconds``.
     """
 
     async def add_user(
