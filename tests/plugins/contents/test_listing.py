@@ -155,7 +155,7 @@ def test_cold_and_cached_pages_skip_links_leaving_the_root_and_still_fill_up(
         while True:
             page = lister.page(str(root), "", 7, after)
             assert len(page.entries) == 7 or page.next is None
-            assert page.total == 120
+            assert page.total == len(expected)  # links leaving the root are not counted
             seen.extend(entry["name"] for entry in page.entries)
             if page.next is None:
                 break

@@ -4,11 +4,14 @@ Everything here blocks and runs in a worker thread. The directory is opened once
 descriptor checked to be inside the root (``RootPaths.check_fd``); names and entries come
 from that descriptor. A listing is built in two passes:
 
-1. *names*: ``os.listdir`` (no per-entry objects; ``os.scandir`` in directory order),
-   minus hidden names, names matching ``hide_globs`` and names that are not valid UTF-8
-   (they cannot be sent as JSON);
+1. *names*: ``os.scandir`` minus hidden names, names matching ``hide_globs``, names that
+   are not valid UTF-8 (they cannot be sent as JSON), and entries that are neither regular
+   files nor directories (sockets, pipes, devices) nor links leading inside the root to
+   one. The kind comes with each entry (``d_type``, no system call on most filesystems);
+   only links are resolved. These are the *listed names*: the ``total`` of a page counts
+   them, so it is the sum of the page lengths;
 2. *entries*: one ``lstat`` per name relative to an open directory descriptor (a second
-   ``stat`` only for links, which must lead inside the root or are left out) and one dict.
+   ``stat`` only for links, which are judged again) and one dict.
 
 Pages come in one of two orders (:data:`~junction.plugins.contents.service.PageOrder`):
 
@@ -23,7 +26,8 @@ Pages come in one of two orders (:data:`~junction.plugins.contents.service.PageO
   wherever it now is, or at the old position when that name is gone, so entries added or
   removed meanwhile may be missed or repeated (as with ``readdir``). ``total`` is known
   only when the scan reached the end of the directory, else None. A page at position *p*
-  reads *p* names to get there (no stat), so late pages of huge directories cost more.
+  reads *p* entries to get there (no stat but for links), so late pages of huge directories
+  cost more.
 
 A caller that may see only some entries (a user in a folder above their home) passes a
 ``visible`` filter over API paths: it is applied to the names before paging, so a page
@@ -36,7 +40,9 @@ small LRU cache, sorted on the second use, so later pages cost one ``bisect`` pl
 ``stat`` per entry. A cached list is trusted only while the directory's
 ``(st_dev, st_ino, st_mtime_ns)`` is unchanged, and only directories last modified more
 than two seconds ago are cached: the kernel's coarse timestamp clock could otherwise give
-two changes within one tick the same ``mtime``.
+two changes within one tick the same ``mtime``. (A link's target can change without its
+directory changing: a cached link is judged again when its page is built, and left out
+if it no longer leads to a listed kind inside the root.)
 """
 
 from __future__ import annotations
@@ -225,10 +231,10 @@ class DirectoryLister:
     ) -> Page:
         """A directory-order page: see ``scanning.py``."""
         cursor = ScanCursor.decode(after) if after is not None else None
-        shown, prefix = self.filter.visible, api_dir + "/" if api_dir else ""
+        prefix = api_dir + "/" if api_dir else ""
 
-        def keep(raw: list[str]) -> list[str]:
-            names = shown(raw)
+        def keep(raw: list[os.DirEntry[str]]) -> list[str]:
+            names = self._listed(fd, os_dir, raw)
             if visible is not None and names:
                 allowed = set(visible([prefix + name for name in names]))
                 names = [name for name in names if prefix + name in allowed]
@@ -244,8 +250,8 @@ class DirectoryLister:
                 if not names:
                     break
                 entries.extend(self._entries(fd, os_dir, api_dir, names))
-            # A full page took exactly ``limit`` names since its last dropped one (a link
-            # leaving the root, a socket): its last entry is the last name taken.
+            # A full page took exactly ``limit`` names since its last dropped one (removed
+            # since it was read): its last entry is the last name taken.
             following = None
             if len(entries) == limit and scan.more():
                 following = ScanCursor(scan.position, entries[-1]["name"]).encode()
@@ -300,7 +306,8 @@ class DirectoryLister:
                 with self._lock:
                     cached.names, cached.sorted = ordered, True
                 return ordered, True
-        names = self.filter.visible(os.listdir(fd))
+        with os.scandir(fd) as found:
+            names = self._listed(fd, os_dir, list(found))
         if (
             self.cache_dirs
             and len(names) >= self.cache_min_names
@@ -313,9 +320,55 @@ class DirectoryLister:
                     self._cache.popitem(last=False)
         return names, False
 
+    def _listed(self, fd: int, os_dir: str, entries: list[os.DirEntry[str]]) -> list[str]:
+        """The listed names among ``entries`` of the open directory ``fd``, in their order:
+        names the name filter shows, of regular files, directories, and links that lead
+        inside the root to either (judged as :meth:`_entries` judges them).
+
+        Called for every entry of a directory (a name-ordered page), so the common case is
+        one comprehension asking each entry its ``d_type``.
+        """
+        paths, shown = self.paths, self.filter.shown
+        real_dir: str | None = None
+
+        def link_listed(name: str) -> bool:
+            nonlocal real_dir
+            if not shown(name):  # not listed anyway: spare the resolving
+                return False
+            if real_dir is None:
+                real_dir = paths.where(fd) or os_dir  # links are judged from where fd is
+            if not paths.link_target_allowed(os.path.join(real_dir, name)):
+                return False
+            try:
+                mode = os.stat(name, dir_fd=fd).st_mode
+            except OSError:  # a broken link, a loop
+                return False
+            return stat.S_ISREG(mode) or stat.S_ISDIR(mode)
+
+        def kind_listed(entry: os.DirEntry[str]) -> bool:
+            try:
+                if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False):
+                    return True
+                return entry.is_symlink() and link_listed(entry.name)
+            except OSError:
+                return False
+
+        try:
+            names = [
+                entry.name
+                for entry in entries
+                if entry.is_file(follow_symlinks=False)
+                or entry.is_dir(follow_symlinks=False)
+                or (entry.is_symlink() and link_listed(entry.name))
+            ]
+        except OSError:  # an entry without d_type could not be lstat-ed: judge one by one
+            names = [entry.name for entry in entries if kind_listed(entry)]
+        return self.filter.visible(names)
+
     def _entries(self, fd: int, os_dir: str, api_dir: str, names: Iterable[str]) -> list[Model]:
         """Models of the named entries of the open directory ``fd``, skipping vanished ones
-        and links leaving the root.
+        and what is no longer listed (a link whose target moved out of the root, a file
+        replaced by a socket) since the names were read.
 
         The hot loop of a listing: the model is built inline with locals bound up front
         (the same model as :meth:`ModelFactory.model`, at about half the cost).

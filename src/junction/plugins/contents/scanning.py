@@ -6,9 +6,9 @@ until it holds one page plus one name (which tells whether a next page exists), 
 first page of 100,000 entries costs about what one of 500 does.
 
 :class:`NameScan` hands out the *listed names* of a directory in that order: names that
-pass the listing's filters (hidden names, ``hide_globs``, undecodable names and the
-caller's ``visible`` filter), in chunks read on demand. Positions count listed names only,
-so nothing a caller may not see shows in a cursor.
+pass the listing's filters (hidden names, ``hide_globs``, undecodable names, the kinds of
+entries listed and the caller's ``visible`` filter), in chunks read on demand. Positions
+count listed names only, so nothing a caller may not see shows in a cursor.
 
 :class:`ScanCursor` is where a page ended: how many listed names it had passed and the name
 of its last entry. It goes to the client as an opaque string (``d1.<position>.<name in
@@ -88,14 +88,16 @@ class ScanCursor:
 class NameScan:
     """The listed names of one open directory in the filesystem's order, read on demand.
 
-    ``entries`` is an ``os.scandir`` iterator; ``keep`` filters a chunk of raw names down
-    to the listed ones, keeping their order. Names are *taken* in order; :attr:`position`
+    ``entries`` is an ``os.scandir`` iterator; ``keep`` filters a chunk of its entries down
+    to the listed names, keeping their order. Names are *taken* in order; :attr:`position`
     counts those taken, :attr:`read` those read so far, and once :attr:`exhausted` (the
     directory was read to its end) :attr:`read` is the number of listed names.
     """
 
     def __init__(
-        self, entries: Iterator[os.DirEntry[str]], keep: Callable[[list[str]], list[str]]
+        self,
+        entries: Iterator[os.DirEntry[str]],
+        keep: Callable[[list[os.DirEntry[str]]], list[str]],
     ) -> None:
         self._entries = entries
         self._keep = keep
@@ -127,7 +129,7 @@ class NameScan:
         self._ahead[:0] = names
 
     def _read_chunk(self, count: int) -> None:
-        raw = [entry.name for entry in itertools.islice(self._entries, count)]
+        raw = list(itertools.islice(self._entries, count))
         if len(raw) < count:
             self.exhausted = True
         if raw:
