@@ -301,6 +301,10 @@ def _validate_plugin_settings(
     for section in settings.plugins:
         if section not in enabled and section not in installed:
             raise ConfigError(f"settings section [{section}] names no installed plugin")
+    for name in settings.disable:  # a misspelt name would leave its plugin running
+        if name not in installed:
+            known = ", ".join(sorted(installed)) or "none"
+            raise ConfigError(f"disable: unknown plugin {name!r}; installed plugins: {known}")
     defaults = PROFILES[settings.profile].defaults
     return {
         name: plugin.load_settings(

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from junction._version import __version__
 from junction.applications import coverage
@@ -313,6 +313,19 @@ def _skip_slow_optional_imports() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None blocks import
 
 
+def _one_line(exc: ConfigError) -> str:
+    """The error as one line: pydantic's report of invalid settings (a few lines per field,
+    with links and the values, which may be secrets) shortened to ``field: problem``."""
+    message, cause = str(exc), exc.__cause__
+    if isinstance(cause, ValidationError) and message.endswith(str(cause)):
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in cause.errors()
+        )
+        message = message.removesuffix(str(cause)) + problems
+    return " ".join(message.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``junction`` command; returns the exit status."""
     _skip_slow_optional_imports()
@@ -351,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = create_app(settings)
         run(app, settings)
     except ConfigError as exc:
-        print(f"junction: {exc}", file=sys.stderr)
+        print(f"junction: {_one_line(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -1,7 +1,9 @@
 """Running the app on uvicorn: binding, the startup banner, graceful shutdown.
 
 uvicorn handles SIGINT and SIGTERM: it stops accepting connections, then runs the app's
-lifespan shutdown, where every plugin gets ``shutdown_timeout`` seconds to stop.
+lifespan shutdown, where every plugin gets ``shutdown_timeout`` seconds to stop. A
+:class:`~junction.errors.ConfigError` a plugin raises while starting fails the startup
+without uvicorn's traceback: :func:`run` raises it, for the command to print.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from junction.auth.identity import Authenticator
 from junction.errors import ConfigError
@@ -130,7 +133,7 @@ class JunctionServer(uvicorn.Server):
             webbrowser.open(real[0], new=2)
 
 
-def uvicorn_config(app: FastAPI, settings: ServerSettings, **extra: Any) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, settings: ServerSettings, **extra: Any) -> uvicorn.Config:
     """The uvicorn configuration for ``settings``."""
     return uvicorn.Config(
         app,
@@ -149,9 +152,63 @@ def uvicorn_config(app: FastAPI, settings: ServerSettings, **extra: Any) -> uvic
     )
 
 
+def _config_error(exc: BaseException) -> ConfigError | None:
+    """The ConfigError ``exc`` is, or the first of those it groups when it groups nothing
+    else (a plugin's lifespan may raise it inside a task group)."""
+    if isinstance(exc, BaseExceptionGroup):
+        matched, rest = exc.split(ConfigError)
+        if matched is None or rest is not None:
+            return None
+        exc = matched
+        while isinstance(exc, BaseExceptionGroup):
+            exc = exc.exceptions[0]
+    return exc if isinstance(exc, ConfigError) else None
+
+
+class _StartupErrors:
+    """The app, but a ConfigError raised while it starts fails the startup quietly and is
+    kept in ``error``; any other failure reaches uvicorn as it was."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.error: ConfigError | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass every scope on; for the lifespan, hold a startup failure until its cause is
+        known (Starlette sends its traceback as the message, which uvicorn logs)."""
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        failed: list[Message] = []
+
+        async def held(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                failed.append(message)
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, held)
+        except BaseException as exc:
+            if not failed:
+                raise
+            self.error = _config_error(exc)
+            if self.error is None:
+                await send(failed[0])
+                raise
+            await send({"type": "lifespan.startup.failed", "message": ""})
+
+
 def run(app: FastAPI, settings: ServerSettings) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM."""
+    """Serve ``app`` until SIGINT or SIGTERM; raises the ConfigError a plugin raised while
+    starting."""
     sock = bind(settings)
     port = sock.getsockname()[1]
-    server = JunctionServer(uvicorn_config(app, settings), app, port)
-    server.run(sockets=[sock])
+    guarded = _StartupErrors(app)
+    server = JunctionServer(uvicorn_config(guarded, settings), app, port)
+    try:
+        server.run(sockets=[sock])
+    except SystemExit:  # uvicorn exits when the startup failed
+        if guarded.error is not None:
+            raise guarded.error from None
+        raise
