@@ -14,7 +14,7 @@ revocation delay is zero.
 
 Changes made by another process sharing the database (another server behind the same proxy,
 ``junction users revoke`` from a shell) reach this one through the credentials generation, a
-counter that every revoking write bumps in its own transaction (``store.py``). :meth:`run`
+counter that every revoking write bumps in the write's transaction (``store.py``). :meth:`run`
 reads it every ``users.revocation_poll_seconds`` (one primary-key lookup, on a pooled
 connection given back at once) and, when it moved, drops every cached token, session and
 unknown digest: such a change applies everywhere within about one poll interval, plus the
