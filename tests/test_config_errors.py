@@ -61,11 +61,16 @@ def errors(stderr: str) -> list[str]:
             "Input should be greater than 0",
         ),
         (
+            ["--set", "database_url=foo://x"],
+            "junction: database_url must be sqlite+aiosqlite:// or postgresql+asyncpg://, "
+            "not foo://x",
+        ),
+        (
             ["--disable", "termnals"],
             "junction: disable: unknown plugin 'termnals'; installed plugins: ",
         ),
     ],
-    ids=["parsed", "building"],
+    ids=["parsed", "unknown-database", "building"],
 )
 def test_a_bad_setting_on_the_command_line_is_one_line(
     tmp_path: Path, args: list[str], message: str

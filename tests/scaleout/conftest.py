@@ -21,12 +21,9 @@ def replica_set_shared(request: pytest.FixtureRequest) -> Iterator[ReplicaSet]:
     # The test PostgreSQL helpers are the ``conftest_pg`` pytest plugin (tests/conftest.py).
     postgres = request.config.pluginmanager.get_plugin("conftest_pg")
     assert postgres is not None, "tests/conftest.py must load the conftest_pg plugin"
-    # Revocations made through one replica reach the others when their cache of checked
-    # tokens and sessions expires: 1 s here instead of 60, so a test can wait for it.
-    extra = ["--set", "users.cache_seconds=1"]
-    with replica_set_running(
-        postgres.PostgresCluster, 3, profile="multiuser", extra_args=extra
-    ) as running:
+    # The default users.cache_seconds (60): a revocation made through one replica reaches
+    # the others through the users' credentials generation, polled every second.
+    with replica_set_running(postgres.PostgresCluster, 3, profile="multiuser") as running:
         yield running
 
 

@@ -283,7 +283,8 @@ def test_accounts_tokens_and_logins_are_shared_by_every_replica(
         assert browser.get("api/me").json()["identity"]["username"] == name
 
         # Revoked through one replica: refused at once by the replicas that had not checked
-        # the token, and by the one that had when its cache expires (users.cache_seconds).
+        # the token, and by the one that had once it polled the credentials generation
+        # (users.revocation_poll_seconds, 1 s; its cache would keep the token for 60 s).
         with replica_set.replica_client(second) as admin:
             assert admin.post(f"api/users/{name}/revoke").status_code == 200
         for replica in (first, second):

@@ -123,8 +123,10 @@ class Database:
             self.url = make_url(url)
         except ArgumentError:
             raise ConfigError(f"database_url is not a database URL: {masked_url(url)}") from None
-        dialect = self.url.get_backend_name()
-        if (dialect, self.url.get_driver_name()) not in _DRIVERS:
+        # Read from the URL itself: get_driver_name() loads the dialect, which fails with a
+        # traceback on a database type SQLAlchemy does not know.
+        dialect, _, driver = self.url.drivername.partition("+")
+        if (dialect, driver) not in _DRIVERS:
             raise ConfigError(
                 f"database_url must be sqlite+aiosqlite:// or postgresql+asyncpg://, "
                 f"not {masked_url(self.url)}"
