@@ -137,7 +137,42 @@ def _is_utf8(name: str) -> bool:
 class _Cached:
     key: tuple[int, int, int]
     names: list[str]
+    links: frozenset[str]
     sorted: bool
+
+
+_Target = tuple[os.stat_result, str]
+"""Where a listed link leads: the target's ``stat`` and real path."""
+
+
+class _Links:
+    """The links of one open directory, each judged at most once per request.
+
+    A link is listed when it leads inside the root, to a place that is not hidden, to a
+    regular file or a directory (:meth:`RootPaths.link_target`: the kernel follows it).
+    """
+
+    __slots__ = ("_fd", "_os_dir", "_paths", "_verdicts")
+
+    def __init__(self, paths: RootPaths, fd: int, os_dir: str) -> None:
+        self._paths = paths
+        self._fd = fd
+        self._os_dir = os_dir
+        self._verdicts: dict[str, _Target | None] = {}
+
+    def target(self, name: str) -> _Target | None:
+        """Where the link ``name`` leads if it is listed, else None."""
+        try:
+            return self._verdicts[name]
+        except KeyError:
+            pass
+        verdict = self._paths.link_target(self._fd, name, self._os_dir)
+        if verdict is not None:
+            mode = verdict[0].st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                verdict = None
+        self._verdicts[name] = verdict
+        return verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +211,12 @@ class DirectoryLister:
 
     def listing_at(self, fd: int, os_dir: str, api_dir: str) -> list[Model]:
         """:meth:`listing` of a directory already open (and checked) as ``fd``."""
-        names, is_sorted = self._names(fd, os_dir)
+        names, links, is_sorted = self._names(fd, os_dir)
+        judge = _Links(self.paths, fd, os_dir)
+        names = _listed(names, links, judge)
         if not is_sorted:
             names = sorted(names)
-        return self._entries(fd, os_dir, api_dir, names)
+        return self._entries(fd, api_dir, names, judge)
 
     def page(
         self,
@@ -211,14 +248,17 @@ class DirectoryLister:
         """:meth:`page` of a directory already open (and checked) as ``fd``."""
         if order == "directory":
             return self._page_scanned(fd, os_dir, api_dir, limit, after, visible)
-        names, is_sorted = self._names(fd, os_dir)
+        names, links, is_sorted = self._names(fd, os_dir)
         if visible is not None:  # a new list: the cached one stays whole
             prefix = api_dir + "/" if api_dir else ""
             shown = set(visible([prefix + name for name in names]))
             names = [name for name in names if prefix + name in shown]
+            links = frozenset(name for name in links if prefix + name in shown)
+        judge = _Links(self.paths, fd, os_dir)
+        names = _listed(names, links, judge)
         if is_sorted:
-            return self._page_sorted(fd, os_dir, api_dir, names, limit, after)
-        return self._page_unsorted(fd, os_dir, api_dir, names, limit, after)
+            return self._page_sorted(fd, api_dir, names, limit, after, judge)
+        return self._page_unsorted(fd, api_dir, names, limit, after, judge)
 
     def _page_scanned(
         self,
@@ -232,13 +272,15 @@ class DirectoryLister:
         """A directory-order page: see ``scanning.py``."""
         cursor = ScanCursor.decode(after) if after is not None else None
         prefix = api_dir + "/" if api_dir else ""
+        judge = _Links(self.paths, fd, os_dir)
 
         def keep(raw: list[os.DirEntry[str]]) -> list[str]:
-            names = self._listed(fd, os_dir, raw)
+            names, links = self._kinds(raw)
             if visible is not None and names:
                 allowed = set(visible([prefix + name for name in names]))
                 names = [name for name in names if prefix + name in allowed]
-            return names
+                links = frozenset(name for name in links if prefix + name in allowed)
+            return _listed(names, links, judge)
 
         with os.scandir(fd) as found:
             scan = NameScan(found, keep)
@@ -249,7 +291,7 @@ class DirectoryLister:
                 names = scan.take(limit - len(entries))
                 if not names:
                     break
-                entries.extend(self._entries(fd, os_dir, api_dir, names))
+                entries.extend(self._entries(fd, api_dir, names, judge))
             # A full page took exactly ``limit`` names since its last dropped one (removed
             # since it was read): its last entry is the last name taken.
             following = None
@@ -258,19 +300,31 @@ class DirectoryLister:
             return Page(entries, following, scan.read if scan.exhausted else None)
 
     def _page_sorted(
-        self, fd: int, os_dir: str, api_dir: str, names: list[str], limit: int, after: str | None
+        self,
+        fd: int,
+        api_dir: str,
+        names: list[str],
+        limit: int,
+        after: str | None,
+        judge: _Links,
     ) -> Page:
         index = bisect.bisect_right(names, after) if after is not None else 0
         entries: list[Model] = []
         while len(entries) < limit and index < len(names):
             batch = names[index : index + limit - len(entries)]
             index += len(batch)
-            entries.extend(self._entries(fd, os_dir, api_dir, batch))
+            entries.extend(self._entries(fd, api_dir, batch, judge))
         more = index < len(names)
         return Page(entries, entries[-1]["name"] if more and entries else None, len(names))
 
     def _page_unsorted(
-        self, fd: int, os_dir: str, api_dir: str, names: list[str], limit: int, after: str | None
+        self,
+        fd: int,
+        api_dir: str,
+        names: list[str],
+        limit: int,
+        after: str | None,
+        judge: _Links,
     ) -> Page:
         pool = names if after is None else [name for name in names if name > after]
         entries: list[Model] = []
@@ -278,7 +332,7 @@ class DirectoryLister:
         while len(entries) < limit and taken < len(pool):
             batch = heapq.nsmallest(limit - len(entries), pool)
             taken += len(batch)
-            entries.extend(self._entries(fd, os_dir, api_dir, batch))
+            entries.extend(self._entries(fd, api_dir, batch, judge))
             if len(entries) < limit and taken < len(pool):
                 last = batch[-1]
                 pool = [name for name in pool if name > last]
@@ -286,86 +340,79 @@ class DirectoryLister:
         more = taken < len(pool)
         return Page(entries, entries[-1]["name"] if more and entries else None, len(names))
 
-    def _names(self, fd: int, os_dir: str) -> tuple[list[str], bool]:
-        """Visible names of the open directory ``fd`` (at ``os_dir``, the cache key) and
-        whether they are sorted (from the cache)."""
+    def _names(self, fd: int, os_dir: str) -> tuple[list[str], frozenset[str], bool]:
+        """Candidate names of the open directory ``fd`` (at ``os_dir``, the cache key): names
+        the name filter shows of regular files, directories and links; the links among them
+        (judged by the caller, on every request); whether the names are sorted (from the
+        cache)."""
         st = os.fstat(fd)
         key = (st.st_dev, st.st_ino, st.st_mtime_ns)
-        names: list[str]
         if self.cache_dirs:
             with self._lock:
                 cached = self._cache.get(os_dir)
                 if cached is not None and cached.key == key:
                     self._cache.move_to_end(os_dir)
                     if cached.sorted:
-                        return cached.names, True
+                        return cached.names, cached.links, True
                 else:
                     cached = None
             if cached is not None:  # second use: sort once, outside the lock
                 ordered = sorted(cached.names)
                 with self._lock:
                     cached.names, cached.sorted = ordered, True
-                return ordered, True
+                return ordered, cached.links, True
         with os.scandir(fd) as found:
-            names = self._listed(fd, os_dir, list(found))
+            names, links = self._kinds(list(found))
         if (
             self.cache_dirs
             and len(names) >= self.cache_min_names
             and time.time_ns() - st.st_mtime_ns > CACHE_MIN_AGE_NS
         ):
             with self._lock:
-                self._cache[os_dir] = _Cached(key, names, sorted=False)
+                self._cache[os_dir] = _Cached(key, names, links, sorted=False)
                 self._cache.move_to_end(os_dir)
                 while len(self._cache) > self.cache_dirs:
                     self._cache.popitem(last=False)
-        return names, False
+        return names, links, False
 
-    def _listed(self, fd: int, os_dir: str, entries: list[os.DirEntry[str]]) -> list[str]:
-        """The listed names among ``entries`` of the open directory ``fd``, in their order:
-        names the name filter shows, of regular files, directories, and links that lead
-        inside the root to either (judged as :meth:`_entries` judges them).
+    def _kinds(self, entries: list[os.DirEntry[str]]) -> tuple[list[str], frozenset[str]]:
+        """The names among ``entries`` the name filter shows of regular files, directories
+        and links, in their order, and the links among them (not judged here). Sockets,
+        pipes and devices are left out.
 
-        Called for every entry of a directory (a name-ordered page), so the common case is
-        one comprehension asking each entry its ``d_type``.
+        Called for every entry of a directory (a name-ordered page), so the common case (no
+        link, nothing special) is one comprehension asking each entry its ``d_type``.
         """
-        paths, shown = self.paths, self.filter.shown
-        real_dir: str | None = None
-
-        def link_listed(name: str) -> bool:
-            nonlocal real_dir
-            if not shown(name):  # not listed anyway: spare the resolving
-                return False
-            if real_dir is None:
-                real_dir = paths.where(fd) or os_dir  # links are judged from where fd is
-            if not paths.link_target_allowed(os.path.join(real_dir, name)):
-                return False
-            try:
-                mode = os.stat(name, dir_fd=fd).st_mode
-            except OSError:  # a broken link, a loop
-                return False
-            return stat.S_ISREG(mode) or stat.S_ISDIR(mode)
-
-        def kind_listed(entry: os.DirEntry[str]) -> bool:
-            try:
-                if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False):
-                    return True
-                return entry.is_symlink() and link_listed(entry.name)
-            except OSError:
-                return False
-
         try:
             names = [
                 entry.name
                 for entry in entries
-                if entry.is_file(follow_symlinks=False)
-                or entry.is_dir(follow_symlinks=False)
-                or (entry.is_symlink() and link_listed(entry.name))
+                if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False)
             ]
+            if len(names) == len(entries):
+                return self.filter.visible(names), frozenset()
+            names, links = [], []
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False):
+                    names.append(entry.name)
+                elif entry.is_symlink():
+                    names.append(entry.name)
+                    links.append(entry.name)
         except OSError:  # an entry without d_type could not be lstat-ed: judge one by one
-            names = [entry.name for entry in entries if kind_listed(entry)]
-        return self.filter.visible(names)
+            names, links = [], []
+            for entry in entries:
+                try:
+                    if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False):
+                        names.append(entry.name)
+                    elif entry.is_symlink():
+                        names.append(entry.name)
+                        links.append(entry.name)
+                except OSError:
+                    continue
+        names = self.filter.visible(names)
+        return names, frozenset(links).intersection(names) if links else frozenset()
 
-    def _entries(self, fd: int, os_dir: str, api_dir: str, names: Iterable[str]) -> list[Model]:
+    def _entries(self, fd: int, api_dir: str, names: Iterable[str], judge: _Links) -> list[Model]:
         """Models of the named entries of the open directory ``fd``, skipping vanished ones
         and what is no longer listed (a link whose target moved out of the root, a file
         replaced by a socket) since the names were read.
@@ -374,12 +421,12 @@ class DirectoryLister:
         (the same model as :meth:`ModelFactory.model`, at about half the cost).
         """
         prefix = api_dir + "/" if api_dir else ""
-        real_dir = self.paths.where(fd) or os_dir  # links are judged from where fd is
+        target = judge.target
         factory = self.factory
         iso, mimetype = factory.iso, factory.mimetype
         seconds, second = factory._seconds, factory.second
         writable = (lambda st: True) if factory.euid == 0 else factory.writable
-        lstat, stat_at = os.lstat, os.stat
+        lstat = os.lstat
         is_link, is_dir, is_reg = stat.S_ISLNK, stat.S_ISDIR, stat.S_ISREG
         entries: list[Model] = []
         append = entries.append
@@ -388,9 +435,10 @@ class DirectoryLister:
                 st = lstat(name, dir_fd=fd)
                 mode = st.st_mode
                 if is_link(mode):
-                    if not self.paths.link_target_allowed(os.path.join(real_dir, name)):
+                    verdict = target(name)
+                    if verdict is None:
                         continue
-                    st = stat_at(name, dir_fd=fd)
+                    st = verdict[0]
                     mode = st.st_mode
             except OSError:  # removed meanwhile, a broken link, a loop: not listed
                 continue
@@ -432,3 +480,14 @@ class DirectoryLister:
                 }
             )
         return entries
+
+
+def _listed(names: list[str], links: frozenset[str], judge: _Links) -> list[str]:
+    """``names`` without the links that are not listed (in their order); ``links`` are the
+    links among ``names``."""
+    if not links:
+        return names
+    dropped = {name for name in links if judge.target(name) is None}
+    if not dropped:
+        return names
+    return [name for name in names if name not in dropped]
