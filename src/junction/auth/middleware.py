@@ -13,15 +13,23 @@ Runs as plain ASGI middleware (no per-request Request objects on the hot path). 
 - a WebSocket from a foreign ``Origin`` is refused with 403;
 - in multi-user mode, a request the authorizer refuses (jupyter_server's action and resource
   for the path, see :func:`~junction.auth.authorizer.required_permission`) gets 403;
-- anything else: pages redirect to ``/login?next=...``, API calls get 403 (or 401) JSON.
+- anything else: pages redirect to ``/login?next=...``, API calls get 403 (or 401) JSON;
+- when credentials cannot be checked right now (the identity provider's database is down),
+  the request gets that error's status and JSON body (503), without a traceback.
+
+In multi-user mode an authenticated WebSocket is served through
+:class:`~junction.auth.sockets.OpenSockets`, which closes it (1008) once its credentials are
+revoked.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 from collections.abc import Sequence
 from contextvars import ContextVar
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from starlette.datastructures import Headers
@@ -31,7 +39,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from junction.auth.authorizer import required_permission
 from junction.auth.identity import Authenticator, User
-from junction.errors import Forbidden
+from junction.auth.sockets import OpenSockets
+from junction.errors import Forbidden, HTTPError
 from junction.services import ServerState
 
 __all__ = [
@@ -42,6 +51,8 @@ __all__ = [
     "deny",
     "origin_allowed",
 ]
+
+log = logging.getLogger("junction.auth")
 
 REQUEST_USER: ContextVar[User | None] = ContextVar("junction_request_user", default=None)
 """The user of the request being served, for code that gets no request (page config
@@ -74,9 +85,19 @@ def origin_allowed(origin: str, host: str | None, allow_origin: str, pattern: st
     return bool(pattern) and re.fullmatch(pattern, origin) is not None
 
 
-async def deny(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
-    """Refuse an HTTP request or a WebSocket handshake with a JSON error body."""
-    body = {"message": message, "reason": _REASONS.get(status, "Forbidden")}
+async def deny(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    message: str,
+    *,
+    body: dict[str, Any] | None = None,
+) -> None:
+    """Refuse an HTTP request or a WebSocket handshake with a JSON error body (``body``, or
+    ``message`` with the status's reason)."""
+    if body is None:
+        body = {"message": message, "reason": _REASONS.get(status, "Forbidden")}
     response = JSONResponse(body, status_code=status)
     if scope["type"] == "websocket":
         if "websocket.http.response" in scope.get("extensions", {}):
@@ -117,6 +138,7 @@ class AuthMiddleware:
         self.public_prefixes = ("static/", *(p for p in public_paths if p.endswith("/")))
         secure = "; Secure" if self.settings.certfile or self.settings.cookie_secure else ""
         self._cookie_attrs = f"; Path={self.base}; SameSite=Lax{secure}"
+        self.sockets = OpenSockets(auth)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -136,11 +158,16 @@ class AuthMiddleware:
         headers = Headers(scope=scope)
         cookies = _cookies(headers.get("cookie"))
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        user, method = await self.auth.identify(
-            query_token=query.get("token"),
-            header=headers.get("authorization"),
-            cookie=cookies.get(self.auth.cookie_name),
-        )
+        query_token = query.get("token")
+        header = headers.get("authorization")
+        cookie = cookies.get(self.auth.cookie_name)
+        try:
+            user, method = await self.auth.identify(
+                query_token=query_token, header=header, cookie=cookie
+            )
+        except HTTPError as exc:
+            await self._cannot_identify(scope, receive, send, exc)
+            return
         is_ws = scope["type"] == "websocket"
         http_method = "WEBSOCKET" if is_ws else scope["method"]
 
@@ -191,7 +218,12 @@ class AuthMiddleware:
             and not is_ws
             and self._is_page(local, http_method, headers)
         ):
-            if await self._keeps_other_session(user, cookies, headers):
+            try:
+                keep = await self._keeps_other_session(user, cookies, headers)
+            except HTTPError as exc:
+                await self._cannot_identify(scope, receive, send, exc)
+                return
+            if keep:
                 # Drop the token and carry on as the browser's current user.
                 await self._exchange_token(scope, receive, send, None)
                 return
@@ -203,11 +235,31 @@ class AuthMiddleware:
         scope["state"]["auth_method"] = method  # read by junction.auth.xssi
         if not local.startswith("api/status") and "no_track_activity" not in query:
             self.state.touch()
+        if is_ws and self.auth.identity is not None and method != "none":
+            await self.sockets.serve(
+                self.app,
+                scope,
+                receive,
+                send,
+                username=user.username,
+                query_token=query_token,
+                header=header,
+                cookie=cookie,
+            )
+            return
         xsrf = cookies.get(XSRF_COOKIE)
         if is_ws or http_method != "GET" or (xsrf and self.auth.valid_xsrf(xsrf)):
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, self._with_xsrf_cookie(send))
+
+    async def _cannot_identify(
+        self, scope: Scope, receive: Receive, send: Send, exc: HTTPError
+    ) -> None:
+        """Answer a request whose credentials cannot be checked right now (the identity
+        provider's database is down): the error's status and body, one log line."""
+        log.warning("cannot check the credentials of a request: %s", exc.message)
+        await deny(scope, receive, send, exc.status_code, exc.message, body=exc.body())
 
     def _is_page(self, local: str, method: str, headers: Headers) -> bool:
         if method not in ("GET", "HEAD") or local.startswith("api/") or local == "api":

@@ -1,0 +1,199 @@
+"""Open WebSockets and the credentials that opened them, closed when those are revoked.
+
+A WebSocket is authenticated once, at its handshake, and may then stay open for days. In
+multi-user mode the auth middleware hands every authenticated WebSocket to
+:meth:`OpenSockets.serve`, which remembers the credentials it was opened with (in memory only,
+never logged) and watches for :func:`credentials_changed`: the identity provider calls it
+whenever it drops cached credentials (a revoked token, ended sessions, a disabled account, or
+a revocation seen through the shared database). Each open socket's credentials are then checked
+again, a few at a time, in the socket's own watcher task; a socket whose credentials no longer
+stand for the same enabled user is closed with code 1008 (policy violation): the client gets a
+close frame, the application a ``websocket.disconnect``.
+
+Single-user mode needs none of this (its one token lives as long as the server), so the
+middleware only hands sockets over while an identity provider is attached.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from dataclasses import dataclass, field
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from junction.auth.identity import Authenticator
+from junction.errors import HTTPError
+
+__all__ = ["REVOKED_CLOSE_CODE", "OpenSockets", "credentials_changed"]
+
+log = logging.getLogger("junction.auth")
+
+REVOKED_CLOSE_CODE = 1008
+"""The close code of a WebSocket whose credentials were revoked (policy violation)."""
+
+_REASON = "credentials revoked"
+_CHECKS_AT_ONCE = 4
+_REGISTRIES: weakref.WeakSet[OpenSockets] = weakref.WeakSet()
+
+
+def credentials_changed() -> None:
+    """Check every open WebSocket of this process again, in the background.
+
+    Called by the identity provider after it dropped cached credentials; returns at once.
+    """
+    for registry in list(_REGISTRIES):
+        registry.changed()
+
+
+@dataclass(eq=False)
+class _Credentials:
+    query_token: str | None
+    header: str | None
+    cookie: str | None
+
+    def __repr__(self) -> str:
+        return "_Credentials(...)"  # never shown, not even in a traceback's locals
+
+
+@dataclass(eq=False)
+class _Socket:
+    """One open WebSocket: how it was authenticated, and where its ASGI exchange stands."""
+
+    username: str
+    credentials: _Credentials
+    receive_from: Receive
+    send_to: Send
+    due: anyio.Event = field(default_factory=anyio.Event)
+    accepted: bool = False
+    closed: bool = False
+    revoked: bool = False
+    receiving: anyio.CancelScope | None = None
+
+    async def receive(self) -> Message:
+        """The client's next message; a 1008 disconnect once the credentials are revoked."""
+        if not self.revoked:
+            with anyio.CancelScope() as scope:
+                self.receiving = scope
+                try:
+                    message = await self.receive_from()
+                finally:
+                    self.receiving = None
+                if message["type"] == "websocket.disconnect":
+                    self.closed = True
+                return message
+        return {"type": "websocket.disconnect", "code": REVOKED_CLOSE_CODE}
+
+    async def send(self, message: Message) -> None:
+        """Pass the application's message on; nothing more once the socket was revoked."""
+        kind = message["type"]
+        if self.revoked:
+            if kind == "websocket.accept" and not self.closed:
+                self.closed = True  # revoked during the handshake: refuse it
+                await self.send_to(_close_message())
+            return
+        if kind == "websocket.accept":
+            self.accepted = True
+        elif kind in ("websocket.close", "websocket.http.response.start"):
+            self.closed = True
+        await self.send_to(message)
+
+    async def revoke(self) -> None:
+        """Close with 1008 (once, when accepted and still open) and end the app's receive."""
+        if self.revoked:
+            return
+        self.revoked = True
+        if self.accepted and not self.closed:
+            self.closed = True
+            try:
+                with anyio.fail_after(10):
+                    await self.send_to(_close_message())
+            except Exception as exc:  # the client went away meanwhile: nothing to close
+                log.debug("closing a revoked WebSocket failed: %s", type(exc).__name__)
+        if self.receiving is not None:
+            self.receiving.cancel()
+
+
+def _close_message() -> Message:
+    return {"type": "websocket.close", "code": REVOKED_CLOSE_CODE, "reason": _REASON}
+
+
+class OpenSockets:
+    """The open, authenticated WebSockets of one server (one per :class:`Authenticator`)."""
+
+    def __init__(self, auth: Authenticator) -> None:
+        self.auth = auth
+        self._open: set[_Socket] = set()
+        self._limiter: anyio.CapacityLimiter | None = None
+        _REGISTRIES.add(self)
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def changed(self) -> None:
+        """Have every open socket's credentials checked again (see the module docstring)."""
+        for socket in self._open:
+            socket.due.set()
+
+    async def serve(
+        self,
+        app: ASGIApp,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        username: str,
+        query_token: str | None,
+        header: str | None,
+        cookie: str | None,
+    ) -> None:
+        """Run ``app`` for one WebSocket authenticated as ``username`` with these
+        credentials, closing it if they are revoked while it is open."""
+        socket = _Socket(username, _Credentials(query_token, header, cookie), receive, send)
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(_CHECKS_AT_ONCE)
+        limiter = self._limiter
+        self._open.add(socket)
+        failure: Exception | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch, socket, limiter)
+                try:
+                    await app(scope, socket.receive, socket.send)
+                except Exception as exc:  # raised as is below, not as an exception group
+                    failure = exc
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            self._open.discard(socket)
+            if not self._open:
+                self._limiter = None
+        if failure is not None:
+            raise failure
+
+    async def _watch(self, socket: _Socket, limiter: anyio.CapacityLimiter) -> None:
+        while not socket.revoked:
+            await socket.due.wait()
+            socket.due = anyio.Event()  # a change from now on asks for one more check
+            async with limiter:
+                if not await self._still_valid(socket):
+                    await socket.revoke()
+
+    async def _still_valid(self, socket: _Socket) -> bool:
+        credentials = socket.credentials
+        try:
+            user, _ = await self.auth.identify(
+                query_token=credentials.query_token,
+                header=credentials.header,
+                cookie=credentials.cookie,
+            )
+        except HTTPError as exc:
+            # Cannot tell right now (database down): keep the socket; the next change or
+            # the identity provider's next drop of its cache checks it again.
+            log.warning("cannot check an open WebSocket's credentials again: %s", exc.message)
+            return True
+        except Exception:
+            log.exception("checking an open WebSocket's credentials again failed")
+            return True
+        return user is not None and user.username == socket.username
