@@ -41,6 +41,7 @@ import anyio.to_thread
 
 from junction.auth.identity import User
 from junction.auth.passwords import hash_password, verify_password
+from junction.auth.sockets import credentials_changed
 from junction.database import Database
 from junction.errors import Forbidden
 from junction.events import EventBus
@@ -293,6 +294,7 @@ class UserDirectory:
         for cache in (self._tokens, self._sessions):
             for key in [k for k, entry in cache.items() if entry.user.username == name]:
                 del cache[key]
+        credentials_changed()  # open WebSockets of this user are checked again
 
     def forget_all(self) -> None:
         """Drop every cached token, session and unknown digest; the next request of each
@@ -301,6 +303,7 @@ class UserDirectory:
         self._sessions.clear()
         self._unknown.clear()
         self._drops += 1
+        credentials_changed()  # open WebSockets are checked again
 
     # -- logins ----------------------------------------------------------------------------
 
