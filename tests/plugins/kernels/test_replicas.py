@@ -29,8 +29,9 @@ HEARTBEAT = LEASE_TIMEOUT / 6
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
 
-def start_replica(root: Path, name: str, database_url: str) -> ServerProcess:
-    """A ``kernels`` profile server on the shared database."""
+def start_replica(root: Path, name: str, database_url: str, *settings: str) -> ServerProcess:
+    """A ``kernels`` profile server on the shared database, with extra ``settings``
+    (``key=value``)."""
     args = [
         "--port",
         "0",
@@ -51,6 +52,8 @@ def start_replica(root: Path, name: str, database_url: str) -> ServerProcess:
         "--set",
         f"kernels.lease_timeout={LEASE_TIMEOUT:g}",
     ]
+    for setting in settings:
+        args += ["--set", setting]
     return ServerProcess(args, log_path=root / f"{name}.log").start()
 
 
@@ -173,6 +176,46 @@ async def test_a_handshake_waiting_for_a_kernel_of_another_replica_keeps_its_soc
         finally:
             os.kill(pid, signal.SIGCONT)
         assert message["content"]["data"]["text/plain"] == "42"
+    finally:
+        other.stop()
+        owner.stop()
+        if pid:
+            kill_group(pid)
+
+
+async def test_handshakes_piling_up_on_a_silent_kernel_each_wait_one_timeout(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Clients that give up on a handshake to a kernel of another server that does not
+    answer (stopped here) leave their attempts queued on that server. A client arriving
+    after ten of them gets its 503 within about one ``kernels.reattach_timeout`` (2 s here),
+    not after the ten attempts ahead of it (20 s)."""
+    owner = start_replica(tmp_path, "owner", postgres_url)
+    other = start_replica(
+        tmp_path, "other", postgres_url, "kernels.reattach_timeout=2", "kernels.reconnect_window=0"
+    )
+    pid = 0
+    try:
+        kernel_id = start_kernel(owner)
+        pid = int((await run(owner, kernel_id, "import os; os.getpid()"))["result"])
+        url = other.url.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            for _ in range(10):
+                with pytest.raises(TimeoutError):
+                    async with websockets.connect(url, additional_headers=AUTH, open_timeout=0.2):
+                        pass
+            started = anyio.current_time()
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with websockets.connect(url, additional_headers=AUTH, open_timeout=60):
+                    pass
+            waited = anyio.current_time() - started
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert refused.value.response.status_code == 503
+        assert waited < 6, f"the handshake waited {waited:.1f} s behind the abandoned ones"
+        reply = await run(other, kernel_id, "6 * 7")  # the kernel answers again: served
+        assert reply["result"] == "42"
     finally:
         other.stop()
         owner.stop()

@@ -213,3 +213,36 @@ async def test_replies_reach_the_requesting_client_while_iopub_streams(
         assert streams == [f"{index}\n" for index in range(300)]
         await hub.disconnect()
         group.cancel_scope.cancel()
+
+
+async def test_the_hubs_own_requests_end_when_the_kernels_connection_closes(
+    kernel: FakeKernel,
+) -> None:
+    """A server-side execution and a control call the kernel will not answer any more (the
+    hub disconnects: a restart, the kernel's record gone) end with an error reply and None,
+    instead of waiting forever (and keeping another server's kernel sockets in use)."""
+    results: dict[str, object] = {}
+    async with anyio.create_task_group() as group:
+        hub, _slot = await _connected(kernel, group)
+
+        async def execute() -> None:
+            results["execute"] = await hub.execute("6 * 7", lambda _type, _content: None)
+
+        async def call() -> None:
+            results["call"] = await hub.call("control", "interrupt_request", {})
+
+        group.start_soon(execute)
+        group.start_soon(call)
+        with anyio.fail_after(10):  # both requests reached the kernel, which stays silent
+            while not all(kernel.sockets[name].poll(0) for name in ("shell", "control")):
+                await anyio.sleep(0.01)
+        await hub.disconnect()
+        with anyio.fail_after(10):
+            while len(results) < 2:
+                await anyio.sleep(0.01)
+        group.cancel_scope.cancel()
+    execute_reply = results["execute"]
+    assert isinstance(execute_reply, dict)
+    assert execute_reply["status"] == "error"
+    assert execute_reply["ename"] == "KernelDied"
+    assert results["call"] is None

@@ -95,6 +95,10 @@ class _Internal:
 
     replied: anyio.Event
     reply: Message | None = None
+    failure: str | None = None
+    """Why no reply will come (the kernel went away); set with ``replied``."""
+    nudge: bool = False
+    """A ``kernel_info_request`` of :meth:`KernelHub.wait_ready`: never failed, only dropped."""
 
 
 @dataclass(slots=True)
@@ -207,6 +211,7 @@ class KernelHub:
         for sock in self._sockets.values():
             sock.close(linger=0)
         self._sockets = {}
+        self._fail_internal("the kernel's connection was closed")
         self._internal.clear()
         self._idle_waiters.clear()
         self._nudging = False
@@ -310,6 +315,13 @@ class KernelHub:
         finally:
             self._internal.pop(message.msg_id, None)
             self._idle_waiters.pop(message.msg_id, None)
+        if request.failure is not None:
+            return {
+                "status": "error",
+                "ename": "KernelDied",
+                "evalue": request.failure,
+                "traceback": [],
+            }
         try:
             reply = request.reply.content() if request.reply is not None else None
         except ValueError:
@@ -320,7 +332,7 @@ class KernelHub:
 
     async def _request(self, msg_type: str, replied: anyio.Event, channel: str = "shell") -> None:
         message = make_message(channel, msg_type, {}, session=self._session)
-        self._internal[message.msg_id] = _Internal(replied)
+        self._internal[message.msg_id] = _Internal(replied, nudge=True)
         await self._send(message)
 
     # -- clients ------------------------------------------------------------------------------
@@ -419,13 +431,28 @@ class KernelHub:
     # -- the kernel going away ----------------------------------------------------------------
 
     def fail_pending(self, reason: str) -> None:
-        """Answer every request in flight with an error reply (and an idle status)."""
+        """Answer every request in flight with an error reply (and an idle status), the
+        hub's own ones too."""
+        self._fail_internal(reason)
         held_ids = {message.msg_id for message in self._held}
         for msg_id, pending in list(self._pending.items()):
             if msg_id in held_ids:
                 continue  # not sent yet: it will reach the next kernel
             del self._pending[msg_id]
             self._fail(pending, reason)
+
+    def _fail_internal(self, reason: str) -> None:
+        """End the waits of the hub's own requests (server-side executions, control calls)
+        that the kernel will not answer now; their callers get an error reply, or None."""
+        for msg_id, request in list(self._internal.items()):
+            if request.nudge:
+                continue
+            if not request.replied.is_set():
+                request.failure = reason
+                request.replied.set()
+            waiter = self._idle_waiters.get(msg_id)
+            if waiter is not None:
+                waiter.set()
 
     def _fail(self, pending: _Pending, reason: str) -> None:
         reply_type = pending.msg_type.removesuffix("_request") + "_reply"

@@ -39,6 +39,13 @@ _ANSWER_WAIT = 10.0
 """Seconds a kernel of another server gets to answer a request sent over control."""
 
 
+def _unanswered(kernel_id: str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"Kernel {kernel_id} runs on another server and does not answer",
+        reason="Kernel unreachable",
+    )
+
+
 def record_model(record: KernelRecord) -> Kernel:
     """The wire model of a kernel of another server, from its record alone."""
     return Kernel(
@@ -73,7 +80,7 @@ class RemoteKernel:
     async def in_use(
         self,
         task_group: anyio.abc.TaskGroup,
-        timeout: float,  # noqa: ASYNC109 - bounds only the readiness wait
+        timeout: float,  # noqa: ASYNC109 - passed on to connect()
     ) -> AsyncIterator[KernelHub]:
         """The connected hub (see :meth:`connect`), kept :attr:`needed` for the block: a
         WebSocket handshake that has no slot attached yet, or a request waiting for its
@@ -102,14 +109,24 @@ class RemoteKernel:
     async def connect(
         self,
         task_group: anyio.abc.TaskGroup,
-        timeout: float,  # noqa: ASYNC109 - bounds only the readiness wait
+        timeout: float,  # noqa: ASYNC109 - bounds the queue and readiness waits, then raises
         *,
         again: bool = False,
     ) -> KernelHub:
         """Open this process's sockets to the kernel (once; again when its ports changed, or
         when ``again``, after a restart) and wait until it answers; raises
-        ``ServiceUnavailable`` when it does not."""
-        async with self._connecting:
+        ``ServiceUnavailable`` when it does not within ``timeout`` seconds, counted from
+        the call, including the wait behind another caller's attempt (so callers that pile
+        up on a kernel that does not answer each wait one timeout, not one per caller
+        ahead of them)."""
+        deadline = anyio.current_time() + timeout
+        acquired = False
+        with anyio.move_on_after(timeout):
+            await self._connecting.acquire()
+            acquired = True
+        if not acquired:
+            raise _unanswered(self.id)
+        try:
             wanted = dict(self.record.connection)
             if self.hub.connected and self._connection == wanted and not again:
                 return self.hub
@@ -118,16 +135,16 @@ class RemoteKernel:
                 await self.hub.disconnect()
             await self.hub.connect(wanted, task_group)
             self._connection = wanted
-            if not await self.hub.wait_ready(timeout, channel="control"):
+            left = max(deadline - anyio.current_time(), 0.0)
+            if not await self.hub.wait_ready(left, channel="control"):
                 await self.hub.disconnect()
                 self._connection = None
-                raise ServiceUnavailable(
-                    f"Kernel {self.id} runs on another server and does not answer",
-                    reason="Kernel unreachable",
-                )
+                raise _unanswered(self.id)
             if self.hub.execution_state == "starting":
                 self.hub.execution_state = self.record.execution_state
             return self.hub
+        finally:
+            self._connecting.release()
 
     async def interrupt(self, task_group: anyio.abc.TaskGroup) -> None:
         """``interrupt_request`` on the control channel."""
