@@ -1,0 +1,159 @@
+"""An open WebSocket does not outlive its credentials: once its token is revoked or its
+account disabled through the API, the server closes it with code 1008 (policy violation)
+within a few seconds, while other users' WebSockets stay open.
+
+A real multi-user ``junction`` server (users, terminals, kernels) with real PTYs and a real
+ipykernel, driven over the wire with the ``websockets`` client.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from junction.testing import TEST_TOKEN, ServerProcess, execute_request
+
+pytestmark = pytest.mark.anyio
+
+ADMIN = {"Authorization": f"token {TEST_TOKEN}"}
+WITHIN = 10.0
+"""Seconds a revocation may take to close a WebSocket: the users plugin's own generation
+poll (1 s) would already do, a local revocation does it at once."""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One multi-user server for the module, on an SQLite database of its own."""
+    root = tmp_path_factory.mktemp("revoked-websockets")
+    args = ["--port", "0", "--ip", "127.0.0.1", "--profile", "none", "--enable", "users"]
+    args += ["--enable", "terminals", "--enable", "kernelspecs", "--enable", "kernels"]
+    args += ["--root-dir", str(root)]
+    args += ["--set", f"database_url=sqlite+aiosqlite:///{root}/junction.db"]
+    with ServerProcess(args, log_path=root / "server.log") as running:
+        yield running
+
+
+def new_user(server: ServerProcess) -> tuple[str, int, dict[str, str]]:
+    """A new account with an API token: its name, the token's id, headers carrying it."""
+    name = f"u{uuid.uuid4().hex[:8]}"
+    created = httpx.post(f"{server.url}api/users", json={"name": name}, headers=ADMIN)
+    assert created.status_code == 201, created.text
+    issued = httpx.post(f"{server.url}api/users/{name}/tokens", headers=ADMIN, timeout=30)
+    assert issued.status_code == 201, issued.text
+    return name, issued.json()["id"], {"Authorization": f"token {issued.json()['token']}"}
+
+
+def ws_url(server: ServerProcess, path: str) -> str:
+    """The ``ws://`` URL of ``path`` under the server's base URL."""
+    return server.url.replace("http", "ws", 1) + path
+
+
+def new_terminal(server: ServerProcess, headers: dict[str, str]) -> str:
+    """Start a terminal as the holder of ``headers``; returns its name."""
+    created = httpx.post(f"{server.url}api/terminals", headers=headers, timeout=30)
+    assert created.status_code == 200, created.text
+    name: str = created.json()["name"]
+    return name
+
+
+async def echo(ws: ClientConnection, word: str) -> None:
+    """Run ``echo`` in a terminal WebSocket and wait until ``word`` comes back."""
+    await ws.send(json.dumps(["stdin", f"echo {word}\r"]))
+    seen = ""
+    with anyio.fail_after(30):
+        while seen.count(word) < 2:  # the echoed command line, then its output
+            message = json.loads(await ws.recv())
+            if message[0] == "stdout":
+                seen += message[1]
+
+
+async def closed_code(ws: ClientConnection) -> int | None:
+    """Read until the server closes ``ws``; the close code it sent. Fails after WITHIN s."""
+    with anyio.fail_after(WITHIN):
+        try:
+            while True:
+                await ws.recv()
+        except ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd is not None else None
+
+
+async def test_revoking_a_token_closes_its_terminal_websocket(server: ServerProcess) -> None:
+    ana, token_id, as_ana = new_user(server)
+    _, _, as_bob = new_user(server)
+    ana_term = new_terminal(server, as_ana)
+    bob_term = new_terminal(server, as_bob)
+    async with (
+        connect(ws_url(server, f"terminals/websocket/{ana_term}"), additional_headers=as_ana) as a,
+        connect(ws_url(server, f"terminals/websocket/{bob_term}"), additional_headers=as_bob) as b,
+    ):
+        await echo(a, "before-revocation")
+        await echo(b, "before-revocation")
+        revoked = httpx.delete(f"{server.url}api/users/{ana}/tokens/{token_id}", headers=ADMIN)
+        assert revoked.status_code == 204, revoked.text
+        assert await closed_code(a) == 1008
+        await echo(b, "after-revocation")  # another user's socket stays open
+    assert httpx.get(f"{server.url}api/me", headers=as_ana).status_code in (401, 403)
+
+
+async def test_disabling_an_account_closes_its_terminal_and_kernel_websockets(
+    server: ServerProcess,
+) -> None:
+    carl, _, as_carl = new_user(server)
+    _, _, as_dora = new_user(server)
+    carl_term = new_terminal(server, as_carl)
+    dora_term = new_terminal(server, as_dora)
+    started = httpx.post(f"{server.url}api/kernels", json={}, headers=as_carl, timeout=60)
+    assert started.status_code == 201, started.text
+    kernel = started.json()["id"]
+    try:
+        async with (
+            connect(
+                ws_url(server, f"terminals/websocket/{carl_term}"), additional_headers=as_carl
+            ) as term,
+            connect(
+                ws_url(server, f"api/kernels/{kernel}/channels"),
+                additional_headers=as_carl,
+                max_size=None,
+            ) as channels,
+            connect(
+                ws_url(server, f"terminals/websocket/{dora_term}"), additional_headers=as_dora
+            ) as other,
+        ):
+            await echo(term, "before-disabling")
+            await execute(channels, "1 + 1")
+            disabled = httpx.patch(
+                f"{server.url}api/users/{carl}", json={"enabled": False}, headers=ADMIN
+            )
+            assert disabled.status_code == 200, disabled.text
+            assert await closed_code(term) == 1008
+            assert await closed_code(channels) == 1008
+            await echo(other, "after-disabling")
+    finally:
+        httpx.delete(f"{server.url}api/kernels/{kernel}", headers=ADMIN, timeout=60)
+
+
+async def execute(channels: ClientConnection, code: str) -> None:
+    """Run ``code`` on a kernel's channels WebSocket and wait for its reply."""
+    msg_id, message = execute_request(code)
+    await channels.send(json.dumps(message))
+    with anyio.fail_after(60):
+        while True:
+            reply: dict[str, Any] = json.loads(await channels.recv())
+            if (
+                reply.get("parent_header", {}).get("msg_id") == msg_id
+                and reply.get("msg_type") == "execute_reply"
+            ):
+                assert reply["content"]["status"] == "ok", reply["content"]
+                return
+
+
+def test_the_module_server_wrote_no_traceback(server: ServerProcess) -> None:
+    assert "Traceback" not in server.log(), server.log()
