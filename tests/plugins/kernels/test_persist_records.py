@@ -118,7 +118,8 @@ TAMPERINGS = {
     "(SELECT sealed_key FROM kernels_kernels WHERE id = 'alice') WHERE id = 'bob'",
     "row copied": "INSERT INTO kernels_kernels SELECT 'carol', seq + 1, name, owner, cwd, "
     "connection, sealed_key, provisioner, server, heartbeat, last_activity, "
-    "execution_state, stop, restart_requested, restarted, clients_until, restart_refused "
+    "execution_state, stop, restart_requested, restarted, clients_until, restart_refused, "
+    "restart_refused_after "
     "FROM kernels_kernels WHERE id = 'alice'",
 }
 

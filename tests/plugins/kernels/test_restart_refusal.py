@@ -109,6 +109,7 @@ async def test_a_refusal_is_recorded_with_its_reason_and_cleared_by_a_restart(
         assert progress is not None
         assert (progress.restarted, progress.execution_state) == (1, "busy")
         assert progress.refused == "Kernel k1 is shutting down"
+        assert progress.refusal(1) == "Kernel k1 is shutting down"
         assert await owner.restart_requests() == {}
         await owner.save(record("k1", "key"))  # a heartbeat's save leaves the answer
         assert (await other.restart_progress("k1")).refused is not None  # type: ignore[union-attr]
@@ -118,5 +119,16 @@ async def test_a_refusal_is_recorded_with_its_reason_and_cleared_by_a_restart(
         done = await other.restart_progress("k1")
         assert done is not None
         assert (done.restarted, done.refused) == (2, None)
+
+        # Request 3 is carried out, 4 refused: the asker of 3, reading the row only after
+        # 4's answer, learns that its own restart was done.
+        assert await other.request_restart("k1") == 3
+        await owner.mark_restarted("k1", 3, "idle")
+        assert await other.request_restart("k1") == 4
+        await owner.mark_restarted("k1", 4, "idle", refused="Kernel k1 is shutting down")
+        answered = await other.restart_progress("k1")
+        assert answered is not None
+        assert answered.refusal(3) is None
+        assert answered.refusal(4) == "Kernel k1 is shutting down"
     finally:
         await database.close()

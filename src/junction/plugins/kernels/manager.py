@@ -420,8 +420,9 @@ class JupyterClientKernels:
                 if progress is None:
                     raise KernelNotFound(kernel_id)
                 if progress.restarted >= number:
-                    if progress.refused is not None:
-                        raise Conflict(progress.refused)
+                    refusal = progress.refusal(number)
+                    if refusal is not None:
+                        raise Conflict(refusal)
                     state = progress.execution_state
                     break
                 if progress.server == self.records.server:

@@ -21,7 +21,8 @@ group and connection file, and ``server``). A row whose columns differ from its 
 copied into another row, an owner, a pid or a path changed by someone with write access to
 the database but without the cookie secret) is never acted upon: reads leave it out with a
 warning. Only ``heartbeat``, ``last_activity``, ``execution_state``, ``stop``,
-``restart_requested``, ``restarted``, ``restart_refused``, ``clients_until`` and ``seq``
+``restart_requested``, ``restarted``, ``restart_refused``, ``restart_refused_after``,
+``clients_until`` and ``seq``
 stay outside the seal: every replica writes them, and none of them names a process, a file
 or a person (at worst a forged one stops or restarts a kernel, which anyone allowed to reach
 it may do anyway, or turns a restart's answer into a refusal).
@@ -212,6 +213,16 @@ class RestartProgress:
     execution_state: str
     refused: str | None = None
     """Why the running server refused the last restart it answered (None: it restarted)."""
+    refused_after: int = 0
+    """The requests numbered above this, up to ``restarted``, were ``refused``; those
+    before it were carried out."""
+
+    def refusal(self, number: int) -> str | None:
+        """Why request ``number`` (answered: ``restarted >= number``) was refused, or None
+        when it was carried out (by its own restart, or a later one)."""
+        if self.refused is not None and number > self.refused_after:
+            return self.refused
+        return None
 
 
 class KernelRecords:
@@ -452,7 +463,13 @@ class KernelRecords:
                     & (table.c.server == self.server)
                     & (table.c.restarted < number)
                 )
-                .values(restarted=number, execution_state=execution_state, restart_refused=refused)
+                .values(
+                    restarted=number,
+                    execution_state=execution_state,
+                    restart_refused=refused,
+                    # The count answered before this answer (the row's value, not the new one).
+                    restart_refused_after=None if refused is None else table.c.restarted,
+                )
             )
 
     async def restart_progress(self, kernel_id: str) -> RestartProgress | None:
@@ -467,6 +484,7 @@ class KernelRecords:
                         table.c.restarted,
                         table.c.execution_state,
                         table.c.restart_refused,
+                        table.c.restart_refused_after,
                     ).where(table.c.id == kernel_id)
                 )
             ).first()
@@ -478,6 +496,7 @@ class KernelRecords:
             restarted=int(row.restarted),
             execution_state=row.execution_state,
             refused=row.restart_refused,
+            refused_after=row.restart_refused_after or 0,
         )
 
     def _sealed(self, record: KernelRecord) -> dict[str, Any]:

@@ -7,7 +7,9 @@ and which server process runs it: ``server`` is ``host:pid:nonce``, ``heartbeat`
 process last said so (the lease), ``stop`` asks it, from any other process, to shut the
 kernel down; ``restart_requested`` counts the restarts other processes asked of it, and
 ``restarted`` is the count it has answered (a restart is pending while it is lower), and
-``restart_refused`` why it refused the last of them (NULL when it restarted the kernel);
+``restart_refused`` why it refused the last of them (NULL when it restarted the kernel), and
+``restart_refused_after`` the count answered before that refusal (the requests numbered above
+it, up to ``restarted``, were refused);
 ``clients_until`` says, until when, that WebSocket clients are attached to the kernel
 through other processes (renewed by those processes, for the running one's culler).
 """
@@ -44,6 +46,7 @@ KERNELS_TABLE = Table(
     Column("restarted", Integer, nullable=False, server_default="0"),
     Column("clients_until", Float, nullable=False, server_default="0"),
     Column("restart_refused", Text, nullable=True),
+    Column("restart_refused_after", Integer, nullable=True),
 )
 
 TABLES = PluginTables(metadata=metadata, migrations=Path(__file__).parent / "migrations")
