@@ -1,6 +1,7 @@
 """A revocation made by one process reaches every server sharing the database within about
 ``users.revocation_poll_seconds``, although each trusts a checked credential for
-``users.cache_seconds`` (left at its 60 s here).
+``users.cache_seconds`` (left at its 60 s here). So does a share made or withdrawn: the poll
+that sees the generation move reloads the shares too.
 
 Real ``junction`` servers: two on one PostgreSQL database, and one on SQLite with
 ``junction users revoke`` run beside it; in-process apps for the generation itself.
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,10 @@ import pytest
 from sqlalchemy import event
 
 from junction.database import Database, upgrade
+from junction.errors import DatabaseUnavailable
 from junction.plugins.users import plugin, store
 from junction.plugins.users.directory import UserDirectory
+from junction.plugins.users.homes import HOMES, Homes
 from junction.plugins.users.service import USERS
 from junction.plugins.users.settings import UsersSettings
 from junction.services import DATABASE
@@ -37,8 +41,10 @@ than the 60 s a checked credential is otherwise trusted."""
 
 
 def start_server(root: Path, name: str, database_url: str) -> ServerProcess:
-    """A server with the users plugin alone on ``database_url``, default cache settings."""
+    """A server with the users and contents plugins alone on ``database_url``, default cache
+    settings."""
     args = ["--port", "0", "--ip", "127.0.0.1", "--profile", "none", "--enable", "users"]
+    args += ["--enable", "contents"]
     args += ["--root-dir", str(root), "--set", f"database_url={database_url}"]
     args += ["--set", "cookie_secret=servers-share-this-cookie-secret"]
     return ServerProcess(args, log_path=root / f"{name}.log").start()
@@ -81,23 +87,35 @@ def new_token(server: ServerProcess, name: str) -> tuple[int, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
+def replicas_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """The PostgreSQL database of :func:`two_servers` (and of any server a test adds)."""
+    name = postgres_cluster.create_database()
+    try:
+        yield postgres_cluster.url(name)
+    finally:
+        postgres_cluster.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def replicas_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The root folder of :func:`two_servers` (and of any server a test adds)."""
+    return tmp_path_factory.mktemp("replicas")
+
+
+@pytest.fixture(scope="module")
 def two_servers(
-    postgres_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory
+    replicas_url: str, replicas_root: Path
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two servers on one PostgreSQL database, as replicas behind a proxy are."""
-    name = postgres_cluster.create_database()
-    root = tmp_path_factory.mktemp("replicas")
-    url = postgres_cluster.url(name)
-    first = start_server(root, "a", url)
+    first = start_server(replicas_root, "a", replicas_url)
     try:
-        second = start_server(root, "b", url)
+        second = start_server(replicas_root, "b", replicas_url)
         try:
             yield first, second
         finally:
             second.stop()
     finally:
         first.stop()
-        postgres_cluster.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_a_token_revoked_on_one_server_is_refused_by_the_other(
@@ -169,6 +187,109 @@ def test_junction_users_revoke_reaches_a_running_server_on_sqlite(tmp_path: Path
         print(f"token revoked from the command line refused after {delay:.2f} s")
     finally:
         server.stop()
+
+
+# -- shares ------------------------------------------------------------------------------------
+
+
+DENIED = (403, 404)
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> float:
+    """Poll ``condition`` until it holds; returns how long it took. Fails after
+    :data:`WITHIN` seconds."""
+    started = time.monotonic()
+    while not condition():
+        elapsed = time.monotonic() - started
+        assert elapsed < WITHIN, f"{what} after {elapsed:.1f} s"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def read_status(server: ServerProcess, headers: dict[str, str], path: str) -> int:
+    """The status of reading the file ``path`` through ``server``."""
+    return httpx.get(f"{server.url}api/contents/{path}", headers=headers, timeout=30).status_code
+
+
+def write_status(server: ServerProcess, headers: dict[str, str], path: str, text: str) -> int:
+    """The status of overwriting the file ``path`` through ``server``."""
+    body = {"type": "file", "format": "text", "content": text}
+    url = f"{server.url}api/contents/{path}"
+    return httpx.put(url, json=body, headers=headers, timeout=30).status_code
+
+
+def listed(server: ServerProcess, share_id: int) -> bool:
+    """Whether ``server`` lists the share ``share_id`` to an administrator."""
+    answer = httpx.get(f"{server.url}api/users/shares", headers=ADMIN, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return share_id in [share["id"] for share in answer.json()]
+
+
+def make_share(server: ServerProcess, folder: str, user: str) -> int:
+    """Share ``folder`` read-write with ``user`` through ``server``; returns its id."""
+    body = {"path": folder, "user": user, "access": "write"}
+    made = httpx.put(f"{server.url}api/users/shares", json=body, headers=ADMIN, timeout=30)
+    assert made.status_code == 200, made.text
+    share_id: int = made.json()["id"]
+    return share_id
+
+
+def unshare(server: ServerProcess, share_id: int) -> None:
+    """Withdraw a share through ``server``."""
+    gone = httpx.delete(f"{server.url}api/users/shares/{share_id}", headers=ADMIN, timeout=30)
+    assert gone.status_code == 204, gone.text
+
+
+def test_shares_made_and_withdrawn_on_one_server_apply_on_the_other(
+    two_servers: tuple[ServerProcess, ServerProcess], replicas_root: Path
+) -> None:
+    a, b = two_servers
+    (replicas_root / "datasets").mkdir()
+    (replicas_root / "datasets" / "notes.txt").write_text("first")
+    path = "datasets/notes.txt"
+    new_user(a, "sh")
+    _, as_sh = new_token(a, "sh")
+    assert read_status(b, as_sh, path) in DENIED
+
+    share_id = make_share(a, "datasets", "sh")
+    delay = wait_until(lambda: read_status(b, as_sh, path) == 200, "b still refuses the share")
+    print(f"share made on a usable through b after {delay:.2f} s")
+    assert write_status(b, as_sh, path, "written through b") == 200
+    assert listed(b, share_id)
+
+    unshare(a, share_id)
+    delay = wait_until(lambda: read_status(b, as_sh, path) != 200, "b still grants the share")
+    print(f"share withdrawn on a refused by b after {delay:.2f} s")
+    assert read_status(b, as_sh, path) in DENIED
+    assert write_status(b, as_sh, path, "after the share") in DENIED
+    assert not listed(b, share_id)
+    assert (replicas_root / path).read_text() == "written through b"
+
+
+def test_a_share_withdrawn_on_one_server_is_refused_by_one_that_loaded_it(
+    two_servers: tuple[ServerProcess, ServerProcess], replicas_url: str, replicas_root: Path
+) -> None:
+    """The third server reads the share from the database when it starts, as after a
+    restart; the withdrawal on the first must still reach it."""
+    a, _ = two_servers
+    (replicas_root / "results").mkdir()
+    (replicas_root / "results" / "r.txt").write_text("first")
+    path = "results/r.txt"
+    new_user(a, "sh2")
+    _, as_sh2 = new_token(a, "sh2")
+    share_id = make_share(a, "results", "sh2")
+    c = start_server(replicas_root, "c", replicas_url)
+    try:
+        assert write_status(c, as_sh2, path, "written through c") == 200
+        unshare(a, share_id)
+        delay = wait_until(lambda: write_status(c, as_sh2, path, "late") != 200, "c still grants")
+        print(f"share withdrawn on a refused by c after {delay:.2f} s")
+        assert read_status(c, as_sh2, path) in DENIED
+        assert write_status(c, as_sh2, path, "after the share") in DENIED
+        assert not listed(c, share_id)
+        assert (replicas_root / path).read_text() != "after the share"
+    finally:
+        c.stop()
 
 
 # -- in process --------------------------------------------------------------------------------
@@ -295,3 +416,46 @@ async def test_the_poll_outlives_an_unreachable_database(
         await working.close()
     assert caplog.text.count("cannot read the credentials generation") == 1
     assert "the credentials generation can be read again" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_failed_reload_of_the_shares_keeps_them_and_is_tried_again(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'j.db'}"
+    (tmp_path / "a-file").write_text("not a directory")
+    broken = Database(f"sqlite+aiosqlite:///{tmp_path / 'a-file' / 'j.db'}")
+    no_poll = {"users": {"revocation_poll_seconds": 0}}
+    (tmp_path / "data").mkdir()
+    async with app_client(
+        enable=["users", "contents"], database_url=url, root_dir=tmp_path, plugin_settings=no_poll
+    ) as client:
+        users: UserDirectory = client.app.state.services.get(USERS)
+        homes: Homes = client.app.state.services.get(HOMES)
+        database = client.app.state.services.get(DATABASE)
+        await users.check_generation()
+        made = await client.put("/api/users/shares", json={"path": "data", "user": "ivy"})
+        assert made.status_code == 200, made.text
+        before = homes.shares
+        assert list(before) == [made.json()["id"]]
+        async with database.session() as db:  # as another server would
+            await store.replace_share(
+                db,
+                path="data",
+                kind="group",
+                target="lab",
+                access="read",
+                created_by="admin",
+                created=datetime.now(UTC),
+            )
+        homes.database = broken
+        try:
+            with pytest.raises(DatabaseUnavailable):
+                await users.check_generation()
+            assert homes.shares is before  # the old shares, whole
+        finally:
+            homes.database = database
+            await broken.close()
+        assert await users.check_generation()  # the generation still counts as moved
+        assert sorted(s.target for s in homes.shares.values()) == ["ivy", "lab"]
+        assert not await users.check_generation()

@@ -73,6 +73,7 @@ async def lifespan(ctx: PluginContext[UsersSettings]) -> AsyncIterator[None]:
     auth = ctx.get(AUTH)
     homes = Homes(ctx.server.root_dir, settings.home_template, auth, ctx.get(DATABASE))
     await homes.load()
+    directory.on_generation(homes.load)
     async with _identity_source(ctx, directory), _unix_accounts(ctx, homes):
         ctx.provide(HOMES, homes)
         limits = UserLimits(

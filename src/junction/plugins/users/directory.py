@@ -18,7 +18,9 @@ counter that every revoking write bumps in the write's transaction (``store.py``
 reads it every ``users.revocation_poll_seconds`` (one primary-key lookup, on a pooled
 connection given back at once) and, when it moved, drops every cached token, session and
 unknown digest: such a change applies everywhere within about one poll interval, plus the
-poll's own query. A lookup that was under way while the cache was dropped answers its request
+poll's own query. The callbacks given to :meth:`on_generation` run then too (the homes
+reload their shares); one that fails leaves the generation unread, so the next tick drops
+and reloads again. A lookup that was under way while the cache was dropped answers its request
 but caches nothing, since it may have read the database before the change. While the
 database cannot be read, the poll logs a warning and tries again at the next tick; entries
 then live at most ``users.cache_seconds``, the bound without polling.
@@ -124,6 +126,7 @@ class UserDirectory:
         self._announced: dict[str, float] = {}  # digest -> when its use was last an event
         self._generation: int | None = None  # the credentials generation last read
         self._drops = 0  # how many times the whole cache was dropped (see _keep)
+        self._reloads: list[Callable[[], Awaitable[None]]] = []
         self.events: EventBus | None = None
         self._limiter = anyio.CapacityLimiter(2)
 
@@ -451,8 +454,9 @@ class UserDirectory:
                 "avatar_url": avatar_url or account.avatar_url,
             }
             # Unchanged groups and admin flag are left out: writing them would bump the
-            # credentials generation, and so empty every server's cache, at each login.
-            if tuple(groups) != account.groups:
+            # credentials generation, and so empty every server's cache, at each login; groups
+            # are compared as sets, as issuers send them in no fixed order.
+            if sorted(set(groups)) != sorted(set(account.groups)):
                 changes["groups"] = list(groups)
             if admin != account.admin:
                 changes["admin"] = admin
@@ -599,14 +603,22 @@ class UserDirectory:
     # -- background --------------------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Write the batched last-seen and last-used times, and purge expired rows."""
+        """Write the batched last-seen and last-used times, and purge expired rows (in a
+        transaction of its own). When the times cannot be written they are put back, to be
+        written by the next flush, and the error is raised."""
         seen, self._seen = self._seen, {}
         used, self._used = self._used, {}
+        try:
+            async with self.database.session() as db:
+                if seen:
+                    await store.touch_sessions(db, _as_times(seen))
+                if used:
+                    await store.touch_tokens(db, _as_times(used))
+        except BaseException:
+            _merge(self._seen, seen)
+            _merge(self._used, used)
+            raise
         async with self.database.session() as db:
-            if seen:
-                await store.touch_sessions(db, _as_times(seen))
-            if used:
-                await store.touch_tokens(db, _as_times(used))
             await store.purge_expired(db, datetime.now(UTC))
 
     async def run(self) -> None:
@@ -625,10 +637,17 @@ class UserDirectory:
             except Exception:
                 log.exception("could not record session and token activity")
 
+    def on_generation(self, reload: Callable[[], Awaitable[None]]) -> None:
+        """Call ``reload`` whenever :meth:`check_generation` sees the generation move (it
+        should build its new state and then swap it in, and raise when it cannot)."""
+        self._reloads.append(reload)
+
     async def check_generation(self) -> bool:
-        """Read the credentials generation; drop the whole cache when it moved since the
-        last read (or on the first read). Returns whether it dropped. Raises like
-        :meth:`~junction.database.Database.session` when the database cannot be read."""
+        """Read the credentials generation; drop the whole cache and run the
+        :meth:`on_generation` callbacks when it moved since the last read (or on the first
+        read). Returns whether it dropped. Raises like
+        :meth:`~junction.database.Database.session` when the database cannot be read, or
+        like a callback; the generation then counts as unread, to be tried again."""
         async with self.database.session() as db:
             # A plain read: on SQLite it must not take the write lock every tick. Shielded
             # like the session's statements (see ShieldedSession), as the server's exit
@@ -639,6 +658,8 @@ class UserDirectory:
         if current == self._generation:
             return False
         self.forget_all()
+        for reload in self._reloads:
+            await reload()
         self._generation = current
         return True
 
@@ -663,6 +684,13 @@ class UserDirectory:
                     log.info("the credentials generation can be read again")
                 failing = False
             await anyio.sleep(self.settings.revocation_poll_seconds)
+
+
+def _merge(into: dict[str, float], batch: dict[str, float]) -> None:
+    """Put an unwritten batch of times back into ``into``, keeping the newest of each."""
+    for key, moment in batch.items():
+        if moment > into.get(key, 0.0):
+            into[key] = moment
 
 
 def _as_times(moments: dict[str, float]) -> dict[str, datetime]:

@@ -9,7 +9,13 @@ of their groups are reachable too, read-only or read-write. The folders above wh
 reaches can be listed, showing only the way there.
 
 Shares live in ``users_shares`` and in memory (they are few and read on every contents
-request); changes made through this server apply at once.
+request); changes made through this server apply at once. Making or withdrawing a share
+moves the credentials generation (``store.py``), and every server sharing the database
+reloads its shares when its poll sees the generation move (``UserDirectory.on_generation``),
+so a share made or withdrawn on one server applies on the others within about
+``users.revocation_poll_seconds``. The shares are never changed in place: a change or a
+reload builds a new mapping and swaps it in, so a reader sees either the old shares or the
+new ones; a reload that fails keeps the old ones (the poll tries again).
 """
 
 from __future__ import annotations
@@ -22,13 +28,13 @@ from pathlib import Path
 from typing import Literal
 
 import anyio
-from sqlalchemy import delete, insert, select
 
 from junction.auth.identity import Authenticator, User
 from junction.database import Database
 from junction.errors import Forbidden, NotFound
 from junction.plugin import ServiceKey
 from junction.plugins.contents.service import FileNotFound, Reach
+from junction.plugins.users import store
 
 __all__ = ["HOMES", "Homes", "Share", "ShareNotFound"]
 
@@ -77,6 +83,7 @@ class Homes:
         self.auth = auth
         self.database = database
         self.shares: dict[int, Share] = {}
+        self._changes = 0  # how many times this server changed the shares (see load)
         self._made: set[str] = set()
 
     # -- homes ---------------------------------------------------------------------------
@@ -211,12 +218,19 @@ class Homes:
     # -- shares --------------------------------------------------------------------------
 
     async def load(self) -> None:
-        """Read every share from the database."""
-        from junction.plugins.users.schema import shares
+        """Read every share from the database and swap them in. Raises like
+        :meth:`~junction.database.Database.session` when the database cannot be read, and
+        then keeps the shares it had.
 
+        When this server changed the shares while they were read, the rows read may predate
+        that change, so the shares in memory (which have it) are kept; the change moved the
+        generation, so the next poll reloads."""
+        changes = self._changes
         async with self.database.session() as db:
-            rows = (await db.execute(select(shares))).mappings().all()
-        self.shares = {row["id"]: _share(row) for row in rows}
+            rows = await store.all_shares(db)
+        loaded = {row["id"]: _share(row) for row in rows}
+        if changes == self._changes:
+            self.shares = loaded
 
     def may_share(self, user: User, path: str) -> bool:
         """Whether ``user`` may share ``path``: an administrator, or the owner of its home."""
@@ -238,8 +252,6 @@ class Homes:
         self, user: User, path: str, kind: Literal["user", "group"], target: str, access: Access
     ) -> Share:
         """Share a folder (replacing an earlier share of it with the same target)."""
-        from junction.plugins.users.schema import shares
-
         path = path.strip("/")
         if not self.may_share(user, path):
             raise FileNotFound(f"No such file or directory: {path}")
@@ -258,33 +270,28 @@ class Homes:
             "created": datetime.now(UTC),
         }
         async with self.database.session() as db:
-            await db.execute(
-                delete(shares).where(
-                    shares.c.path == path, shares.c.kind == kind, shares.c.target == target
-                )
-            )
-            result = await db.execute(insert(shares).values(**values).returning(shares.c.id))
-            share_id = int(result.scalar_one())
-        for old in [
-            s.id for s in self.shares.values() if (s.path, s.kind, s.target) == (path, kind, target)
-        ]:
-            self.shares.pop(old, None)
+            share_id = await store.replace_share(db, **values)
         made = _share({"id": share_id, **values})
-        self.shares[share_id] = made
+        kept = {
+            key: s
+            for key, s in self.shares.items()
+            if (s.path, s.kind, s.target) != (path, kind, target)
+        }
+        self._changes += 1
+        self.shares = {**kept, share_id: made}
         return made
 
     async def unshare(self, user: User, share_id: int) -> None:
         """Withdraw a share: its owner, an administrator, or the user it was made for."""
-        from junction.plugins.users.schema import shares
-
         found = self.shares.get(share_id)
         if found is None or not (
             self.may_share(user, found.path) or (found.kind == "user" and found.reaches(user))
         ):
             raise ShareNotFound(share_id)
         async with self.database.session() as db:
-            await db.execute(delete(shares).where(shares.c.id == share_id))
-        self.shares.pop(share_id, None)
+            await store.delete_share(db, share_id)
+        self._changes += 1
+        self.shares = {key: s for key, s in self.shares.items() if key != share_id}
 
 
 def _share(row: object) -> Share:

@@ -7,8 +7,11 @@ Every write that takes a credential away (a session or token deleted; an account
 its roles, admin flag or groups changed) bumps the credentials generation
 (``users_generation``) in the same transaction, whoever calls it: a server's routes, a
 login's re-check, or ``junction users ...`` in another process. Servers poll the counter to
-drop their caches (``directory.py``). The bump comes before the write it announces, so every
-such transaction locks the counter row first and two of them cannot deadlock on PostgreSQL.
+drop their caches (``directory.py``). Shares are made and withdrawn the same way, so
+every server reloads them at its next poll. The bump comes before the write it announces, so
+every such transaction locks the counter row first; the session and token rows a transaction
+changes are then locked in digest order (touches and multi-row deletes alike), so no two of
+them can deadlock on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, delete, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from junction.auth.identity import User
-from junction.plugins.users.schema import accounts, generation, sessions, tokens
+from junction.plugins.users.schema import accounts, generation, sessions, shares, tokens
 
 __all__ = ["REVOKING_COLUMNS", "Account", "SessionRow", "TokenRow", "as_utc"]
 
@@ -235,14 +238,36 @@ async def delete_session(db: AsyncSession, digest: str) -> SessionRow | None:
     return _session(row)
 
 
+async def _lock_rows(db: AsyncSession, table: Table, where: ColumnElement[bool]) -> list[str]:
+    """The digests of ``table``'s rows matching ``where``, locked in digest order on
+    PostgreSQL (SQLite runs one writer at a time anyway), so that deleting them cannot
+    deadlock with another transaction that locks some of them in the same order."""
+    query = select(table.c.digest).where(where).order_by(table.c.digest)
+    if db.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return list((await db.execute(query)).scalars())
+
+
+async def _delete_locked(
+    db: AsyncSession, table: Table, where: ColumnElement[bool], *, bump: bool
+) -> list[str]:
+    """Delete ``table``'s rows matching ``where``; returns their digests. With ``bump`` the
+    generation moves first (when there is anything to delete), then the rows are locked in
+    digest order, as :func:`delete_session` bumps before it deletes."""
+    query = select(table.c.digest).where(where).limit(1)
+    if (await db.execute(query)).first() is None:
+        return []
+    if bump:
+        await bump_generation(db)
+    digests = await _lock_rows(db, table, where)
+    if digests:
+        await db.execute(delete(table).where(table.c.digest.in_(digests)))
+    return digests
+
+
 async def delete_sessions_of(db: AsyncSession, account_id: int) -> list[str]:
     """Forget every session of an account (bumping the generation); returns their digests."""
-    query = select(sessions.c.digest).where(sessions.c.account_id == account_id)
-    digests = list((await db.execute(query)).scalars())
-    if digests:
-        await bump_generation(db)
-        await db.execute(delete(sessions).where(sessions.c.account_id == account_id))
-    return digests
+    return await _delete_locked(db, sessions, sessions.c.account_id == account_id, bump=True)
 
 
 async def sessions_of(db: AsyncSession, account_id: int) -> list[SessionRow]:
@@ -256,15 +281,17 @@ async def sessions_of(db: AsyncSession, account_id: int) -> list[SessionRow]:
 
 
 async def touch_sessions(db: AsyncSession, seen: Mapping[str, datetime]) -> None:
-    """Record when sessions were last used (batched by the directory)."""
-    for digest, moment in seen.items():
-        await update_session(db, digest, last_seen=moment)
+    """Record when sessions were last used (batched by the directory), in digest order."""
+    for digest in sorted(seen):
+        await update_session(db, digest, last_seen=seen[digest])
 
 
 async def purge_expired(db: AsyncSession, now: datetime) -> None:
-    """Delete sessions past their absolute expiry and tokens past theirs."""
-    await db.execute(delete(sessions).where(sessions.c.expires < now))
-    await db.execute(delete(tokens).where(tokens.c.expires < now))
+    """Delete sessions past their absolute expiry and tokens past theirs (no bump: they
+    are refused by their expiry already). Best in a transaction of its own, so that its
+    locks are taken in one digest order."""
+    await _delete_locked(db, sessions, sessions.c.expires < now, bump=False)
+    await _delete_locked(db, tokens, tokens.c.expires < now, bump=False)
 
 
 # -- tokens --------------------------------------------------------------------------------
@@ -319,20 +346,43 @@ async def delete_token(db: AsyncSession, account_id: int, token_id: int) -> str 
 
 async def delete_tokens_of(db: AsyncSession, account_id: int) -> list[str]:
     """Forget every token of an account (bumping the generation); returns their digests."""
-    query = select(tokens.c.digest).where(tokens.c.account_id == account_id)
-    digests = list((await db.execute(query)).scalars())
-    if digests:
-        await bump_generation(db)
-        await db.execute(delete(tokens).where(tokens.c.account_id == account_id))
-    return digests
+    return await _delete_locked(db, tokens, tokens.c.account_id == account_id, bump=True)
 
 
 async def touch_tokens(db: AsyncSession, used: Mapping[str, datetime]) -> None:
-    """Record when tokens were last used (batched by the directory)."""
-    for token_digest, moment in used.items():
-        await db.execute(
-            update(tokens).where(tokens.c.digest == token_digest).values(last_used=moment)
+    """Record when tokens were last used (batched by the directory), in digest order."""
+    for key in sorted(used):
+        await db.execute(update(tokens).where(tokens.c.digest == key).values(last_used=used[key]))
+
+
+# -- shares --------------------------------------------------------------------------------
+
+
+async def all_shares(db: AsyncSession) -> list[RowMapping]:
+    """Every row of ``users_shares``."""
+    return list((await db.execute(select(shares))).mappings().all())
+
+
+async def replace_share(db: AsyncSession, **values: Any) -> int:
+    """Share a folder (values: path, kind, target, access, created_by, created), replacing
+    an earlier share of it with the same target; bumps the generation, so every server
+    reloads its shares. Returns the new share's id."""
+    await bump_generation(db)
+    await db.execute(
+        delete(shares).where(
+            shares.c.path == values["path"],
+            shares.c.kind == values["kind"],
+            shares.c.target == values["target"],
         )
+    )
+    result = await db.execute(insert(shares).values(**values).returning(shares.c.id))
+    return int(result.scalar_one())
+
+
+async def delete_share(db: AsyncSession, share_id: int) -> None:
+    """Withdraw a share (bumping the generation, so every server reloads its shares)."""
+    await bump_generation(db)
+    await db.execute(delete(shares).where(shares.c.id == share_id))
 
 
 # -- credentials generation ----------------------------------------------------------------
