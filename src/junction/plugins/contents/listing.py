@@ -8,10 +8,12 @@ from that descriptor. A listing is built in two passes:
    are not valid UTF-8 (they cannot be sent as JSON), and entries that are neither regular
    files nor directories (sockets, pipes, devices) nor links leading inside the root to
    one. The kind comes with each entry (``d_type``, no system call on most filesystems);
-   only links are resolved. These are the *listed names*: the ``total`` of a page counts
-   them, so it is the sum of the page lengths;
-2. *entries*: one ``lstat`` per name relative to an open directory descriptor (a second
-   ``stat`` only for links, which are judged again) and one dict.
+   only links are resolved, by the kernel (:meth:`RootPaths.link_target`: an ``O_PATH``
+   open, an ``fstat`` and the descriptor's name; a loop fails at once whatever the link's
+   text) and at most once per request. These are the *listed names*: the ``total`` of a
+   page counts them, so it is the sum of the page lengths;
+2. *entries*: one ``lstat`` per name relative to an open directory descriptor (a link's
+   target comes from the verdict of pass 1) and one dict.
 
 Pages come in one of two orders (:data:`~junction.plugins.contents.service.PageOrder`):
 
@@ -40,9 +42,10 @@ small LRU cache, sorted on the second use, so later pages cost one ``bisect`` pl
 ``stat`` per entry. A cached list is trusted only while the directory's
 ``(st_dev, st_ino, st_mtime_ns)`` is unchanged, and only directories last modified more
 than two seconds ago are cached: the kernel's coarse timestamp clock could otherwise give
-two changes within one tick the same ``mtime``. (A link's target can change without its
-directory changing: a cached link is judged again when its page is built, and left out
-if it no longer leads to a listed kind inside the root.)
+two changes within one tick the same ``mtime``. A link's target can change without its
+directory changing, so the cache holds links unjudged (with the names of files and
+directories, sockets and the like left out) and every request judges them again: a link
+that was broken when the list was cached is listed once its target appears.
 """
 
 from __future__ import annotations
