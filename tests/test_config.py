@@ -99,3 +99,29 @@ def test_malformed_set_assignment_is_refused(text: str) -> None:
 
 def test_base_url_is_normalised_with_slashes() -> None:
     assert load_settings(environ={}, overrides={"base_url": "user/ana"}).base_url == "/user/ana/"
+
+
+@pytest.mark.parametrize("typed", ["12345678901234567890", "1e5", "1.50", "007"])
+def test_a_secret_of_digits_is_kept_as_typed(typed: str) -> None:
+    """JSON parsing of ``--set`` and environment values must not turn a token made of
+    digits into a number (refused: not a string) or rewrite it (``1e5`` to ``100000.0``)."""
+    from_set = load_settings(environ={}, overrides=parse_assignment(f"token={typed}"))
+    from_env = load_settings(environ={"JUNCTION_TOKEN": typed})
+    for settings in (from_set, from_env):
+        assert settings.token is not None
+        assert settings.token.get_secret_value() == typed
+
+
+def test_numbers_typed_loosely_still_read_as_numbers() -> None:
+    settings = load_settings(
+        environ={"JUNCTION_PORT": "9000"}, overrides=parse_assignment("kernels.lease_timeout=1e1")
+    )
+    assert settings.port == 9000
+    assert settings.plugins["kernels"] == {"lease_timeout": "1e1"}  # read by the plugin as 10.0
+
+
+@pytest.mark.parametrize("text", ["token1234", "users.oidc_client_secrethunter2"])
+def test_an_assignment_without_equals_is_not_echoed(text: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_assignment(text)
+    assert text not in str(refused.value)

@@ -66,11 +66,19 @@ def errors(stderr: str) -> list[str]:
             "not foo://x",
         ),
         (
+            ["--set", "database_url=postgresql+asyncpg://ana:hunter2@db:port/junction"],
+            "junction: database_url is not a database URL: <unparseable database URL>",
+        ),
+        (
+            ["--set", "users.oidc_client_secrethunter2"],
+            "junction: --set expects plugin.key=value; an argument of --set has no '='",
+        ),
+        (
             ["--disable", "termnals"],
             "junction: disable: unknown plugin 'termnals'; installed plugins: ",
         ),
     ],
-    ids=["parsed", "unknown-database", "building"],
+    ids=["parsed", "unknown-database", "bad-port", "no-equals", "building"],
 )
 def test_a_bad_setting_on_the_command_line_is_one_line(
     tmp_path: Path, args: list[str], message: str
@@ -78,6 +86,7 @@ def test_a_bad_setting_on_the_command_line_is_one_line(
     result = junction(tmp_path, *args)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr  # a secret in the argument is never echoed
     [line] = result.stderr.splitlines()
     assert line.startswith(message)
     assert result.stdout == ""

@@ -59,10 +59,20 @@ def merge(base: dict[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _parse_value(text: str) -> Any:
+    """JSON when ``text`` is JSON (numbers, booleans, lists, objects, null), else the text.
+
+    A number whose JSON value does not print back as ``text`` (``1e5``, ``1.50``) stays text:
+    a text setting (a token, a secret) keeps exactly what was typed, and a number setting
+    reads it all the same. Settings models turn numbers given for text settings into that
+    text (``token=1234`` is the token ``"1234"``).
+    """
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except ValueError:
         return text
+    if isinstance(value, int | float) and not isinstance(value, bool) and str(value) != text:
+        return text
+    return value
 
 
 def _nest(path: list[str], value: Any) -> dict[str, Any]:
@@ -76,8 +86,10 @@ def parse_assignment(assignment: str) -> dict[str, Any]:
     """Turn ``--set`` text such as ``kernels.cull_idle_timeout=600`` into a nested layer."""
     key, sep, value = assignment.partition("=")
     path = [part.strip().replace("-", "_") for part in key.split(".")]
-    if not sep or not all(path):
-        raise ConfigError(f"--set expects plugin.key=value, got {assignment!r}")
+    if not sep:  # not echoed: a value may be glued to the key
+        raise ConfigError("--set expects plugin.key=value; an argument of --set has no '='")
+    if not all(path):
+        raise ConfigError(f"--set expects plugin.key=value, got the key {key!r}")
     return _nest(path, _parse_value(value))
 
 

@@ -69,7 +69,7 @@ class ServiceKey(Generic[T]):
 class PluginSettings(BaseModel):
     """Base for plugin settings models: unknown keys are refused, every field is described."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
 class NoSettings(PluginSettings):

@@ -35,7 +35,9 @@ def default_database_url() -> str:
 class ServerSettings(BaseModel):
     """Settings of the core: network, auth, security and which plugins run."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, coerce_numbers_to_str=True
+    )
 
     ip: str = Field("localhost", description="Address to listen on ('0.0.0.0' for all).")
     port: int = Field(8888, ge=0, le=65535, description="Port to listen on; 0 picks a free one.")

@@ -84,7 +84,7 @@ def masked_url(url: str | URL) -> str:
     """The URL with its password replaced by ``***``, for logs and error messages."""
     try:
         parsed = make_url(url) if isinstance(url, str) else url
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<unparseable database URL>"
     return parsed.render_as_string(hide_password=True)
 
@@ -121,7 +121,7 @@ class Database:
     def __init__(self, url: str) -> None:
         try:
             self.url = make_url(url)
-        except ArgumentError:
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
             raise ConfigError(f"database_url is not a database URL: {masked_url(url)}") from None
         # Read from the URL itself: get_driver_name() loads the dialect, which fails with a
         # traceback on a database type SQLAlchemy does not know.
