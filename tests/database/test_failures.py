@@ -4,6 +4,7 @@ unaffected, recovery on its own), and a full disk (507, nothing corrupted)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -110,8 +111,9 @@ def test_db_upgrade_names_an_unreachable_database_without_its_password(tmp_path:
 
 
 async def test_database_down_while_serving_gives_503_then_recovers(
-    own_postgres: Any, lab_sections: dict[str, dict[str, Any]]
+    own_postgres: Any, lab_sections: dict[str, dict[str, Any]], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="junction.database")
     async with app_client(
         enable=["frontend", "lab"], plugin_settings=lab_sections, database_url=own_postgres.url()
     ) as client:
@@ -134,6 +136,10 @@ async def test_database_down_while_serving_gives_503_then_recovers(
     assert cached.status_code == 200  # settings are served from memory
     assert back.status_code == 204  # recovered without a restart
     assert got.json()["data"] == {"a": 3}
+    # One warning for the outage, however many requests met it, and one line at its end.
+    outage = [r.getMessage() for r in caplog.records if "unavailable" in r.getMessage()]
+    assert len(outage) == 1, outage
+    assert any("reachable again (" in r.getMessage() for r in caplog.records)
 
 
 @pytest.fixture

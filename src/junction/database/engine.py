@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +82,18 @@ class DatabaseFull(InsufficientStorage):
     """The database's disk is full; the transaction was rolled back, nothing was changed (507)."""
 
 
+OUTAGE_LOG_EVERY = 60.0
+"""Seconds between warnings while the database stays unavailable."""
+
+
+@dataclass
+class _Outage:
+    """The database has been unavailable since a failure; counted for the log."""
+
+    logged: float
+    failures: int = 1
+
+
 def masked_url(url: str | URL) -> str:
     """The URL with its password replaced by ``***``, for logs and error messages."""
     try:
@@ -133,6 +147,7 @@ class Database:
             )
         self.dialect: str = dialect
         self._engine: AsyncEngine | None = None
+        self._unavailable: _Outage | None = None
         self._sessions: async_sessionmaker[ShieldedSession] | None = None
 
     def __repr__(self) -> str:
@@ -172,6 +187,13 @@ class Database:
                 yield session
                 with anyio.CancelScope(shield=True):
                     await session.commit()
+                if self._unavailable is not None:
+                    log.info(
+                        "database %s reachable again (%d failures)",
+                        self.masked_url,
+                        self._unavailable.failures,
+                    )
+                    self._unavailable = None
             except BaseException:
                 # Cancelled or failed: roll back and close shielded (bounded), so the
                 # connection goes back to the pool clean instead of being left to a
@@ -208,11 +230,30 @@ class Database:
             log.error("database %s is out of space: %s", self.masked_url, _first_line(exc))
             return DatabaseFull("the database's disk is full; nothing was saved")
         if _is_unreachable(exc):
-            log.warning("database %s unavailable: %s", self.masked_url, _first_line(exc))
+            self._log_unavailable(exc)
             return DatabaseUnavailable(
                 "the database is unavailable; try again shortly", reason="DatabaseUnavailable"
             )
         return exc
+
+    def _log_unavailable(self, exc: Exception) -> None:
+        """One warning when an outage begins, then one per :data:`OUTAGE_LOG_EVERY` seconds
+        while it lasts (every request and poller meets it; the log must not)."""
+        now = time.monotonic()
+        outage = self._unavailable
+        if outage is None:
+            self._unavailable = _Outage(logged=now)
+            log.warning("database %s unavailable: %s", self.masked_url, _first_line(exc))
+            return
+        outage.failures += 1
+        if now - outage.logged >= OUTAGE_LOG_EVERY:
+            outage.logged = now
+            log.warning(
+                "database %s still unavailable (%d failures so far): %s",
+                self.masked_url,
+                outage.failures,
+                _first_line(exc),
+            )
 
     async def close(self) -> None:
         """Close every pooled connection. Called when the server stops."""
