@@ -317,8 +317,8 @@ class RootPaths:
 
         The kernel follows the link: the target is opened with ``O_PATH`` (nothing is read,
         a FIFO does not block) and the open descriptor named, as :meth:`check_fd` does.
-        That bounds the cost whatever the link's text: at most 40 links are followed and a
-        loop fails at once, where ``realpath`` would take one ``lstat`` per path part.
+        No Python runs per path part (``realpath`` takes one ``lstat`` for each), at most
+        40 links are followed and a loop fails at once, however long the link's text.
         Without ``O_PATH`` or descriptor names, ``realpath`` judges the link.
         """
         if _O_PATH and self.fd_path is not None:
@@ -342,13 +342,6 @@ class RootPaths:
         if not self.contains(real) or (not self.allow_hidden and self._hidden_inside(real)):
             return None
         return st, real
-
-    def link_target_allowed(self, os_path: str) -> bool:
-        """Whether a link at ``os_path`` resolves inside the root to a non-hidden place."""
-        real = os.path.realpath(os_path)
-        if not self.contains(real):
-            return False
-        return self.allow_hidden or not self._hidden_inside(real)
 
     def _check_target(self, api: str, real: str, access: Access, verb: str) -> None:
         if not self.contains(real):
