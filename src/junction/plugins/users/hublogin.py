@@ -122,7 +122,9 @@ class HubServiceLogin:
             source="hub",
         )
         roles = self.roles_of(groups)
-        if roles is not None and tuple(roles) != account.roles:
+        # Compared as sets: the Hub's groups (and so these roles) come in no fixed order,
+        # and writing roles moves the credentials generation, emptying every server's cache.
+        if roles is not None and sorted(set(roles)) != sorted(set(account.roles)):
             account = await self.directory.set_roles(name, roles=roles)
         if not account.enabled:
             raise NotAllowed(f"The account {name} is disabled")
