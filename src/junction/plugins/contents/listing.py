@@ -412,8 +412,7 @@ class DirectoryLister:
                         links.append(entry.name)
                 except OSError:
                     continue
-        names = self.filter.visible(names)
-        return names, frozenset(links).intersection(names) if links else frozenset()
+        return self.filter.visible(names), frozenset(self.filter.visible(links))
 
     def _entries(self, fd: int, api_dir: str, names: Iterable[str], judge: _Links) -> list[Model]:
         """Models of the named entries of the open directory ``fd``, skipping vanished ones
