@@ -16,10 +16,13 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from junction.testing import TEST_TOKEN, ServerProcess, execute_request
+from junction.auth.identity import Authenticator
+from junction.auth.sockets import REVOKED_CLOSE_CODE, OpenSockets
+from junction.testing import TEST_TOKEN, ServerProcess, execute_request, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -157,3 +160,93 @@ async def execute(channels: ClientConnection, code: str) -> None:
 
 def test_the_module_server_wrote_no_traceback(server: ServerProcess) -> None:
     assert "Traceback" not in server.log(), server.log()
+
+
+# -- in process: the ASGI side of OpenSockets ----------------------------------------------
+
+
+def authenticator() -> Authenticator:
+    """A real authenticator whose token stands for its one user."""
+    return Authenticator(make_settings(token=TEST_TOKEN), cookie_secret=b"s" * 32)
+
+
+async def test_a_revoked_socket_gets_one_close_and_its_app_a_disconnect() -> None:
+    auth = authenticator()
+    sockets = OpenSockets(auth)
+    incoming: list[Message] = [{"type": "websocket.connect"}]
+    sent: list[Message] = []
+    got: list[Message] = []
+    client_waits = anyio.Event()
+
+    async def receive() -> Message:
+        if incoming:
+            return incoming.pop(0)
+        client_waits.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        got.append(await receive())
+        await send({"type": "websocket.accept"})
+        got.append(await receive())  # blocks until the credentials are revoked
+        await send({"type": "websocket.send", "text": "dropped"})
+        await send({"type": "websocket.close", "code": 1000})
+
+    async def revoke_when_idle() -> None:
+        await client_waits.wait()
+        sockets.changed()  # still valid: nothing happens
+        auth.token = "another-token"
+        sockets.changed()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(revoke_when_idle)
+            await sockets.serve(
+                app,
+                {"type": "websocket"},
+                receive,
+                send,
+                username=auth.user.username,
+                query_token=None,
+                header=f"token {TEST_TOKEN}",
+                cookie=None,
+            )
+    assert got == [
+        {"type": "websocket.connect"},
+        {"type": "websocket.disconnect", "code": REVOKED_CLOSE_CODE},
+    ]
+    assert sent == [
+        {"type": "websocket.accept"},
+        {"type": "websocket.close", "code": REVOKED_CLOSE_CODE, "reason": "credentials revoked"},
+    ]
+    assert len(sockets) == 0
+
+
+async def test_an_app_error_leaves_serve_as_is() -> None:
+    auth = authenticator()
+    sockets = OpenSockets(auth)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise ValueError("the app's own error")
+
+    async def nothing() -> Message:
+        raise AssertionError("not called")
+
+    async def ignore(message: Message) -> None:
+        raise AssertionError("not called")
+
+    with pytest.raises(ValueError, match="the app's own error"):
+        await sockets.serve(
+            app,
+            {"type": "websocket"},
+            nothing,
+            ignore,
+            username=auth.user.username,
+            query_token=TEST_TOKEN,
+            header=None,
+            cookie=None,
+        )
+    assert len(sockets) == 0
