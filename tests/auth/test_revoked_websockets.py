@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -33,14 +34,31 @@ poll (1 s) would already do, a local revocation does it at once."""
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One multi-user server for the module, on an SQLite database of its own."""
-    root = tmp_path_factory.mktemp("revoked-websockets")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The servers' root directory, holding their shared SQLite database."""
+    return tmp_path_factory.mktemp("revoked-websockets")
+
+
+def start_server(root: Path, name: str) -> ServerProcess:
+    """A multi-user server with terminals and kernels on the database in ``root``."""
     args = ["--port", "0", "--ip", "127.0.0.1", "--profile", "none", "--enable", "users"]
     args += ["--enable", "terminals", "--enable", "kernelspecs", "--enable", "kernels"]
     args += ["--root-dir", str(root)]
     args += ["--set", f"database_url=sqlite+aiosqlite:///{root}/junction.db"]
-    with ServerProcess(args, log_path=root / "server.log") as running:
+    return ServerProcess(args, log_path=root / f"{name}.log")
+
+
+@pytest.fixture(scope="module")
+def server(root: Path) -> Iterator[ServerProcess]:
+    """One multi-user server for the module."""
+    with start_server(root, "server") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def replica(root: Path, server: ServerProcess) -> Iterator[ServerProcess]:
+    """A second server on the same database, as a replica behind a proxy is."""
+    with start_server(root, "replica") as running:
         yield running
 
 
@@ -158,8 +176,22 @@ async def execute(channels: ClientConnection, code: str) -> None:
                 return
 
 
-def test_the_module_server_wrote_no_traceback(server: ServerProcess) -> None:
-    assert "Traceback" not in server.log(), server.log()
+async def test_a_token_revoked_through_another_server_closes_its_websocket(
+    server: ServerProcess, replica: ServerProcess
+) -> None:
+    eve, token_id, as_eve = new_user(server)
+    term = new_terminal(replica, as_eve)
+    url = ws_url(replica, f"terminals/websocket/{term}")
+    async with connect(url, additional_headers=as_eve) as ws:
+        await echo(ws, "before-revocation")
+        revoked = httpx.delete(f"{server.url}api/users/{eve}/tokens/{token_id}", headers=ADMIN)
+        assert revoked.status_code == 204, revoked.text
+        assert await closed_code(ws) == 1008  # through the replica's generation poll
+
+
+def test_the_servers_wrote_no_traceback(server: ServerProcess, replica: ServerProcess) -> None:
+    for running in (server, replica):
+        assert "Traceback" not in running.log(), running.log()
 
 
 # -- in process: the ASGI side of OpenSockets ----------------------------------------------
