@@ -243,6 +243,22 @@ def test_a_user_removed_from_the_group_is_refused_at_the_next_request(tmp_path: 
         assert browser.get(f"{url}api/me").status_code == 403  # the session has ended
 
 
+def test_an_administrator_demoted_at_the_provider_is_no_longer_one_at_the_next_recheck(
+    tmp_path: Path,
+) -> None:
+    settings: dict[str, Any] = {"cache_seconds": 0, "oidc_recheck_seconds": 0}
+    with oidc_junction(tmp_path, **settings) as (url, idp, _), _log_in(url, "root") as browser:
+        me = browser.get(f"{url}api/me").json()["identity"]
+        assert (me["admin"], me["groups"]) == (True, ["lab-admins"])
+        assert browser.get(f"{url}api/users").status_code == 200
+        idp.set_groups("root", ["lab"])  # still allowed in, no longer an administrator
+        me = browser.get(f"{url}api/me").json()["identity"]
+        assert (me["admin"], me["groups"]) == (False, ["lab"])
+        assert browser.get(f"{url}api/users").status_code == 403
+        idp.set_groups("root", ["lab", "lab-admins"])
+        assert browser.get(f"{url}api/me").json()["identity"]["admin"] is True
+
+
 def test_logout_ends_the_session_and_continues_at_the_provider(oidc_server: Server) -> None:
     url, provider, _ = oidc_server
     with _log_in(url, "ana") as browser:

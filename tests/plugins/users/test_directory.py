@@ -152,11 +152,19 @@ async def test_groups_in_another_order_leave_the_generation_alone(tmp_path: Path
 
 
 class _Access:
-    """The one part of the Hub's OAuth client that mapping accounts asks: access scopes."""
+    """The parts of the Hub's OAuth client that mapping accounts and rechecks ask: access
+    scopes, and the Hub's model of a token's owner (``model``, set by the test)."""
+
+    def __init__(self) -> None:
+        self.model: dict[str, Any] = {}
 
     def has_access(self, scopes: Iterable[str]) -> bool:
         """Whether ``scopes`` hold the Hub's access to services."""
         return "access:services" in scopes
+
+    async def user_model(self, token: str) -> dict[str, Any] | None:
+        """What the Hub says of the token's owner now."""
+        return self.model
 
 
 async def test_hub_groups_in_another_order_leave_the_generation_alone(tmp_path: Path) -> None:
@@ -176,5 +184,41 @@ async def test_hub_groups_in_another_order_leave_the_generation_alone(tmp_path: 
         assert await _generation(database) == before
         roles = (await users.get("fin")).roles
         assert sorted(roles) == sorted({*settings.default_roles, "viewer", "editor"})
+    finally:
+        await database.close()
+
+
+async def test_a_hub_recheck_applies_a_demotion_and_new_roles(tmp_path: Path) -> None:
+    database = await _database(f"sqlite+aiosqlite:///{tmp_path / 'j.db'}")
+    settings = UsersSettings(
+        hub_group_roles={"lab": ["viewer"]},
+        hub_admin_groups=["hub-admins"],
+        default_roles=[],
+        oidc_recheck_seconds=0,
+    )
+    users = UserDirectory(database, settings)
+    access = _Access()
+    hub = HubServiceLogin(settings, users, cast(HubOAuthService, access))
+    users.attach_source(hub, label=hub.label, path=hub.path)
+    try:
+        access.model = {
+            "name": "gil",
+            "kind": "user",
+            "groups": ["hub-admins"],
+            "scopes": ["access:services"],
+        }
+        user = await hub.account_for(access.model)
+        assert user.admin
+        session = await users.open_session(
+            user, agent="test", address="127.0.0.1", access_token="hub-token"
+        )
+        assert (await users.user_for_session(session) or user).admin
+        users.forget_all()  # as the cache's lifetime would
+        access.model = {**access.model, "groups": ["lab"]}
+        found = await users.user_for_session(session)
+        assert found is not None
+        assert (found.admin, found.groups, found.roles) == (False, ("lab",), ("viewer",))
+        account = await users.get("gil")
+        assert (account.admin, account.groups, account.roles) == (False, ("lab",), ("viewer",))
     finally:
         await database.close()

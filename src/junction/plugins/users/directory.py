@@ -77,7 +77,9 @@ _DUMMY_HASH = hash_password("not a password")
 Recheck = Callable[[SessionRow], Awaitable[tuple[bool | None, dict[str, str]]]]
 """Asks the OpenID issuer whether a session still belongs to an allowed user: True, False
 (log the session out), or None (cannot tell now; keep it); and the session's columns to
-change (``access_token``, ``refresh_token`` when the tokens were refreshed)."""
+change (``access_token``, ``refresh_token`` when the tokens were refreshed). When the user is
+still allowed it also applies what the issuer now says of them (groups, admin flag) through
+:meth:`UserDirectory.refresh_external`; the session's account is read again afterwards."""
 
 
 @dataclass
@@ -279,6 +281,12 @@ class UserDirectory:
                     return None
                 if allowed is True:
                     await store.update_session(db, key, checked=datetime.now(UTC), **renewed)
+                    # The recheck may have changed the account's groups or admin flag.
+                    fresh = await store.account_by_id(db, account.id)
+                    if fresh is None or not fresh.enabled:
+                        self._remember_unknown(key)
+                        return None
+                    account = fresh
         last_seen = self._seen.get(key, row.last_seen.timestamp())
         entry = _Cached(
             account.user(), account.id, time.monotonic(), row.expires.timestamp(), last_seen
@@ -469,6 +477,35 @@ class UserDirectory:
             groups=tuple(groups),
             admin=admin,
         )
+
+    async def refresh_external(
+        self,
+        account_id: int,
+        *,
+        groups: Sequence[str],
+        admin: bool,
+        roles: Sequence[str] | None = None,
+    ) -> None:
+        """Apply what an issuer says of a logged-in user when it rechecks their session:
+        their groups, admin flag and (from the Hub's groups) roles. Only what changed is
+        written (compared as sets), which bumps the credentials generation, so a user
+        demoted at the issuer loses their rights on every server within a poll interval."""
+        async with self.database.session() as db:
+            account = await store.account_by_id(db, account_id)
+            if account is None:
+                return
+            changes: dict[str, object] = {}
+            if sorted(set(groups)) != sorted(set(account.groups)):
+                changes["groups"] = list(groups)
+            if admin != account.admin:
+                changes["admin"] = admin
+            if roles is not None and sorted(set(roles)) != sorted(set(account.roles)):
+                changes["roles"] = list(roles)
+            if not changes:
+                return
+            await store.update_account(db, account.id, **changes)
+        log.info("the issuer changed %s's %s", account.name, " and ".join(sorted(changes)))
+        self.forget(account.name)
 
     async def users(self) -> list[Account]:
         """Every account, by name."""

@@ -134,13 +134,23 @@ class HubServiceLogin:
 
     async def recheck(self, row: SessionRow) -> tuple[bool | None, dict[str, str]]:
         """Whether the Hub still vouches for a session's token and the user still has access
-        (None: the Hub does not answer, keep the session)."""
+        (None: the Hub does not answer, keep the session). When they do, their groups, admin
+        flag and mapped roles are updated to what the Hub says now."""
         try:
             model = await self.oauth.user_model(row.access_token or "")
         except HubUnavailable as exc:
             log.info("cannot recheck a session with JupyterHub: %s", exc)
             return None, {}
-        return (model is not None and self.has_access(model) and self.allowed(model)), {}
+        if model is None or not self.has_access(model) or not self.allowed(model):
+            return False, {}
+        groups = _groups(model)
+        await self.directory.refresh_external(
+            row.account_id,
+            groups=groups,
+            admin=self.is_admin(model, groups),
+            roles=self.roles_of(groups),
+        )
+        return True, {}
 
     def logout_url(self, row: SessionRow) -> str | None:
         """Logging out here continues at the Hub's logout page, else the Hub would log the

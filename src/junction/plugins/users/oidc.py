@@ -255,6 +255,9 @@ class OpenIDLogin:
             set(groups) & set(settings.allowed_groups)
         )
 
+    def _is_admin(self, groups: list[str]) -> bool:
+        return bool(set(groups) & set(self.settings.oidc_admin_groups))
+
     async def _account_for(self, claims: dict[str, Any]) -> User:
         username = self._username(claims)
         groups = self._groups(claims)
@@ -266,7 +269,7 @@ class OpenIDLogin:
             display_name=claims.get("name"),
             avatar_url=claims.get("picture"),
             groups=groups,
-            admin=bool(set(groups) & set(self.settings.oidc_admin_groups)),
+            admin=self._is_admin(groups),
             source="oidc",
         )
         if not account.enabled:
@@ -278,7 +281,8 @@ class OpenIDLogin:
     async def recheck(self, row: SessionRow) -> tuple[bool | None, dict[str, str]]:
         """Whether the issuer still vouches for a session's user and the allow-lists still let
         them in (None: the issuer cannot be asked right now, the session is kept); and the
-        renewed tokens to store.
+        renewed tokens to store. When they are, their groups and admin flag are updated to
+        what the issuer says now (a user demoted there is no longer an administrator here).
 
         An access token the issuer refuses (expired) is renewed with the session's refresh
         token; without one, or when the issuer refuses that too, the session ends.
@@ -306,7 +310,13 @@ class OpenIDLogin:
                 return (False if _refused(again) else None), renewed
         if info is None:
             return None, renewed
-        return self.allowed(self._username(info), self._groups(info)), renewed
+        groups = self._groups(info)
+        if not self.allowed(self._username(info), groups):
+            return False, renewed
+        await self.directory.refresh_external(
+            row.account_id, groups=groups, admin=self._is_admin(groups)
+        )
+        return True, renewed
 
     async def _refresh(self, refresh_token: str) -> dict[str, Any]:
         meta = await self.metadata()
