@@ -62,6 +62,7 @@ from junction.plugins.contents.service import (
     FileNotFound,
     FileTooLarge,
     InvalidPath,
+    LinkCheck,
     OpenedFile,
     PageOrder,
     SaveResult,
@@ -132,6 +133,7 @@ class LocalContents:
         self.saver = Saver(self)
         self.observers: list[ContentsObserver] = []
         self.events: EventBus | None = None  # set by the plugin's lifespan
+        self._judging: anyio.CapacityLimiter | None = None
 
     def _write(self, fd: int, data: memoryview) -> int:
         return self.write_block(fd, data)
@@ -158,6 +160,18 @@ class LocalContents:
     async def _run(func: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(func, *args)
 
+    async def _run_judging(self, links: LinkCheck | None, func: Callable[..., T], *args: Any) -> T:
+        """:meth:`_run` for work that may call a ``links`` check: such a thread waits on the
+        event loop, where the check may need a thread of the default limiter, so it takes a
+        token of a limiter of its own (as many as the default one); holding one of the
+        default's, a burst of listings could hold them all and wait forever."""
+        if links is None:
+            return await self._run(func, *args)
+        if self._judging is None:
+            tokens = anyio.to_thread.current_default_thread_limiter().total_tokens
+            self._judging = anyio.CapacityLimiter(tokens)
+        return await anyio.to_thread.run_sync(func, *args, limiter=self._judging)
+
     # -- reading ---------------------------------------------------------------------------
 
     async def get(
@@ -170,13 +184,18 @@ class LocalContents:
         hash: bool = False,
         offset: int | None = None,
         length: int | None = None,
+        links: LinkCheck | None = None,
     ) -> Model:
         """See ``ContentsService.get``."""
         if self.inline_read_bytes and offset is None and length is None:
             model = self._get_small_file(path, type, format, content, hash)
             if model is not None:
                 return model
-        return await self._run(self._get, path, type, format, content, hash, offset, length)
+        if not content:
+            links = None  # no listing: nothing to judge
+        return await self._run_judging(
+            links, self._get, path, type, format, content, hash, offset, length, links
+        )
 
     def _get_small_file(
         self, path: str, kind: str | None, format: str | None, content: bool, want_hash: bool
@@ -221,6 +240,7 @@ class LocalContents:
         want_hash: bool,
         offset: int | None,
         length: int | None,
+        links: LinkCheck | None = None,
     ) -> Model:
         resolved = self.paths.resolve(path, Access.READ)
         api = resolved.api
@@ -235,7 +255,7 @@ class LocalContents:
                 with self.paths.directory(resolved.os_path, api, Access.READ) as fd:
                     model = self.model(resolved, os.fstat(fd))
                     if content:
-                        model["content"] = self.lister.listing_at(fd, resolved.os_path, api)
+                        model["content"] = self.lister.listing_at(fd, resolved.os_path, api, links)
                         model["format"] = "json"
                 return model
             if not stat.S_ISREG(st.st_mode):
@@ -378,9 +398,12 @@ class LocalContents:
         after: str | None = None,
         order: PageOrder = "name",
         visible: Callable[[list[str]], list[str]] | None = None,
+        links: LinkCheck | None = None,
     ) -> Model:
         """See ``ContentsService.list_directory``."""
-        return await self._run(self._list_directory, path, limit, after, order, visible)
+        return await self._run_judging(
+            links, self._list_directory, path, limit, after, order, visible, links
+        )
 
     def _list_directory(
         self,
@@ -389,6 +412,7 @@ class LocalContents:
         after: str | None,
         order: PageOrder,
         visible: Callable[[list[str]], list[str]] | None,
+        links: LinkCheck | None,
     ) -> Model:
         resolved = self.paths.resolve(path, Access.READ)
         with os_errors(resolved.api, "list"):
@@ -398,7 +422,7 @@ class LocalContents:
             with self.paths.directory(resolved.os_path, resolved.api, Access.READ) as fd:
                 model = self.model(resolved, os.fstat(fd))
                 page = self.lister.page_at(
-                    fd, resolved.os_path, resolved.api, limit, after, visible, order
+                    fd, resolved.os_path, resolved.api, limit, after, visible, order, links
                 )
         model["content"] = page.entries
         model["format"] = "json"

@@ -34,7 +34,11 @@ Pages come in one of two orders (:data:`~junction.plugins.contents.service.PageO
 A caller that may see only some entries (a user in a folder above their home) passes a
 ``visible`` filter over API paths: it is applied to the names before paging, so a page
 holds up to ``limit`` of those entries and its ``next`` cursor (in both orders: positions
-count visible names only) and ``total`` count nothing else.
+count visible names only) and ``total`` count nothing else. In multi-user mode every
+listing also gets an ``allowed`` check of where links lead (an API path): a link the
+caller could not read through is judged like a broken one, left out of the names before
+paging, so neither the entries nor ``total`` tell of it. It costs one check per link per
+request; a directory without links never calls it.
 
 By name, the first page of a cold directory does not sort everything: it picks the
 smallest names with a heap. Large directories (1000+ names) keep their name list in a
@@ -66,7 +70,7 @@ from junction.plugins.contents.entries import NOTEBOOK_SUFFIX, ModelFactory
 from junction.plugins.contents.models import Model
 from junction.plugins.contents.paths import Access, RootPaths
 from junction.plugins.contents.scanning import NameScan, ScanCursor, resume
-from junction.plugins.contents.service import PageOrder
+from junction.plugins.contents.service import LinkCheck, PageOrder
 
 __all__ = ["DirectoryLister", "NameFilter", "Page"]
 
@@ -152,15 +156,19 @@ class _Links:
     """The links of one open directory, each judged at most once per request.
 
     A link is listed when it leads inside the root, to a place that is not hidden, to a
-    regular file or a directory (:meth:`RootPaths.link_target`: the kernel follows it).
+    regular file or a directory (:meth:`RootPaths.link_target`: the kernel follows it), and
+    that the caller's ``allowed`` check (if any) lets them see.
     """
 
-    __slots__ = ("_fd", "_os_dir", "_paths", "_verdicts")
+    __slots__ = ("_allowed", "_fd", "_os_dir", "_paths", "_verdicts")
 
-    def __init__(self, paths: RootPaths, fd: int, os_dir: str) -> None:
+    def __init__(
+        self, paths: RootPaths, fd: int, os_dir: str, allowed: LinkCheck | None = None
+    ) -> None:
         self._paths = paths
         self._fd = fd
         self._os_dir = os_dir
+        self._allowed = allowed
         self._verdicts: dict[str, _Target | None] = {}
 
     def target(self, name: str) -> _Target | None:
@@ -172,7 +180,10 @@ class _Links:
         verdict = self._paths.link_target(self._fd, name, self._os_dir)
         if verdict is not None:
             mode = verdict[0].st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            allowed = self._allowed
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)) or (
+                allowed is not None and not allowed(self._paths.relative(verdict[1]))
+            ):
                 verdict = None
         self._verdicts[name] = verdict
         return verdict
@@ -207,15 +218,18 @@ class DirectoryLister:
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._lock = threading.Lock()
 
-    def listing(self, os_dir: str, api_dir: str) -> list[Model]:
-        """Every visible entry of a directory, sorted by name."""
+    def listing(self, os_dir: str, api_dir: str, allowed: LinkCheck | None = None) -> list[Model]:
+        """Every visible entry of a directory, sorted by name; with ``allowed``, only the
+        links it lets through (given the API paths they lead to)."""
         with self.paths.directory(os_dir, api_dir, Access.READ) as fd:
-            return self.listing_at(fd, os_dir, api_dir)
+            return self.listing_at(fd, os_dir, api_dir, allowed)
 
-    def listing_at(self, fd: int, os_dir: str, api_dir: str) -> list[Model]:
+    def listing_at(
+        self, fd: int, os_dir: str, api_dir: str, allowed: LinkCheck | None = None
+    ) -> list[Model]:
         """:meth:`listing` of a directory already open (and checked) as ``fd``."""
         names, links, is_sorted = self._names(fd, os_dir)
-        judge = _Links(self.paths, fd, os_dir)
+        judge = _Links(self.paths, fd, os_dir, allowed)
         names = _listed(names, links, judge)
         if not is_sorted:
             names = sorted(names)
@@ -229,14 +243,15 @@ class DirectoryLister:
         after: str | None,
         visible: Callable[[list[str]], list[str]] | None = None,
         order: PageOrder = "name",
+        allowed: LinkCheck | None = None,
     ) -> Page:
         """Up to ``limit`` entries in ``order`` following the cursor ``after``: by name, the
         names sorting after it; by directory order, where the page that gave the cursor
-        ended. With ``visible``, only entries whose API paths it keeps (the cursor and the
-        total count those alone). Raises InvalidCursor for a malformed directory-order
-        cursor."""
+        ended. With ``visible``, only entries whose API paths it keeps; with ``allowed``, only
+        the links it lets through (the cursor and the total count those alone). Raises
+        InvalidCursor for a malformed directory-order cursor."""
         with self.paths.directory(os_dir, api_dir, Access.READ) as fd:
-            return self.page_at(fd, os_dir, api_dir, limit, after, visible, order)
+            return self.page_at(fd, os_dir, api_dir, limit, after, visible, order, allowed)
 
     def page_at(
         self,
@@ -247,17 +262,18 @@ class DirectoryLister:
         after: str | None,
         visible: Callable[[list[str]], list[str]] | None = None,
         order: PageOrder = "name",
+        allowed: LinkCheck | None = None,
     ) -> Page:
         """:meth:`page` of a directory already open (and checked) as ``fd``."""
         if order == "directory":
-            return self._page_scanned(fd, os_dir, api_dir, limit, after, visible)
+            return self._page_scanned(fd, os_dir, api_dir, limit, after, visible, allowed)
         names, links, is_sorted = self._names(fd, os_dir)
         if visible is not None:  # a new list: the cached one stays whole
             prefix = api_dir + "/" if api_dir else ""
             shown = set(visible([prefix + name for name in names]))
             names = [name for name in names if prefix + name in shown]
             links = frozenset(name for name in links if prefix + name in shown)
-        judge = _Links(self.paths, fd, os_dir)
+        judge = _Links(self.paths, fd, os_dir, allowed)
         names = _listed(names, links, judge)
         if is_sorted:
             return self._page_sorted(fd, api_dir, names, limit, after, judge)
@@ -271,18 +287,19 @@ class DirectoryLister:
         limit: int,
         after: str | None,
         visible: Callable[[list[str]], list[str]] | None,
+        allowed: LinkCheck | None,
     ) -> Page:
         """A directory-order page: see ``scanning.py``."""
         cursor = ScanCursor.decode(after) if after is not None else None
         prefix = api_dir + "/" if api_dir else ""
-        judge = _Links(self.paths, fd, os_dir)
+        judge = _Links(self.paths, fd, os_dir, allowed)
 
         def keep(raw: list[os.DirEntry[str]]) -> list[str]:
             names, links = self._kinds(raw)
             if visible is not None and names:
-                allowed = set(visible([prefix + name for name in names]))
-                names = [name for name in names if prefix + name in allowed]
-                links = frozenset(name for name in links if prefix + name in allowed)
+                shown = set(visible([prefix + name for name in names]))
+                names = [name for name in names if prefix + name in shown]
+                links = frozenset(name for name in links if prefix + name in shown)
             return _listed(names, links, judge)
 
         with os.scandir(fd) as found:

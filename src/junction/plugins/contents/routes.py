@@ -50,6 +50,7 @@ from junction.plugins.contents.service import (
     PageOrder,
     Reach,
     check_path,
+    link_check,
     visibility,
     visible_entries,
 )
@@ -269,7 +270,12 @@ async def _get(
             raise BadType("limit and after page through directories; drop type or use directory")
         visible = visibility(request, reach)
         model = await contents.list_directory(
-            path, limit=limit, after=after, order=order or "name", visible=visible
+            path,
+            limit=limit,
+            after=after,
+            order=order or "name",
+            visible=visible,
+            links=link_check(request),
         )
         headers = {"Last-Modified": _http_date(model["last_modified"])}
         following = model["pagination"]["next"]
@@ -289,6 +295,7 @@ async def _get(
         hash=want_hash,
         offset=offset,
         length=length,
+        links=link_check(request),
     )
     if reach is Reach.ANCESTOR and isinstance(model.get("content"), list):
         model["content"] = visible_entries(request, model["content"])

@@ -45,6 +45,7 @@ from junction.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    HTTPError,
     InsufficientStorage,
     NotFound,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "InvalidCursor",
     "InvalidNotebook",
     "InvalidPath",
+    "LinkCheck",
     "OpenedFile",
     "OutsideRoot",
     "PageOrder",
@@ -82,6 +84,7 @@ __all__ = [
     "UploadOutOfOrder",
     "check_path",
     "home_of",
+    "link_check",
     "visibility",
     "visible_entries",
 ]
@@ -183,6 +186,10 @@ PageOrder = Literal["name", "directory"]
 """How the entries of a directory page are ordered: by name (code point order, the default)
 or in the order the filesystem returns them (cheaper: no need to read every name first)."""
 
+LinkCheck = Callable[[str], bool]
+"""Given the API path a link in a listing leads to, whether the caller may see it there (the
+link is left out of the listing otherwise); called from an AnyIO worker thread."""
+
 ContentsObserver = Callable[[ContentsChange], Awaitable[None]]
 """Awaited after each successful save, rename and delete; its errors are logged, not raised."""
 
@@ -220,13 +227,14 @@ class ContentsService(Protocol):
         hash: bool = False,
         offset: int | None = None,
         length: int | None = None,
+        links: LinkCheck | None = None,
     ) -> Model:
         """Return the model of the item at ``path``; called for ``GET /api/contents``.
 
         ``type`` (None, 'file', 'notebook', 'directory') and ``format`` (None, 'text',
         'base64') say how to read it; ``offset``/``length`` read a byte range of a file.
-        Directories list every visible entry. Raises FileNotFound, BadType, BadFormat,
-        FileTooLarge, OutsideRoot.
+        Directories list every visible entry (with ``links``, only the links it lets
+        through). Raises FileNotFound, BadType, BadFormat, FileTooLarge, OutsideRoot.
         """
         ...
 
@@ -238,6 +246,7 @@ class ContentsService(Protocol):
         after: str | None = None,
         order: PageOrder = "name",
         visible: Callable[[list[str]], list[str]] | None = None,
+        links: LinkCheck | None = None,
     ) -> Model:
         """Return a directory model whose content is one page of up to ``limit`` entries;
         called for ``GET /api/contents/{dir}?limit=...``.
@@ -250,8 +259,8 @@ class ContentsService(Protocol):
         page. With ``visible`` (given the API paths of the directory's entries, it returns
         those the caller may see; call it from the event loop or an AnyIO worker thread) the
         others are left out before paging: neither the page, nor ``next``, nor ``total``
-        tells of them. Raises FileNotFound, BadType, InvalidCursor (a malformed
-        directory-order cursor).
+        tells of them; so are the links ``links`` refuses. Raises FileNotFound, BadType,
+        InvalidCursor (a malformed directory-order cursor).
         """
         ...
 
@@ -433,6 +442,33 @@ def visibility(conn: HTTPConnection, reach: Reach) -> Callable[[list[str]], list
         return anyio.from_thread.run_sync(shown, paths)
 
     return keep
+
+
+def link_check(conn: HTTPConnection) -> LinkCheck | None:
+    """Which links the caller may see in a listing, as the ``links`` check of
+    :meth:`ContentsService.get` and :meth:`ContentsService.list_directory`: those leading
+    where the caller fully reaches for reading (what reading through the link needs, see
+    :meth:`ContentsAccess.check`), whatever their reach of the folder listed. None in
+    single-user mode, where every link inside the root is listed.
+
+    Each call asks :meth:`ContentsAccess.check` on the event loop; call it from a worker
+    thread that holds no token of AnyIO's default limiter (the check may need one).
+    """
+    access = _access(conn)
+    if access is None:
+        return None
+    user = current_user(conn.scope)
+
+    async def reaches(path: str) -> bool:
+        try:
+            return await access.check(user, path, "read") is Reach.FULL
+        except HTTPError:  # out of reach, or not to be read: the link is not listed
+            return False
+
+    def allowed(path: str) -> bool:
+        return anyio.from_thread.run(reaches, path)
+
+    return allowed
 
 
 def home_of(conn: HTTPConnection) -> str | None:
