@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.plugins.contents.test_review_fixes import _multiuser, _pages, _token
 
 pytestmark = pytest.mark.anyio
@@ -91,7 +90,8 @@ async def test_a_listing_shows_only_the_links_one_may_read_through(
 
         # what the listed links show is what reading through them gives
         own = {entry["name"]: entry for entry in whole.json()["content"]}
-        assert own["l_own"]["type"] == "file" and own["l_own"]["size"] == len("ana's")
+        assert own["l_own"]["type"] == "file"
+        assert own["l_own"]["size"] == len("ana's")
         assert own["l_shared"]["type"] == "directory"
         inside = await admin.get(f"{url}/l_shared", headers=ana)
         assert inside.status_code == 200, inside.text
