@@ -313,9 +313,12 @@ class OpenIDLogin:
         groups = self._groups(info)
         if not self.allowed(self._username(info), groups):
             return False, renewed
-        await self.directory.refresh_external(
-            row.account_id, groups=groups, admin=self._is_admin(groups)
-        )
+        if self.settings.oidc_groups_claim in info:
+            # An issuer that gives groups in the ID token alone says nothing of them here:
+            # the ones from the login stand.
+            await self.directory.refresh_external(
+                row.account_id, groups=groups, admin=self._is_admin(groups)
+            )
         return True, renewed
 
     async def _refresh(self, refresh_token: str) -> dict[str, Any]:
