@@ -1,8 +1,8 @@
 """Links in a listing, multi-user mode: a link is listed only where the caller could read
 through it, so a listing tells nothing (name, size, time, count) of what lies out of reach.
 
-Each case runs through the fast twin and through the FastAPI route (twins off), which must
-answer alike.
+Each in-process case runs through the fast twin and through the FastAPI route (twins off),
+which must answer alike; one case runs a real uvicorn server.
 """
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from tests.plugins.contents.test_review_fixes import _multiuser, _pages, _token
+
+from junction.testing import TEST_TOKEN, serve_in_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -124,3 +127,40 @@ async def test_a_withdrawn_share_takes_its_links_out_of_listings(
         names, responses = await _pages(admin, url, ana, 1)
         assert names == ["a.txt", "l_own"]
         assert responses[-1].json()["pagination"]["total"] == 2
+
+
+async def test_a_burst_of_listings_on_a_real_server_judges_every_link(tmp_path: Path) -> None:
+    """More listings at once than the default thread limiter has tokens, each checking its
+    links on the event loop: every one answers, and alike."""
+    root = tmp_path / "root"
+    root.mkdir()
+    with serve_in_thread(
+        root_dir=root,
+        enable=["contents", "users"],
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'junction.db'}",
+        plugin_settings={"contents": {"delete_to_trash": False}},
+    ) as (url, _):
+        async with httpx.AsyncClient(
+            base_url=url,
+            headers={"Authorization": f"token {TEST_TOKEN}"},
+            timeout=60,
+            limits=httpx.Limits(max_connections=100),
+        ) as admin:
+            ana = await _links_in_anas_home(root, admin)
+            seen: list[list[str]] = []
+
+            async def list_once(index: int) -> None:
+                params: dict[str, str | int] = (
+                    {"limit": 2, "order": "directory"} if index % 2 else {}
+                )
+                response = await admin.get("/api/contents/home/ana", params=params, headers=ana)
+                assert response.status_code == 200, response.text
+                assert _leaks(response) == [], response.text
+                if not params:
+                    seen.append([entry["name"] for entry in response.json()["content"]])
+
+            with anyio.fail_after(90):
+                async with anyio.create_task_group() as group:
+                    for index in range(80):
+                        group.start_soon(list_once, index)
+            assert seen == [ANA_SEES] * 40
