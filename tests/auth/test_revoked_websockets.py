@@ -62,10 +62,11 @@ def replica(root: Path, server: ServerProcess) -> Iterator[ServerProcess]:
         yield running
 
 
-def new_user(server: ServerProcess) -> tuple[str, int, dict[str, str]]:
+def new_user(server: ServerProcess, *, admin: bool = False) -> tuple[str, int, dict[str, str]]:
     """A new account with an API token: its name, the token's id, headers carrying it."""
     name = f"u{uuid.uuid4().hex[:8]}"
-    created = httpx.post(f"{server.url}api/users", json={"name": name}, headers=ADMIN)
+    body = {"name": name, "admin": admin}
+    created = httpx.post(f"{server.url}api/users", json=body, headers=ADMIN)
     assert created.status_code == 201, created.text
     issued = httpx.post(f"{server.url}api/users/{name}/tokens", headers=ADMIN, timeout=30)
     assert issued.status_code == 201, issued.text
@@ -176,6 +177,36 @@ async def execute(channels: ClientConnection, code: str) -> None:
                 return
 
 
+async def test_demoting_an_admin_closes_their_websocket_on_another_users_kernel(
+    server: ServerProcess,
+) -> None:
+    fay, _, as_fay = new_user(server, admin=True)
+    gus, _, as_gus = new_user(server)
+    started = httpx.post(f"{server.url}api/kernels", json={}, headers=as_gus, timeout=60)
+    assert started.status_code == 201, started.text
+    kernel = started.json()["id"]
+    url = ws_url(server, f"api/kernels/{kernel}/channels")
+    try:
+        async with connect(url, additional_headers=as_fay, max_size=None) as channels:
+            await execute(channels, "1 + 1")
+            regrouped = httpx.patch(
+                f"{server.url}api/users/{gus}", json={"groups": ["g1"]}, headers=ADMIN
+            )
+            assert regrouped.status_code == 200, regrouped.text
+            await execute(channels, "2 + 2")  # another user's change: still open
+            demoted = httpx.patch(
+                f"{server.url}api/users/{fay}", json={"admin": False}, headers=ADMIN
+            )
+            assert demoted.status_code == 200, demoted.text
+            assert demoted.json()["admin"] is False
+            assert await closed_code(channels) == 1008
+        kernel_url = f"{server.url}api/kernels/{kernel}"
+        assert httpx.get(kernel_url, headers=as_fay).status_code in (403, 404)
+        assert httpx.get(kernel_url, headers=as_gus).status_code == 200
+    finally:
+        httpx.delete(f"{server.url}api/kernels/{kernel}", headers=ADMIN, timeout=60)
+
+
 async def test_a_token_revoked_through_another_server_closes_its_websocket(
     server: ServerProcess, replica: ServerProcess
 ) -> None:
@@ -241,7 +272,7 @@ async def test_a_revoked_socket_gets_one_close_and_its_app_a_disconnect() -> Non
                 {"type": "websocket"},
                 receive,
                 send,
-                username=auth.user.username,
+                user=auth.user,
                 query_token=None,
                 header=f"token {TEST_TOKEN}",
                 cookie=None,
@@ -276,7 +307,7 @@ async def test_an_app_error_leaves_serve_as_is() -> None:
             {"type": "websocket"},
             nothing,
             ignore,
-            username=auth.user.username,
+            user=auth.user,
             query_token=TEST_TOKEN,
             header=None,
             cookie=None,

@@ -19,7 +19,7 @@ Runs as plain ASGI middleware (no per-request Request objects on the hot path). 
 
 In multi-user mode an authenticated WebSocket is served through
 :class:`~junction.auth.sockets.OpenSockets`, which closes it (1008) once its credentials are
-revoked.
+revoked or its user's rights change.
 """
 
 from __future__ import annotations
@@ -241,7 +241,7 @@ class AuthMiddleware:
                 scope,
                 receive,
                 send,
-                username=user.username,
+                user=user,
                 query_token=query_token,
                 header=header,
                 cookie=cookie,

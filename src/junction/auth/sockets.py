@@ -7,8 +7,10 @@ never logged) and watches for :func:`credentials_changed`: the identity provider
 whenever it drops cached credentials (a revoked token, ended sessions, a disabled account, or
 a revocation seen through the shared database). Each open socket's credentials are then checked
 again, a few at a time, in the socket's own watcher task; a socket whose credentials no longer
-stand for the same enabled user is closed with code 1008 (policy violation): the client gets a
-close frame, the application a ``websocket.disconnect``.
+stand for the same enabled user, with the same rights (admin flag, roles, groups, token scopes)
+it had at the handshake, is closed with code 1008 (policy violation): the client gets a close
+frame, the application a ``websocket.disconnect``. A demoted admin thus loses the sockets they
+opened on other users' kernels, as the new rights would not have let them open those.
 
 Single-user mode needs none of this (its one token lives as long as the server), so the
 middleware only hands sockets over while an identity provider is attached.
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from junction.auth.identity import Authenticator
+from junction.auth.identity import Authenticator, User
 from junction.errors import HTTPError
 
 __all__ = ["REVOKED_CLOSE_CODE", "OpenSockets", "credentials_changed"]
@@ -36,6 +38,12 @@ REVOKED_CLOSE_CODE = 1008
 _REASON = "credentials revoked"
 _CHECKS_AT_ONCE = 4
 _REGISTRIES: weakref.WeakSet[OpenSockets] = weakref.WeakSet()
+
+
+def _access(user: User) -> tuple[object, ...]:
+    """Everything about ``user`` that grants access (display fields do not)."""
+    scopes = None if user.scopes is None else frozenset(user.scopes)
+    return (user.username, user.admin, frozenset(user.roles), frozenset(user.groups), scopes)
 
 
 def credentials_changed() -> None:
@@ -61,7 +69,7 @@ class _Credentials:
 class _Socket:
     """One open WebSocket: how it was authenticated, and where its ASGI exchange stands."""
 
-    username: str
+    user: User
     credentials: _Credentials
     receive_from: Receive
     send_to: Send
@@ -143,14 +151,14 @@ class OpenSockets:
         receive: Receive,
         send: Send,
         *,
-        username: str,
+        user: User,
         query_token: str | None,
         header: str | None,
         cookie: str | None,
     ) -> None:
-        """Run ``app`` for one WebSocket authenticated as ``username`` with these
-        credentials, closing it if they are revoked while it is open."""
-        socket = _Socket(username, _Credentials(query_token, header, cookie), receive, send)
+        """Run ``app`` for one WebSocket authenticated as ``user`` with these credentials,
+        closing it if they are revoked, or their user's rights change, while it is open."""
+        socket = _Socket(user, _Credentials(query_token, header, cookie), receive, send)
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(_CHECKS_AT_ONCE)
         limiter = self._limiter
@@ -196,4 +204,4 @@ class OpenSockets:
         except Exception:
             log.exception("checking an open WebSocket's credentials again failed")
             return True
-        return user is not None and user.username == socket.username
+        return user is not None and _access(user) == _access(socket.user)
