@@ -5,6 +5,7 @@ JSON-lines event log holds, and who sees whose events in multi-user mode."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,32 @@ async def test_users_see_their_own_events_and_admins_see_everyone_s(tmp_path: Pa
                 assert (bob_event["username"], bob_event["path"]) == ("bob", "home/bob/bob.txt")
                 seen = [(await _next(everyone, CONTENTS_EVENTS))["username"] for _ in range(2)]
                 assert seen == ["bob", "ana"]
+
+
+async def test_subscribers_leaving_while_events_go_out_leave_no_traceback(
+    server: tuple[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An event sent to a subscriber that has just closed its socket ends that subscription
+    quietly; before, about one close in a hundred met an event on its way and logged an
+    ASGI exception."""
+    url, _ = server
+
+    async def churn() -> None:
+        for _ in range(50):
+            async with _subscribe(url, ADMIN):
+                pass
+
+    async def events() -> None:
+        async with httpx.AsyncClient(base_url=url, headers=ADMIN, timeout=30) as client:
+            for i in range(300):
+                body = {"type": "file", "format": "text", "content": str(i)}
+                saved = await client.put(f"api/contents/f{i % 5}.txt", json=body)
+                assert saved.status_code in (200, 201)
+
+    with anyio.fail_after(100):
+        async with anyio.create_task_group() as group:
+            group.start_soon(events)
+            for _ in range(10):
+                group.start_soon(churn)
+    failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert failures == []

@@ -184,6 +184,8 @@ async def subscribe_events(websocket: WebSocket, events: Events) -> None:
             try:
                 async for event in stream:
                     await websocket.send_text(json.dumps(event))
+            except (WebSocketDisconnect, OSError):
+                pass  # the client left while an event went out: the receive loop ends too
             finally:
                 tg.cancel_scope.cancel()  # the bus closed: the server is stopping
 
