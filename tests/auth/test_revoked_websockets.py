@@ -21,8 +21,10 @@ from starlette.types import Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from junction.auth.identity import Authenticator
+from junction.auth import sockets as sockets_module
+from junction.auth.identity import Authenticator, AuthMethod, User
 from junction.auth.sockets import REVOKED_CLOSE_CODE, OpenSockets
+from junction.errors import DatabaseUnavailable
 from junction.testing import TEST_TOKEN, ServerProcess, execute_request, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -313,3 +315,72 @@ async def test_an_app_error_leaves_serve_as_is() -> None:
             cookie=None,
         )
     assert len(sockets) == 0
+
+
+class FlakyAuthenticator(Authenticator):
+    """An authenticator whose checks fail (database down) while ``down`` is set."""
+
+    down = False
+    failures = 0
+    failed_thrice: anyio.Event
+
+    async def identify(
+        self, *, query_token: str | None, header: str | None, cookie: str | None
+    ) -> tuple[User | None, AuthMethod | None]:
+        """:meth:`Authenticator.identify`, or :class:`DatabaseUnavailable` while down."""
+        if self.down:
+            self.failures += 1
+            if self.failures == 3:
+                self.failed_thrice.set()
+            raise DatabaseUnavailable("the database is down")
+        return await super().identify(query_token=query_token, header=header, cookie=cookie)
+
+
+async def test_a_check_that_fails_is_tried_again_until_it_closes_a_revoked_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sockets_module, "_FIRST_RETRY", 0.01)
+    auth = FlakyAuthenticator(make_settings(token=TEST_TOKEN), cookie_secret=b"s" * 32)
+    auth.failed_thrice = anyio.Event()
+    sockets = OpenSockets(auth)
+    client_waits = anyio.Event()
+    got: list[Message] = []
+
+    async def receive() -> Message:
+        if not client_waits.is_set():
+            client_waits.set()
+            return {"type": "websocket.connect"}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        pass
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        got.append(await receive())  # blocks until the credentials are revoked
+
+    async def revoke_while_down() -> None:
+        await client_waits.wait()
+        auth.down = True
+        auth.token = "another-token"  # revoked while the check cannot be made
+        sockets.changed()  # one change, then nothing: the retries alone must close it
+        await auth.failed_thrice.wait()
+        auth.down = False
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(revoke_while_down)
+            await sockets.serve(
+                app,
+                {"type": "websocket"},
+                receive,
+                send,
+                user=auth.user,
+                query_token=None,
+                header=f"token {TEST_TOKEN}",
+                cookie=None,
+            )
+    assert got == [{"type": "websocket.disconnect", "code": REVOKED_CLOSE_CODE}]
+    assert auth.failures >= 3

@@ -11,6 +11,9 @@ stand for the same enabled user, with the same rights (admin flag, roles, groups
 it had at the handshake, is closed with code 1008 (policy violation): the client gets a close
 frame, the application a ``websocket.disconnect``. A demoted admin thus loses the sockets they
 opened on other users' kernels, as the new rights would not have let them open those.
+When a check cannot be made (the identity provider's database is down), the socket stays open
+and is checked again after 1, 2, 4 ... (at most 30) seconds, until a check succeeds: a
+revocation made during an outage still closes it once the database is back.
 
 Single-user mode needs none of this (its one token lives as long as the server), so the
 middleware only hands sockets over while an identity provider is attached.
@@ -19,6 +22,7 @@ middleware only hands sockets over while an identity provider is attached.
 from __future__ import annotations
 
 import logging
+import math
 import weakref
 from dataclasses import dataclass, field
 
@@ -37,6 +41,10 @@ REVOKED_CLOSE_CODE = 1008
 
 _REASON = "credentials revoked"
 _CHECKS_AT_ONCE = 4
+_FIRST_RETRY = 1.0
+"""Seconds after a failed check before the next one; doubled after each failure."""
+_LAST_RETRY = 30.0
+"""The longest wait between two checks while they fail."""
 _REGISTRIES: weakref.WeakSet[OpenSockets] = weakref.WeakSet()
 
 
@@ -181,14 +189,23 @@ class OpenSockets:
             raise failure
 
     async def _watch(self, socket: _Socket, limiter: anyio.CapacityLimiter) -> None:
+        retry: float | None = None  # while checks fail: seconds until the next one
         while not socket.revoked:
-            await socket.due.wait()
+            with anyio.move_on_after(math.inf if retry is None else retry):
+                await socket.due.wait()
             socket.due = anyio.Event()  # a change from now on asks for one more check
             async with limiter:
-                if not await self._still_valid(socket):
-                    await socket.revoke()
+                valid = await self._still_valid(socket)
+            if valid is None:
+                retry = _FIRST_RETRY if retry is None else min(2 * retry, _LAST_RETRY)
+            elif valid:
+                retry = None
+            else:
+                await socket.revoke()
 
-    async def _still_valid(self, socket: _Socket) -> bool:
+    async def _still_valid(self, socket: _Socket) -> bool | None:
+        """Whether the socket's credentials still stand for its user with the same rights;
+        None when that cannot be told right now."""
         credentials = socket.credentials
         try:
             user, _ = await self.auth.identify(
@@ -197,11 +214,10 @@ class OpenSockets:
                 cookie=credentials.cookie,
             )
         except HTTPError as exc:
-            # Cannot tell right now (database down): keep the socket; the next change or
-            # the identity provider's next drop of its cache checks it again.
+            # Cannot tell right now (database down): keep the socket, try again later.
             log.warning("cannot check an open WebSocket's credentials again: %s", exc.message)
-            return True
+            return None
         except Exception:
             log.exception("checking an open WebSocket's credentials again failed")
-            return True
+            return None
         return user is not None and _access(user) == _access(socket.user)
