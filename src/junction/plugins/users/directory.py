@@ -19,8 +19,9 @@ reads it every ``users.revocation_poll_seconds`` (one primary-key lookup, on a p
 connection given back at once) and, when it moved, drops every cached token, session and
 unknown digest: such a change applies everywhere within about one poll interval, plus the
 poll's own query. The callbacks given to :meth:`on_generation` run then too (the homes
-reload their shares); one that fails leaves the generation unread, so the next tick drops
-and reloads again. A lookup that was under way while the cache was dropped answers its request
+reload their shares); one that fails, or reports that a local change overlapped it, leaves the
+generation unread, so the next tick drops and reloads again. A lookup that was under way
+while the cache was dropped (here or by a change made through this object) answers its request
 but caches nothing, since it may have read the database before the change. While the
 database cannot be read, the poll logs a warning and tries again at the next tick; entries
 then live at most ``users.cache_seconds``, the bound without polling.
@@ -128,7 +129,7 @@ class UserDirectory:
         self._announced: dict[str, float] = {}  # digest -> when its use was last an event
         self._generation: int | None = None  # the credentials generation last read
         self._drops = 0  # how many times the whole cache was dropped (see _keep)
-        self._reloads: list[Callable[[], Awaitable[None]]] = []
+        self._reloads: list[Callable[[], Awaitable[bool | None]]] = []
         self.events: EventBus | None = None
         self._limiter = anyio.CapacityLimiter(2)
 
@@ -674,9 +675,11 @@ class UserDirectory:
             except Exception:
                 log.exception("could not record session and token activity")
 
-    def on_generation(self, reload: Callable[[], Awaitable[None]]) -> None:
+    def on_generation(self, reload: Callable[[], Awaitable[bool | None]]) -> None:
         """Call ``reload`` whenever :meth:`check_generation` sees the generation move (it
-        should build its new state and then swap it in, and raise when it cannot)."""
+        should build its new state and then swap it in, and raise when it cannot). A
+        ``reload`` that returns False did not bring its state up to date (a local change
+        overlapped it): the generation then counts as unread, and the next tick reloads."""
         self._reloads.append(reload)
 
     async def check_generation(self) -> bool:
@@ -695,9 +698,12 @@ class UserDirectory:
         if current == self._generation:
             return False
         self.forget_all()
+        current_everywhere = True
         for reload in self._reloads:
-            await reload()
-        self._generation = current
+            if await reload() is False:
+                current_everywhere = False
+        if current_everywhere:
+            self._generation = current
         return True
 
     async def watch_revocations(self) -> None:

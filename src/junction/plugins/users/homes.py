@@ -40,6 +40,9 @@ __all__ = ["HOMES", "Homes", "Share", "ShareNotFound"]
 
 Access = Literal["read", "write"]
 
+_LOAD_TRIES = 3
+"""Reads of the shares :meth:`Homes.load` makes while local changes overlap them."""
+
 
 class ShareNotFound(NotFound):
     """No share has this id (or the caller may not see it)."""
@@ -217,20 +220,24 @@ class Homes:
 
     # -- shares --------------------------------------------------------------------------
 
-    async def load(self) -> None:
-        """Read every share from the database and swap them in. Raises like
-        :meth:`~junction.database.Database.session` when the database cannot be read, and
-        then keeps the shares it had.
+    async def load(self) -> bool:
+        """Read every share from the database and swap them in; returns whether it did.
+        Raises like :meth:`~junction.database.Database.session` when the database cannot be
+        read, and then keeps the shares it had.
 
         When this server changed the shares while they were read, the rows read may predate
-        that change, so the shares in memory (which have it) are kept; the change moved the
-        generation, so the next poll reloads."""
-        changes = self._changes
-        async with self.database.session() as db:
-            rows = await store.all_shares(db)
-        loaded = {row["id"]: _share(row) for row in rows}
-        if changes == self._changes:
-            self.shares = loaded
+        that change (or a withdrawal made elsewhere may postdate the ones in memory), so
+        they are read again, up to :data:`_LOAD_TRIES` times. False when a local change
+        overlapped every read: the shares in memory are kept, and the generation poll must
+        not count the generation as read (``UserDirectory.on_generation``)."""
+        for _ in range(_LOAD_TRIES):
+            changes = self._changes
+            async with self.database.session() as db:
+                rows = await store.all_shares(db)
+            if changes == self._changes:
+                self.shares = {row["id"]: _share(row) for row in rows}
+                return True
+        return False
 
     def may_share(self, user: User, path: str) -> bool:
         """Whether ``user`` may share ``path``: an administrator, or the owner of its home."""
