@@ -9,6 +9,7 @@ ipykernel, driven over the wire with the ``websockets`` client.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from junction.auth import sockets as sockets_module
 from junction.auth.identity import Authenticator, AuthMethod, User
-from junction.auth.sockets import REVOKED_CLOSE_CODE, OpenSockets
+from junction.auth.sockets import REVOKED_CLOSE_CODE, OpenSockets, WarningThrottle
 from junction.errors import DatabaseUnavailable
 from junction.testing import TEST_TOKEN, ServerProcess, execute_request, make_settings
 
@@ -337,9 +338,12 @@ class FlakyAuthenticator(Authenticator):
 
 
 async def test_a_check_that_fails_is_tried_again_until_it_closes_a_revoked_socket(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(sockets_module, "_FIRST_RETRY", 0.01)
+    logger = logging.getLogger("junction.auth")
+    monkeypatch.setattr(sockets_module, "_RECHECK_WARNINGS", WarningThrottle(logger))
+    caplog.set_level(logging.WARNING, logger="junction.auth")
     auth = FlakyAuthenticator(make_settings(token=TEST_TOKEN), cookie_secret=b"s" * 32)
     auth.failed_thrice = anyio.Event()
     sockets = OpenSockets(auth)
@@ -384,3 +388,7 @@ async def test_a_check_that_fails_is_tried_again_until_it_closes_a_revoked_socke
             )
     assert got == [{"type": "websocket.disconnect", "code": REVOKED_CLOSE_CODE}]
     assert auth.failures >= 3
+    logged = [r.getMessage() for r in caplog.records if r.name == "junction.auth"]
+    assert logged == [  # one line for the whole outage
+        "cannot check an open WebSocket's credentials again: the database is down"
+    ]

@@ -15,7 +15,8 @@ Runs as plain ASGI middleware (no per-request Request objects on the hot path). 
   for the path, see :func:`~junction.auth.authorizer.required_permission`) gets 403;
 - anything else: pages redirect to ``/login?next=...``, API calls get 403 (or 401) JSON;
 - when credentials cannot be checked right now (the identity provider's database is down),
-  the request gets that error's status and JSON body (503), without a traceback.
+  the request gets that error's status and JSON body (503), without a traceback; the log
+  gets one warning a minute at most, however many requests fail.
 
 In multi-user mode an authenticated WebSocket is served through
 :class:`~junction.auth.sockets.OpenSockets`, which closes it (1008) once its credentials are
@@ -39,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from junction.auth.authorizer import required_permission
 from junction.auth.identity import Authenticator, User
-from junction.auth.sockets import OpenSockets
+from junction.auth.sockets import OpenSockets, WarningThrottle
 from junction.errors import Forbidden, HTTPError
 from junction.services import ServerState
 
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("junction.auth")
+_OUTAGE_WARNINGS = WarningThrottle(log)
 
 REQUEST_USER: ContextVar[User | None] = ContextVar("junction_request_user", default=None)
 """The user of the request being served, for code that gets no request (page config
@@ -257,8 +259,9 @@ class AuthMiddleware:
         self, scope: Scope, receive: Receive, send: Send, exc: HTTPError
     ) -> None:
         """Answer a request whose credentials cannot be checked right now (the identity
-        provider's database is down): the error's status and body, one log line."""
-        log.warning("cannot check the credentials of a request: %s", exc.message)
+        provider's database is down): the error's status and body, and one log line a
+        minute at most."""
+        _OUTAGE_WARNINGS.warning("cannot check the credentials of a request: %s", exc.message)
         await deny(scope, receive, send, exc.status_code, exc.message, body=exc.body())
 
     def _is_page(self, local: str, method: str, headers: Headers) -> bool:
