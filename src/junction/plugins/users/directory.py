@@ -128,7 +128,7 @@ class UserDirectory:
         self._used: dict[str, float] = {}
         self._announced: dict[str, float] = {}  # digest -> when its use was last an event
         self._generation: int | None = None  # the credentials generation last read
-        self._drops = 0  # how many times the whole cache was dropped (see _keep)
+        self._drops = 0  # how many times cached credentials were dropped (see _keep)
         self._reloads: list[Callable[[], Awaitable[bool | None]]] = []
         self.events: EventBus | None = None
         self._limiter = anyio.CapacityLimiter(2)
@@ -306,7 +306,7 @@ class UserDirectory:
         for cache in (self._tokens, self._sessions):
             for key in [k for k, entry in cache.items() if entry.user.username == name]:
                 del cache[key]
-        credentials_changed()  # open WebSockets of this user are checked again
+        self._dropped()
 
     def forget_all(self) -> None:
         """Drop every cached token, session and unknown digest; the next request of each
@@ -314,8 +314,14 @@ class UserDirectory:
         self._tokens.clear()
         self._sessions.clear()
         self._unknown.clear()
+        self._dropped()
+
+    def _dropped(self) -> None:
+        """Record that cached credentials were dropped, after the database write that
+        revoked them: a lookup under way may have read the row before it, so it caches
+        nothing (see :meth:`_keep`); and open WebSockets are checked again."""
         self._drops += 1
-        credentials_changed()  # open WebSockets are checked again
+        credentials_changed()
 
     # -- logins ----------------------------------------------------------------------------
 
@@ -368,10 +374,11 @@ class UserDirectory:
         """End one session (logout); returns where to send the browser next (the OpenID
         issuer's logout page for OpenID sessions), or None."""
         key = credentials.digest(session)
-        self._sessions.pop(key, None)
-        self._seen.pop(key, None)
         async with self.database.session() as db:
             row = await store.delete_session(db, key)
+        self._sessions.pop(key, None)
+        self._seen.pop(key, None)
+        self._dropped()
         if row is not None and self.logout_url is not None:
             return self.logout_url(row)
         return None
@@ -614,6 +621,7 @@ class UserDirectory:
             raise TokenNotFound(token_id)
         self._tokens.pop(found, None)
         self._used.pop(found, None)
+        self._dropped()
 
     async def sessions(self, name: str) -> list[SessionRow]:
         """The user's open sessions, newest first."""
