@@ -27,11 +27,11 @@ NO_POLL = {"users": {"revocation_poll_seconds": 0}}
 class _Gated:
     """A database whose sessions, once committed, wait at the gate named by ``current``."""
 
-    def __init__(self, real: Database) -> None:
+    def __init__(self, real: Database, *names: str) -> None:
         self.real = real
         self.current = ""
-        self.gates: dict[str, anyio.Event] = {"share": anyio.Event(), "load": anyio.Event()}
-        self.reached: dict[str, anyio.Event] = {"share": anyio.Event(), "load": anyio.Event()}
+        self.gates = {name: anyio.Event() for name in names}
+        self.reached = {name: anyio.Event() for name in names}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
@@ -74,7 +74,7 @@ async def test_a_reload_overlapping_a_local_share_change_still_applies_a_remote_
         assert gone.status_code in (200, 204), gone.text
 
         real = homes_b.database
-        gated = _Gated(real)
+        gated = _Gated(real, "share", "load")
         homes_b.database = gated  # type: ignore[assignment]
         admin = b.app.state.services.get(AUTH).user
         shared = anyio.Event()
@@ -127,3 +127,41 @@ async def test_a_reload_that_could_not_catch_up_leaves_the_generation_unread(
         assert await users.check_generation() is True  # read again: the reload said False
         assert await users.check_generation() is False
         assert calls == [False, True]
+
+
+@pytest.mark.parametrize("revocation", ["logout", "disable"])
+async def test_a_lookup_overlapping_a_local_revocation_caches_nothing(
+    tmp_path: Path, revocation: str
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'junction.db'}"
+    async with app_client(
+        enable=["users"], database_url=url, root_dir=tmp_path, plugin_settings=NO_POLL
+    ) as client:
+        users: UserDirectory = client.app.state.services.get(USERS)
+        account = await users.add_user("ana")
+        cookie = await users.open_session(account.user(), agent="test", address="127.0.0.1")
+        real = users.database
+        gated = _Gated(real, "lookup")
+        users.database = gated  # type: ignore[assignment]
+        found: list[object] = []
+        try:
+            with anyio.fail_after(60):
+                async with anyio.create_task_group() as group:
+
+                    async def look_up() -> None:
+                        found.append(await users.user_for_session(cookie))
+
+                    gated.current = "lookup"
+                    group.start_soon(look_up)
+                    await gated.reached["lookup"].wait()  # the row read, not yet cached
+                    gated.current = ""
+                    if revocation == "logout":
+                        await users.close_session(cookie)
+                    else:
+                        await users.set_enabled("ana", False)
+                    gated.gates["lookup"].set()
+        finally:
+            users.database = real
+        assert len(found) == 1
+        assert found[0] is not None  # the overlapping request was answered
+        assert await users.user_for_session(cookie) is None
