@@ -165,3 +165,20 @@ async def test_a_lookup_overlapping_a_local_revocation_caches_nothing(
         assert len(found) == 1
         assert found[0] is not None  # the overlapping request was answered
         assert await users.user_for_session(cookie) is None
+
+
+async def test_a_lookup_without_touch_leaves_last_seen_alone(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'junction.db'}"
+    async with app_client(
+        enable=["users"], database_url=url, root_dir=tmp_path, plugin_settings=NO_POLL
+    ) as client:
+        users: UserDirectory = client.app.state.services.get(USERS)
+        account = await users.add_user("ana")
+        cookie = await users.open_session(account.user(), agent="test", address="127.0.0.1")
+        before = (await users.sessions("ana"))[0].last_seen
+        assert await users.user_for_session(cookie, touch=False) is not None
+        await users.flush()
+        assert (await users.sessions("ana"))[0].last_seen == before
+        assert await users.user_for_session(cookie) is not None
+        await users.flush()
+        assert (await users.sessions("ana"))[0].last_seen > before

@@ -195,8 +195,13 @@ class UserDirectory:
         except Exception:
             log.exception("could not emit a token_used event")
 
-    async def user_for_session(self, session: str) -> User | None:
-        """The user of a session cookie; ends the session when it is idle or too old."""
+    async def user_for_session(self, session: str, *, touch: bool = True) -> User | None:
+        """The user of a session cookie; ends the session when it is idle or too old.
+
+        A request is activity and moves the session's "last seen" time; with ``touch``
+        False it does not (the recheck of an open WebSocket, which is no activity of its
+        user, so that ``users.session_idle_hours`` still ends a session left open in a tab).
+        """
         if len(session) > 128:
             return None
         key = credentials.digest(session)
@@ -215,8 +220,9 @@ class UserDirectory:
             async with self.database.session() as db:
                 await store.delete_session(db, key)
             return None
-        entry.last_seen = now
-        self._seen[key] = now
+        if touch:
+            entry.last_seen = now
+            self._seen[key] = now
         return entry.user
 
     def _fresh(self, cache: dict[str, _Cached], key: str) -> _Cached | None:
