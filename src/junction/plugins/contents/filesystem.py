@@ -88,6 +88,10 @@ Trash = Callable[[str], None]
 MIB = 1 << 20
 
 
+class _ListingDeferred(Exception):
+    """A directory listing that may call a link check: it runs on the judging limiter."""
+
+
 class LocalContents:
     """Files, notebooks and directories under ``root``; implements ``ContentsService``.
 
@@ -193,9 +197,16 @@ class LocalContents:
                 return model
         if not content:
             links = None  # no listing: nothing to judge
-        return await self._run_judging(
-            links, self._get, path, type, format, content, hash, offset, length, links
-        )
+        args = (path, type, format, content, hash, offset, length)
+        if links is None:
+            return await self._run(self._get, *args)
+        # A file read never calls the check: it stays on the default limiter, so a burst of
+        # listings cannot hold up other users' reads. A directory comes back to be listed
+        # on the judging limiter.
+        try:
+            return await self._run(self._get, *args, None, True)
+        except _ListingDeferred:
+            return await self._run_judging(links, self._get, *args, links)
 
     def _get_small_file(
         self, path: str, kind: str | None, format: str | None, content: bool, want_hash: bool
@@ -241,6 +252,7 @@ class LocalContents:
         offset: int | None,
         length: int | None,
         links: LinkCheck | None = None,
+        defer_listing: bool = False,
     ) -> Model:
         resolved = self.paths.resolve(path, Access.READ)
         api = resolved.api
@@ -252,6 +264,8 @@ class LocalContents:
                     raise BadType(f"{api} is a directory, not a {kind}")
                 if ranged:
                     raise BadRequest("offset and length apply to files only")
+                if defer_listing and content:
+                    raise _ListingDeferred
                 with self.paths.directory(resolved.os_path, api, Access.READ) as fd:
                     model = self.model(resolved, os.fstat(fd))
                     if content:
