@@ -30,7 +30,12 @@ class DownAuthenticator(Authenticator):
     """An authenticator whose every check fails as it does while the database is down."""
 
     async def identify(
-        self, *, query_token: str | None, header: str | None, cookie: str | None
+        self,
+        *,
+        query_token: str | None,
+        header: str | None,
+        cookie: str | None,
+        touch: bool = True,
     ) -> tuple[User | None, AuthMethod | None]:
         """Always :class:`DatabaseUnavailable`."""
         raise DatabaseUnavailable("the database is down")

@@ -324,17 +324,26 @@ class FlakyAuthenticator(Authenticator):
     down = False
     failures = 0
     failed_thrice: anyio.Event
+    touches: list[bool]
 
     async def identify(
-        self, *, query_token: str | None, header: str | None, cookie: str | None
+        self,
+        *,
+        query_token: str | None,
+        header: str | None,
+        cookie: str | None,
+        touch: bool = True,
     ) -> tuple[User | None, AuthMethod | None]:
         """:meth:`Authenticator.identify`, or :class:`DatabaseUnavailable` while down."""
+        self.touches.append(touch)
         if self.down:
             self.failures += 1
             if self.failures == 3:
                 self.failed_thrice.set()
             raise DatabaseUnavailable("the database is down")
-        return await super().identify(query_token=query_token, header=header, cookie=cookie)
+        return await super().identify(
+            query_token=query_token, header=header, cookie=cookie, touch=touch
+        )
 
 
 async def test_a_check_that_fails_is_tried_again_until_it_closes_a_revoked_socket(
@@ -346,6 +355,7 @@ async def test_a_check_that_fails_is_tried_again_until_it_closes_a_revoked_socke
     caplog.set_level(logging.WARNING, logger="junction.auth")
     auth = FlakyAuthenticator(make_settings(token=TEST_TOKEN), cookie_secret=b"s" * 32)
     auth.failed_thrice = anyio.Event()
+    auth.touches = []
     sockets = OpenSockets(auth)
     client_waits = anyio.Event()
     got: list[Message] = []
@@ -388,6 +398,9 @@ async def test_a_check_that_fails_is_tried_again_until_it_closes_a_revoked_socke
             )
     assert got == [{"type": "websocket.disconnect", "code": REVOKED_CLOSE_CODE}]
     assert auth.failures >= 3
+    # The checks are the server's own: a session's idle deadline is left as it was.
+    assert auth.touches
+    assert not any(auth.touches)
     logged = [r.getMessage() for r in caplog.records if r.name == "junction.auth"]
     assert logged == [  # one line for the whole outage
         "cannot check an open WebSocket's credentials again: the database is down"

@@ -109,9 +109,10 @@ class IdentityProvider(Protocol):
         """The user an API token stands for (with its scopes), or None."""
         ...
 
-    async def user_for_session(self, session: str) -> User | None:
+    async def user_for_session(self, session: str, *, touch: bool = True) -> User | None:
         """The user a session cookie value stands for, or None when it is unknown, expired
-        or revoked; refreshes the session's idle deadline."""
+        or revoked; refreshes the session's idle deadline unless ``touch`` is false (a check
+        the server makes of its own, not a request of the user's)."""
         ...
 
     async def check_password(self, username: str, password: str) -> User | None:
@@ -291,9 +292,15 @@ class Authenticator:
         return None, None
 
     async def identify(
-        self, *, query_token: str | None, header: str | None, cookie: str | None
+        self,
+        *,
+        query_token: str | None,
+        header: str | None,
+        cookie: str | None,
+        touch: bool = True,
     ) -> tuple[User | None, AuthMethod | None]:
-        """:meth:`authenticate`, then, in multi-user mode, ask the identity provider."""
+        """:meth:`authenticate`, then, in multi-user mode, ask the identity provider;
+        ``touch=False`` for the server's own checks (a session's idle deadline stays)."""
         user, method = self.authenticate(query_token=query_token, header=header, cookie=cookie)
         identity = self.identity
         if user is not None or identity is None:
@@ -304,7 +311,7 @@ class Authenticator:
             if user is not None:
                 return user, "token"
         if cookie:
-            user = await identity.user_for_session(cookie)
+            user = await identity.user_for_session(cookie, touch=touch)
             if user is not None:
                 return user, "cookie"
         return None, None

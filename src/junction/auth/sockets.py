@@ -243,6 +243,7 @@ class OpenSockets:
                 query_token=credentials.query_token,
                 header=credentials.header,
                 cookie=credentials.cookie,
+                touch=False,  # an open tab must not keep its session alive
             )
         except HTTPError as exc:
             # Cannot tell right now (database down): keep the socket, try again later.

@@ -130,8 +130,9 @@ class HubIdentity:
             current_hub_request.set(HubRequest(checked.user, token))
         return checked.user
 
-    async def user_for_session(self, session: str) -> User | None:
-        """The user of a browser session, re-checked with the Hub every ``cache_max_age``."""
+    async def user_for_session(self, session: str, *, touch: bool = True) -> User | None:
+        """The user of a browser session, re-checked with the Hub every ``cache_max_age``
+        (sessions here have no idle deadline to refresh: ``touch`` changes nothing)."""
         token = self._sessions.get(session)
         if token is None:
             return None
