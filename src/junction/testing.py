@@ -24,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -32,19 +32,54 @@ from junction.app import create_app
 from junction.plugin import Plugin
 from junction.settings import ServerSettings
 
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
 __all__ = [
     "TEST_TOKEN",
     "PostgresCluster",
     "PostgresMissing",
     "ServerProcess",
     "app_client",
+    "close_code",
     "execute_request",
     "free_port",
     "make_settings",
     "serve_in_thread",
+    "terminal_echo",
 ]
 
 TEST_TOKEN = "junction-test-token"  # noqa: S105 - a fixture, not a secret
+
+
+async def terminal_echo(ws: ClientConnection, word: str) -> None:
+    """Run ``echo word`` in a terminal WebSocket and wait until ``word`` came back twice:
+    the echoed command line, then its output. Fails after 30 s."""
+    import json
+
+    import anyio
+
+    await ws.send(json.dumps(["stdin", f"echo {word}\r"]))
+    seen = ""
+    with anyio.fail_after(30):
+        while seen.count(word) < 2:
+            message = json.loads(await ws.recv())
+            if message[0] == "stdout":
+                seen += message[1]
+
+
+async def close_code(ws: ClientConnection, within: float) -> int | None:
+    """Read ``ws`` until the server closes it; the close code it sent (None without a close
+    frame). Fails after ``within`` seconds."""
+    import anyio
+    from websockets.exceptions import ConnectionClosed
+
+    with anyio.fail_after(within):
+        try:
+            while True:
+                await ws.recv()
+        except ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd is not None else None
 
 
 def execute_request(code: str, *, store_history: bool = False) -> tuple[str, dict[str, Any]]:

@@ -20,13 +20,19 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from junction.auth import sockets as sockets_module
 from junction.auth.identity import Authenticator, AuthMethod, User
 from junction.auth.sockets import REVOKED_CLOSE_CODE, OpenSockets, WarningThrottle
 from junction.errors import DatabaseUnavailable
-from junction.testing import TEST_TOKEN, ServerProcess, execute_request, make_settings
+from junction.testing import (
+    TEST_TOKEN,
+    ServerProcess,
+    close_code,
+    execute_request,
+    make_settings,
+    terminal_echo,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -89,27 +95,6 @@ def new_terminal(server: ServerProcess, headers: dict[str, str]) -> str:
     return name
 
 
-async def echo(ws: ClientConnection, word: str) -> None:
-    """Run ``echo`` in a terminal WebSocket and wait until ``word`` comes back."""
-    await ws.send(json.dumps(["stdin", f"echo {word}\r"]))
-    seen = ""
-    with anyio.fail_after(30):
-        while seen.count(word) < 2:  # the echoed command line, then its output
-            message = json.loads(await ws.recv())
-            if message[0] == "stdout":
-                seen += message[1]
-
-
-async def closed_code(ws: ClientConnection) -> int | None:
-    """Read until the server closes ``ws``; the close code it sent. Fails after WITHIN s."""
-    with anyio.fail_after(WITHIN):
-        try:
-            while True:
-                await ws.recv()
-        except ConnectionClosed as exc:
-            return exc.rcvd.code if exc.rcvd is not None else None
-
-
 async def test_revoking_a_token_closes_its_terminal_websocket(server: ServerProcess) -> None:
     ana, token_id, as_ana = new_user(server)
     _, _, as_bob = new_user(server)
@@ -119,12 +104,12 @@ async def test_revoking_a_token_closes_its_terminal_websocket(server: ServerProc
         connect(ws_url(server, f"terminals/websocket/{ana_term}"), additional_headers=as_ana) as a,
         connect(ws_url(server, f"terminals/websocket/{bob_term}"), additional_headers=as_bob) as b,
     ):
-        await echo(a, "before-revocation")
-        await echo(b, "before-revocation")
+        await terminal_echo(a, "before-revocation")
+        await terminal_echo(b, "before-revocation")
         revoked = httpx.delete(f"{server.url}api/users/{ana}/tokens/{token_id}", headers=ADMIN)
         assert revoked.status_code == 204, revoked.text
-        assert await closed_code(a) == 1008
-        await echo(b, "after-revocation")  # another user's socket stays open
+        assert await close_code(a, WITHIN) == 1008
+        await terminal_echo(b, "after-revocation")  # another user's socket stays open
     assert httpx.get(f"{server.url}api/me", headers=as_ana).status_code in (401, 403)
 
 
@@ -152,15 +137,15 @@ async def test_disabling_an_account_closes_its_terminal_and_kernel_websockets(
                 ws_url(server, f"terminals/websocket/{dora_term}"), additional_headers=as_dora
             ) as other,
         ):
-            await echo(term, "before-disabling")
+            await terminal_echo(term, "before-disabling")
             await execute(channels, "1 + 1")
             disabled = httpx.patch(
                 f"{server.url}api/users/{carl}", json={"enabled": False}, headers=ADMIN
             )
             assert disabled.status_code == 200, disabled.text
-            assert await closed_code(term) == 1008
-            assert await closed_code(channels) == 1008
-            await echo(other, "after-disabling")
+            assert await close_code(term, WITHIN) == 1008
+            assert await close_code(channels, WITHIN) == 1008
+            await terminal_echo(other, "after-disabling")
     finally:
         httpx.delete(f"{server.url}api/kernels/{kernel}", headers=ADMIN, timeout=60)
 
@@ -202,7 +187,7 @@ async def test_demoting_an_admin_closes_their_websocket_on_another_users_kernel(
             )
             assert demoted.status_code == 200, demoted.text
             assert demoted.json()["admin"] is False
-            assert await closed_code(channels) == 1008
+            assert await close_code(channels, WITHIN) == 1008
         kernel_url = f"{server.url}api/kernels/{kernel}"
         assert httpx.get(kernel_url, headers=as_fay).status_code in (403, 404)
         assert httpx.get(kernel_url, headers=as_gus).status_code == 200
@@ -217,10 +202,10 @@ async def test_a_token_revoked_through_another_server_closes_its_websocket(
     term = new_terminal(replica, as_eve)
     url = ws_url(replica, f"terminals/websocket/{term}")
     async with connect(url, additional_headers=as_eve) as ws:
-        await echo(ws, "before-revocation")
+        await terminal_echo(ws, "before-revocation")
         revoked = httpx.delete(f"{server.url}api/users/{eve}/tokens/{token_id}", headers=ADMIN)
         assert revoked.status_code == 204, revoked.text
-        assert await closed_code(ws) == 1008  # through the replica's generation poll
+        assert await close_code(ws, WITHIN) == 1008  # through the replica's generation poll
 
 
 def test_the_servers_wrote_no_traceback(server: ServerProcess, replica: ServerProcess) -> None:

@@ -3,18 +3,15 @@ poll, on a real uvicorn server; another session of the same user keeps its own."
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
 
 from junction.auth.sockets import REVOKED_CLOSE_CODE
-from junction.testing import TEST_TOKEN, serve_in_thread
+from junction.testing import TEST_TOKEN, close_code, serve_in_thread, terminal_echo
 
 pytestmark = pytest.mark.anyio
 
@@ -58,25 +55,6 @@ def _terminal_socket(url: str, browser: httpx.AsyncClient, terminal: str) -> con
     )
 
 
-async def _echo(ws: ClientConnection, word: str) -> None:
-    await ws.send(json.dumps(["stdin", f"echo {word}\r"]))
-    seen = ""
-    with anyio.fail_after(30):
-        while seen.count(word) < 2:  # the echoed command line, then its output
-            message = json.loads(await ws.recv())
-            if message[0] == "stdout":
-                seen += message[1]
-
-
-async def _closed_code(ws: ClientConnection) -> int | None:
-    with anyio.fail_after(10):
-        try:
-            while True:
-                await ws.recv()
-        except ConnectionClosed as exc:
-            return exc.rcvd.code if exc.rcvd is not None else None
-
-
 async def test_logging_out_closes_the_sessions_websockets_without_the_poll(server: str) -> None:
     made = httpx.post(
         f"{server}api/users", json={"name": "ana", "password": "s3cret-pw"}, headers=ADMIN
@@ -97,11 +75,11 @@ async def test_logging_out_closes_the_sessions_websockets_without_the_poll(serve
             _terminal_socket(server, first, terminal) as leaving,
             _terminal_socket(server, second, terminal) as staying,
         ):
-            await _echo(leaving, "before-logout")
-            await _echo(staying, "before-logout")
+            await terminal_echo(leaving, "before-logout")
+            await terminal_echo(staying, "before-logout")
             out = await first.post("/logout", data={"_xsrf": first.cookies["_xsrf"]})
             assert out.status_code in (200, 302, 303), out.text
-            assert await _closed_code(leaving) == REVOKED_CLOSE_CODE
-            await _echo(staying, "after-logout")  # the other session's socket stays open
+            assert await close_code(leaving, 10) == REVOKED_CLOSE_CODE
+            await terminal_echo(staying, "after-logout")  # the other session's socket stays open
         assert (await first.get("/api/me")).status_code in (401, 403)
         assert (await second.get("/api/me")).status_code == 200
