@@ -16,6 +16,7 @@ import logging
 import re
 import secrets
 import sys
+import time
 import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ __all__ = [
     "RequestIdMiddleware",
     "SecretScrubber",
     "TextFormatter",
+    "WarningThrottle",
     "configure_logging",
     "scrub",
 ]
@@ -212,3 +214,36 @@ def configure_logging(level: str, log_format: Literal["text", "json"] = "text") 
         logger.handlers[:] = []
         logger.propagate = True
         logger.setLevel(level.upper())
+
+
+class WarningThrottle:
+    """Log one warning at most every ``interval`` seconds, counting the ones left out.
+
+    During an outage (of the database, of the identity provider behind it) every request,
+    poll and open socket's recheck would otherwise log the same line. :meth:`reset` when the
+    outage ends, so the next one is logged at once.
+    """
+
+    def __init__(self, logger: logging.Logger, interval: float = 60.0) -> None:
+        self.logger = logger
+        self.interval = interval
+        self._last: float | None = None
+        self._left_out = 0
+
+    def warning(self, message: str, *args: object, exc_info: bool = False) -> None:
+        """Log ``message % args`` unless a warning was logged less than ``interval`` ago."""
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.interval:
+            self._left_out += 1
+            return
+        if self._left_out:
+            message += " (%d more like it left out since the last one)"
+            args = (*args, self._left_out)
+        self._last = now
+        self._left_out = 0
+        self.logger.warning(message, *args, exc_info=exc_info)
+
+    def reset(self) -> None:
+        """Forget the last warning: the next one is logged at once."""
+        self._last = None
+        self._left_out = 0

@@ -16,8 +16,8 @@ from starlette.types import Receive, Scope, Send
 from junction.auth import middleware as middleware_module
 from junction.auth.identity import Authenticator, AuthMethod, User
 from junction.auth.middleware import AuthMiddleware
-from junction.auth.sockets import WarningThrottle
 from junction.errors import DatabaseUnavailable
+from junction.logs import WarningThrottle
 from junction.services import ServerState
 from junction.testing import TEST_TOKEN, make_settings
 

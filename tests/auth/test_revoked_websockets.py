@@ -23,8 +23,9 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from junction.auth import sockets as sockets_module
 from junction.auth.identity import Authenticator, AuthMethod, User
-from junction.auth.sockets import REVOKED_CLOSE_CODE, OpenSockets, WarningThrottle
+from junction.auth.sockets import REVOKED_CLOSE_CODE, OpenSockets
 from junction.errors import DatabaseUnavailable
+from junction.logs import WarningThrottle
 from junction.testing import (
     TEST_TOKEN,
     ServerProcess,

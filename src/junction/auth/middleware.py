@@ -40,8 +40,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from junction.auth.authorizer import required_permission
 from junction.auth.identity import Authenticator, User
-from junction.auth.sockets import OpenSockets, WarningThrottle
+from junction.auth.sockets import OpenSockets
 from junction.errors import Forbidden, HTTPError
+from junction.logs import WarningThrottle
 from junction.services import ServerState
 
 __all__ = [

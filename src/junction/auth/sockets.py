@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 import weakref
 from dataclasses import dataclass, field
 
@@ -32,8 +31,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from junction.auth.identity import Authenticator, User
 from junction.errors import HTTPError
+from junction.logs import WarningThrottle
 
-__all__ = ["REVOKED_CLOSE_CODE", "OpenSockets", "WarningThrottle", "credentials_changed"]
+__all__ = ["REVOKED_CLOSE_CODE", "OpenSockets", "credentials_changed"]
 
 log = logging.getLogger("junction.auth")
 
@@ -47,33 +47,6 @@ _FIRST_RETRY = 1.0
 _LAST_RETRY = 30.0
 """The longest wait between two checks while they fail."""
 _REGISTRIES: weakref.WeakSet[OpenSockets] = weakref.WeakSet()
-
-
-class WarningThrottle:
-    """Log one warning at most every ``interval`` seconds, counting the ones left out.
-
-    During an outage of the identity provider's database every request, and every open
-    socket's recheck, would otherwise log the same line.
-    """
-
-    def __init__(self, logger: logging.Logger, interval: float = 60.0) -> None:
-        self.logger = logger
-        self.interval = interval
-        self._last: float | None = None
-        self._left_out = 0
-
-    def warning(self, message: str, *args: object, exc_info: bool = False) -> None:
-        """Log ``message % args`` unless a warning was logged less than ``interval`` ago."""
-        now = time.monotonic()
-        if self._last is not None and now - self._last < self.interval:
-            self._left_out += 1
-            return
-        if self._left_out:
-            message += " (%d more like it left out since the last one)"
-            args = (*args, self._left_out)
-        self._last = now
-        self._left_out = 0
-        self.logger.warning(message, *args, exc_info=exc_info)
 
 
 _RECHECK_WARNINGS = WarningThrottle(log)

@@ -15,10 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +39,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from junction.errors import ConfigError, DatabaseUnavailable, HTTPError, InsufficientStorage
+from junction.logs import WarningThrottle
 
 __all__ = [
     "BUSY_TIMEOUT",
@@ -80,18 +79,6 @@ _SQLITE_UNAVAILABLE = frozenset(
 
 class DatabaseFull(InsufficientStorage):
     """The database's disk is full; the transaction was rolled back, nothing was changed (507)."""
-
-
-OUTAGE_LOG_EVERY = 60.0
-"""Seconds between warnings while the database stays unavailable."""
-
-
-@dataclass
-class _Outage:
-    """The database has been unavailable since a failure; counted for the log."""
-
-    logged: float
-    failures: int = 1
 
 
 def masked_url(url: str | URL) -> str:
@@ -147,7 +134,8 @@ class Database:
             )
         self.dialect: str = dialect
         self._engine: AsyncEngine | None = None
-        self._unavailable: _Outage | None = None
+        self._failures = 0  # since the database was last reached
+        self._outage_warnings = WarningThrottle(log)
         self._sessions: async_sessionmaker[ShieldedSession] | None = None
 
     def __repr__(self) -> str:
@@ -187,13 +175,14 @@ class Database:
                 yield session
                 with anyio.CancelScope(shield=True):
                     await session.commit()
-                if self._unavailable is not None:
+                if self._failures:
                     log.info(
                         "database %s reachable again (%d failures)",
                         self.masked_url,
-                        self._unavailable.failures,
+                        self._failures,
                     )
-                    self._unavailable = None
+                    self._failures = 0
+                    self._outage_warnings.reset()
             except BaseException:
                 # Cancelled or failed: roll back and close shielded (bounded), so the
                 # connection goes back to the pool clean instead of being left to a
@@ -237,23 +226,12 @@ class Database:
         return exc
 
     def _log_unavailable(self, exc: Exception) -> None:
-        """One warning when an outage begins, then one per :data:`OUTAGE_LOG_EVERY` seconds
-        while it lasts (every request and poller meets it; the log must not)."""
-        now = time.monotonic()
-        outage = self._unavailable
-        if outage is None:
-            self._unavailable = _Outage(logged=now)
-            log.warning("database %s unavailable: %s", self.masked_url, _first_line(exc))
-            return
-        outage.failures += 1
-        if now - outage.logged >= OUTAGE_LOG_EVERY:
-            outage.logged = now
-            log.warning(
-                "database %s still unavailable (%d failures so far): %s",
-                self.masked_url,
-                outage.failures,
-                _first_line(exc),
-            )
+        """A warning when an outage begins, then at most one a minute while it lasts (every
+        request and poller meets it; the log must not)."""
+        self._failures += 1
+        self._outage_warnings.warning(
+            "database %s unavailable: %s", self.masked_url, _first_line(exc)
+        )
 
     async def close(self) -> None:
         """Close every pooled connection. Called when the server stops."""
