@@ -471,19 +471,17 @@ class UserDirectory:
                     password_hash=None,
                     source=source,
                 )
-            changes: dict[str, object] = {
+            changes = _access_changes(account, groups=groups, admin=admin)
+            shown = {
                 "display_name": display_name or account.display_name,
                 "avatar_url": avatar_url or account.avatar_url,
             }
-            # Unchanged groups and admin flag are left out: writing them would bump the
-            # credentials generation, and so empty every server's cache, at each login; groups
-            # are compared as sets, as issuers send them in no fixed order.
-            if sorted(set(groups)) != sorted(set(account.groups)):
-                changes["groups"] = list(groups)
-            if admin != account.admin:
-                changes["admin"] = admin
-            await store.update_account(db, account.id, **changes)
-        self.forget(name)
+            if any(getattr(account, key) != value for key, value in shown.items()):
+                changes.update(shown)
+            if changes:  # most logins change nothing: no write, no cache dropped
+                await store.update_account(db, account.id, **changes)
+        if changes:
+            self.forget(name)
         return replace(
             account,
             display_name=display_name or account.display_name,
@@ -508,13 +506,7 @@ class UserDirectory:
             account = await store.account_by_id(db, account_id)
             if account is None:
                 return
-            changes: dict[str, object] = {}
-            if sorted(set(groups)) != sorted(set(account.groups)):
-                changes["groups"] = list(groups)
-            if admin != account.admin:
-                changes["admin"] = admin
-            if roles is not None and sorted(set(roles)) != sorted(set(account.roles)):
-                changes["roles"] = list(roles)
+            changes = _access_changes(account, groups=groups, admin=admin, roles=roles)
             if not changes:
                 return
             await store.update_account(db, account.id, **changes)
@@ -741,6 +733,23 @@ class UserDirectory:
                     log.info("the credentials generation can be read again")
                 failing = False
             await anyio.sleep(self.settings.revocation_poll_seconds)
+
+
+def _access_changes(
+    account: Account, *, groups: Sequence[str], admin: bool, roles: Sequence[str] | None = None
+) -> dict[str, object]:
+    """What an issuer says of ``account`` that differs from it: groups, admin flag, roles
+    (None: not said). Sets are compared as sets, as issuers send them in no fixed order;
+    writing an unchanged one would bump the credentials generation, and so empty every
+    server's cache, at each login."""
+    changes: dict[str, object] = {}
+    if set(groups) != set(account.groups):
+        changes["groups"] = list(groups)
+    if admin != account.admin:
+        changes["admin"] = admin
+    if roles is not None and set(roles) != set(account.roles):
+        changes["roles"] = list(roles)
+    return changes
 
 
 def _merge(into: dict[str, float], batch: dict[str, float]) -> None:
