@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 
 from junction.auth import sockets as sockets_module
@@ -222,6 +222,22 @@ def authenticator() -> Authenticator:
     return Authenticator(make_settings(token=TEST_TOKEN), cookie_secret=b"s" * 32)
 
 
+async def serve_with_token_header(
+    sockets: OpenSockets, auth: Authenticator, app: ASGIApp, receive: Receive, send: Send
+) -> None:
+    """Serve ``app`` as a WebSocket authenticated by the server token in its header."""
+    await sockets.serve(
+        app,
+        {"type": "websocket"},
+        receive,
+        send,
+        user=auth.user,
+        query_token=None,
+        header=f"token {TEST_TOKEN}",
+        cookie=None,
+    )
+
+
 async def test_a_revoked_socket_gets_one_close_and_its_app_a_disconnect() -> None:
     auth = authenticator()
     sockets = OpenSockets(auth)
@@ -256,16 +272,7 @@ async def test_a_revoked_socket_gets_one_close_and_its_app_a_disconnect() -> Non
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(revoke_when_idle)
-            await sockets.serve(
-                app,
-                {"type": "websocket"},
-                receive,
-                send,
-                user=auth.user,
-                query_token=None,
-                header=f"token {TEST_TOKEN}",
-                cookie=None,
-            )
+            await serve_with_token_header(sockets, auth, app, receive, send)
     assert got == [
         {"type": "websocket.connect"},
         {"type": "websocket.disconnect", "code": REVOKED_CLOSE_CODE},
@@ -372,16 +379,7 @@ async def test_a_check_that_fails_is_tried_again_until_it_closes_a_revoked_socke
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(revoke_while_down)
-            await sockets.serve(
-                app,
-                {"type": "websocket"},
-                receive,
-                send,
-                user=auth.user,
-                query_token=None,
-                header=f"token {TEST_TOKEN}",
-                cookie=None,
-            )
+            await serve_with_token_header(sockets, auth, app, receive, send)
     assert got == [{"type": "websocket.disconnect", "code": REVOKED_CLOSE_CODE}]
     assert auth.failures >= 3
     # The checks are the server's own: a session's idle deadline is left as it was.
