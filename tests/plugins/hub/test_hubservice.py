@@ -255,6 +255,8 @@ async def _wait_until_down(port: int) -> None:
                     await probe.get(f"http://127.0.0.1:{port}/hub/api/")
             except httpx.ConnectError:
                 return
+            except httpx.TransportError:
+                pass  # a server shutting down drops the connection before it stops listening
             await anyio.sleep(0.05)
 
 
