@@ -53,6 +53,10 @@ class User:
 
     ``groups``, ``roles`` and ``admin`` matter in multi-user mode only. ``scopes`` is set for
     a request made with an API token limited to some scopes (None: the user's full rights).
+    ``expires`` is when the credential the user was identified by stops standing for them, in
+    epoch seconds (an API token's expiry, a session's end: its absolute expiry or, when
+    sooner, its idle deadline as of this request); None when it has no known end. Open
+    WebSockets are checked again then (:mod:`junction.auth.sockets`).
     """
 
     username: str
@@ -65,6 +69,7 @@ class User:
     roles: tuple[str, ...] = ()
     admin: bool = False
     scopes: tuple[str, ...] | None = field(default=None, compare=False)
+    expires: float | None = field(default=None, compare=False)
 
     @classmethod
     def named(cls, username: str, **extra: Any) -> User:
@@ -106,13 +111,15 @@ class IdentityProvider(Protocol):
         ...
 
     async def user_for_token(self, token: str) -> User | None:
-        """The user an API token stands for (with its scopes), or None."""
+        """The user an API token stands for (with its scopes and the token's expiry), or
+        None."""
         ...
 
     async def user_for_session(self, session: str, *, touch: bool = True) -> User | None:
         """The user a session cookie value stands for, or None when it is unknown, expired
         or revoked; refreshes the session's idle deadline unless ``touch`` is false (a check
-        the server makes of its own, not a request of the user's)."""
+        the server makes of its own, not a request of the user's). The user's ``expires`` is
+        when the session ends unless it is used again."""
         ...
 
     async def check_password(self, username: str, password: str) -> User | None:

@@ -1,4 +1,5 @@
-"""Open WebSockets and the credentials that opened them, closed when those are revoked.
+"""Open WebSockets and the credentials that opened them, closed when those are revoked or
+expire.
 
 A WebSocket is authenticated once, at its handshake, and may then stay open for days. In
 multi-user mode the auth middleware hands every authenticated WebSocket to
@@ -11,6 +12,12 @@ stand for the same enabled user, with the same rights (admin flag, roles, groups
 it had at the handshake, is closed with code 1008 (policy violation): the client gets a close
 frame, the application a ``websocket.disconnect``. A demoted admin thus loses the sockets they
 opened on other users' kernels, as the new rights would not have let them open those.
+A credential with a known end (``User.expires``: an API token's expiry, a session's absolute
+or idle end) has its socket checked again just after that end, by the same watcher task (no
+timer when nothing ends): an expired credential closes it with 1008 "credentials expired". The
+checks leave a session's idle deadline as it was, so an open tab does not keep its session
+alive; a session used by other requests meanwhile has moved its end, and the socket waits for
+the new one.
 When a check cannot be made (the identity provider's database is down), the socket stays open
 and is checked again after 1, 2, 4 ... (at most 30) seconds, until a check succeeds: a
 revocation made during an outage still closes it once the database is back.
@@ -23,8 +30,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,7 +48,11 @@ log = logging.getLogger("junction.auth")
 REVOKED_CLOSE_CODE = 1008
 """The close code of a WebSocket whose credentials were revoked (policy violation)."""
 
-_REASON = "credentials revoked"
+_REVOKED = "credentials revoked"
+_EXPIRED = "credentials expired"
+_PAST_EXPIRY = 0.1
+"""Seconds after a credential's end before its socket is checked: a check made at the very
+end may still find it valid."""
 _CHECKS_AT_ONCE = 4
 _FIRST_RETRY = 1.0
 """Seconds after a failed check before the next one; doubled after each failure."""
@@ -91,6 +103,11 @@ class _Socket:
     revoked: bool = False
     receiving: anyio.CancelScope | None = None
 
+    @property
+    def expires(self) -> float | None:
+        """When the socket's credentials end (epoch seconds), as last checked; None: never."""
+        return self.user.expires
+
     async def receive(self) -> Message:
         """The client's next message; a 1008 disconnect once the credentials are revoked."""
         if not self.revoked:
@@ -119,8 +136,9 @@ class _Socket:
             self.closed = True
         await self.send_to(message)
 
-    async def revoke(self) -> None:
-        """Close with 1008 (once, when accepted and still open) and end the app's receive."""
+    async def revoke(self, reason: str = _REVOKED) -> None:
+        """Close with 1008 and ``reason`` (once, when accepted and still open) and end the
+        app's receive."""
         if self.revoked:
             return
         self.revoked = True
@@ -128,15 +146,15 @@ class _Socket:
             self.closed = True
             try:
                 with anyio.fail_after(10):
-                    await self.send_to(_close_message())
+                    await self.send_to(_close_message(reason))
             except Exception as exc:  # the client went away meanwhile: nothing to close
                 log.debug("closing a revoked WebSocket failed: %s", type(exc).__name__)
         if self.receiving is not None:
             self.receiving.cancel()
 
 
-def _close_message() -> Message:
-    return {"type": "websocket.close", "code": REVOKED_CLOSE_CODE, "reason": _REASON}
+def _close_message(reason: str = _REVOKED) -> Message:
+    return {"type": "websocket.close", "code": REVOKED_CLOSE_CODE, "reason": reason}
 
 
 class OpenSockets:
@@ -169,7 +187,8 @@ class OpenSockets:
         cookie: str | None,
     ) -> None:
         """Run ``app`` for one WebSocket authenticated as ``user`` with these credentials,
-        closing it if they are revoked, or their user's rights change, while it is open."""
+        closing it if they are revoked or expire (``user.expires``), or their user's rights
+        change, while it is open."""
         socket = _Socket(user, _Credentials(query_token, header, cookie), receive, send)
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(_CHECKS_AT_ONCE)
@@ -195,7 +214,10 @@ class OpenSockets:
     async def _watch(self, socket: _Socket, limiter: anyio.CapacityLimiter) -> None:
         retry: float | None = None  # while checks fail: seconds until the next one
         while not socket.revoked:
-            with anyio.move_on_after(math.inf if retry is None else retry):
+            wait = math.inf if retry is None else retry
+            if socket.expires is not None:
+                wait = min(wait, max(socket.expires - time.time(), 0.0) + _PAST_EXPIRY)
+            with anyio.move_on_after(wait):
                 await socket.due.wait()
             socket.due = anyio.Event()  # a change from now on asks for one more check
             async with limiter:
@@ -205,7 +227,8 @@ class OpenSockets:
             elif valid:
                 retry = None
             else:
-                await socket.revoke()
+                expired = socket.expires is not None and time.time() >= socket.expires
+                await socket.revoke(_EXPIRED if expired else _REVOKED)
 
     async def _still_valid(self, socket: _Socket) -> bool | None:
         """Whether the socket's credentials still stand for its user with the same rights;
@@ -229,4 +252,11 @@ class OpenSockets:
                 "checking an open WebSocket's credentials again failed", exc_info=True
             )
             return None
-        return user is not None and _access(user) == _access(socket.user)
+        if user is None or _access(user) != _access(socket.user):
+            return False
+        if user.expires is not None and user.expires < time.time():
+            # Valid past its own end (a provider's clock quirk): trust the check, and keep
+            # the socket from being checked again and again.
+            user = replace(user, expires=None)
+        socket.user = user  # its end may have moved: a session used by other requests
+        return True

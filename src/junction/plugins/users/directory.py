@@ -27,7 +27,9 @@ database cannot be read, the poll logs a warning and tries again at the next tic
 then live at most ``users.cache_seconds``, the bound without polling.
 
 Session lifetime: a session ends ``session_idle_hours`` after its last request, and
-``session_max_days`` after login whatever happens.
+``session_max_days`` after login whatever happens. The users a lookup returns carry that end
+(a token's: its expiry) as ``User.expires``, so the session's open WebSockets are checked again
+then and closed unless a request used the session meanwhile.
 """
 
 from __future__ import annotations
@@ -223,7 +225,10 @@ class UserDirectory:
         if touch:
             entry.last_seen = now
             self._seen[key] = now
-        return entry.user
+        ends = entry.last_seen + self._idle
+        if entry.expires is not None:
+            ends = min(ends, entry.expires)
+        return replace(entry.user, expires=ends)
 
     def _fresh(self, cache: dict[str, _Cached], key: str) -> _Cached | None:
         entry = cache.get(key)
@@ -265,7 +270,8 @@ class UserDirectory:
             return None
         row, account = found
         expires = row.expires.timestamp() if row.expires is not None else None
-        entry = _Cached(account.user(row.scopes), account.id, time.monotonic(), expires)
+        user = replace(account.user(row.scopes), expires=expires)
+        entry = _Cached(user, account.id, time.monotonic(), expires)
         entry.token_id = row.id
         self._keep(self._tokens, key, entry, drops)
         return entry
@@ -512,6 +518,11 @@ class UserDirectory:
             await store.update_account(db, account.id, **changes)
         log.info("the issuer changed %s's %s", account.name, " and ".join(sorted(changes)))
         self.forget(account.name)
+
+    async def account(self, account_id: int) -> Account | None:
+        """The account with this id, or None."""
+        async with self.database.session() as db:
+            return await store.account_by_id(db, account_id)
 
     async def users(self) -> list[Account]:
         """Every account, by name."""

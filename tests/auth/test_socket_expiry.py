@@ -1,0 +1,131 @@
+"""An open WebSocket does not outlive its credentials' end: an API token's expiry, or a
+session's idle deadline, closes it with code 1008 ("credentials expired") shortly after that
+end, while a WebSocket opened with a credential that has not ended stays open.
+
+A real multi-user ``junction`` server (users, terminals) with real PTYs, driven over the wire
+with the ``websockets`` client.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from junction.testing import TEST_TOKEN, ServerProcess, terminal_echo
+
+pytestmark = pytest.mark.anyio
+
+ADMIN = {"Authorization": f"token {TEST_TOKEN}"}
+TOKEN_SECONDS = 4.0
+"""Lifetime of the expiring token: long enough to open a terminal and echo through it."""
+IDLE_HOURS = 0.0015
+"""The server's ``users.session_idle_hours``: 5.4 seconds."""
+LATE = 10.0
+"""Seconds past a credential's end within which its WebSocket must be closed."""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One multi-user server with terminals, whose sessions end after 5.4 idle seconds."""
+    root = tmp_path_factory.mktemp("socket-expiry")
+    args = ["--port", "0", "--ip", "127.0.0.1", "--profile", "none", "--enable", "users"]
+    args += ["--enable", "terminals", "--root-dir", str(root)]
+    args += ["--set", f"database_url=sqlite+aiosqlite:///{root}/junction.db"]
+    args += ["--set", f"users.session_idle_hours={IDLE_HOURS}"]
+    with ServerProcess(args, log_path=root / "server.log") as running:
+        yield running
+
+
+def new_user(server: ServerProcess) -> str:
+    """A new account's name."""
+    name = f"u{uuid.uuid4().hex[:8]}"
+    created = httpx.post(f"{server.url}api/users", json={"name": name}, headers=ADMIN)
+    assert created.status_code == 201, created.text
+    return name
+
+
+def issue_token(server: ServerProcess, name: str, **body: float) -> dict[str, str]:
+    """Headers carrying a new API token of ``name`` (``expires_in`` seconds, if given)."""
+    url = f"{server.url}api/users/{name}/tokens"
+    issued = httpx.post(url, json=body, headers=ADMIN, timeout=30)
+    assert issued.status_code == 201, issued.text
+    assert (issued.json()["expires"] is None) == ("expires_in" not in body)
+    return {"Authorization": f"token {issued.json()['token']}"}
+
+
+def new_terminal(server: ServerProcess, headers: dict[str, str]) -> str:
+    """Start a terminal as the holder of ``headers``; returns its websocket URL."""
+    created = httpx.post(f"{server.url}api/terminals", headers=headers, timeout=30)
+    assert created.status_code == 200, created.text
+    return server.url.replace("http", "ws", 1) + f"terminals/websocket/{created.json()['name']}"
+
+
+async def closed_by_server(ws: ClientConnection, within: float) -> tuple[int, str]:
+    """Read ``ws`` until the server closes it: the close frame's code and reason. Fails
+    after ``within`` seconds, or when the connection ends without a close frame."""
+    with anyio.fail_after(within):
+        try:
+            while True:
+                await ws.recv()
+        except ConnectionClosed as exc:
+            assert exc.rcvd is not None, "closed without a close frame"
+            return exc.rcvd.code, exc.rcvd.reason
+
+
+async def test_an_expiring_token_closes_its_websocket_at_expiry(server: ServerProcess) -> None:
+    ana = new_user(server)
+    lasting = issue_token(server, ana)
+    terminal = new_terminal(server, lasting)
+    expiring = issue_token(server, ana, expires_in=TOKEN_SECONDS)
+    ends = time.monotonic() + TOKEN_SECONDS
+    async with (
+        connect(terminal, additional_headers=expiring) as doomed,
+        connect(terminal, additional_headers=lasting) as kept,
+    ):
+        await terminal_echo(doomed, "before-expiry")
+        assert time.monotonic() < ends, "the machine is too slow for this token's lifetime"
+        code, reason = await closed_by_server(doomed, ends - time.monotonic() + LATE)
+        assert (code, reason) == (1008, "credentials expired")
+        assert time.monotonic() >= ends - 1.0  # not closed long before the token's end
+        await terminal_echo(kept, "after-expiry")  # the lasting token's socket stays open
+    expired = httpx.get(f"{server.url}api/me", headers=expiring)
+    assert expired.status_code in (401, 403)
+    assert httpx.get(f"{server.url}api/me", headers=lasting).status_code == 200
+
+
+async def test_an_idle_session_closes_its_websocket_at_its_idle_deadline(
+    server: ServerProcess,
+) -> None:
+    bob = new_user(server)
+    lasting = issue_token(server, bob)
+    terminal = new_terminal(server, lasting)
+    # A page URL with the user's token opens a browser session (the token exchange).
+    token = lasting["Authorization"].split()[1]
+    login = httpx.get(server.url, params={"token": token}, headers={"Accept": "text/html"})
+    assert login.status_code == 302, login.text
+    cookies = [
+        f"{name}={value}" for name, value in login.cookies.items() if name.startswith("junction")
+    ]
+    assert len(cookies) == 1, login.headers
+    as_session = {"Cookie": cookies[0]}
+    async with connect(terminal, additional_headers=as_session) as tab:
+        ends = time.monotonic() + IDLE_HOURS * 3600  # the handshake was the session's last use
+        # Traffic on the socket is no use of the session: an open tab does not keep it alive.
+        await terminal_echo(tab, "while-idle")
+        code, reason = await closed_by_server(tab, ends - time.monotonic() + LATE)
+        assert (code, reason) == (1008, "credentials expired")
+        assert time.monotonic() >= ends - 1.0
+    ended = httpx.get(f"{server.url}api/me", headers=as_session)
+    assert ended.status_code in (401, 403)
+
+
+def test_the_server_wrote_no_traceback(server: ServerProcess) -> None:
+    assert "Traceback" not in server.log(), server.log()
