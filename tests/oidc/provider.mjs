@@ -5,7 +5,8 @@
 //
 // Prints "ready <issuer>" when it listens. Its development login form accepts any password;
 // the login name is the account id. POST /test/groups/<sub> with a JSON list of groups
-// changes an account's groups (to test that removal from a group logs the user out).
+// changes an account's groups (to test that removal from a group logs the user out); the
+// JSON null drops the groups claim from the account's answers.
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -50,7 +51,9 @@ const provider = new Provider(issuer, {
     return {
       accountId: sub,
       async claims() {
-        return { sub, preferred_username: sub, ...account };
+        const { groups, ...rest } = account;
+        // null: the account's answers carry no groups claim at all
+        return groups === null ? { sub, preferred_username: sub, ...rest } : { sub, preferred_username: sub, ...account };
       },
     };
   },

@@ -44,9 +44,9 @@ class Provider:
     issuer: str
     process: subprocess.Popen[str]
 
-    def set_groups(self, sub: str, groups: list[str]) -> None:
-        """Change an account's groups at the provider."""
-        response = httpx.post(f"{self.issuer}/test/groups/{sub}", json=groups)
+    def set_groups(self, sub: str, groups: list[str] | None) -> None:
+        """Change an account's groups at the provider (None: no groups claim at all)."""
+        response = httpx.post(f"{self.issuer}/test/groups/{sub}", content=json.dumps(groups))
         assert response.status_code == 204
 
 
@@ -257,6 +257,28 @@ def test_an_administrator_demoted_at_the_provider_is_no_longer_one_at_the_next_r
         assert browser.get(f"{url}api/users").status_code == 403
         idp.set_groups("root", ["lab", "lab-admins"])
         assert browser.get(f"{url}api/me").json()["identity"]["admin"] is True
+
+
+def test_a_recheck_without_a_groups_claim_keeps_the_groups_and_admin_flag_of_the_login(
+    tmp_path: Path,
+) -> None:
+    # Providers that put groups only in the ID token answer userinfo without them: that says
+    # nothing about the groups, so neither access nor the administrator flag changes.
+    settings: dict[str, Any] = {"cache_seconds": 0, "oidc_recheck_seconds": 0}
+    with oidc_junction(tmp_path, **settings) as (url, idp, _), _log_in(url, "root") as browser:
+        assert browser.get(f"{url}api/me").json()["identity"]["admin"] is True
+        idp.set_groups("root", None)
+        for _ in range(2):  # each request rechecks (oidc_recheck_seconds=0)
+            me = browser.get(f"{url}api/me")
+            assert me.status_code == 200, me.text
+            assert (me.json()["identity"]["admin"], me.json()["identity"]["groups"]) == (
+                True,
+                ["lab-admins"],
+            )
+        assert browser.get(f"{url}api/users").status_code == 200
+        idp.set_groups("root", ["lab"])  # the claim is back, without the admin group
+        assert browser.get(f"{url}api/me").json()["identity"]["admin"] is False
+        assert browser.get(f"{url}api/users").status_code == 403
 
 
 def test_logout_ends_the_session_and_continues_at_the_provider(oidc_server: Server) -> None:

@@ -310,15 +310,18 @@ class OpenIDLogin:
                 return (False if _refused(again) else None), renewed
         if info is None:
             return None, renewed
+        if self.settings.oidc_groups_claim not in info:
+            # An issuer that gives groups in the ID token alone says nothing of them here:
+            # the ones from the login stand, for the allow-lists too.
+            account = await self.directory.account(row.account_id)
+            known = list(account.groups) if account is not None else []
+            return self.allowed(self._username(info), known), renewed
         groups = self._groups(info)
         if not self.allowed(self._username(info), groups):
             return False, renewed
-        if self.settings.oidc_groups_claim in info:
-            # An issuer that gives groups in the ID token alone says nothing of them here:
-            # the ones from the login stand.
-            await self.directory.refresh_external(
-                row.account_id, groups=groups, admin=self._is_admin(groups)
-            )
+        await self.directory.refresh_external(
+            row.account_id, groups=groups, admin=self._is_admin(groups)
+        )
         return True, renewed
 
     async def _refresh(self, refresh_token: str) -> dict[str, Any]:
