@@ -10,8 +10,9 @@ Everything works from the file's open directory (checked by the caller, see
 it really is: it may be a link, but only to a place inside the root whose hidden segments
 are checkpoint directories themselves (``cp/.ipynb_checkpoints -> /elsewhere`` is a 403,
 ``-> ../.ssh`` a 400), so checkpoints never read, write or delete outside the root or in
-hidden places. The checkpoint file itself is never followed if it is a link: a checkpoint
-is a regular file this server wrote.
+hidden places, and (multi-user mode) only where the requesting user reaches. The
+checkpoint file itself is never followed if it is a link: a checkpoint is a regular file
+this server wrote.
 
 Blocking; called from worker threads under the file's path lock.
 """
@@ -30,6 +31,7 @@ from junction.plugins.contents.models import Model
 from junction.plugins.contents.paths import DIRECTORY_FLAGS, Access, RootPaths
 from junction.plugins.contents.reading import READ_FLAGS, regular_file
 from junction.plugins.contents.service import (
+    REACH_GUARD,
     CheckpointNotFound,
     FileNotFound,
     HiddenPathRefused,
@@ -67,11 +69,15 @@ class FileCheckpoints:
         return AtomicFile(dir_fd, write_block=self.write_block, durable=self.durable)
 
     @contextlib.contextmanager
-    def _directory(self, dir_fd: int, api: str, *, create: bool) -> Iterator[int | None]:
-        """The open checkpoint directory beside a file (None if missing and not created).
+    def _directory(
+        self, dir_fd: int, api: str, *, create: bool, access: Access = Access.WRITE
+    ) -> Iterator[int | None]:
+        """The open checkpoint directory beside a file (None if missing and not created),
+        to read from or (``access``) to write in.
 
         Raises OutsideRoot or HiddenPathRefused when it is a link leading outside the root
-        or to a hidden place.
+        or to a hidden place, and the reach guard's errors (multi-user mode) when it leads
+        where the requesting user does not reach.
         """
         if create:
             with contextlib.suppress(FileExistsError):
@@ -88,12 +94,12 @@ class FileCheckpoints:
             yield None
             return
         try:
-            self._check(fd, api)
+            self._check(fd, api, access)
             yield fd
         finally:
             os.close(fd)
 
-    def _check(self, fd: int, api: str) -> None:
+    def _check(self, fd: int, api: str, access: Access) -> None:
         real = self.paths.where(fd)
         if real is None:
             return
@@ -102,13 +108,16 @@ class FileCheckpoints:
                 f"the checkpoint directory of {api!r} leads outside the root directory "
                 "through a link"
             )
-        if self.paths.allow_hidden:
-            return
         relative = self.paths.relative(real)
-        if any(part.startswith(".") and part != CHECKPOINT_DIR for part in relative.split("/")):
+        if not self.paths.allow_hidden and any(
+            part.startswith(".") and part != CHECKPOINT_DIR for part in relative.split("/")
+        ):
             raise HiddenPathRefused(
                 f"the checkpoint directory of {api!r} is a link to a hidden directory"
             )
+        guard = REACH_GUARD.get()
+        if guard is not None:
+            guard.judge(relative, api, access.value)
 
     def create(self, dir_fd: int, name: str, api: str) -> Model:
         """Copy the file to its checkpoint (replacing the previous one)."""
@@ -126,7 +135,7 @@ class FileCheckpoints:
 
     def list(self, dir_fd: int, name: str, api: str) -> list[Model]:
         """The checkpoints of the file: zero or one."""
-        with self._directory(dir_fd, api, create=False) as checkpoints:
+        with self._directory(dir_fd, api, create=False, access=Access.READ) as checkpoints:
             if checkpoints is None:
                 return []
             st = self._stat(checkpoints, name)
@@ -138,7 +147,7 @@ class FileCheckpoints:
             mode: int | None = stat.S_IMODE(os.stat(name, dir_fd=dir_fd).st_mode)
         except FileNotFoundError:
             mode = None
-        with self._directory(dir_fd, api, create=False) as checkpoints:
+        with self._directory(dir_fd, api, create=False, access=Access.READ) as checkpoints:
             if checkpoints is None or checkpoint_id != CHECKPOINT_ID:
                 raise self._missing(checkpoint_id, api)
             try:

@@ -26,6 +26,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from junction.plugins.contents.oserrors import os_errors
 from junction.plugins.contents.service import OpenedFile
 
 __all__ = ["FILES_CSP", "FileStream", "media_type_for"]
@@ -47,7 +48,8 @@ def _looks_like_text(head: bytes) -> bool:
 
 
 def media_type_for(opened: OpenedFile) -> str:
-    """The ``Content-Type`` of a raw file (blocking: may read its first 4 KiB)."""
+    """The ``Content-Type`` of a raw file (blocking: may read its first 4 KiB); raises the
+    contents errors of a file that cannot be read (``oserrors.py``)."""
     lowered = opened.name.lower()
     if lowered.endswith(".ipynb"):
         return "application/x-ipynb+json"
@@ -56,7 +58,8 @@ def media_type_for(opened: OpenedFile) -> str:
         return "application/gzip"  # RFC 6713: the encoding, not the content, is the type
     if guessed is not None:
         return guessed
-    head = os.pread(opened.file.fileno(), SNIFF_BYTES, 0)
+    with os_errors(opened.path, "read"):
+        head = os.pread(opened.file.fileno(), SNIFF_BYTES, 0)
     return "text/plain; charset=utf-8" if _looks_like_text(head) else "application/octet-stream"
 
 

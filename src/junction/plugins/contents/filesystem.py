@@ -266,7 +266,7 @@ class LocalContents:
                     raise BadRequest("offset and length apply to files only")
                 if defer_listing and content:
                     raise _ListingDeferred
-                with self.paths.directory(resolved.os_path, api, Access.READ) as fd:
+                with self.paths.directory(resolved.os_path, api, Access.READ, listing=True) as fd:
                     model = self.model(resolved, os.fstat(fd))
                     if content:
                         model["content"] = self.lister.listing_at(fd, resolved.os_path, api, links)
@@ -433,7 +433,9 @@ class LocalContents:
             st = os.stat(resolved.os_path)
             if not stat.S_ISDIR(st.st_mode):
                 raise BadType(f"{resolved.api} is not a directory")
-            with self.paths.directory(resolved.os_path, resolved.api, Access.READ) as fd:
+            with self.paths.directory(
+                resolved.os_path, resolved.api, Access.READ, listing=True
+            ) as fd:
                 model = self.model(resolved, os.fstat(fd))
                 page = self.lister.page_at(
                     fd, resolved.os_path, resolved.api, limit, after, visible, order, links
@@ -661,7 +663,10 @@ class LocalContents:
         return await self._run(self._list_checkpoints, resolved)
 
     def _list_checkpoints(self, resolved: ResolvedPath) -> list[Model]:
-        with os_errors(resolved.api, "read"), self._file_directory(resolved) as directory:
+        with (
+            os_errors(resolved.api, "read"),
+            self._file_directory(resolved, Access.READ) as directory,
+        ):
             return self.checkpoints.list(directory, resolved.name_on_disk, resolved.api)
 
     async def restore_checkpoint(self, path: str, checkpoint_id: str) -> None:
@@ -685,17 +690,19 @@ class LocalContents:
             self.checkpoints.delete(fd, resolved.name_on_disk, checkpoint_id, resolved.api)
 
     @contextmanager
-    def _parent(self, resolved: ResolvedPath) -> Iterator[int]:
+    def _parent(self, resolved: ResolvedPath, access: Access = Access.WRITE) -> Iterator[int]:
         """The open directory of a file that has checkpoints (the root has none)."""
         if resolved.is_root:
             raise BadType("'' is not a file; only files have checkpoints")
-        with self.paths.parent(resolved) as directory:
+        with self.paths.parent(resolved, access) as directory:
             yield directory
 
     @contextmanager
-    def _file_directory(self, resolved: ResolvedPath) -> Iterator[int]:
+    def _file_directory(
+        self, resolved: ResolvedPath, access: Access = Access.WRITE
+    ) -> Iterator[int]:
         """:meth:`_parent`, once the item is known to be a regular file."""
-        with self._parent(resolved) as directory:
+        with self._parent(resolved, access) as directory:
             st = os.stat(resolved.name_on_disk, dir_fd=directory)
             if not stat.S_ISREG(st.st_mode):
                 raise BadType(f"{resolved.api!r} is not a file; only files have checkpoints")

@@ -221,7 +221,7 @@ class DirectoryLister:
     def listing(self, os_dir: str, api_dir: str, allowed: LinkCheck | None = None) -> list[Model]:
         """Every visible entry of a directory, sorted by name; with ``allowed``, only the
         links it lets through (given the API paths they lead to)."""
-        with self.paths.directory(os_dir, api_dir, Access.READ) as fd:
+        with self.paths.directory(os_dir, api_dir, Access.READ, listing=True) as fd:
             return self.listing_at(fd, os_dir, api_dir, allowed)
 
     def listing_at(
@@ -250,7 +250,7 @@ class DirectoryLister:
         ended. With ``visible``, only entries whose API paths it keeps; with ``allowed``, only
         the links it lets through (the cursor and the total count those alone). Raises
         InvalidCursor for a malformed directory-order cursor."""
-        with self.paths.directory(os_dir, api_dir, Access.READ) as fd:
+        with self.paths.directory(os_dir, api_dir, Access.READ, listing=True) as fd:
             return self.page_at(fd, os_dir, api_dir, limit, after, visible, order, allowed)
 
     def page_at(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +23,7 @@ from junction.plugins.contents.service import (
     FileNotFound,
     InvalidContent,
     InvalidPath,
+    OperationRefused,
     PermissionDenied,
 )
 
@@ -56,6 +58,11 @@ def translate(exc: OSError, api: str, action: str) -> HTTPError | None:
         return BadType(f"{api!r} is a directory")
     if code == errno.ENOTEMPTY:
         return DirectoryNotEmpty(f"directory {api!r} is not empty")
+    if code in (errno.EINVAL, errno.EIO):
+        # Special files answer so (procfs ``mem`` at an unmapped offset, some sysfs and
+        # device files), as does a failing disk: the request cannot be served, and the
+        # server is fine.
+        return OperationRefused(f"cannot {action} {api!r}: {os.strerror(code)}")
     return None
 
 

@@ -26,6 +26,13 @@ descriptor (``dir_fd=`` calls, ``AtomicFile``), so what was checked is what is u
 Where no such name exists (neither ``/proc`` nor ``F_GETPATH``) the descriptor check is
 skipped and a warning is logged at startup.
 
+In multi-user mode the same name is judged against the requesting user's reach too
+(:class:`~junction.plugins.contents.service.ReachGuard`, installed by ``check_path``): a
+user who re-points a link in their home after the route checked the path cannot make
+the service open another user's file. A directory opened to work on one of its entries
+(:meth:`RootPaths.parent`) is judged as that entry (the directory's name plus the
+entry's), as the route judged it.
+
 Moving a link changes where a relative link leads: :meth:`RootPaths.check_moved_link`
 checks a link against its new place before it is moved.
 """
@@ -39,7 +46,9 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote
 
+from junction.errors import HTTPError
 from junction.plugins.contents.service import (
+    REACH_GUARD,
     FileNotFound,
     HiddenPathRefused,
     InvalidPath,
@@ -228,17 +237,33 @@ class RootPaths:
         return self.fd_path(fd)
 
     def check_fd(
-        self, fd: int, api: str, access: Access = Access.WRITE, verb: str = "write"
+        self,
+        fd: int,
+        api: str,
+        access: Access = Access.WRITE,
+        verb: str = "write",
+        *,
+        listing: bool = False,
+        entry: str | None = None,
     ) -> None:
-        """Refuse an open file or directory that is outside the root, or hidden.
+        """Refuse an open file or directory that is outside the root, or hidden, or (in
+        multi-user mode) out of the requesting user's reach.
 
         Called right after every open: whatever the path string led to, the descriptor is
-        what will be read or written. Raises OutsideRoot, or FileNotFound (read) and
-        HiddenPathRefused (write) for hidden places.
+        what will be read or written. ``listing`` says a directory is opened to list it;
+        ``entry`` names the entry of the directory ``fd`` that will be worked on (judged
+        instead of the directory). Raises OutsideRoot, FileNotFound (read) and
+        HiddenPathRefused (write) for hidden places, and the reach guard's errors.
         """
         real = self.where(fd)
         if real is not None:
             self._check_target(api, real, access, verb)
+            guard = REACH_GUARD.get()
+            if guard is not None:
+                judged = self.relative(real)
+                if entry is not None:
+                    judged = f"{judged}/{entry}" if judged else entry
+                guard.judge(judged, api, access.value, listing=listing)
 
     def open(
         self,
@@ -250,24 +275,37 @@ class RootPaths:
         verb: str = "write",
         dir_fd: int | None = None,
         mode: int = 0o666,
+        listing: bool = False,
+        entry: str | None = None,
     ) -> int:
         """``os.open`` followed by :meth:`check_fd`; the descriptor is closed if refused."""
         fd = os.open(os_path, flags | os.O_CLOEXEC, mode, dir_fd=dir_fd)
         try:
-            self.check_fd(fd, api, access, verb)
+            self.check_fd(fd, api, access, verb, listing=listing, entry=entry)
         except BaseException:
             os.close(fd)
             raise
         return fd
 
-    def open_dir(self, os_path: str, api: str, access: Access = Access.WRITE) -> int:
+    def open_dir(
+        self,
+        os_path: str,
+        api: str,
+        access: Access = Access.WRITE,
+        *,
+        listing: bool = False,
+        entry: str | None = None,
+    ) -> int:
         """Open a directory to work inside it, checked (see :meth:`open`)."""
-        return self.open(os_path, DIRECTORY_FLAGS, api, access)
+        return self.open(os_path, DIRECTORY_FLAGS, api, access, listing=listing, entry=entry)
 
     @contextmanager
-    def directory(self, os_path: str, api: str, access: Access = Access.WRITE) -> Iterator[int]:
-        """:meth:`open_dir` as a context manager that closes the descriptor."""
-        fd = self.open_dir(os_path, api, access)
+    def directory(
+        self, os_path: str, api: str, access: Access = Access.WRITE, *, listing: bool = False
+    ) -> Iterator[int]:
+        """:meth:`open_dir` as a context manager that closes the descriptor; ``listing``
+        when it is opened to list it (see :meth:`check_fd`)."""
+        fd = self.open_dir(os_path, api, access, listing=listing)
         try:
             yield fd
         finally:
@@ -278,12 +316,17 @@ class RootPaths:
         """The checked, open directory holding ``resolved`` (whose name is its basename).
 
         Raises FileNotFound naming the directory when it does not exist, and the errors of
-        :meth:`check_fd` naming ``resolved``.
+        :meth:`check_fd` naming ``resolved`` (whose entry in the directory is judged).
         """
         if resolved.is_root:
             raise InvalidPath("the root directory has no parent inside the root")
         try:
-            fd = self.open_dir(os.path.dirname(resolved.os_path), resolved.api, access)
+            fd = self.open_dir(
+                os.path.dirname(resolved.os_path),
+                resolved.api,
+                access,
+                entry=resolved.name_on_disk,
+            )
         except (FileNotFoundError, NotADirectoryError):
             directory_api = resolved.api.rpartition("/")[0]
             raise FileNotFound(f"directory {directory_api!r} does not exist") from None
@@ -319,7 +362,8 @@ class RootPaths:
         a FIFO does not block) and the open descriptor named, as :meth:`check_fd` does.
         No Python runs per path part (``realpath`` takes one ``lstat`` for each), at most
         40 links are followed and a loop fails at once, however long the link's text.
-        Without ``O_PATH`` or descriptor names, ``realpath`` judges the link.
+        Without ``O_PATH`` or descriptor names, ``realpath`` judges the link. In multi-user
+        mode a target the requesting user does not fully reach for reading is None too.
         """
         if _O_PATH and self.fd_path is not None:
             try:
@@ -341,6 +385,13 @@ class RootPaths:
                 return None
         if not self.contains(real) or (not self.allow_hidden and self._hidden_inside(real)):
             return None
+        guard = REACH_GUARD.get()
+        if guard is not None:
+            target_api = self.relative(real)
+            try:
+                guard.judge(target_api, target_api, "read")
+            except HTTPError:
+                return None
         return st, real
 
     def _check_target(self, api: str, real: str, access: Access, verb: str) -> None:

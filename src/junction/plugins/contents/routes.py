@@ -309,7 +309,9 @@ async def _post(
     body = CreateRequest() if data is None else _parse(CreateRequest, data)
     await check_path(request, path, "write")
     if body.copy_from:
-        await check_path(request, body.copy_from, "read")
+        # A folder above what the caller reaches may be listed (filtered), never copied whole.
+        if await check_path(request, body.copy_from, "read") is not Reach.FULL:
+            raise FileNotFound(f"No such file or directory: {body.copy_from.strip('/')}")
         model = await contents.copy(body.copy_from, path)
     else:
         kind = body.type or ""

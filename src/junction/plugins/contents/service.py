@@ -16,6 +16,7 @@ Errors, all mapped to HTTP by the core::
     UploadOutOfOrder (BadRequest)     400  chunk n without chunks 1..n-1
     FileTooLarge (BadRequest)         400  whole-file read above max_read_mb, copy too big
     TrashFailed (BadRequest)          400  the trash refused; nothing was deleted
+    OperationRefused (BadRequest)     400  EINVAL, EIO: the file cannot be read (or written)
     OutsideRoot (Forbidden)           403  a link leading outside the root
     PermissionDenied (Forbidden)      403  the OS refused
     FileNotFound (NotFound)           404  missing (or hidden, on read)
@@ -31,6 +32,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -56,6 +58,7 @@ from junction.plugins.contents.settings import ContentsSettings
 __all__ = [
     "CONTENTS",
     "CONTENTS_ACCESS",
+    "REACH_GUARD",
     "BadFormat",
     "BadType",
     "CheckpointNotFound",
@@ -75,10 +78,12 @@ __all__ = [
     "InvalidPath",
     "LinkCheck",
     "OpenedFile",
+    "OperationRefused",
     "OutsideRoot",
     "PageOrder",
     "PermissionDenied",
     "Reach",
+    "ReachGuard",
     "SaveResult",
     "TrashFailed",
     "UploadOutOfOrder",
@@ -134,6 +139,11 @@ class UploadOutOfOrder(BadRequest):
 
 class TrashFailed(BadRequest):
     """Moving to the trash failed; nothing was deleted."""
+
+
+class OperationRefused(BadRequest):
+    """The operating system answered EINVAL or EIO: a special file that cannot be read
+    so (procfs, sysfs, devices) or a failing disk."""
 
 
 class FileTooLarge(BadRequest):
@@ -352,6 +362,12 @@ CONTENTS: ServiceKey[ContentsService] = ServiceKey("contents")
 # (the contents routes, /files, /view, /api/resolvePath, nbconvert, a session's or kernel's
 # path, a terminal's cwd, jobs' folders) asks check_path first. Without a CONTENTS_ACCESS
 # provider (single-user mode) every path under the root is reachable, as always.
+#
+# check_path judges a path *string*; a user who swaps a link in their home between that
+# check and the service's open would reach another user's file. So check_path also
+# installs a ReachGuard for the rest of the request (a context variable: AnyIO copies it
+# into worker threads), and the service hands it the real path of every descriptor it
+# opens (RootPaths.check_fd): what is read or written is judged, not what was named.
 
 
 class Reach(Enum):
@@ -381,6 +397,18 @@ class ContentsAccess(Protocol):
         """
         ...
 
+    def check_open(self, user: User, path: str, real: str, action: str) -> Reach:
+        """How far ``user`` reaches into ``real`` for ``action``: the link-free API path of
+        what the contents service just opened for ``path`` (the kernel's name of the open
+        descriptor; for an entry of an open directory, that directory's name plus the
+        entry's). Called by :class:`ReachGuard` after every open of a request that asked
+        :meth:`check`, from worker threads or the event loop: it must neither block nor
+        await.
+
+        Raises like :meth:`check`, naming ``path`` only (never where it really leads).
+        """
+        ...
+
     def visible(self, user: User, path: str) -> bool:
         """Whether ``path`` shows in a listing of its parent for ``user``."""
         ...
@@ -399,13 +427,60 @@ def _access(conn: HTTPConnection) -> ContentsAccess | None:
     return access
 
 
+@dataclass(frozen=True, slots=True)
+class ReachGuard:
+    """Judges what the contents service opens for one request against its user's reach.
+
+    Installed in :data:`REACH_GUARD` by :func:`check_path` (multi-user mode only).
+    ``ancestors`` are the paths the request was found to reach as :attr:`Reach.ANCESTOR`
+    for reading: only their own listings, which the routes filter, may be opened there.
+    """
+
+    user: User
+    access: ContentsAccess
+    ancestors: frozenset[str] = frozenset()
+
+    def judge(self, real: str, path: str, action: str, *, listing: bool = False) -> None:
+        """Refuse what was opened at ``real`` (a link-free API path) for ``path`` unless
+        the user fully reaches it for ``action`` (``read`` or ``write``); with
+        ``listing`` (a directory opened to list it), a folder above their reach is let
+        through when the request checked that very folder as such.
+
+        Called by ``RootPaths.check_fd`` right after each open, in any thread. Raises
+        :class:`FileNotFound` or :class:`~junction.errors.Forbidden` as the route's own
+        check would have.
+        """
+        reach = self.access.check_open(self.user, path, real, action)
+        if reach is Reach.FULL or (listing and action == "read" and real in self.ancestors):
+            return
+        raise FileNotFound(f"No such file or directory: {path}")
+
+
+REACH_GUARD: ContextVar[ReachGuard | None] = ContextVar("junction_reach_guard", default=None)
+"""The guard of the request being served (None in single-user mode and outside requests)."""
+
+
 async def check_path(conn: HTTPConnection, path: str, action: str, *, entry: bool = False) -> Reach:
     """How far the caller reaches into ``path`` (see :meth:`ContentsAccess.check`);
-    :attr:`Reach.FULL` in single-user mode."""
+    :attr:`Reach.FULL` in single-user mode.
+
+    In multi-user mode it also installs the request's :class:`ReachGuard`, so whatever the
+    contents service opens afterwards in this request is judged where it really is.
+    """
     access = _access(conn)
     if access is None:
         return Reach.FULL
-    return await access.check(current_user(conn.scope), path.strip("/"), action, entry=entry)
+    user = current_user(conn.scope)
+    path = "/".join(part for part in path.split("/") if part)
+    previous = REACH_GUARD.get()
+    keep = previous is not None and previous.user is user and previous.access is access
+    ancestors = previous.ancestors if previous is not None and keep else frozenset()
+    # Installed before the check: a refused check must leave the request guarded too.
+    REACH_GUARD.set(ReachGuard(user, access, ancestors))
+    reach = await access.check(user, path, action, entry=entry)
+    if reach is Reach.ANCESTOR and action == "read":
+        REACH_GUARD.set(ReachGuard(user, access, ancestors | {path}))
+    return reach
 
 
 def visible_entries(

@@ -192,8 +192,28 @@ class Homes:
             return None
         return real[len(prefix) :].replace(os.sep, "/")
 
+    def check_open(self, user: User, path: str, real: str, action: str) -> Reach:
+        """How far ``user`` reaches into ``real``, where the contents service found ``path``
+        open; see ``ContentsAccess.check_open``. ``real`` has no link in it, so it is judged
+        as written (no ``realpath``); it reads the shares as :meth:`check` does, from any
+        thread (they are swapped in whole, never changed in place)."""
+        try:
+            return self._reach(user, real, action)
+        except Forbidden:
+            if real == path:
+                raise
+            raise Forbidden(f"Not allowed to {action} {path}") from None
+        except FileNotFound:
+            if real == path:
+                raise
+            raise FileNotFound(f"No such file or directory: {path}") from None
+
     async def _check(self, user: User, path: str, action: str) -> Reach:
         await self._make_home(user)
+        return self._reach(user, path, action)
+
+    def _reach(self, user: User, path: str, action: str) -> Reach:
+        """How far ``user`` reaches into ``path`` as written (no link followed)."""
         if self._own(user, path, action):
             return Reach.FULL
         shared = self._shared(user, path)

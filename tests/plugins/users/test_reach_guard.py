@@ -1,0 +1,324 @@
+"""The reach guard: what the contents service opens is judged where it really is.
+
+A route checks a path string (``check_path``), then the service resolves and opens it
+again. A user who re-points a link in their own home between the two must not reach
+another user's files. These tests make that race certain instead of likely: the users
+plugin's ``check`` is wrapped so that, right after it judged the path, the link is
+re-pointed at Bob's home before the service opens anything.
+
+In process, on SQLite (the guard does not touch the database).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from junction.auth.identity import User
+from junction.plugins.contents.service import Reach
+from junction.plugins.users.homes import HOMES, Homes
+from junction.testing import app_client
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "BOB-SECRET"
+
+
+def point(link: Path, target: str) -> None:
+    """Make ``link`` a link to ``target`` in one step (``rename`` over the old one)."""
+    fresh = link.with_name(link.name + "~new")
+    fresh.symlink_to(target)
+    os.replace(fresh, link)
+
+
+@dataclass
+class Swaps:
+    """Re-points links right after the users plugin checked a given path."""
+
+    pending: dict[str, tuple[Path, str]] = field(default_factory=dict)
+
+    def after_check(self, path: str, link: Path, target: str) -> None:
+        """Once ``path`` has been checked, make ``link`` lead to ``target``."""
+        self.pending[path] = (link, target)
+
+    def install(self, homes: Homes, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Wrap ``homes.check`` (the ``CONTENTS_ACCESS`` provider) to make the swaps."""
+        original = homes.check
+
+        async def check(user: User, path: str, action: str, *, entry: bool = False) -> Reach:
+            reach = await original(user, path, action, entry=entry)
+            swap = self.pending.pop(path, None)
+            if swap is not None:
+                point(*swap)
+            return reach
+
+        monkeypatch.setattr(homes, "check", check)
+
+
+@dataclass
+class World:
+    """Ana and Bob with homes under ``root``; Bob has a secret."""
+
+    client: httpx.AsyncClient
+    root: Path
+    ana: dict[str, str]
+    bob: dict[str, str]
+    swaps: Swaps
+
+    @property
+    def ana_home(self) -> Path:
+        return self.root / "home" / "ana"
+
+    @property
+    def bob_home(self) -> Path:
+        return self.root / "home" / "bob"
+
+    def bob_files(self) -> dict[str, bytes]:
+        """Every file under Bob's home (checkpoints included) and its bytes."""
+        found = {}
+        for folder, _, files in os.walk(self.bob_home):
+            for name in files:
+                path = Path(folder, name)
+                found[str(path.relative_to(self.bob_home))] = path.read_bytes()
+        return found
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send as Ana; the swap set up for this request must have happened."""
+        response = await self.client.request(method, url, headers=self.ana, **kwargs)
+        assert not self.swaps.pending, f"{method} {url} never checked the swapped path"
+        return response
+
+
+async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
+    created = await admin.post("/api/users", json={"name": name})
+    assert created.status_code == 201, created.text
+    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
+    return {"Authorization": f"token {token}"}
+
+
+@pytest.fixture
+async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    root = tmp_path / "root"
+    root.mkdir()
+    async with app_client(
+        enable=["users", "contents"],
+        root_dir=root,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'junction.db'}",
+        plugin_settings={"contents": {"delete_to_trash": False}},
+    ) as admin:
+        ana = await _token(admin, "ana")
+        bob = await _token(admin, "bob")
+        for who in (ana, bob):  # first use makes the home
+            assert (await admin.get("/api/contents/home", headers=who)).status_code == 200
+        swaps = Swaps()
+        swaps.install(admin.app.state.services.get(HOMES), monkeypatch)
+        made = World(admin, root, ana, bob, swaps)
+        (made.bob_home / "secret.txt").write_text(SECRET)
+        (made.bob_home / "secret.ipynb").write_text(
+            json.dumps({"cells": [], "metadata": {"s": SECRET}, "nbformat": 4, "nbformat_minor": 5})
+        )
+        (made.ana_home / "real.txt").write_text("ANA")
+        (made.ana_home / "real.ipynb").write_text(
+            '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+        )
+        (made.ana_home / "realdir").mkdir()
+        (made.ana_home / "realdir" / "mine.txt").write_text("ANA")
+        (made.ana_home / "a.txt").write_text("ANA")
+        yield made
+
+
+READS = [
+    # (method, url, the link: its name in Ana's home and its own target)
+    ("GET", "/api/contents/home/ana/x", "x", "real.txt"),
+    ("GET", "/api/contents/home/ana/x?type=file&format=base64", "x", "real.txt"),
+    ("GET", "/api/contents/home/ana/x?type=file&offset=0&length=64", "x", "real.txt"),
+    ("GET", "/api/contents/home/ana/x?content=0&hash=1", "x", "real.txt"),
+    ("GET", "/api/contents/home/ana/n.ipynb", "n.ipynb", "real.ipynb"),
+    ("GET", "/files/home/ana/x", "x", "real.txt"),
+    ("GET", "/view/home/ana/x", "x", "real.txt"),
+    ("POST", "/api/contents/home/ana/x/checkpoints", "x", "real.txt"),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "name", "own"), READS)
+async def test_a_link_swapped_after_the_check_reads_nothing_of_another_home(
+    world: World, method: str, url: str, name: str, own: str
+) -> None:
+    link = world.ana_home / name
+    target = "../bob/" + ("secret.ipynb" if name.endswith(".ipynb") else "secret.txt")
+    point(link, own)
+    fair = await world.request(method, url)  # unswapped, the link is Ana's own business
+    assert fair.status_code in (200, 201), fair.text
+    before = world.bob_files()
+    world.swaps.after_check(f"home/ana/{name}", link, target)
+    raced = await world.request(method, url)
+    assert raced.status_code == 404, raced.text
+    assert SECRET not in raced.text
+    assert raced.json()["message"] == f"No such file or directory: home/ana/{name}"
+    assert world.bob_files() == before
+
+
+async def test_a_copy_from_a_swapped_link_copies_nothing_of_another_home(world: World) -> None:
+    point(world.ana_home / "x", "real.txt")
+    world.swaps.after_check("home/ana/x", world.ana_home / "x", "../bob/secret.txt")
+    raced = await world.request("POST", "/api/contents/home/ana", json={"copy_from": "home/ana/x"})
+    assert raced.status_code == 404, raced.text
+    for path in world.ana_home.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert SECRET not in path.read_text(errors="replace")
+
+
+def _file(content: str) -> dict[str, Any]:
+    return {"json": {"type": "file", "format": "text", "content": content}}
+
+
+WRITES = [
+    # (method, url, checked path whose check triggers the swap, the link, its own target,
+    #  request arguments)
+    ("PUT", "/api/contents/home/ana/y.txt", "home/ana/y.txt", "y.txt", "real.txt", _file("X")),
+    ("PUT", "/api/contents/home/ana/d/new.txt", "home/ana/d/new.txt", "d", "realdir", _file("X")),
+    (
+        "PUT",
+        "/api/contents/home/ana/d/secret.txt",
+        "home/ana/d/secret.txt",
+        "d",
+        "realdir",
+        _file("X"),
+    ),
+    (
+        "PUT",
+        "/api/contents/home/ana/d/sub",
+        "home/ana/d/sub",
+        "d",
+        "realdir",
+        {"json": {"type": "directory"}},
+    ),
+    (
+        "PUT",
+        "/api/contents/home/ana/d/up.txt",
+        "home/ana/d/up.txt",
+        "d",
+        "realdir",
+        {"json": {"type": "file", "format": "text", "content": "X", "chunk": 1}},
+    ),
+    ("POST", "/api/contents/home/ana/d", "home/ana/d", "d", "realdir", {"json": {}}),
+    (
+        "POST",
+        "/api/contents/home/ana/d",
+        "home/ana/d",
+        "d",
+        "realdir",
+        {"json": {"copy_from": "home/ana/a.txt"}},
+    ),
+    (
+        "PATCH",
+        "/api/contents/home/ana/a.txt",
+        "home/ana/d/a.txt",
+        "d",
+        "realdir",
+        {"json": {"path": "home/ana/d/a.txt"}},
+    ),
+    ("DELETE", "/api/contents/home/ana/d/secret.txt", "home/ana/d/secret.txt", "d", "realdir", {}),
+    (
+        "POST",
+        "/api/contents/home/ana/d/secret.txt/checkpoints",
+        "home/ana/d/secret.txt",
+        "d",
+        "realdir",
+        {},
+    ),
+    (
+        "POST",
+        "/api/contents/home/ana/d/secret.txt/checkpoints/checkpoint",
+        "home/ana/d/secret.txt",
+        "d",
+        "realdir",
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "checked", "name", "own", "kwargs"), WRITES)
+async def test_a_link_swapped_after_the_check_writes_nothing_in_another_home(
+    world: World,
+    method: str,
+    url: str,
+    checked: str,
+    name: str,
+    own: str,
+    kwargs: dict[str, Any],
+) -> None:
+    link = world.ana_home / name
+    point(link, own)
+    (world.ana_home / "realdir" / "secret.txt").write_text("ANA")  # Ana's look-alike
+    before = world.bob_files()
+    world.swaps.after_check(checked, link, "../bob" if name == "d" else "../bob/secret.txt")
+    raced = await world.request(method, url, **kwargs)
+    assert raced.status_code == 404, raced.text
+    assert raced.json()["message"].startswith("No such file or directory: home/ana/")
+    assert world.bob_files() == before
+    assert (world.ana_home / "a.txt").read_text() == "ANA"
+
+
+@pytest.mark.parametrize("target", ["../bob", ".."])
+@pytest.mark.parametrize("query", ["", "?limit=10", "?limit=10&order=directory"])
+async def test_a_folder_link_swapped_after_the_check_lists_nothing_of_another_home(
+    world: World, target: str, query: str
+) -> None:
+    link = world.ana_home / "d"
+    point(link, "realdir")
+    url = "/api/contents/home/ana/d" + query
+    fair = await world.request("GET", url)
+    assert [e["name"] for e in fair.json()["content"]] == ["mine.txt"]
+    world.swaps.after_check("home/ana/d", link, target)
+    raced = await world.request("GET", url)
+    assert raced.status_code == 404, raced.text
+    assert "secret" not in raced.text
+    assert "bob" not in raced.text
+
+
+async def test_a_folder_above_ones_reach_is_listed_but_not_copied(world: World) -> None:
+    client = world.client
+    (world.root / "projects" / "p").mkdir(parents=True)
+    shared = await client.put(
+        "/api/users/shares", json={"path": "projects/p", "user": "ana", "access": "write"}
+    )
+    assert shared.status_code == 200, shared.text
+    listed = await world.request("GET", "/api/contents/home")
+    assert [e["name"] for e in listed.json()["content"]] == ["ana"]
+    copied = await world.request("POST", "/api/contents/projects/p", json={"copy_from": "home"})
+    assert copied.status_code == 404, copied.text
+    assert list((world.root / "projects" / "p").iterdir()) == []
+
+
+async def test_a_read_only_share_still_reads_through_the_guard(world: World) -> None:
+    client = world.client
+    data = world.ana_home / "data"
+    data.mkdir()
+    (data / "d.txt").write_text("shared")
+    (data / "ln").symlink_to("d.txt")
+    shared = await client.put(
+        "/api/users/shares", headers=world.ana, json={"path": "home/ana/data", "user": "bob"}
+    )
+    assert shared.status_code == 200, shared.text
+    bob = world.bob
+    got = await client.get("/api/contents/home/ana/data/ln", headers=bob)
+    assert got.status_code == 200, got.text
+    assert got.json()["content"] == "shared"
+    listing = await client.get("/api/contents/home/ana/data", headers=bob)
+    assert sorted(e["name"] for e in listing.json()["content"]) == ["d.txt", "ln"]
+    checkpoints = await client.get("/api/contents/home/ana/data/d.txt/checkpoints", headers=bob)
+    assert checkpoints.status_code == 200, checkpoints.text
+    assert checkpoints.json() == []
+    refused = await client.put(
+        "/api/contents/home/ana/data/d.txt", headers=bob, json=_file("bob")["json"]
+    )
+    assert refused.status_code == 403
+    assert (data / "d.txt").read_text() == "shared"
