@@ -11,6 +11,7 @@ In process, on SQLite (the guard does not touch the database).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import AsyncIterator
@@ -91,7 +92,8 @@ class World:
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send as Ana; the swap set up for this request must have happened."""
-        response = await self.client.request(method, url, headers=self.ana, **kwargs)
+        headers = {**self.ana, **kwargs.pop("headers", {})}
+        response = await self.client.request(method, url, headers=headers, **kwargs)
         assert not self.swaps.pending, f"{method} {url} never checked the swapped path"
         return response
 
@@ -108,7 +110,7 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     root = tmp_path / "root"
     root.mkdir()
     async with app_client(
-        enable=["users", "contents"],
+        enable=["users", "contents", "uploads"],
         root_dir=root,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'junction.db'}",
         plugin_settings={"contents": {"delete_to_trash": False}},
@@ -322,3 +324,38 @@ async def test_a_read_only_share_still_reads_through_the_guard(world: World) -> 
     )
     assert refused.status_code == 403
     assert (data / "d.txt").read_text() == "shared"
+
+
+def _tus(length: int, **metadata: str) -> dict[str, str]:
+    encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in metadata.items())
+    return {"Tus-Resumable": "1.0.0", "Upload-Length": str(length), "Upload-Metadata": encoded}
+
+
+@pytest.mark.parametrize("step", ["create", "finish"])
+async def test_an_upload_into_a_folder_swapped_after_the_check_lands_nowhere(
+    world: World, step: str
+) -> None:
+    link = world.ana_home / "d"
+    point(link, "realdir")
+    before = world.bob_files()
+    if step == "create":
+        world.swaps.after_check("home/ana/d/up.txt", link, "../bob")
+    created = await world.request(
+        "POST", "/api/uploads", headers=_tus(4, filename="up.txt", path="home/ana/d")
+    )
+    if step == "create":
+        assert created.status_code == 404, created.text
+    else:
+        assert created.status_code == 201, created.text
+        world.swaps.after_check("home/ana/d/up.txt", link, "../bob")
+        octets = {
+            "Tus-Resumable": "1.0.0",
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Offset": "0",
+        }
+        finished = await world.request(
+            "PATCH", created.headers["location"], headers=octets, content=b"PWND"
+        )
+        assert finished.status_code == 404, finished.text
+    assert world.bob_files() == before
+    assert not (world.ana_home / "realdir" / "up.txt").exists()

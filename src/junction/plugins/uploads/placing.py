@@ -33,6 +33,7 @@ import anyio.to_thread
 
 from junction.errors import BadRequest, Conflict, HTTPError
 from junction.plugins.contents.service import (
+    REACH_GUARD,
     DiskFull,
     FileNotFound,
     HiddenPathRefused,
@@ -128,6 +129,11 @@ class Destinations:
                 inside = real[len(self._prefix) :].split(os.sep)
                 if not self.allow_hidden and any(part.startswith(".") for part in inside):
                     raise HiddenPathRefused(f"cannot upload to hidden file or directory {api!r}")
+            guard = REACH_GUARD.get()  # multi-user mode: the user must reach where it leads
+            if guard is not None and real is not None:
+                inner = "" if real == self.root else real[len(self._prefix) :] + os.sep
+                entry = (inner + api.rpartition("/")[2]).replace(os.sep, "/")
+                guard.judge(entry, api, "write")
             yield fd
         finally:
             os.close(fd)
