@@ -25,6 +25,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
@@ -270,16 +271,28 @@ async def _opened(database: Database, composition: Composition) -> AsyncIterator
     owners = [(p.name, p.tables) for p in composition.order if p.tables is not None]
     try:
         migrated = await upgrade_database(database, owners)
-    except DatabaseUnavailable:
+    except DatabaseUnavailable as exc:
         await database.close()
-        log.error("cannot open the database %s; check database_url", database.masked_url)
-        raise
+        message = f"cannot open the database {database.masked_url}: {_driver_reason(exc, database)}"
+        raise DatabaseUnavailable(message) from exc
     if migrated:
         log.info("database %s: migrated %s", database.masked_url, ", ".join(migrated))
     try:
         yield
     finally:
         await database.close()
+
+
+def _driver_reason(exc: DatabaseUnavailable, database: Database) -> str:
+    """Why the driver could not open the database, in one line without the URL's password
+    (``exc`` is the domain error; its cause is the driver's or the system's)."""
+    cause = exc.__cause__ or exc
+    if isinstance(cause, DBAPIError) and cause.orig is not None:
+        cause = cause.orig  # without SQLAlchemy's SQL statement and help link
+    lines = str(cause).strip().splitlines()
+    reason = lines[0] if lines else type(cause).__name__
+    password = database.url.password
+    return reason.replace(password, "***") if password else reason
 
 
 def _no_shutdown_hook() -> None:

@@ -25,7 +25,7 @@ from junction.applications import coverage
 from junction.auth.passwords import hash_password
 from junction.config import default_config_file, load_settings, merge, parse_assignment
 from junction.deploy import layout_from_options, nginx_config
-from junction.errors import ConfigError
+from junction.errors import ConfigError, DatabaseUnavailable
 from junction.registry import PROFILES, compose, discover, enabled_names, load
 from junction.settings import ServerSettings
 
@@ -280,7 +280,6 @@ def _upgrade_database(settings: ServerSettings) -> int:
     import anyio
 
     from junction.database import Database, upgrade
-    from junction.errors import DatabaseUnavailable
 
     composition = compose(enabled_names(settings.profile, settings.enable, settings.disable))
     owners = [(p.name, p.tables) for p in composition.order if p.tables is not None]
@@ -366,6 +365,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"junction: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except DatabaseUnavailable as exc:  # raised by run(): its message names the URL, masked
+        print(f"junction: {' '.join(exc.message.split())}", file=sys.stderr)
+        return 1
     return 0
 
 

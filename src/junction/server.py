@@ -2,8 +2,9 @@
 
 uvicorn handles SIGINT and SIGTERM: it stops accepting connections, then runs the app's
 lifespan shutdown, where every plugin gets ``shutdown_timeout`` seconds to stop. A
-:class:`~junction.errors.ConfigError` a plugin raises while starting fails the startup
-without uvicorn's traceback: :func:`run` raises it, for the command to print.
+:class:`~junction.errors.ConfigError` a plugin raises while starting, or the
+:class:`~junction.errors.DatabaseUnavailable` of a database that cannot be opened, fails the
+startup without uvicorn's traceback: :func:`run` raises it, for the command to print.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from junction.auth.identity import Authenticator
-from junction.errors import ConfigError
+from junction.errors import ConfigError, DatabaseUnavailable
 from junction.http_protocol import protocol_with_header_timeout
 from junction.services import AUTH
 from junction.settings import ServerSettings
@@ -152,26 +153,30 @@ def uvicorn_config(app: ASGIApp, settings: ServerSettings, **extra: Any) -> uvic
     )
 
 
-def _config_error(exc: BaseException) -> ConfigError | None:
-    """The ConfigError ``exc`` is, or the first of those it groups when it groups nothing
+_STARTUP_ERRORS = (ConfigError, DatabaseUnavailable)
+"""What fails a startup with one line: a bad setting, a database that cannot be opened."""
+
+
+def _startup_error(exc: BaseException) -> ConfigError | DatabaseUnavailable | None:
+    """The startup error ``exc`` is, or the first of those it groups when it groups nothing
     else (a plugin's lifespan may raise it inside a task group)."""
     if isinstance(exc, BaseExceptionGroup):
-        matched, rest = exc.split(ConfigError)
+        matched, rest = exc.split(_STARTUP_ERRORS)
         if matched is None or rest is not None:
             return None
         exc = matched
         while isinstance(exc, BaseExceptionGroup):
             exc = exc.exceptions[0]
-    return exc if isinstance(exc, ConfigError) else None
+    return exc if isinstance(exc, _STARTUP_ERRORS) else None
 
 
 class _StartupErrors:
-    """The app, but a ConfigError raised while it starts fails the startup quietly and is
-    kept in ``error``; any other failure reaches uvicorn as it was."""
+    """The app, but a ConfigError (or DatabaseUnavailable) raised while it starts fails the
+    startup quietly and is kept in ``error``; any other failure reaches uvicorn as it was."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.error: ConfigError | None = None
+        self.error: ConfigError | DatabaseUnavailable | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass every scope on; for the lifespan, hold a startup failure until its cause is
@@ -192,7 +197,7 @@ class _StartupErrors:
         except BaseException as exc:
             if not failed:
                 raise
-            self.error = _config_error(exc)
+            self.error = _startup_error(exc)
             if self.error is None:
                 await send(failed[0])
                 raise
@@ -201,7 +206,7 @@ class _StartupErrors:
 
 def run(app: FastAPI, settings: ServerSettings) -> None:
     """Serve ``app`` until SIGINT or SIGTERM; raises the ConfigError a plugin raised while
-    starting."""
+    starting, or the DatabaseUnavailable of a database that could not be opened."""
     sock = bind(settings)
     port = sock.getsockname()[1]
     guarded = _StartupErrors(app)
