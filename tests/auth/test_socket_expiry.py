@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import anyio
 import httpx
@@ -71,13 +70,16 @@ def new_terminal(server: ServerProcess, headers: dict[str, str]) -> str:
 async def closed_by_server(ws: ClientConnection, within: float) -> tuple[int, str]:
     """Read ``ws`` until the server closes it: the close frame's code and reason. Fails
     after ``within`` seconds, or when the connection ends without a close frame."""
-    with anyio.fail_after(within):
-        try:
-            while True:
-                await ws.recv()
-        except ConnectionClosed as exc:
-            assert exc.rcvd is not None, "closed without a close frame"
-            return exc.rcvd.code, exc.rcvd.reason
+
+    async def read_until_closed() -> None:
+        while True:
+            await ws.recv()
+
+    with anyio.fail_after(within), pytest.raises(ConnectionClosed) as closed:
+        await read_until_closed()
+    frame = closed.value.rcvd
+    assert frame is not None, "closed without a close frame"
+    return frame.code, frame.reason
 
 
 async def test_an_expiring_token_closes_its_websocket_at_expiry(server: ServerProcess) -> None:
