@@ -3,7 +3,8 @@ session's idle deadline, closes it with code 1008 ("credentials expired") shortl
 end, while a WebSocket opened with a credential that has not ended stays open.
 
 A real multi-user ``junction`` server (users, terminals) with real PTYs, driven over the wire
-with the ``websockets`` client.
+with the ``websockets`` client; then, in process, the ends the users plugin reports and a
+session whose end moves.
 """
 
 from __future__ import annotations
@@ -11,14 +12,23 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import anyio
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from junction.testing import TEST_TOKEN, ServerProcess, terminal_echo
+from junction.auth.identity import Authenticator, AuthMethod, User
+from junction.auth.sockets import OpenSockets
+from junction.database import Database, upgrade
+from junction.plugins.users import plugin
+from junction.plugins.users.directory import UserDirectory
+from junction.plugins.users.settings import UsersSettings
+from junction.testing import TEST_TOKEN, ServerProcess, make_settings, terminal_echo
 
 pytestmark = pytest.mark.anyio
 
@@ -131,3 +141,110 @@ async def test_an_idle_session_closes_its_websocket_at_its_idle_deadline(
 
 def test_the_server_wrote_no_traceback(server: ServerProcess) -> None:
     assert "Traceback" not in server.log(), server.log()
+
+
+# -- in process: the ends the users plugin reports, and OpenSockets following them ---------
+
+
+async def test_the_users_plugin_reports_when_a_token_or_a_session_ends(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/users.db")
+    assert plugin.tables is not None
+    await upgrade(database, [("users", plugin.tables)])
+    idle = 2 * 3600.0
+    users = UserDirectory(database, UsersSettings(session_idle_hours=idle / 3600))
+    try:
+        ana = (await users.add_user("ana")).user()
+        expires = datetime.now(UTC) + timedelta(hours=1)
+        expiring, _ = await users.issue_token("ana", expires=expires)
+        lasting, _ = await users.issue_token("ana")
+        found = await users.user_for_token(expiring)
+        assert found is not None
+        assert found.expires == pytest.approx(expires.timestamp(), abs=1e-3)
+        found = await users.user_for_token(lasting)
+        assert found is not None
+        assert found.expires is None
+        session = await users.open_session(ana, agent="test", address="127.0.0.1")
+        before = time.time()
+        used = await users.user_for_session(session)
+        after = time.time()
+        assert used is not None
+        assert used.expires is not None
+        assert before + idle <= used.expires <= after + idle  # the idle end: sooner than 14 d
+        checked = await users.user_for_session(session, touch=False)
+        assert checked is not None
+        assert checked.expires == used.expires  # a check of the server's own moves nothing
+        assert checked == used  # the end is no part of who the user is
+    finally:
+        await database.close()
+
+
+class SessionAuthenticator(Authenticator):
+    """An authenticator whose one session ends ``moves`` times 0.2 s after each check (other
+    requests used it meanwhile), then at its last end."""
+
+    moves: int
+    checks: list[bool]
+
+    async def identify(
+        self,
+        *,
+        query_token: str | None,
+        header: str | None,
+        cookie: str | None,
+        touch: bool = True,
+    ) -> tuple[User | None, AuthMethod | None]:
+        """The session's user carrying its end while it has moves left; None after."""
+        self.checks.append(touch)
+        if cookie != "session" or self.moves <= 0:
+            return None, None
+        self.moves -= 1
+        return User.named("ana", expires=time.time() + 0.2), "cookie"
+
+
+async def test_a_socket_follows_its_session_end_when_other_requests_move_it() -> None:
+    auth = SessionAuthenticator(make_settings(token=TEST_TOKEN), cookie_secret=b"s" * 32)
+    auth.checks = []
+    auth.moves = 2  # the handshake's identification, then the first check
+    sockets = OpenSockets(auth)
+    sent: list[Message] = []
+    got: list[Message] = []
+    connected = False
+
+    async def receive() -> Message:
+        nonlocal connected
+        if not connected:
+            connected = True
+            return {"type": "websocket.connect"}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        got.append(await receive())  # blocks until the session ends
+
+    user, _ = await auth.identify(query_token=None, header=None, cookie="session")
+    assert user is not None
+    auth.checks.clear()
+    with anyio.fail_after(10):
+        await sockets.serve(
+            app,
+            {"type": "websocket"},
+            receive,
+            send,
+            user=user,
+            query_token=None,
+            header=None,
+            cookie="session",
+        )
+    # Checked at the first end (the session had moved on: kept), then at the new one.
+    assert auth.checks == [False, False]
+    assert got == [{"type": "websocket.disconnect", "code": 1008}]
+    assert sent == [
+        {"type": "websocket.accept"},
+        {"type": "websocket.close", "code": 1008, "reason": "credentials expired"},
+    ]
+    assert len(sockets) == 0
