@@ -97,7 +97,9 @@ class Saver:
                     created = True
                 except FileExistsError:
                     created = False
-                st = os.stat(name, dir_fd=directory)
+                # Not followed: the name was no link when resolved, and one put there
+                # since may lead anywhere (its target's times are not this model's).
+                st = os.stat(name, dir_fd=directory, follow_symlinks=False)
                 if not stat.S_ISDIR(st.st_mode):
                     raise BadType(f"{api!r} exists and is not a directory")
                 return SaveResult(self.contents.model(resolved, st), created)
