@@ -93,6 +93,7 @@ class _Cached:
     expires: float | None  # epoch seconds of the absolute expiry
     last_seen: float = 0.0  # epoch seconds, sessions only
     token_id: int | None = None  # tokens only
+    reported: User | None = None  # sessions only: ``user`` with the end last reported
 
 
 def check_name(name: str) -> str:
@@ -228,7 +229,12 @@ class UserDirectory:
         ends = entry.last_seen + self._idle
         if entry.expires is not None:
             ends = min(ends, entry.expires)
-        return replace(entry.user, expires=ends)
+        reported = entry.reported
+        # No copy of the user per request on the hot path: an end reported up to a second
+        # early is reused (a WebSocket then checks a little early, and waits again).
+        if reported is None or not ends - 1.0 <= (reported.expires or 0.0) <= ends:
+            reported = entry.reported = replace(entry.user, expires=ends)
+        return reported
 
     def _fresh(self, cache: dict[str, _Cached], key: str) -> _Cached | None:
         entry = cache.get(key)
