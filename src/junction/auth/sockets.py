@@ -254,9 +254,10 @@ class OpenSockets:
             return None
         if user is None or _access(user) != _access(socket.user):
             return False
-        if user.expires is not None and user.expires < time.time():
-            # Valid past its own end (a provider's clock quirk): trust the check, and keep
-            # the socket from being checked again and again.
-            user = replace(user, expires=None)
+        now = time.time()
+        if user.expires is not None and user.expires < now:
+            # Valid past its own end (a provider's quirk): trust the check, and check again
+            # in a second rather than at once, again and again.
+            user = replace(user, expires=now + _FIRST_RETRY)
         socket.user = user  # its end may have moved: a session used by other requests
         return True

@@ -231,8 +231,10 @@ class UserDirectory:
             ends = min(ends, entry.expires)
         reported = entry.reported
         # No copy of the user per request on the hot path: an end reported up to a second
-        # early is reused (a WebSocket then checks a little early, and waits again).
-        if reported is None or not ends - 1.0 <= (reported.expires or 0.0) <= ends:
+        # early, and still ahead, is reused (a WebSocket then checks a little early, and
+        # waits again).
+        shown = reported.expires if reported is not None else None
+        if shown is None or not max(ends - 1.0, now) < shown <= ends:
             reported = entry.reported = replace(entry.user, expires=ends)
         return reported
 
