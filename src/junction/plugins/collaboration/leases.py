@@ -21,7 +21,6 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import CursorResult, Result, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from junction.database import Database
 from junction.errors import ServiceUnavailable
@@ -76,6 +75,8 @@ class Leases:
 
         Raises :class:`RoomOwnedElsewhere` when another process holds an unexpired lease.
         """
+        from sqlalchemy.dialects import postgresql, sqlite  # here: PostgreSQL's is 2.4 MB
+
         now = time.time()
         mine = {"owner": self.owner, "expires_at": now + self.seconds}
         mine |= {"host": self.host, "pid": self.pid}

@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Row, case, delete, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from junction.database import Database
 from junction.plugins.kernels.tables import KERNELS_TABLE
@@ -262,6 +261,9 @@ class KernelRecords:
             "execution_state": record.execution_state,
             "stop": False,
         }
+        # Imported here: the PostgreSQL dialect alone is 2.4 MB a SQLite server never needs.
+        from sqlalchemy.dialects import postgresql, sqlite
+
         dialect = self._database.engine.dialect.name
         insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
         kept = ("id", "seq")  # a reattached or restarted kernel keeps its place in listings

@@ -19,14 +19,15 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft7Validator
-from jsonschema.exceptions import SchemaError
 from jupyter_core.paths import jupyter_config_path
 
 from junction.jsonfiles import merge, read_json_object
 from junction.plugins.frontend.models import FederatedExtension
+
+if TYPE_CHECKING:
+    from jsonschema import Draft7Validator
 
 __all__ = ["PluginSchema", "SchemaCatalog", "apply_overrides", "load_overrides", "schema_files"]
 
@@ -130,6 +131,10 @@ class SchemaCatalog:
 
         Raises ``OSError`` if unreadable and ``ValueError`` if it is not a valid JSON schema.
         """
+        # jsonschema (4 MB with its dependencies) loads with the first schema, not at startup.
+        from jsonschema import Draft7Validator
+        from jsonschema.exceptions import SchemaError
+
         mtime = path.stat().st_mtime_ns
         cached = self._cache.get(path)
         if cached is not None and cached[0] == mtime:

@@ -19,7 +19,6 @@ from typing import Any
 
 import anyio
 import json5
-from jsonschema.exceptions import ValidationError
 from sqlalchemy import select
 
 from junction.database import Database, upsert
@@ -114,6 +113,8 @@ class TableSettingsStore:
     async def save(self, plugin_id: str, raw: str) -> None:
         """Validate and keep ``raw``. Raises :class:`SettingsNotFound`, :class:`InvalidSettings`,
         and :class:`~junction.errors.DatabaseUnavailable` (nothing saved then)."""
+        from jsonschema.exceptions import ValidationError  # loaded with the first schema
+
         schema = await self._schema(plugin_id)
         values = _parse(raw)
         try:
@@ -178,6 +179,8 @@ class TableSettingsStore:
 
 
 def _entry(schema: PluginSchema, saved: StoredSettings | None) -> SettingEntry:
+    from jsonschema.exceptions import ValidationError  # loaded with the first schema
+
     raw, values, warning = "{}", {}, None
     last_modified = created = None
     if saved is not None:

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, Table, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from junction.auth.identity import User
@@ -393,6 +392,8 @@ async def bump_generation(db: AsyncSession) -> None:
     tokens and sessions at its next poll; called by the writes above, before they write."""
     # An upsert, as the row does not exist until the first bump (a new database's tables
     # are made from schema.py, not by replaying the revisions).
+    from sqlalchemy.dialects import postgresql, sqlite  # here: PostgreSQL's is 2.4 MB
+
     dialect = db.get_bind().dialect.name
     insert_into: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await db.execute(
