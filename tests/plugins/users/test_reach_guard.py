@@ -181,88 +181,37 @@ def _file(content: str) -> dict[str, Any]:
     return {"json": {"type": "file", "format": "text", "content": content}}
 
 
+CHUNK = {"type": "file", "format": "text", "content": "X", "chunk": 1}
 WRITES = [
-    # (method, url, checked path whose check triggers the swap, the link, its own target,
-    #  request arguments)
-    ("PUT", "/api/contents/home/ana/y.txt", "home/ana/y.txt", "y.txt", "real.txt", _file("X")),
-    ("PUT", "/api/contents/home/ana/d/new.txt", "home/ana/d/new.txt", "d", "realdir", _file("X")),
-    (
-        "PUT",
-        "/api/contents/home/ana/d/secret.txt",
-        "home/ana/d/secret.txt",
-        "d",
-        "realdir",
-        _file("X"),
-    ),
-    (
-        "PUT",
-        "/api/contents/home/ana/d/sub",
-        "home/ana/d/sub",
-        "d",
-        "realdir",
-        {"json": {"type": "directory"}},
-    ),
-    (
-        "PUT",
-        "/api/contents/home/ana/d/up.txt",
-        "home/ana/d/up.txt",
-        "d",
-        "realdir",
-        {"json": {"type": "file", "format": "text", "content": "X", "chunk": 1}},
-    ),
-    ("POST", "/api/contents/home/ana/d", "home/ana/d", "d", "realdir", {"json": {}}),
-    (
-        "POST",
-        "/api/contents/home/ana/d",
-        "home/ana/d",
-        "d",
-        "realdir",
-        {"json": {"copy_from": "home/ana/a.txt"}},
-    ),
-    (
-        "PATCH",
-        "/api/contents/home/ana/a.txt",
-        "home/ana/d/a.txt",
-        "d",
-        "realdir",
-        {"json": {"path": "home/ana/d/a.txt"}},
-    ),
-    ("DELETE", "/api/contents/home/ana/d/secret.txt", "home/ana/d/secret.txt", "d", "realdir", {}),
-    (
-        "POST",
-        "/api/contents/home/ana/d/secret.txt/checkpoints",
-        "home/ana/d/secret.txt",
-        "d",
-        "realdir",
-        {},
-    ),
-    (
-        "POST",
-        "/api/contents/home/ana/d/secret.txt/checkpoints/checkpoint",
-        "home/ana/d/secret.txt",
-        "d",
-        "realdir",
-        {},
-    ),
+    # (method, URL under /api/contents/home/ana/, the path whose check is followed by the
+    #  swap, under home/ana/, request arguments). ``y.txt`` is a link to Ana's ``real.txt``
+    # swapped to Bob's secret; ``d`` is a link to her folder ``realdir`` swapped to his home.
+    ("PUT", "y.txt", "y.txt", _file("X")),
+    ("PUT", "d/new.txt", "d/new.txt", _file("X")),
+    ("PUT", "d/secret.txt", "d/secret.txt", _file("X")),
+    ("PUT", "d/sub", "d/sub", {"json": {"type": "directory"}}),
+    ("PUT", "d/up.txt", "d/up.txt", {"json": CHUNK}),
+    ("POST", "d", "d", {"json": {}}),
+    ("POST", "d", "d", {"json": {"copy_from": "home/ana/a.txt"}}),
+    ("PATCH", "a.txt", "d/a.txt", {"json": {"path": "home/ana/d/a.txt"}}),
+    ("DELETE", "d/secret.txt", "d/secret.txt", {}),
+    ("POST", "d/secret.txt/checkpoints", "d/secret.txt", {}),
+    ("POST", "d/secret.txt/checkpoints/checkpoint", "d/secret.txt", {}),
 ]
 
 
-@pytest.mark.parametrize(("method", "url", "checked", "name", "own", "kwargs"), WRITES)
+@pytest.mark.parametrize(("method", "url", "checked", "kwargs"), WRITES)
 async def test_a_link_swapped_after_the_check_writes_nothing_in_another_home(
-    world: World,
-    method: str,
-    url: str,
-    checked: str,
-    name: str,
-    own: str,
-    kwargs: dict[str, Any],
+    world: World, method: str, url: str, checked: str, kwargs: dict[str, Any]
 ) -> None:
-    link = world.ana_home / name
-    point(link, own)
+    through_file = checked == "y.txt"
+    link = world.ana_home / ("y.txt" if through_file else "d")
+    point(link, "real.txt" if through_file else "realdir")
     (world.ana_home / "realdir" / "secret.txt").write_text("ANA")  # Ana's look-alike
     before = world.bob_files()
-    world.swaps.after_check(checked, link, "../bob" if name == "d" else "../bob/secret.txt")
-    raced = await world.request(method, url, **kwargs)
+    target = "../bob/secret.txt" if through_file else "../bob"
+    world.swaps.after_check(f"home/ana/{checked}", link, target)
+    raced = await world.request(method, f"/api/contents/home/ana/{url}", **kwargs)
     assert raced.status_code == 404, raced.text
     assert raced.json()["message"].startswith("No such file or directory: home/ana/")
     assert world.bob_files() == before
