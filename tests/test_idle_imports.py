@@ -28,6 +28,8 @@ DEFERRED = {
     "cryptography": "OIDC and hub tokens (6 MB)",
     "IPython": "never needed by the server (2.5 MB)",
     "nbformat": "the notebook export route imports it when it first runs",
+    "pycrdt": "collaboration builds documents when the first room opens (1.7 MB)",
+    "jupyter_ydoc": "with pycrdt, for the first document room",
 }
 
 SCRIPT = """

@@ -30,12 +30,9 @@ import logging
 import posixpath
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from jupyter_ydoc import ydocs
-from jupyter_ydoc.ybasedoc import YBaseDoc
-from pycrdt import Doc
 
 from junction.errors import HTTPError
 from junction.plugins.collaboration.room import Room
@@ -43,6 +40,10 @@ from junction.plugins.collaboration.settings import CollaborationSettings
 from junction.plugins.collaboration.store import DatabaseStore, FileRecord
 from junction.plugins.contents.models import SaveRequest
 from junction.plugins.contents.service import ContentsService, FileNotFound
+
+if TYPE_CHECKING:
+    from jupyter_ydoc.ybasedoc import YBaseDoc
+    from pycrdt import Doc
 
 __all__ = ["DocumentRoom", "conflict_path", "room_kind"]
 
@@ -54,6 +55,9 @@ FORMATS = {"notebook": "json", "file": "text", "unicode": "text", "blob": "base6
 
 def room_kind(format: str, type: str) -> tuple[str, str] | None:
     """``(format, type)`` when a room can hold such a document, else None."""
+    # jupyter_ydoc and pycrdt (2 MB) load with the first document, not at startup.
+    from jupyter_ydoc import ydocs
+
     if type in ydocs and FORMATS.get(type) == format:
         return format, type
     return None
@@ -92,6 +96,8 @@ class DocumentRoom(Room):
         self.contents = contents
         self.store = store
         self.settings = settings
+        from jupyter_ydoc import ydocs
+
         self.ydoc: YBaseDoc = ydocs[type](self.doc)
         self.dirty = False
         self.synced_hash = record.synced_hash
@@ -126,6 +132,9 @@ class DocumentRoom(Room):
 
     def _normalize(self, content: Any) -> Any:
         """What ``content`` reads as once in a document (compare documents with files)."""
+        from jupyter_ydoc import ydocs
+        from pycrdt import Doc
+
         empty: Doc[Any] = Doc(client_id=0)
         doc = ydocs[self.type](empty)
         doc.set(content)
@@ -139,6 +148,9 @@ class DocumentRoom(Room):
 
     async def load(self) -> None:
         """Build the document from the store and the file (see the module docstring)."""
+        from jupyter_ydoc import ydocs
+        from pycrdt import Doc
+
         assert self.path is not None
         model = await self._read(self.path)
         disk = self._from_model(model)

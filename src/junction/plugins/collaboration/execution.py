@@ -28,16 +28,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
-from pycrdt import Array, Map, Text
 
 from junction.errors import NotFound
 from junction.plugins.collaboration.document import DocumentRoom
 from junction.plugins.collaboration.rooms import Rooms
 from junction.plugins.kernels.service import ServerSideExecution
+
+if TYPE_CHECKING:
+    from pycrdt import Array, Map, Text
 
 __all__ = ["NOTEBOOK_TRACKER", "CellNotFound", "ServerExecutor", "now_iso", "records_timing"]
 
@@ -69,6 +71,9 @@ class CellNotFound(NotFound):
 
 
 def _output_map(msg_type: str, content: dict[str, Any]) -> Map[Any]:
+    # pycrdt loads with the first room, not at startup (so in each function that needs it).
+    from pycrdt import Map, Text
+
     if msg_type == "stream":
         return Map(
             {
@@ -109,6 +114,8 @@ class _CellRun:
 
         Called inside a transaction. The value is replaced whole, as JupyterLab does.
         """
+        from pycrdt import Map
+
         if not self.record_timing:
             return
         metadata = self.cell.get("metadata")
@@ -154,6 +161,8 @@ class _CellRun:
         self.outputs.clear()
 
     def _append(self, msg_type: str, content: dict[str, Any]) -> None:
+        from pycrdt import Map, Text
+
         if msg_type == "stream" and len(self.outputs):
             last = self.outputs[len(self.outputs) - 1]
             if (
@@ -188,6 +197,8 @@ class ServerExecutor:
 
     async def execute(self, kernel_id: str, document_id: str, cell_id: str) -> None:
         """Start running the cell; returns once it is marked busy (the run goes on)."""
+        from pycrdt import Map
+
         room = await self.rooms.get(document_id)
         if not isinstance(room, DocumentRoom) or room.type != "notebook":
             raise CellNotFound(f"{document_id!r} is not a notebook's room")
@@ -211,6 +222,8 @@ class ServerExecutor:
 
     @staticmethod
     def _find(room: DocumentRoom, cell_id: str) -> Map[Any]:
+        from pycrdt import Array, Map
+
         cells: Array[Any] = room.doc.get("cells", type=Array)
         for cell in cells:
             if isinstance(cell, Map) and cell.get("id") == cell_id:

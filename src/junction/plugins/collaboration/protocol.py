@@ -14,8 +14,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pycrdt import Encoder, write_var_uint
-
 __all__ = [
     "AWARENESS",
     "QUERY_AWARENESS",
@@ -112,6 +110,8 @@ def parse_awareness(payload: bytes) -> list[AwarenessEntry]:
 
 def awareness_message(entries: list[AwarenessEntry]) -> bytes:
     """An ``AWARENESS`` frame carrying ``entries``."""
+    from pycrdt import Encoder, write_var_uint  # pycrdt loads with the first room, not at startup
+
     encoder = Encoder()
     encoder.write_var_uint(len(entries))
     for entry in entries:
@@ -124,10 +124,14 @@ def awareness_message(entries: list[AwarenessEntry]) -> bytes:
 
 def sync_message(sub_type: int, payload: bytes) -> bytes:
     """A ``SYNC`` frame: step 1 (a state vector), step 2 or update (an update)."""
+    from pycrdt import write_var_uint
+
     return bytes([SYNC, sub_type]) + write_var_uint(len(payload)) + payload
 
 
 def raw_message(answer: dict[str, Any]) -> bytes:
     """A ``RAW`` frame from the server: a JSON answer (save status, conflict)."""
+    from pycrdt import write_var_uint
+
     text = json.dumps(answer).encode()
     return write_var_uint(RAW) + write_var_uint(len(text)) + text

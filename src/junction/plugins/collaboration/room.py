@@ -18,11 +18,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from pycrdt import Doc, Subscription, TransactionEvent
 
 from junction.plugins.collaboration.protocol import (
     AWARENESS,
@@ -49,6 +48,9 @@ __all__ = [
     "ClientClosed",
     "Room",
 ]
+
+if TYPE_CHECKING:
+    from pycrdt import Doc, Subscription, TransactionEvent
 
 log = logging.getLogger("junction.collaboration")
 
@@ -116,6 +118,8 @@ class Room:
     """A shared document in memory and its clients; no file (the global awareness room)."""
 
     def __init__(self, room_id: str, doc: Doc[Any] | None = None) -> None:
+        from pycrdt import Doc  # pycrdt loads with the first room, not at startup
+
         self.id = room_id
         self.doc = doc if doc is not None else Doc()
         self.clients: set[Client] = set()

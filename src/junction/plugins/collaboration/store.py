@@ -13,7 +13,6 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from pycrdt import merge_updates
 from sqlalchemy import delete, func, insert, select, update
 
 from junction.database import Database
@@ -157,6 +156,8 @@ class DatabaseStore:
                 )
             ).all()
             if len(rows) > 1:
+                from pycrdt import merge_updates  # pycrdt loads with the first room, not at startup
+
                 merged = merge_updates(*[row.data for row in rows])
                 last = rows[-1].seq
                 await session.execute(
