@@ -139,6 +139,48 @@ async def test_an_idle_session_closes_its_websocket_at_its_idle_deadline(
     assert ended.status_code in (401, 403)
 
 
+async def test_a_session_opened_with_an_expiring_token_ends_with_the_token(
+    server: ServerProcess,
+) -> None:
+    cleo = new_user(server)
+    lasting = issue_token(server, cleo)
+    terminal = new_terminal(server, lasting)
+    expiring = issue_token(server, cleo, expires_in=TOKEN_SECONDS)
+    ends = time.monotonic() + TOKEN_SECONDS
+    token = expiring["Authorization"].split()[1]
+    login = httpx.get(server.url, params={"token": token}, headers={"Accept": "text/html"})
+    assert login.status_code == 302, login.text
+    cookies = [
+        f"{name}={value}" for name, value in login.cookies.items() if name.startswith("junction")
+    ]
+    assert len(cookies) == 1, login.headers
+    as_session = {"Cookie": cookies[0]}
+    me = f"{server.url}api/me"
+    assert httpx.get(me, headers=as_session).status_code == 200
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        connect(terminal, additional_headers=as_session) as tab,
+    ):
+        await terminal_echo(tab, "before-expiry")
+        assert time.monotonic() < ends, "the machine is too slow for this token's lifetime"
+
+        async def keep_using_the_session() -> None:
+            # Uses well within the idle deadline: only the token's end may end the session.
+            while time.monotonic() < ends + LATE:
+                await client.get(me, headers=as_session)
+                await anyio.sleep(0.5)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(keep_using_the_session)
+            code, reason = await closed_by_server(tab, ends - time.monotonic() + LATE)
+            tasks.cancel_scope.cancel()
+        assert (code, reason) == (1008, "credentials expired")
+        assert time.monotonic() >= ends - 1.0
+    assert httpx.get(me, headers=expiring).status_code in (401, 403)
+    assert httpx.get(me, headers=as_session).status_code in (401, 403)
+    assert httpx.get(me, headers=lasting).status_code == 200
+
+
 def test_the_server_wrote_no_traceback(server: ServerProcess) -> None:
     assert "Traceback" not in server.log(), server.log()
 

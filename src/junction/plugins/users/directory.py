@@ -367,9 +367,16 @@ class UserDirectory:
         access_token: str | None = None,
         refresh_token: str | None = None,
     ) -> str:
-        """Start a browser session; returns the cookie value (a new random id each login)."""
+        """Start a browser session; returns the cookie value (a new random id each login).
+
+        A user whose credential has an end (``user.expires``: logging in with an expiring
+        API token) gets a session that ends then too, not one that outlives the token.
+        """
         session = credentials.new_session_id()
         now = datetime.now(UTC)
+        expires = now + self._max_age
+        if user.expires is not None:
+            expires = min(expires, datetime.fromtimestamp(user.expires, UTC))
         async with self.database.session() as db:
             account = await store.account_named(db, user.username)
             if account is None:
@@ -380,7 +387,7 @@ class UserDirectory:
                 account_id=account.id,
                 created=now,
                 last_seen=now,
-                expires=now + self._max_age,
+                expires=expires,
                 agent=agent[:512],
                 address=address[:64],
                 id_token=id_token,

@@ -10,6 +10,7 @@ from junction.plugins.users.store import Account, SessionRow, TokenRow
 from junction.services import isoformat
 
 __all__ = [
+    "MAX_EXPIRES_IN",
     "NewToken",
     "NewUser",
     "Revoked",
@@ -111,12 +112,22 @@ class NewToken(TokenModel):
     token: str
 
 
+MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
+"""The longest ``expires_in`` a token request may ask for, in seconds (ten years)."""
+
+
 class TokenRequest(BaseModel):
     """Body of ``POST /api/users/{name}/tokens``."""
 
     note: str = ""
     scopes: list[str] | None = Field(None, description="Limit the token; None: full rights.")
-    expires_in: float | None = Field(None, gt=0, description="Seconds until it expires.")
+    expires_in: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_EXPIRES_IN,
+        allow_inf_nan=False,
+        description="Seconds until it expires (at most ten years).",
+    )
 
 
 class SessionModel(BaseModel):
