@@ -5,6 +5,10 @@ A job reads a folder over seconds or minutes while people keep working in it. It
 against it as it reads the file, and compares a second snapshot at the end: any difference
 fails the job, so an archive or copy is either consistent or clearly reported as failed.
 Symbolic links are skipped (never followed), so nothing outside the root is ever read.
+
+A job's folder is opened when the job is submitted (:func:`open_folder`), judged where it
+really is by the request's reach guard (multi-user mode), and then worked on through that
+descriptor (``/proc/self/fd/N``): a link re-pointed on the way afterwards changes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Protocol
 
 import anyio
 
@@ -25,12 +29,16 @@ __all__ = [
     "Cancelled",
     "Entry",
     "FolderChanged",
+    "Guard",
+    "Held",
     "Reporter",
+    "api_parts",
     "check_unchanged",
     "compare",
     "copy_checked",
+    "judge_open",
+    "open_folder",
     "real_api_path",
-    "resolve",
     "snapshot",
 ]
 
@@ -79,21 +87,120 @@ class Reporter:
             raise Cancelled
 
 
-def resolve(root: Path, api_path: str) -> Path:
-    """The real folder of an API path under ``root``; raises ``BadRequest`` or ``NotFound``."""
+class Guard(Protocol):
+    """What judges where a job's paths really lead: the request's reach guard (the
+    contents plugin's ``REACH_GUARD``), in multi-user mode."""
+
+    def judge(self, real: str, path: str, action: str, *, listing: bool = False) -> None:
+        """Refuse ``real`` (a link-free API path) opened for ``path`` unless the user fully
+        reaches it for ``action``; raises ``NotFound`` or ``Forbidden``."""
+        ...
+
+
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_O_PATH: int = getattr(os, "O_PATH", os.O_RDONLY | os.O_NONBLOCK)  # to name it, not read it
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A folder opened and judged for a job: work through :attr:`path`, close :attr:`fd`
+    once the job has ended."""
+
+    fd: int
+    api: str
+    """Its real API path (no link in it) when it was opened."""
+    real: Path
+    """Its real path when it was opened."""
+    path: Path
+    """The path to work through: ``/proc/self/fd/N`` names the open folder itself, whatever
+    is renamed or re-pointed later (its real path where the system has no ``/proc``)."""
+
+
+def api_parts(api_path: str) -> tuple[str, ...]:
+    """The names of an API path; raises ``BadRequest`` for ``..``, ``.`` or a NUL."""
     parts = PurePosixPath(api_path.strip("/")).parts
     if "\0" in api_path or any(part in ("..", ".") for part in parts):
         raise BadRequest(f"invalid path: {api_path!r}")
-    target = root.joinpath(*parts)
+    return parts
+
+
+def _where(fd: int) -> Path | None:
+    """The kernel's name of an open descriptor: its real path, no link in it."""
     try:
-        real = target.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise NotFound(f"No such directory: {api_path}") from None
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        return None
+
+
+def judge_open(
+    root: Path,
+    fd: int,
+    api_path: str,
+    guard: Guard | None,
+    action: str,
+    *,
+    entry: str | None = None,
+    fallback: Path,
+) -> Path:
+    """The real path of ``fd`` (opened for ``api_path``), refused unless it is under ``root``
+    and, with a ``guard`` (multi-user mode), within the user's reach for ``action``;
+    ``entry`` names the entry of the directory ``fd`` that is judged instead (one to be
+    created). ``fallback`` is the real path where the system cannot name descriptors.
+
+    Raises ``NotFound`` outside the root and the guard's errors (``NotFound``, or
+    ``Forbidden`` for a write to what the user may only read).
+    """
+    real = _where(fd) or Path(os.path.realpath(fallback))
     if real != root and root not in real.parents:
-        raise NotFound(f"No such directory: {api_path}")
-    if not real.is_dir():
-        raise BadRequest(f"not a directory: {api_path}")
+        raise NotFound(f"No such file or directory: {api_path}")
+    if guard is not None:
+        judged = "" if real == root else real.relative_to(root).as_posix()
+        if entry is not None:
+            judged = f"{judged}/{entry}" if judged else entry
+        guard.judge(judged, api_path.strip("/"), action)
     return real
+
+
+def open_folder(
+    root: Path,
+    api_path: str,
+    guard: Guard | None = None,
+    *,
+    action: str = "read",
+    entry: str | None = None,
+    shown: str | None = None,
+) -> Held:
+    """Open the folder of an API path under ``root`` and judge it (see :func:`judge_open`);
+    refusals name ``shown`` (the path the user asked for), ``api_path`` by default.
+
+    Raises ``BadRequest`` (not a folder, a bad path), ``NotFound`` or the guard's errors.
+    Blocking: call it from a worker thread.
+    """
+    target = root.joinpath(*api_parts(api_path))
+    shown = api_path.strip("/") if shown is None else shown
+    try:
+        fd = os.open(target, _FOLDER_FLAGS)
+    except NotADirectoryError:
+        # Judged before it is called a file: where the user cannot reach, nothing shows.
+        try:
+            probe = os.open(target, _O_PATH | os.O_CLOEXEC)
+        except OSError:
+            raise NotFound(f"No such directory: {shown}") from None
+        try:
+            judge_open(root, probe, shown, guard, action, fallback=target)
+        finally:
+            os.close(probe)
+        raise BadRequest(f"not a directory: {shown}") from None
+    except OSError:
+        raise NotFound(f"No such directory: {shown}") from None
+    try:
+        real = judge_open(root, fd, shown, guard, action, entry=entry, fallback=target)
+    except BaseException:
+        os.close(fd)
+        raise
+    api = "" if real == root else real.relative_to(root).as_posix()
+    path = Path(f"/proc/self/fd/{fd}") if _where(fd) is not None else real
+    return Held(fd, api, real, path)
 
 
 def real_api_path(root: Path, api_path: str) -> str | None:

@@ -26,6 +26,7 @@ import contextlib
 import io
 import json
 import os
+import stat
 import sys
 import traceback
 import zipfile
@@ -154,13 +155,30 @@ def _subfolder(folder: int, names: tuple[str, ...]) -> int:
     return current
 
 
-def _read_notebook(source: Path) -> Any:
+def _read_notebook(source: Path) -> tuple[Any, os.stat_result]:
+    """The notebook at ``source`` and its status; raises :class:`JobFailed` unless it is
+    still the real file checked when the job was submitted (no link swapped in since)."""
     import nbformat
 
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
-        return nbformat.read(source, as_version=4)  # type: ignore[no-untyped-call]  # untyped
-    except (OSError, ValueError) as exc:
-        raise JobFailed(f"{source.name} is not a readable notebook: {exc}") from None
+        fd = os.open(source, flags)
+    except OSError as exc:
+        raise JobFailed(f"{source.name} is not a readable notebook: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        try:
+            real = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            real = str(source)  # no /proc: O_NOFOLLOW guarded the last step alone
+        info = os.fstat(fd)
+        if real != str(source) or not stat.S_ISREG(info.st_mode):
+            raise JobFailed("the notebook was moved or replaced while the job waited")
+        try:
+            text = file.read().decode("utf-8")
+            notebook = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]  # untyped
+        except (OSError, ValueError) as exc:
+            raise JobFailed(f"{source.name} is not a readable notebook: {exc}") from None
+    return notebook, info
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -176,11 +194,11 @@ def export(request: dict[str, Any]) -> dict[str, Any]:
     from nbconvert.exporters import get_exporter
 
     source = Path(request["source"])
-    notebook = _read_notebook(source)
+    notebook, info = _read_notebook(source)
     format_name = request["format"]
     exporter = get_exporter(format_name)()  # type: ignore[no-untyped-call]  # untyped library
     stem = source.name.rsplit(".", 1)[0]
-    modified = datetime.fromtimestamp(source.stat().st_mtime, UTC)
+    modified = datetime.fromtimestamp(info.st_mtime, UTC)
     metadata = {
         "name": stem,
         "path": str(source.parent),
@@ -257,7 +275,7 @@ async def run(request: dict[str, Any], emit: Emit) -> int:
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     source = Path(request["source"])
-    notebook = _read_notebook(source)
+    notebook, _ = _read_notebook(source)
     emit({"total": len(notebook.cells)})
     client = NotebookClient(
         notebook,

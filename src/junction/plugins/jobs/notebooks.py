@@ -15,9 +15,10 @@ import logging
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -26,7 +27,14 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from junction.childenv import RunAs, child_environment
 from junction.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
-from junction.plugins.jobs.folders import Cancelled, Reporter, resolve
+from junction.plugins.jobs.folders import (
+    Cancelled,
+    Guard,
+    Reporter,
+    api_parts,
+    judge_open,
+    open_folder,
+)
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -79,39 +87,60 @@ def check_kernel_name(name: str) -> None:
         raise BadRequest(f"no kernel named {name!r}") from None
 
 
-def resolve_notebook(root: Path, api_path: str) -> Path:
-    """The real notebook file of an API path under ``root``; raises ``BadRequest`` or
-    ``NotFound``. Called in a worker thread."""
-    parts = PurePosixPath(api_path.strip("/")).parts
-    if not parts or "\0" in api_path or any(part in ("..", ".") for part in parts):
+def resolve_notebook(root: Path, api_path: str, guard: Guard | None = None) -> Path:
+    """The real notebook file of an API path under ``root``, opened and judged by ``guard``
+    (multi-user mode) where it really is; raises ``BadRequest``, ``NotFound`` or the guard's
+    errors. The worker reads it only if it is still there (no link swapped in since).
+    Called in a worker thread."""
+    parts = api_parts(api_path)
+    if not parts:
         raise BadRequest(f"invalid path: {api_path!r}")
-    folder = resolve(root, "/".join(parts[:-1]))
+    path = root.joinpath(*parts)
+    shown = api_path.strip("/")
     try:
-        real = (folder / parts[-1]).resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise NotFound(f"No such file: {api_path}") from None
-    if root not in real.parents:
-        raise NotFound(f"No such file: {api_path}")
-    if not real.is_file():
-        raise BadRequest(f"not a file: {api_path}")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        raise NotFound(f"No such file: {shown}") from None
+    try:
+        real = judge_open(root, fd, shown, guard, "read", fallback=path)
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise BadRequest(f"not a file: {shown}")
     if real.suffix != ".ipynb":
-        raise BadRequest(f"not a notebook (.ipynb): {api_path}")
+        raise BadRequest(f"not a notebook (.ipynb): {shown}")
     return real
 
 
-def resolve_target(root: Path, api_path: str, *, overwrite: bool) -> Path:
-    """Where a job writes a file: its folder must be under ``root``; the file must not exist
-    unless ``overwrite``, and never be a folder or a symbolic link. Raises ``BadRequest``,
-    ``NotFound`` (no such folder) or ``Conflict``. Called in a worker thread."""
-    parts = PurePosixPath(api_path.strip("/")).parts
-    if not parts or "\0" in api_path or any(part in ("..", ".") for part in parts):
+def resolve_target(
+    root: Path, api_path: str, *, overwrite: bool, guard: Guard | None = None
+) -> Path:
+    """Where a job writes a file: its folder must be under ``root`` (and, with ``guard``,
+    the file within the user's reach for writing, judged where the folder really is); the
+    file must not exist unless ``overwrite``, and never be a folder or a symbolic link.
+    Returns the real path (no link in it) the worker checks again before it writes. Raises
+    ``BadRequest``, ``NotFound`` (no such folder), ``Conflict`` or the guard's errors.
+    Called in a worker thread."""
+    parts = api_parts(api_path)
+    if not parts:
         raise BadRequest(f"invalid path: {api_path!r}")
-    target = resolve(root, "/".join(parts[:-1])) / parts[-1]
-    if target.is_symlink() or target.is_dir():
-        raise Conflict(f"{api_path} exists and is not a file")
-    if target.exists() and not overwrite:
-        raise Conflict(f"{api_path} already exists (send overwrite: true to replace it)")
-    return target
+    shown = api_path.strip("/")
+    held = open_folder(
+        root, "/".join(parts[:-1]), guard, action="write", entry=parts[-1], shown=shown
+    )
+    try:
+        try:
+            info: os.stat_result | None = os.stat(parts[-1], dir_fd=held.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            info = None
+    finally:
+        os.close(held.fd)
+    if info is not None and (stat.S_ISLNK(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        raise Conflict(f"{shown} exists and is not a file")
+    if info is not None and not overwrite:
+        raise Conflict(f"{shown} already exists (send overwrite: true to replace it)")
+    return held.real / parts[-1]
 
 
 def partial_name(target: Path, job_id: str) -> Path:

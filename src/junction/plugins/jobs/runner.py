@@ -17,6 +17,7 @@ running process reads at its next heartbeat.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -37,9 +38,18 @@ from sqlalchemy import Row, delete, insert, select, update
 from junction.childenv import RunAs
 from junction.database import Database
 from junction.errors import BadRequest, Conflict, Forbidden
+from junction.plugins.contents.service import REACH_GUARD
 from junction.plugins.jobs.archive import TooLarge, write_zip
 from junction.plugins.jobs.copying import copy_folder
-from junction.plugins.jobs.folders import Cancelled, FolderChanged, Reporter, resolve
+from junction.plugins.jobs.folders import (
+    Cancelled,
+    FolderChanged,
+    Guard,
+    Held,
+    Reporter,
+    api_parts,
+    open_folder,
+)
 from junction.plugins.jobs.models import FINISHED, Job, NewJob, Progress
 from junction.plugins.jobs.notebooks import (
     EXPORT_FORMATS,
@@ -88,6 +98,8 @@ class _Live:
     cancelling: bool = False
     started: bool = False
     work_done: bool = False
+    held: list[int] = field(default_factory=list)
+    """Descriptors of the folders the job works through (see ``open_folder``)."""
 
     def notify(self) -> None:
         self.changed.set()
@@ -245,30 +257,52 @@ class TableJobs:
                 raise BadRequest(f"'{option}' is for {kind} jobs only")
         if request.overwrite and request.kind not in ("export", "run"):
             raise BadRequest("'overwrite' is for export and run jobs only")
+        guard = REACH_GUARD.get()  # the request's, in multi-user mode
         destination: Path | None = None
-        if request.kind in ("export", "run"):
-            folder = await self._check_notebook_job(request)
-            if request.to is not None:
-                destination = await anyio.to_thread.run_sync(
-                    lambda: resolve_target(self._root, str(request.to), overwrite=request.overwrite)
+        held: list[int] = []  # descriptors the job works through, closed when it ends
+        try:
+            if request.kind in ("export", "run"):
+                source = await self._check_notebook_job(request, guard)
+                source_api = _api_path(self._root, source)
+                if request.to is not None:
+                    destination = await anyio.to_thread.run_sync(
+                        lambda: resolve_target(
+                            self._root, str(request.to), overwrite=request.overwrite, guard=guard
+                        )
+                    )
+                destination_api = _api_path(self._root, destination) if destination else None
+            else:
+                folder = await anyio.to_thread.run_sync(
+                    open_folder, self._root, request.path, guard
                 )
-        else:
-            folder = await anyio.to_thread.run_sync(resolve, self._root, request.path)
-            if request.kind == "copy":
-                destination = await anyio.to_thread.run_sync(self._destination, request.to)
-            elif request.to is not None:
-                raise BadRequest("'to' is for copy, export and run jobs only")
-        job_id = uuid.uuid4().hex
-        live = _Live()
-        async with self._submitting:  # one check-then-insert at a time in this process
-            max_bytes = await self._check_quota(owner, request.kind, stores=destination is None)
-            work = self._work(job_id, request, folder, destination, live, max_bytes, account)
-            await self._insert(job_id, request, owner, folder, destination)
+                held.append(folder.fd)
+                source, source_api, destination_api = folder.path, folder.api, None
+                if request.kind == "copy":
+                    parent, name = await anyio.to_thread.run_sync(
+                        self._destination, request.to, guard
+                    )
+                    held.append(parent.fd)
+                    destination = parent.path / name
+                    destination_api = f"{parent.api}/{name}" if parent.api else name
+                elif request.to is not None:
+                    raise BadRequest("'to' is for copy, export and run jobs only")
+            job_id = uuid.uuid4().hex
+            live = _Live(held=held)
+            async with self._submitting:  # one check-then-insert at a time in this process
+                stores = destination is None
+                max_bytes = await self._check_quota(owner, request.kind, stores=stores)
+                work = self._work(
+                    job_id, request, source, source_api, destination, live, max_bytes, account
+                )
+                await self._insert(job_id, request, owner, source_api, destination_api)
+        except BaseException:
+            _close(held)
+            raise
         self._live[job_id] = live
         self._task_group.start_soon(self._run, job_id, request.kind, work, live)
         return await self.get(job_id)
 
-    async def _check_notebook_job(self, request: NewJob) -> Path:
+    async def _check_notebook_job(self, request: NewJob, guard: Guard | None) -> Path:
         """Check an export or run request; returns the notebook's real path."""
         if request.kind == "export":
             if request.format not in EXPORT_FORMATS:
@@ -281,13 +315,14 @@ class TableJobs:
         check_available(request.kind)
         if request.kernel_name is not None:
             await anyio.to_thread.run_sync(check_kernel_name, request.kernel_name)
-        return await anyio.to_thread.run_sync(resolve_notebook, self._root, request.path)
+        return await anyio.to_thread.run_sync(resolve_notebook, self._root, request.path, guard)
 
     def _work(
         self,
         job_id: str,
         request: NewJob,
         source: Path,
+        source_api: str,
         destination: Path | None,
         live: _Live,
         max_bytes: int | None,
@@ -308,7 +343,7 @@ class TableJobs:
                         max_bytes=max_bytes,
                     )
                 )
-                result["name"] = _download_name(_api_path(self._root, source))
+                result["name"] = _download_name(source_api)
                 return result
 
         elif request.kind == "copy":
@@ -387,7 +422,7 @@ class TableJobs:
         return self._max_bytes - stored
 
     async def _insert(
-        self, job_id: str, request: NewJob, owner: str, folder: Path, destination: Path | None
+        self, job_id: str, request: NewJob, owner: str, path: str, destination: str | None
     ) -> None:
         now = time.time()
         async with self._database.session() as session:
@@ -398,8 +433,8 @@ class TableJobs:
                     owner=owner,
                     kind=request.kind,
                     status="pending",
-                    path=_api_path(self._root, folder),
-                    destination=_api_path(self._root, destination) if destination else None,
+                    path=path,
+                    destination=destination,
                     created=now,
                     updated=now,
                     done=0,
@@ -490,17 +525,28 @@ class TableJobs:
 
     # -- running ------------------------------------------------------------------------------
 
-    def _destination(self, to: str | None) -> Path:
+    def _destination(self, to: str | None, guard: Guard | None) -> tuple[Held, str]:
+        """The folder a copy is made in, open and judged for writing its new entry, and the
+        entry's name. Blocking: call it from a worker thread."""
         if not to:
             raise BadRequest("a copy job needs 'to', the new folder's path")
-        parts = PurePosixPath(to.strip("/")).parts
-        if not parts or "\0" in to or any(part in ("..", ".") for part in parts):
+        parts = api_parts(to)
+        if not parts:
             raise BadRequest(f"invalid path: {to!r}")
-        parent = resolve(self._root, "/".join(parts[:-1]))
-        destination = parent / parts[-1]
-        if destination.exists() or destination.is_symlink():
-            raise Conflict(f"{to} already exists")
-        return destination
+        name = parts[-1]
+        shown = to.strip("/")
+        parent = open_folder(
+            self._root, "/".join(parts[:-1]), guard, action="write", entry=name, shown=shown
+        )
+        try:
+            os.stat(name, dir_fd=parent.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return parent, name
+        except BaseException:
+            os.close(parent.fd)
+            raise
+        os.close(parent.fd)
+        raise Conflict(f"{to} already exists")
 
     def _archive(self, job_id: str) -> Path:
         return self._stored(job_id, "zip")
@@ -559,6 +605,7 @@ class TableJobs:
             log.exception("job %s failed", job_id)
             await self._finish(job_id, live, "failed", "internal error; see the server log")
         finally:
+            _close(live.held)
             live.finished.set()
             live.notify()
             self._live.pop(job_id, None)
@@ -653,6 +700,13 @@ def _private_directory(directory: Path) -> None:
     info = directory.stat()
     if info.st_uid == os.getuid() and info.st_mode & 0o077:
         directory.chmod(0o700)
+
+
+def _close(descriptors: list[int]) -> None:
+    """Close a job's descriptors, once."""
+    while descriptors:
+        with contextlib.suppress(OSError):
+            os.close(descriptors.pop())
 
 
 def _alive(pid: int) -> bool:
