@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import pytest
 from pydantic import ValidationError
+from starlette.requests import HTTPConnection
 from starlette.testclient import TestClient
 
 from junction.app import create_app
@@ -50,7 +51,7 @@ def inspecting(kinds: dict[str, PathKind]) -> Plugin:
 
     @asynccontextmanager
     async def lifespan(ctx: PluginContext[Any]) -> AsyncIterator[None]:
-        async def inspect(path: str) -> PathKind:
+        async def inspect(conn: HTTPConnection, path: str) -> PathKind:
             return kinds.get(path, "missing")
 
         ctx.get(FRONTEND).set_path_inspector(inspect)

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from junction.auth.identity import User
-from junction.plugins.contents.service import Reach
+from junction.plugins.contents.service import REACH_GUARD, Reach
 from junction.plugins.users.homes import HOMES, Homes
 from junction.testing import app_client
 
@@ -165,6 +165,33 @@ async def test_a_link_swapped_after_the_check_reads_nothing_of_another_home(
     assert SECRET not in raced.text
     assert raced.json()["message"] == f"No such file or directory: home/ana/{name}"
     assert world.bob_files() == before
+
+
+async def test_resolve_path_finds_nothing_of_anothers_through_a_link_re_pointed_before_the_check(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lookup follows the link to Bob's home; the link is back in Ana's home by the time
+    # the found path is checked. The lookup itself must be judged.
+    (world.bob_home / "only-bob.txt").write_text(SECRET)
+    link = world.ana_home / "x"
+    point(link, "../bob")
+    homes = world.client.app.state.services.get(HOMES)  # type: ignore[attr-defined]
+    original = homes.check
+
+    async def check(user: User, path: str, action: str, *, entry: bool = False) -> Reach:
+        point(link, "realdir")
+        reach: Reach = await original(user, path, action, entry=entry)
+        return reach
+
+    monkeypatch.setattr(homes, "check", check)
+    REACH_GUARD.set(None)  # in process, requests run in this task: no guard left from before
+    response = await world.request("GET", "/api/resolvePath?path=home/ana/x/only-bob.txt")
+    assert response.status_code == 200, response.text
+    assert response.json()["resolved"] == []
+    point(link, "realdir")
+    REACH_GUARD.set(None)
+    mine = await world.request("GET", "/api/resolvePath?path=home/ana/x/mine.txt")
+    assert mine.json()["resolved"] == [{"scope": "server", "path": "home/ana/x/mine.txt"}]
 
 
 async def test_a_copy_from_a_swapped_link_copies_nothing_of_another_home(world: World) -> None:

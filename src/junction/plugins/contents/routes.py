@@ -50,6 +50,7 @@ from junction.plugins.contents.service import (
     PageOrder,
     Reach,
     check_path,
+    guard_request,
     link_check,
     visibility,
     visible_entries,
@@ -492,6 +493,7 @@ async def resolve_path(request: Request, contents: Contents, kernels: Kernels) -
     if path is None:
         raise BadRequest("Missing argument path")
     body: dict[str, Any] = {"resolved": []}
+    guard_request(request)  # the lookup follows links before any check of the path
     found = await contents.resolve_path(path)
     if found is not None:
         try:

@@ -81,6 +81,7 @@ __all__ = [
     "OperationRefused",
     "OutsideRoot",
     "PageOrder",
+    "PathGuard",
     "PermissionDenied",
     "Reach",
     "ReachGuard",
@@ -88,6 +89,7 @@ __all__ = [
     "TrashFailed",
     "UploadOutOfOrder",
     "check_path",
+    "guard_request",
     "home_of",
     "link_check",
     "visibility",
@@ -456,8 +458,17 @@ class ReachGuard:
         raise FileNotFound(f"No such file or directory: {path}")
 
 
-REACH_GUARD: ContextVar[ReachGuard | None] = ContextVar("junction_reach_guard", default=None)
-"""The guard of the request being served (None in single-user mode and outside requests)."""
+class PathGuard(Protocol):
+    """Judges what the contents service opens: :class:`ReachGuard` for a request; a plugin
+    working for several users at once (a collaboration room) installs its own."""
+
+    def judge(self, real: str, path: str, action: str, *, listing: bool = False) -> None:
+        """Refuse what was opened at ``real`` for ``path`` (see :meth:`ReachGuard.judge`)."""
+        ...
+
+
+REACH_GUARD: ContextVar[PathGuard | None] = ContextVar("junction_reach_guard", default=None)
+"""The guard of the work being done (None in single-user mode and outside requests)."""
 
 
 async def check_path(conn: HTTPConnection, path: str, action: str, *, entry: bool = False) -> Reach:
@@ -473,6 +484,8 @@ async def check_path(conn: HTTPConnection, path: str, action: str, *, entry: boo
     user = current_user(conn.scope)
     path = "/".join(part for part in path.split("/") if part)
     previous = REACH_GUARD.get()
+    if not isinstance(previous, ReachGuard):
+        previous = None
     keep = previous is not None and previous.user is user and previous.access is access
     ancestors = previous.ancestors if previous is not None and keep else frozenset()
     # Installed before the check: a refused check must leave the request guarded too.
@@ -481,6 +494,15 @@ async def check_path(conn: HTTPConnection, path: str, action: str, *, entry: boo
     if reach is Reach.ANCESTOR and action == "read":
         REACH_GUARD.set(ReachGuard(user, access, ancestors | {path}))
     return reach
+
+
+def guard_request(conn: HTTPConnection) -> None:
+    """Install the request's :class:`ReachGuard` (multi-user mode) before the contents
+    service looks up a path no route has checked yet, as ``/api/resolvePath`` does: what
+    the lookup opens is judged where it really is. No-op in single-user mode."""
+    access = _access(conn)
+    if access is not None:
+        REACH_GUARD.set(ReachGuard(current_user(conn.scope), access))
 
 
 def visible_entries(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from starlette.requests import HTTPConnection
 
 from junction.jsonfiles import merge
 from junction.plugins.frontend.extensions import scan_extensions
@@ -121,9 +122,9 @@ class InstalledLab:
         """Let ``inspector`` say what lies at a path, for Notebook 7's tree page."""
         self._inspector = inspector
 
-    async def inspect_path(self, path: str) -> PathKind | None:
-        """What lies at ``path``; None without an inspector."""
-        return None if self._inspector is None else await self._inspector(path)
+    async def inspect_path(self, conn: HTTPConnection, path: str) -> PathKind | None:
+        """What lies at ``path`` for ``conn``'s user; None without an inspector."""
+        return None if self._inspector is None else await self._inspector(conn, path)
 
     async def page_config(self, page: PageRequest) -> dict[str, Any]:
         """Assemble the page config, layer by layer (see :mod:`.pageconfig`)."""

@@ -69,10 +69,12 @@ def _redirect(server: ServerState, area: str, path: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=302)
 
 
-async def _tree(server: ServerState, frontend: FrontendService, path: str) -> Response:
+async def _tree(
+    request: Request, server: ServerState, frontend: FrontendService, path: str
+) -> Response:
     _installed(frontend)
     path = path.strip("/")
-    kind = await frontend.inspect_path(path)
+    kind = await frontend.inspect_path(request, path)
     if kind == "missing":
         raise NotFound(f"no such directory: {path}")
     if kind == "notebook":
@@ -83,15 +85,15 @@ async def _tree(server: ServerState, frontend: FrontendService, path: str) -> Re
 
 
 @router.api_route("/tree", methods=_GET_HEAD, name="notebook_tree_root", responses=_TREE)
-async def tree_root(server: Server, frontend: Frontend) -> Response:
+async def tree_root(request: Request, server: Server, frontend: Frontend) -> Response:
     """The file browser at the root directory."""
-    return await _tree(server, frontend, "")
+    return await _tree(request, server, frontend, "")
 
 
 @router.api_route("/tree/{path:path}", methods=_GET_HEAD, name="notebook_tree", responses=_TREE)
-async def tree(server: Server, frontend: Frontend, path: str) -> Response:
+async def tree(request: Request, server: Server, frontend: Frontend, path: str) -> Response:
     """The file browser at directory ``path``; files redirect to the page that opens them."""
-    return await _tree(server, frontend, path)
+    return await _tree(request, server, frontend, path)
 
 
 @router.api_route(
@@ -106,11 +108,11 @@ async def notebooks_root(server: Server, frontend: Frontend) -> Response:
 @router.api_route(
     "/notebooks/{path:path}", methods=_GET_HEAD, name="notebook_notebooks", responses=_NOTEBOOKS
 )
-async def notebooks(server: Server, frontend: Frontend, path: str) -> Response:
+async def notebooks(request: Request, server: Server, frontend: Frontend, path: str) -> Response:
     """The notebook page (the page opens ``path``); a directory redirects to the tree."""
     _installed(frontend)
     path = path.strip("/")
-    if not path or await frontend.inspect_path(path) == "directory":
+    if not path or await frontend.inspect_path(request, path) == "directory":
         return _redirect(server, "tree", path)
     return await _page(frontend, "notebooks")
 

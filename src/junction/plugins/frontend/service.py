@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from starlette.requests import HTTPConnection
+
 from junction.errors import NotFound
 from junction.plugin import ServiceKey
 from junction.plugins.frontend.models import (
@@ -40,8 +42,9 @@ __all__ = [
 PageConfigProvider = Callable[[], Awaitable[Mapping[str, Any]]]
 """Returns page config keys to merge into every page; awaited on each page load."""
 
-PathInspector = Callable[[str], Awaitable[PathKind]]
-"""Says what lies at an API path (``''`` is the root dir); awaited on each tree page load.
+PathInspector = Callable[[HTTPConnection, str], Awaitable[PathKind]]
+"""Says what lies at an API path (``''`` is the root dir) for the request's user; awaited on
+each tree page load.
 
 May raise the domain errors of a malformed or forbidden path (400, 403).
 """
@@ -107,8 +110,9 @@ class FrontendService(Protocol):
         """
         ...
 
-    async def inspect_path(self, path: str) -> PathKind | None:
-        """What lies at ``path`` per the path inspector; None when there is none."""
+    async def inspect_path(self, conn: HTTPConnection, path: str) -> PathKind | None:
+        """What lies at ``path`` for ``conn``'s user, per the path inspector; None when
+        there is none."""
         ...
 
     async def page_config(self, page: PageRequest) -> dict[str, Any]:

@@ -30,10 +30,11 @@ from typing import Any
 
 import anyio
 from jupyter_core.paths import jupyter_config_dir
+from starlette.requests import HTTPConnection
 
-from junction.errors import NotFound
+from junction.errors import Forbidden, NotFound
 from junction.plugin import Plugin, PluginContext
-from junction.plugins.contents.service import CONTENTS, ContentsService
+from junction.plugins.contents.service import CONTENTS, ContentsService, Reach, check_path
 from junction.plugins.frontend.models import PathKind
 from junction.plugins.frontend.service import FRONTEND, PathInspector
 from junction.plugins.lab.configsections import FileConfigSections
@@ -83,16 +84,21 @@ def default_data_dir() -> Path:
 
 
 def path_inspector(contents: ContentsService) -> PathInspector:
-    """Tells Notebook 7's tree page what lies at a path, as the contents API sees it.
+    """Tells Notebook 7's tree page what lies at a path, as the contents API sees it for
+    the request's user.
 
-    Hidden items look missing unless contents serves them; malformed paths raise 400.
+    Hidden items look missing unless contents serves them; malformed paths raise 400. In
+    multi-user mode what the user does not reach looks missing, and a folder above what
+    they reach (their home's parents) is a directory.
     """
     kinds: dict[str, PathKind] = {"directory": "directory", "notebook": "notebook"}
 
-    async def inspect(path: str) -> PathKind:
+    async def inspect(conn: HTTPConnection, path: str) -> PathKind:
         try:
+            if await check_path(conn, path, "read") is Reach.ANCESTOR:
+                return "directory"
             model = await contents.get(path, content=False)
-        except NotFound:
+        except (NotFound, Forbidden):
             return "missing"
         return kinds.get(model["type"], "file")
 
