@@ -12,6 +12,7 @@ Map of the package:
 - ``protocol.py``: the y-protocols framing; ``room.py``: :class:`Room` (sync, awareness,
   clients); ``document.py``: :class:`DocumentRoom` (a room bound to a file: load, save,
   outside changes); ``rooms.py``: :class:`Rooms` (open rooms, cleanup; the service);
+  ``reach.py``: what a room opens is judged against everyone in it (multi-user mode);
   ``connection.py``: one client's WebSocket.
 - ``store.py``, ``tables.py``, ``migrations/``: file ids and room updates in the database.
 
@@ -41,7 +42,7 @@ from junction.plugins.collaboration.service import COLLABORATION, CollaborationS
 from junction.plugins.collaboration.settings import CollaborationSettings
 from junction.plugins.collaboration.store import DatabaseStore
 from junction.plugins.collaboration.tables import TABLES
-from junction.plugins.contents.service import CONTENTS
+from junction.plugins.contents.service import CONTENTS, CONTENTS_ACCESS
 from junction.plugins.frontend.service import FRONTEND
 from junction.plugins.kernels.service import KERNELS, ServerSideExecution
 from junction.plugins.lab.service import SETTINGS, SettingsStore
@@ -72,7 +73,8 @@ def _timing_switch(setting: bool | None, lab_settings: SettingsStore | None) -> 
 async def lifespan(ctx: PluginContext[CollaborationSettings]) -> AsyncIterator[None]:
     """Provide :data:`COLLABORATION`; save and close every room when the server stops."""
     store = DatabaseStore(ctx.get(DATABASE), checkpoint_every=ctx.settings.checkpoint_every)
-    rooms = Rooms(ctx.settings, store, ctx.get(CONTENTS), ctx.task_group)
+    access = ctx.get_optional(CONTENTS_ACCESS)
+    rooms = Rooms(ctx.settings, store, ctx.get(CONTENTS), ctx.task_group, access)
     ctx.get(CONTENTS).add_observer(rooms.on_contents_change)
     ctx.provide(COLLABORATION, rooms)
     kernels = ctx.get_optional(KERNELS)
@@ -102,6 +104,6 @@ plugin = Plugin(
     lifespan=lifespan,
     provides=[COLLABORATION],
     requires=[CONTENTS, DATABASE],
-    optional=[FRONTEND, KERNELS, SETTINGS],
+    optional=[FRONTEND, KERNELS, SETTINGS, CONTENTS_ACCESS],
     tables=TABLES,
 )

@@ -7,6 +7,7 @@ import logging
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from junction.auth.identity import User
 from junction.plugins.collaboration.room import Client, ClientClosed, Room
 
 __all__ = ["MESSAGE_TOO_BIG", "serve_client"]
@@ -17,14 +18,19 @@ MESSAGE_TOO_BIG = 1009
 
 
 async def serve_client(
-    websocket: WebSocket, room: Room, *, read_only: bool, max_message_size: int
+    websocket: WebSocket,
+    room: Room,
+    *,
+    read_only: bool,
+    max_message_size: int,
+    user: User | None = None,
 ) -> None:
-    """Run one accepted WebSocket in ``room`` until either side closes.
+    """Run one accepted WebSocket of ``user`` in ``room`` until either side closes.
 
     Text frames, frames above ``max_message_size`` and malformed frames close this client
     only; the room and its other clients go on.
     """
-    client = Client(read_only=read_only)
+    client = Client(read_only=read_only, user=user)
     room.join(client)
     try:
         async with anyio.create_task_group() as group:

@@ -29,6 +29,8 @@ import base64
 import logging
 import posixpath
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +41,12 @@ from junction.plugins.collaboration.room import Room
 from junction.plugins.collaboration.settings import CollaborationSettings
 from junction.plugins.collaboration.store import DatabaseStore, FileRecord
 from junction.plugins.contents.models import SaveRequest
-from junction.plugins.contents.service import ContentsService, FileNotFound
+from junction.plugins.contents.service import (
+    REACH_GUARD,
+    ContentsService,
+    FileNotFound,
+    PathGuard,
+)
 
 if TYPE_CHECKING:
     from jupyter_ydoc.ybasedoc import YBaseDoc
@@ -113,6 +120,21 @@ class DocumentRoom(Room):
         self._dirty_unstored = False
         self.runs = 0
         self.closed = False
+        self.guard: PathGuard | None = None
+        """Judges what the room opens once loaded (multi-user mode: a ``RoomGuard``)."""
+
+    @contextmanager
+    def judged(self) -> Iterator[None]:
+        """Judge what the contents service opens meanwhile by :attr:`guard` (when there is
+        one), whoever's task or request this runs in; see ``reach.py``."""
+        if self.guard is None:
+            yield
+            return
+        token = REACH_GUARD.set(self.guard)
+        try:
+            yield
+        finally:
+            REACH_GUARD.reset(token)
 
     # -- content ----------------------------------------------------------------------------
 
@@ -261,25 +283,34 @@ class DocumentRoom(Room):
                 log.warning("room %s: cannot check %r: %s", self.id, self.path, exc)
 
     async def check_disk(self) -> None:
-        """Compare the file with what the room last synced; merge or keep a conflict copy."""
-        async with self._lock:
-            if self.path is None or self.closed:
-                return
-            try:
-                model = await self.contents.get(self.path, content=False)
-            except FileNotFound:
-                self.file_deleted()
-                return
+        """Compare the file with what the room last synced; merge or keep a conflict copy.
+
+        A file gone, or out of the reach of someone in the room (a link re-pointed), is
+        never read into the room: the room closes as for a deleted file.
+        """
+        with self.judged():
+            async with self._lock:
+                await self._check_disk_locked()
+
+    async def _check_disk_locked(self) -> None:
+        if self.path is None or self.closed:
+            return
+        try:
+            model = await self.contents.get(self.path, content=False)
             if model.get("last_modified") == self.last_modified:
                 return
             full = await self._read(self.path)
-            if full.get("hash") == self.synced_hash:
-                self.last_modified = full.get("last_modified")
-                return
-            disk = self._from_model(full)
-            if await self._outside_change(full, disk, self._normalize(disk)):
-                await self._save_locked()  # the file gets the room's version back at once
-            await self.flush()
+        except FileNotFound:
+            log.warning("room %s: %r is gone or out of reach; closing the room", self.id, self.path)
+            self.file_deleted()
+            return
+        if full.get("hash") == self.synced_hash:
+            self.last_modified = full.get("last_modified")
+            return
+        disk = self._from_model(full)
+        if await self._outside_change(full, disk, self._normalize(disk)):
+            await self._save_locked()  # the file gets the room's version back at once
+        await self.flush()
 
     async def _outside_change(self, model: dict[str, Any], disk: Any, disk_normal: Any) -> bool:
         """Merge an outside change, or keep it as a conflict copy (then True)."""
@@ -323,8 +354,9 @@ class DocumentRoom(Room):
             return "failed"
         try:
             await self.check_disk()
-            async with self._lock:
-                return await self._save_locked()
+            with self.judged():
+                async with self._lock:
+                    return await self._save_locked()
         except HTTPError as exc:
             log.warning("room %s: saving %r failed: %s", self.id, self.path, exc)
             return "failed"

@@ -52,6 +52,8 @@ __all__ = [
 if TYPE_CHECKING:
     from pycrdt import Doc, Subscription, TransactionEvent
 
+    from junction.auth.identity import User
+
 log = logging.getLogger("junction.collaboration")
 
 OUTBOX_SIZE = 4096
@@ -81,9 +83,11 @@ class ClientClosed(Exception):
 
 @dataclass(eq=False)
 class Client:
-    """One WebSocket in a room: its outbox and the awareness client ids it announced."""
+    """One WebSocket in a room: its user, its outbox and the awareness client ids it announced."""
 
     read_only: bool = False
+    user: User | None = None
+    """Who connected (multi-user mode: what the room opens is judged against their reach)."""
     awareness_ids: set[int] = field(default_factory=set)
     closing: tuple[int, str] | None = None
     closed: anyio.Event = field(default_factory=anyio.Event)
@@ -123,6 +127,13 @@ class Room:
         self.id = room_id
         self.doc = doc if doc is not None else Doc()
         self.clients: set[Client] = set()
+        self.members: tuple[Client, ...] = ()
+        """:attr:`clients` as a tuple, replaced on each join and leave (safe to read from
+        worker threads)."""
+        self.last_members: tuple[Client, ...] = ()
+        """The client connected last, once the room is empty."""
+        self.last_writers: tuple[Client, ...] = ()
+        """The writing client connected last, once no writing client is left."""
         self.awareness: dict[int, AwarenessEntry] = {}
         self._owners: dict[int, Client] = {}
         self._pending: list[bytes] = []
@@ -171,13 +182,20 @@ class Room:
     def join(self, client: Client) -> None:
         """Add a client: it gets our SyncStep1 and everyone's awareness first."""
         self.clients.add(client)
+        self.members = tuple(self.clients)
         client.push(sync_message(SYNC_STEP1, self.doc.get_state()))
         if self.awareness:
             client.push(awareness_message(list(self.awareness.values())))
 
     def leave(self, client: Client) -> None:
         """Remove a client and, for everyone left, the awareness states it announced."""
-        self.clients.discard(client)
+        if client in self.clients:
+            self.clients.discard(client)
+            self.members = tuple(self.clients)
+            if not self.members:
+                self.last_members = (client,)
+            if not client.read_only and all(c.read_only for c in self.members):
+                self.last_writers = (client,)
         self._answered.set()
         gone = []
         for client_id in client.awareness_ids:

@@ -9,6 +9,10 @@ With several servers on one database, a room opens only on the server holding it
 (see ``leases.py``): another server refuses it with ``RoomOwnedElsewhere``. One task
 renews every lease of the open rooms; a room whose lease was lost (this process stalled
 past the lease and another server took it) disconnects its clients and closes unsaved.
+
+In multi-user mode a room is loaded as its first joiner's request (whose reach was just
+checked); after that, what it opens is judged against everyone in it (``reach.py``), and its
+own tasks never run as the user whose request happened to start them.
 """
 
 from __future__ import annotations
@@ -23,11 +27,17 @@ import anyio.abc
 
 from junction.plugins.collaboration.document import DocumentRoom, room_kind
 from junction.plugins.collaboration.leases import Leases
+from junction.plugins.collaboration.reach import RoomGuard
 from junction.plugins.collaboration.room import Room
 from junction.plugins.collaboration.service import GLOBAL_AWARENESS, RoomNotFound
 from junction.plugins.collaboration.settings import CollaborationSettings
 from junction.plugins.collaboration.store import DatabaseStore
-from junction.plugins.contents.service import ContentsChange, ContentsService
+from junction.plugins.contents.service import (
+    REACH_GUARD,
+    ContentsAccess,
+    ContentsChange,
+    ContentsService,
+)
 
 if TYPE_CHECKING:
     from junction.plugins.collaboration.execution import ServerExecutor
@@ -54,8 +64,11 @@ class Rooms:
         store: DatabaseStore,
         contents: ContentsService,
         task_group: anyio.abc.TaskGroup,
+        access: ContentsAccess | None = None,
     ) -> None:
         self.settings = settings
+        self.access = access
+        """Per-user reach in multi-user mode (None: single-user mode, nothing is judged)."""
         self.store = store
         self.contents = contents
         self._session_id = str(uuid.uuid4())
@@ -133,6 +146,8 @@ class Rooms:
                 with anyio.CancelScope(shield=True):
                     await self.leases.release(room_id)
                 raise
+            if self.access is not None:
+                room.guard = RoomGuard(room, self.access)
             room.on_empty = self._room_empty
             self.rooms[room_id] = room
             scope = anyio.CancelScope()
@@ -144,6 +159,7 @@ class Rooms:
             return room
 
     async def _run(self, room: DocumentRoom, scope: anyio.CancelScope) -> None:
+        REACH_GUARD.set(room.guard)  # this task's own context: not its first joiner's guard
         with scope:
             try:
                 await room.run()
@@ -170,6 +186,7 @@ class Rooms:
                     self._group.start_soon(self._lost, room)
 
     async def _lost(self, room: DocumentRoom) -> None:
+        REACH_GUARD.set(room.guard)
         room.path = None  # the new owner saves the file now
         try:
             owner = await self.leases.owner_of(room.id) or "unknown"
@@ -192,6 +209,7 @@ class Rooms:
         self._group.start_soon(self._cleanup_later, room, self._generation)
 
     async def _cleanup_later(self, room: DocumentRoom, generation: int) -> None:
+        REACH_GUARD.set(room.guard)  # not the last leaver's guard
         await anyio.sleep(self.settings.document_cleanup_delay)
         if self._empty_since.get(room.id) != generation or room.clients or room.runs:
             return

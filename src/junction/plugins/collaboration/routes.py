@@ -137,6 +137,7 @@ async def room_websocket(websocket: WebSocket, room_id: str, collaboration: Coll
         room,
         read_only=not writable,
         max_message_size=rooms.settings.max_update_size,
+        user=current_user(websocket.scope),
     )
 
 
