@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import io
 import json
 import os
@@ -155,6 +156,9 @@ def _subfolder(folder: int, names: tuple[str, ...]) -> int:
     return current
 
 
+_REPLACED = "the notebook was moved or replaced while the job waited"
+
+
 def _read_notebook(source: Path) -> tuple[Any, os.stat_result]:
     """The notebook at ``source`` and its status; raises :class:`JobFailed` unless it is
     still the real file checked when the job was submitted (no link swapped in since)."""
@@ -164,6 +168,8 @@ def _read_notebook(source: Path) -> tuple[Any, os.stat_result]:
     try:
         fd = os.open(source, flags)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise JobFailed(_REPLACED) from None
         raise JobFailed(f"{source.name} is not a readable notebook: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as file:
         try:
@@ -172,7 +178,7 @@ def _read_notebook(source: Path) -> tuple[Any, os.stat_result]:
             real = str(source)  # no /proc: O_NOFOLLOW guarded the last step alone
         info = os.fstat(fd)
         if real != str(source) or not stat.S_ISREG(info.st_mode):
-            raise JobFailed("the notebook was moved or replaced while the job waited")
+            raise JobFailed(_REPLACED)
         try:
             text = file.read().decode("utf-8")
             notebook = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]  # untyped
