@@ -60,6 +60,16 @@ def test_an_unreachable_postgresql_is_one_line_without_its_password(tmp_path: Pa
     assert result.stdout == ""
 
 
+def test_a_password_in_the_query_string_is_masked_too(tmp_path: Path) -> None:
+    result = junction(
+        tmp_path, f"postgresql+asyncpg://ana@127.0.0.1:1/junction?password={PASSWORD}"
+    )
+    assert result.returncode == 1, result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
+    [line] = errors(result.stderr)
+    assert "postgresql+asyncpg://ana@127.0.0.1:1/junction?password=***: " in line
+
+
 @pytest.mark.parametrize("kind", ["under-a-file", "a-directory"])
 def test_an_sqlite_file_that_cannot_be_opened_is_one_line(tmp_path: Path, kind: str) -> None:
     (tmp_path / "a-file").write_text("")

@@ -34,7 +34,7 @@ from junction.auth.identity import Authenticator, load_cookie_secret
 from junction.auth.middleware import AuthMiddleware
 from junction.auth.routes import router as auth_router
 from junction.config import merge
-from junction.database import Database
+from junction.database import Database, url_secrets
 from junction.database import upgrade as upgrade_database
 from junction.errors import ConfigError, DatabaseUnavailable, HTTPError
 from junction.eventlog import running_sinks
@@ -291,8 +291,9 @@ def _driver_reason(exc: DatabaseUnavailable, database: Database) -> str:
         cause = cause.orig  # without SQLAlchemy's SQL statement and help link
     lines = str(cause).strip().splitlines()
     reason = lines[0] if lines else type(cause).__name__
-    password = database.url.password
-    return reason.replace(password, "***") if password else reason
+    for secret in url_secrets(database.url):
+        reason = reason.replace(secret, "***")
+    return reason
 
 
 def _no_shutdown_hook() -> None:

@@ -45,6 +45,9 @@ async def test_masked_urls_hide_only_the_password() -> None:
     )
     assert masked_url("sqlite+aiosqlite:////data/j.db") == "sqlite+aiosqlite:////data/j.db"
     assert "pw" not in repr(Database("postgresql+asyncpg://ana:pw@db/j"))
+    assert masked_url("postgresql+asyncpg://ana@db/j?PassWord=pw&sslmode=require") == (
+        "postgresql+asyncpg://ana@db/j?PassWord=***&sslmode=require"
+    )
 
 
 async def test_sqlite_gets_its_directory_wal_and_a_busy_timeout(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ and migrates every enabled plugin's tables before the first plugin starts.
 
 from __future__ import annotations
 
-from junction.database.engine import Database, DatabaseFull, masked_url
+from junction.database.engine import Database, DatabaseFull, masked_url, url_secrets
 from junction.database.migrations import pending, upgrade
 from junction.database.tables import PluginTables, upsert, version_table
 
@@ -26,5 +26,6 @@ __all__ = [
     "pending",
     "upgrade",
     "upsert",
+    "url_secrets",
     "version_table",
 ]

@@ -48,6 +48,7 @@ __all__ = [
     "DatabaseFull",
     "ShieldedSession",
     "masked_url",
+    "url_secrets",
 ]
 
 log = logging.getLogger("junction.database")
@@ -81,13 +82,32 @@ class DatabaseFull(InsufficientStorage):
     """The database's disk is full; the transaction was rolled back, nothing was changed (507)."""
 
 
+_SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "sslpassword"})
+"""Query parameters that drivers take a password from (``?password=`` for asyncpg, ...)."""
+
+
 def masked_url(url: str | URL) -> str:
-    """The URL with its password replaced by ``***``, for logs and error messages."""
+    """The URL with its password, in the authority or the query, replaced by ``***``, for
+    logs and error messages."""
     try:
         parsed = make_url(url) if isinstance(url, str) else url
     except (ArgumentError, ValueError):
         return "<unparseable database URL>"
-    return parsed.render_as_string(hide_password=True)
+    query = {
+        key: "***" if key.lower() in _SECRET_QUERY_KEYS else value
+        for key, value in parsed.query.items()
+    }
+    shown = parsed.set(query=query).render_as_string(hide_password=True)
+    return shown.replace("%2A%2A%2A", "***")
+
+
+def url_secrets(url: URL) -> list[str]:
+    """The passwords a URL holds (authority and query), to scrub from a driver's message."""
+    found = [url.password] if url.password else []
+    for key, value in url.query.items():
+        if key.lower() in _SECRET_QUERY_KEYS:
+            found += [value] if isinstance(value, str) else list(value)
+    return [secret for secret in found if secret]
 
 
 class ShieldedSession(AsyncSession):
