@@ -6,7 +6,9 @@
 // Prints "ready <issuer>" when it listens. Its development login form accepts any password;
 // the login name is the account id. POST /test/groups/<sub> with a JSON list of groups
 // changes an account's groups (to test that removal from a group logs the user out); the
-// JSON null drops the groups claim from the account's answers.
+// JSON null drops the groups claim from the account's answers (userinfo and ID tokens).
+// POST /test/groups-in-id-token-only/<sub> with JSON true makes userinfo leave the groups
+// claim out while ID tokens (at login and on refresh) carry it, as some issuers do.
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -38,6 +40,8 @@ const provider = new Provider(issuer, {
   },
   scopes: ['openid', 'email', 'profile', 'groups'],
   pkce: { required: () => true },
+  // ID tokens carry the scopes' claims (groups too), not just sub, as many issuers do.
+  conformIdTokenClaims: false,
   // Refresh tokens for the confidential client even without offline_access, as Keycloak
   // does; revocation (of any token: the whole grant goes) lets a test withdraw a login.
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
@@ -50,10 +54,11 @@ const provider = new Provider(issuer, {
     if (!account) return undefined;
     return {
       accountId: sub,
-      async claims() {
-        const { groups, ...rest } = account;
+      async claims(use) {
+        const { groups, idTokenOnly, ...rest } = account;
         // null: the account's answers carry no groups claim at all
-        return groups === null ? { sub, preferred_username: sub, ...rest } : { sub, preferred_username: sub, ...account };
+        const omit = groups === null || (idTokenOnly && use === 'userinfo');
+        return omit ? { sub, preferred_username: sub, ...rest } : { sub, preferred_username: sub, ...rest, groups };
       },
     };
   },
@@ -62,12 +67,13 @@ provider.on('server_error', (ctx, err) => console.error('server_error', err));
 
 const callback = provider.callback();
 const server = http.createServer((req, res) => {
-  const match = req.url.match(/^\/test\/groups\/([a-z]+)$/);
+  const match = req.url.match(/^\/test\/(groups|groups-in-id-token-only)\/([a-z]+)$/);
   if (req.method === 'POST' && match) {
     let body = '';
     req.on('data', (chunk) => { body += chunk; });
     req.on('end', () => {
-      accounts[match[1]].groups = JSON.parse(body);
+      const field = match[1] === 'groups' ? 'groups' : 'idTokenOnly';
+      accounts[match[2]][field] = JSON.parse(body);
       res.writeHead(204);
       res.end();
     });

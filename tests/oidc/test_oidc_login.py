@@ -49,6 +49,12 @@ class Provider:
         response = httpx.post(f"{self.issuer}/test/groups/{sub}", content=json.dumps(groups))
         assert response.status_code == 204
 
+    def set_groups_in_id_token_only(self, sub: str, only: bool) -> None:
+        """Have the provider's userinfo leave an account's groups claim out while its ID
+        tokens (at login and on refresh) carry it."""
+        url = f"{self.issuer}/test/groups-in-id-token-only/{sub}"
+        assert httpx.post(url, content=json.dumps(only)).status_code == 204
+
 
 def _start_provider(port: int, junction_url: str, env: dict[str, str] | None = None) -> Provider:
     node = shutil.which("node")
@@ -259,26 +265,44 @@ def test_an_administrator_demoted_at_the_provider_is_no_longer_one_at_the_next_r
         assert browser.get(f"{url}api/me").json()["identity"]["admin"] is True
 
 
-def test_a_recheck_without_a_groups_claim_keeps_the_groups_and_admin_flag_of_the_login(
+def test_groups_only_in_id_tokens_are_rechecked_in_a_refreshed_id_token(
     tmp_path: Path,
 ) -> None:
-    # Providers that put groups only in the ID token answer userinfo without them: that says
-    # nothing about the groups, so neither access nor the administrator flag changes.
+    # Userinfo never has the groups claim: each recheck renews the tokens with the refresh
+    # token and reads the groups of the new ID token.
     settings: dict[str, Any] = {"cache_seconds": 0, "oidc_recheck_seconds": 0}
-    with oidc_junction(tmp_path, **settings) as (url, idp, _), _log_in(url, "root") as browser:
-        assert browser.get(f"{url}api/me").json()["identity"]["admin"] is True
-        idp.set_groups("root", None)
-        for _ in range(2):  # each request rechecks (oidc_recheck_seconds=0)
-            me = browser.get(f"{url}api/me")
-            assert me.status_code == 200, me.text
-            assert (me.json()["identity"]["admin"], me.json()["identity"]["groups"]) == (
-                True,
-                ["lab-admins"],
-            )
-        assert browser.get(f"{url}api/users").status_code == 200
-        idp.set_groups("root", ["lab"])  # the claim is back, without the admin group
-        assert browser.get(f"{url}api/me").json()["identity"]["admin"] is False
-        assert browser.get(f"{url}api/users").status_code == 403
+    with oidc_junction(tmp_path, **settings) as (url, idp, _):
+        idp.set_groups_in_id_token_only("root", True)
+        with _log_in(url, "root") as browser:
+            login_access, _ = _stored_tokens(tmp_path)
+            for _ in range(2):  # unchanged at the provider: kept (each request rechecks)
+                me = browser.get(f"{url}api/me")
+                assert me.status_code == 200, me.text
+                identity = me.json()["identity"]
+                assert (identity["admin"], identity["groups"]) == (True, ["lab-admins"])
+            assert browser.get(f"{url}api/users").status_code == 200
+            idp.set_groups("root", ["lab"])  # demoted at the provider, still allowed in
+            identity = browser.get(f"{url}api/me").json()["identity"]
+            assert (identity["admin"], identity["groups"]) == (False, ["lab"])
+            assert _stored_tokens(tmp_path)[0] != login_access  # renewed tokens are kept
+            assert browser.get(f"{url}api/users").status_code == 403
+            idp.set_groups("root", ["guests"])  # out of the allowed groups: logged out
+            assert browser.get(f"{url}api/me").status_code == 403
+            idp.set_groups("root", ["lab-admins"])
+            assert browser.get(f"{url}api/me").status_code == 403  # the session has ended
+
+
+def test_a_groups_claim_left_out_everywhere_means_no_groups(tmp_path: Path) -> None:
+    # Issuers that leave out an empty groups claim: a user removed from every group, who was
+    # let in by a group alone, is logged out at the next recheck.
+    settings: dict[str, Any] = {"cache_seconds": 0, "oidc_recheck_seconds": 0}
+    with oidc_junction(tmp_path, **settings) as (url, idp, _), _log_in(url, "bob") as browser:
+        assert browser.get(f"{url}api/me").json()["identity"]["groups"] == ["lab"]
+        idp.set_groups("bob", None)
+        refused = browser.get(f"{url}api/me")
+        assert refused.status_code == 403, refused.text
+        idp.set_groups("bob", ["lab"])
+        assert browser.get(f"{url}api/me").status_code == 403  # the session has ended
 
 
 def test_logout_ends_the_session_and_continues_at_the_provider(oidc_server: Server) -> None:
@@ -310,16 +334,27 @@ def test_id_tokens_with_a_bad_audience_issuer_nonce_or_signature_are_refused(
         id_token = _stored_id_token(tmp_path)
         nonce = json.loads(base64.urlsafe_b64decode(id_token.split(".")[1] + "=="))["nonce"]
 
-        async def check(client_id: str, issuer: str, token: str, expected_nonce: str) -> None:
+        async def check(
+            client_id: str,
+            issuer: str,
+            token: str,
+            expected_nonce: str | None,
+            refreshed: bool = False,
+        ) -> None:
             settings = UsersSettings(
                 oidc_issuer=provider.issuer, oidc_client_id=client_id, oidc_client_secret="x"
             )
             async with OpenIDLogin(settings, None, base_url="/") as login:  # type: ignore[arg-type]  # no directory needed
                 await login.metadata()
                 login.issuer = issuer
-                await login.validate_id_token(token, nonce=expected_nonce)
+                await login.validate_id_token(token, nonce=expected_nonce, refreshed=refreshed)
 
         anyio.run(check, "junction", provider.issuer, id_token, nonce)  # the real one passes
+        # A refreshed ID token need not carry a nonce; one that does must carry the login's.
+        anyio.run(check, "junction", provider.issuer, id_token, None, True)
+        anyio.run(check, "junction", provider.issuer, id_token, nonce, True)
+        with pytest.raises(LoginRefused):
+            anyio.run(check, "junction", provider.issuer, id_token, "another-nonce", True)
         header, payload, signature = id_token.split(".")
         forged = f"{header}.{payload}.{signature[:-4]}AAAA"
         for client_id, issuer, token, expected_nonce, problem in [

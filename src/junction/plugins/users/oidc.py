@@ -24,13 +24,16 @@ groups (or whose token the issuer refuses) is logged out.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import anyio
 import httpx2
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
@@ -89,6 +92,7 @@ class OpenIDLogin:
         self._metadata: dict[str, Any] | None = None
         self._keys: KeySet | None = None
         self._pending: dict[str, _Pending] = {}
+        self._rechecks: dict[str, _Flight] = {}
         self._origin = ""
 
     async def __aenter__(self) -> OpenIDLogin:
@@ -204,8 +208,17 @@ class OpenIDLogin:
         user = await self._account_for(claims)
         return user, dict(token), pending.next_url
 
-    async def validate_id_token(self, id_token: str, *, nonce: str) -> dict[str, Any]:
-        """Check an ID token's signature and claims; returns its claims."""
+    async def validate_id_token(
+        self, id_token: str, *, nonce: str | None, refreshed: bool = False
+    ) -> dict[str, Any]:
+        """Check an ID token's signature and claims; returns its claims.
+
+        An ID token of a login must carry ``nonce``; one ``refreshed`` with a refresh token
+        need not, but when it does it must be the login's (OpenID Connect Core 12.2).
+        """
+        nonce_option: jwt.ClaimsOption = {"essential": not refreshed}
+        if nonce is not None:
+            nonce_option["value"] = nonce
         keys = await self._key_set()
         try:
             try:
@@ -218,7 +231,7 @@ class OpenIDLogin:
                 aud={"essential": True, "value": self.settings.oidc_client_id},
                 exp={"essential": True},
                 sub={"essential": True},
-                nonce={"essential": True, "value": nonce},
+                nonce=nonce_option,
             )
             registry.validate(decoded.claims)
         except (JoseError, ValueError) as exc:
@@ -286,9 +299,31 @@ class OpenIDLogin:
 
         An access token the issuer refuses (expired) is renewed with the session's refresh
         token; without one, or when the issuer refuses that too, the session ends.
+
+        Userinfo without the groups claim says nothing certain: some issuers give groups in
+        ID tokens alone, others leave out a claim that would be empty. The session's refresh
+        token then gets a new ID token, and its groups claim decides; none there either
+        means no groups. A session without a refresh token keeps the groups of its login.
+
+        Rechecks of one session running at once share one answer: an issuer that rotates
+        refresh tokens would take a second use of the old one for a stolen token.
         """
+        flight = self._rechecks.get(row.digest)
+        if flight is not None:
+            await flight.done.wait()
+            return flight.result or (None, {})
+        flight = self._rechecks[row.digest] = _Flight()
+        try:
+            result = flight.result = await self._recheck(row)
+            return result
+        finally:
+            del self._rechecks[row.digest]
+            flight.done.set()
+
+    async def _recheck(self, row: SessionRow) -> tuple[bool | None, dict[str, str]]:
         renewed: dict[str, str] = {}
         access_token = row.access_token or ""
+        token: dict[str, Any] | None = None
         try:
             info = await self.userinfo(access_token)
         except ServiceUnavailable as exc:
@@ -300,23 +335,46 @@ class OpenIDLogin:
                 token = await self._refresh(row.refresh_token)
             except LoginRefused:
                 return False, renewed
+            renewed.update(_renewed(token))
             access_token = str(token.get("access_token", ""))
-            renewed["access_token"] = access_token
-            if token.get("refresh_token"):
-                renewed["refresh_token"] = str(token["refresh_token"])
             try:
                 info = await self.userinfo(access_token)
             except ServiceUnavailable as again:
                 return (False if _refused(again) else None), renewed
         if info is None:
             return None, renewed
-        if self.settings.oidc_groups_claim not in info:
-            # An issuer that gives groups in the ID token alone says nothing of them here:
-            # the ones from the login stand, for the allow-lists too.
-            account = await self.directory.account(row.account_id)
-            known = list(account.groups) if account is not None else []
-            return self.allowed(self._username(info), known), renewed
-        groups = self._groups(info)
+        if self.settings.oidc_groups_claim in info:
+            groups = self._groups(info)
+        else:
+            refresh_token = renewed.get("refresh_token") or row.refresh_token
+            if not refresh_token:
+                # Nothing to ask for an ID token: the groups of the login stand.
+                account = await self.directory.account(row.account_id)
+                known = list(account.groups) if account is not None else []
+                return self.allowed(self._username(info), known), renewed
+            if token is None:
+                try:
+                    token = await self._refresh(refresh_token)
+                except LoginRefused:
+                    return False, renewed
+                renewed.update(_renewed(token))
+            id_token = token.get("id_token")
+            claims: dict[str, Any] = {}
+            if isinstance(id_token, str):
+                login = _payload(row.id_token or "")
+                try:
+                    claims = await self.validate_id_token(
+                        id_token, nonce=login.get("nonce"), refreshed=True
+                    )
+                except LoginRefused:
+                    return False, renewed
+                if claims.get("sub") != info.get("sub") or (
+                    "sub" in login and claims.get("sub") != login["sub"]
+                ):
+                    log.info("OpenID refreshed ID token is about someone else")
+                    return False, renewed
+            # No groups claim in the ID token either (or no ID token): no groups.
+            groups = self._groups(claims)
         if not self.allowed(self._username(info), groups):
             return False, renewed
         await self.directory.refresh_external(
@@ -345,6 +403,34 @@ class OpenIDLogin:
         if self._origin:
             query["post_logout_redirect_uri"] = f"{self._origin}{self.base_url}login"
         return f"{end}?{urlencode(query)}"
+
+
+@dataclass
+class _Flight:
+    """A recheck under way, for other requests of the same session to wait for."""
+
+    done: anyio.Event = field(default_factory=anyio.Event)
+    result: tuple[bool | None, dict[str, str]] | None = None
+
+
+def _renewed(token: dict[str, Any]) -> dict[str, str]:
+    """The session columns to store from a refresh's token response."""
+    renewed = {"access_token": str(token.get("access_token", ""))}
+    for name in ("refresh_token", "id_token"):
+        if isinstance(token.get(name), str) and token[name]:
+            renewed[name] = token[name]
+    return renewed
+
+
+def _payload(id_token: str) -> dict[str, Any]:
+    """The claims of an ID token this server validated and stored itself ({} when it cannot
+    be read)."""
+    try:
+        part = id_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def _refused(exc: ServiceUnavailable) -> bool:
