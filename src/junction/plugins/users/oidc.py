@@ -18,8 +18,9 @@ live in this process for :data:`PENDING_SECONDS`: several servers behind one add
 sticky sessions for the login round trip.
 
 Sessions opened here keep the access token; every ``oidc_recheck_seconds`` the next request
-after the cache expires asks the issuer's userinfo again, and a user who left the allowed
-groups (or whose token the issuer refuses) is logged out.
+after the cache expires asks the issuer's userinfo again (and, when that has no groups claim,
+for a refreshed ID token), and a user who left the allowed groups (or whose token the issuer
+refuses) is logged out.
 """
 
 from __future__ import annotations
