@@ -56,6 +56,17 @@ async def test_users_see_only_their_own_kernels_and_sessions(
         assert session.status_code == 201, session.text
         session_id = session.json()["id"]
 
+        # Her session moves only to paths she reaches.
+        moved = await admin.patch(
+            f"/api/sessions/{session_id}", headers=ana, json={"path": "home/bob/b.ipynb"}
+        )
+        assert moved.status_code == 404, moved.text
+        moved = await admin.patch(
+            f"/api/sessions/{session_id}", headers=ana, json={"path": "home/ana/c.ipynb"}
+        )
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["path"] == "home/ana/c.ipynb"
+
         # Ana sees hers.
         assert [k["id"] for k in (await admin.get("/api/kernels", headers=ana)).json()] == [kernel]
         assert (await admin.get(f"/api/sessions/{session_id}", headers=ana)).status_code == 200

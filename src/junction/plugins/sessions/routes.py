@@ -134,6 +134,8 @@ async def update_session(
     """Rename or retype a session, or move it to another kernel (the old one is shut down)."""
     if body is None:
         raise BadRequest(_NO_BODY)
+    if body.path is not None:
+        await check_path(conn, body.path, "read")  # as at creation: a path the user reaches
     kernel = body.kernel
     if (
         kernel is not None
