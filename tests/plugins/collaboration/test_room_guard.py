@@ -137,8 +137,11 @@ async def wait_until(condition: Callable[[], bool]) -> None:
 
 
 @asynccontextmanager
-async def joined(server: Server, who: str, room: str) -> AsyncIterator[Peer]:
-    """``who`` in ``room`` until the block ends; the room's content has arrived."""
+async def joined(
+    server: Server, who: str, room: str, *, refused: bool = False
+) -> AsyncIterator[Peer]:
+    """``who`` in ``room`` until the block ends; the room's content has arrived (or, with
+    ``refused``, the room closed the connection)."""
     url = f"{server.url.replace('http', 'ws', 1)}api/collaboration/room/{room}"
     async with (
         websockets.connect(url, additional_headers=server.headers[who]) as ws,
@@ -148,20 +151,25 @@ async def joined(server: Server, who: str, room: str) -> AsyncIterator[Peer]:
         group.start_soon(peer.pump)
         await ws.send(sync_message(SYNC_STEP1, peer.doc.get_state()))
         await wait_until(lambda: peer.text() != "" or peer.close_code is not None)
-        assert peer.close_code is None, f"{who} was refused the room: {peer.close_code}"
+        if refused:
+            await wait_until(lambda: peer.close_code is not None)
+        else:
+            assert peer.close_code is None, f"{who} was refused the room: {peer.close_code}"
         try:
             yield peer
         finally:
             await ws.close()
 
 
-async def shared_doc(server: Server, name: str, access: str, opener: str) -> tuple[Path, str]:
-    """Ana's folder ``name`` shared with Bob for ``access``; its ``doc.txt`` a link to her
-    ``own.txt``; the room of ``doc.txt`` as ``opener`` opened it."""
+async def shared_doc(
+    server: Server, name: str, access: str, opener: str, target: str = "own.txt"
+) -> tuple[Path, str]:
+    """Ana's folder ``name`` shared with Bob for ``access``; its ``doc.txt`` a link to
+    ``target`` (her ``own.txt``); the room of ``doc.txt`` as ``opener`` opened it."""
     folder = server.home("ana") / name
     folder.mkdir()
     (folder / "own.txt").write_text(OWN)
-    point(folder / "doc.txt", "own.txt")
+    point(folder / "doc.txt", target)
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
         shared = await http.put(
             "/api/users/shares",
@@ -238,15 +246,31 @@ async def test_a_shared_room_loads_and_saves_for_both(server: Server) -> None:
         assert bob.close_code is None
 
 
-@pytest.fixture
-def saving_at_close(tmp_path: Path) -> Iterator[Server]:
-    """Rooms that save only when they close, at once after the last client left."""
-    settings = {"document_save_delay": 600, "document_cleanup_delay": 0}
-    yield from _start(tmp_path, settings)
+@pytest.fixture(scope="module")
+def still(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Rooms that neither poll nor save until they close, at once after the last client
+    left: what a room holds stays as it is while a test looks."""
+    settings = {"file_poll_interval": 600, "document_save_delay": 600, "document_cleanup_delay": 0}
+    yield from _start(tmp_path_factory.mktemp("still"), settings)
 
 
-async def test_the_final_save_uses_the_reach_of_the_last_writer(saving_at_close: Server) -> None:
-    server = saving_at_close
+async def test_a_joiner_must_reach_the_file_the_room_read(still: Server) -> None:
+    server = still
+    secret = server.home("bob") / "secret.txt"
+    secret.write_text(SECRET)
+    # Bob opens a document of Ana's folder that leads to his own secret (her link).
+    folder, room = await shared_doc(server, "pinned", "write", "bob", "../../bob/secret.txt")
+    async with joined(server, "bob", room) as bob:
+        assert bob.text() == SECRET
+        point(folder / "doc.txt", "own.txt")  # Ana re-points it before she joins
+        async with joined(server, "ana", room, refused=True) as ana:
+            assert ana.close_code == 4404
+            assert "BOBSECRET" not in ana.text()
+        assert bob.close_code is None
+
+
+async def test_the_final_save_uses_the_reach_of_the_last_writer(still: Server) -> None:
+    server = still
     folder, room = await shared_doc(server, "last", "read", "ana")
     async with joined(server, "bob", room) as bob, joined(server, "ana", room) as ana:
         await ana.edit("ANA-EDIT\n")

@@ -15,6 +15,8 @@ __all__ = ["MESSAGE_TOO_BIG", "serve_client"]
 log = logging.getLogger("junction.collaboration")
 
 MESSAGE_TOO_BIG = 1009
+NOT_REACHED = 4404
+"""Close code for a user who does not reach what the room holds (as for a missing room)."""
 
 
 async def serve_client(
@@ -31,7 +33,12 @@ async def serve_client(
     only; the room and its other clients go on.
     """
     client = Client(read_only=read_only, user=user)
-    room.join(client)
+    if not await room.admit(client):
+        client.outbox.close()
+        client.inbox.close()
+        with anyio.CancelScope(shield=True):
+            await websocket.close(NOT_REACHED, f"no such room: {room.id}"[:120])
+        return
     try:
         async with anyio.create_task_group() as group:
             group.start_soon(_read, websocket, room, client, max_message_size)

@@ -41,16 +41,14 @@ from junction.plugins.collaboration.room import Room
 from junction.plugins.collaboration.settings import CollaborationSettings
 from junction.plugins.collaboration.store import DatabaseStore, FileRecord
 from junction.plugins.contents.models import SaveRequest
-from junction.plugins.contents.service import (
-    REACH_GUARD,
-    ContentsService,
-    FileNotFound,
-    PathGuard,
-)
+from junction.plugins.contents.service import REACH_GUARD, ContentsService, FileNotFound
 
 if TYPE_CHECKING:
     from jupyter_ydoc.ybasedoc import YBaseDoc
     from pycrdt import Doc
+
+    from junction.plugins.collaboration.reach import RoomGuard
+    from junction.plugins.collaboration.room import Client
 
 __all__ = ["DocumentRoom", "conflict_path", "room_kind"]
 
@@ -120,8 +118,8 @@ class DocumentRoom(Room):
         self._dirty_unstored = False
         self.runs = 0
         self.closed = False
-        self.guard: PathGuard | None = None
-        """Judges what the room opens once loaded (multi-user mode: a ``RoomGuard``)."""
+        self.guard: RoomGuard | None = None
+        """Judges what the room opens (multi-user mode only; see ``reach.py``)."""
 
     @contextmanager
     def judged(self) -> Iterator[None]:
@@ -170,6 +168,10 @@ class DocumentRoom(Room):
 
     async def load(self) -> None:
         """Build the document from the store and the file (see the module docstring)."""
+        with self.judged():
+            await self._load()
+
+    async def _load(self) -> None:
         from jupyter_ydoc import ydocs
         from pycrdt import Doc
 
@@ -399,6 +401,18 @@ class DocumentRoom(Room):
     def file_moved(self, new_path: str) -> None:
         """The file was renamed through Junction: follow it."""
         self.path = new_path
+        if self.guard is not None:
+            self.guard.unpin()
+
+    async def admit(self, client: Client) -> bool:
+        """Join ``client`` unless it may not read the file the room read (multi-user mode);
+        waits for a load, poll or save under way to end first."""
+        async with self._lock:
+            if self.guard is not None and not self.guard.admits(client.user):
+                log.warning("room %s: a user who does not reach its file was kept out", self.id)
+                return False
+            self.join(client)
+            return True
 
     def file_deleted(self) -> None:
         """The file is gone: its clients are disconnected (4404), the room stops saving."""

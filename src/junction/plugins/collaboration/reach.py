@@ -9,7 +9,15 @@ against whoever opened it first:
   file being gone (the room closes, its clients get 4404);
 - a write must be within the reach of every connected user who may write, and there must be
   one: with no writer connected (they all left, and the room saves what they left unsaved),
-  the writers who were connected last count, as do the users connected last for a read.
+  the writers who were connected last count, as do the users connected last for a read;
+- before anyone is connected (the first load), the opening request's own guard judges.
+
+A room also keeps reading the one file it first read: the real (link-free) path of its
+file is pinned at the first read, and a read of the room's path that finds another real
+file (a link re-pointed meanwhile) is refused, so the room closes rather than mix two
+files. A rename through Junction unpins it. Whoever joins later must reach the pinned file
+(:meth:`RoomGuard.admits`), so what the room read for its first users never reaches a user
+who only reaches where the link leads now.
 
 The room installs the guard in ``REACH_GUARD`` around each of its loads, polls and saves. In
 single-user mode there is no ``ContentsAccess`` and no guard.
@@ -19,12 +27,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from junction.errors import Forbidden
-from junction.plugins.contents.service import ContentsAccess, FileNotFound, Reach
+from junction.errors import Forbidden, HTTPError
+from junction.plugins.contents.service import ContentsAccess, FileNotFound, PathGuard, Reach
 
 if TYPE_CHECKING:
     from junction.auth.identity import User
-    from junction.plugins.collaboration.room import Client, Room
+    from junction.plugins.collaboration.document import DocumentRoom
+    from junction.plugins.collaboration.room import Client
 
 __all__ = ["RoomGuard"]
 
@@ -34,11 +43,17 @@ class RoomGuard:
 
     Implements ``junction.plugins.contents.service.PathGuard``. Called from worker threads
     too: it reads only the room's immutable member tuples, which the event loop replaces.
+    ``opener`` is the guard of the request that opened the room.
     """
 
-    def __init__(self, room: Room, access: ContentsAccess) -> None:
+    def __init__(
+        self, room: DocumentRoom, access: ContentsAccess, opener: PathGuard | None
+    ) -> None:
         self.room = room
         self.access = access
+        self.opener = opener
+        self.source: str | None = None
+        """The real API path of the room's file, pinned at its first read (None: not yet)."""
 
     def clients(self, action: str) -> tuple[Client, ...]:
         """Whose reach counts for ``action`` now (see the module docstring)."""
@@ -50,13 +65,25 @@ class RoomGuard:
 
     def judge(self, real: str, path: str, action: str, *, listing: bool = False) -> None:
         """Refuse what was opened at ``real`` (a link-free API path) for ``path`` unless every
-        user of :meth:`clients` fully reaches it for ``action``; ``listing`` changes
+        user of :meth:`clients` fully reaches it for ``action``, and, for a read of the
+        room's file, unless it is the file the room first read; ``listing`` changes
         nothing (a room never lists a folder).
 
         Called by the contents service right after each open, in any thread. Raises
         :class:`FileNotFound`, or :class:`~junction.errors.Forbidden` for a write with no
         writer to judge it by.
         """
+        pinned = action == "read" and path == self.room.path
+        if pinned and self.source is not None and real != self.source:
+            raise FileNotFound(f"No such file or directory: {path}")
+        if self.room.members or self.room.last_members or self.opener is None:
+            self._judge_clients(real, path, action)
+        else:  # nobody has joined yet: the room is loading for its opener
+            self.opener.judge(real, path, action, listing=listing)
+        if pinned and self.source is None:
+            self.source = real
+
+    def _judge_clients(self, real: str, path: str, action: str) -> None:
         clients = self.clients(action)
         if not clients:
             if action == "read":
@@ -78,3 +105,23 @@ class RoomGuard:
                 reach = None  # a read refused for anyone reads as a file gone
             if reach is not Reach.FULL:
                 raise FileNotFound(f"No such file or directory: {path}")
+
+    def admits(self, user: User | None) -> bool:
+        """Whether ``user`` may join: they fully reach, for reading, the file the room read.
+
+        Called under the room's lock (no read meanwhile), before the client joins.
+        """
+        source = self.source
+        if source is None:
+            return True
+        if user is None:
+            return False
+        try:
+            reach = self.access.check_open(user, self.room.path or source, source, "read")
+        except HTTPError:
+            return False
+        return reach is Reach.FULL
+
+    def unpin(self) -> None:
+        """Forget the pinned file (it was renamed through Junction): the next read pins."""
+        self.source = None

@@ -187,6 +187,11 @@ class Room:
         if self.awareness:
             client.push(awareness_message(list(self.awareness.values())))
 
+    async def admit(self, client: Client) -> bool:
+        """Join ``client`` when it may be here (see :meth:`join`); False when it may not."""
+        self.join(client)
+        return True
+
     def leave(self, client: Client) -> None:
         """Remove a client and, for everyone left, the awareness states it announced."""
         if client in self.clients:

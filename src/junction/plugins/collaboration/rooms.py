@@ -140,14 +140,14 @@ class Rooms:
                 store=self.store,
                 settings=self.settings,
             )
+            if self.access is not None:
+                room.guard = RoomGuard(room, self.access, opener=REACH_GUARD.get())
             try:
                 await room.load()
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await self.leases.release(room_id)
                 raise
-            if self.access is not None:
-                room.guard = RoomGuard(room, self.access)
             room.on_empty = self._room_empty
             self.rooms[room_id] = room
             scope = anyio.CancelScope()
