@@ -39,6 +39,7 @@ from junction.plugins.contents.atomic import (
 from junction.plugins.contents.checkpoints import CHECKPOINT_DIR, FileCheckpoints
 from junction.plugins.contents.creating import Creator
 from junction.plugins.contents.entries import ModelFactory
+from junction.plugins.contents.fairness import PerUserSlots
 from junction.plugins.contents.listing import DirectoryLister, NameFilter
 from junction.plugins.contents.models import Model, SaveRequest
 from junction.plugins.contents.mounts import is_local
@@ -54,6 +55,7 @@ from junction.plugins.contents.reading import (
 )
 from junction.plugins.contents.saving import Saver
 from junction.plugins.contents.service import (
+    REACH_GUARD,
     BadType,
     ContentsChange,
     ContentsObserver,
@@ -65,6 +67,7 @@ from junction.plugins.contents.service import (
     LinkCheck,
     OpenedFile,
     PageOrder,
+    ReachGuard,
     SaveResult,
     TrashFailed,
 )
@@ -138,6 +141,7 @@ class LocalContents:
         self.observers: list[ContentsObserver] = []
         self.events: EventBus | None = None  # set by the plugin's lifespan
         self._judging: anyio.CapacityLimiter | None = None
+        self._listings = PerUserSlots()
 
     def _write(self, fd: int, data: memoryview) -> int:
         return self.write_block(fd, data)
@@ -174,7 +178,10 @@ class LocalContents:
         if self._judging is None:
             tokens = anyio.to_thread.current_default_thread_limiter().total_tokens
             self._judging = anyio.CapacityLimiter(tokens)
-        return await anyio.to_thread.run_sync(func, *args, limiter=self._judging)
+        guard = REACH_GUARD.get()
+        user = guard.user.name if isinstance(guard, ReachGuard) else None
+        async with self._listings.hold(user):  # one user's burst cannot take every token
+            return await anyio.to_thread.run_sync(func, *args, limiter=self._judging)
 
     # -- reading ---------------------------------------------------------------------------
 
