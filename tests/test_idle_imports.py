@@ -30,6 +30,7 @@ DEFERRED = {
     "nbformat": "the notebook export route imports it when it first runs",
     "pycrdt": "collaboration builds documents when the first room opens (1.7 MB)",
     "jupyter_ydoc": "with pycrdt, for the first document room",
+    "argon2": "password hashes are made and checked only with the first password (0.5 MB)",
 }
 
 SCRIPT = """

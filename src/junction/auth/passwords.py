@@ -1,18 +1,29 @@
-"""Password hashing with argon2, as ``junction password`` stores it."""
+"""Password hashing with argon2, as ``junction password`` stores it.
+
+argon2 is imported with the first hash or check: a server without passwords never loads it.
+"""
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 __all__ = ["hash_password", "is_password_hash", "verify_password"]
 
-_hasher = PasswordHasher()
+
+@cache
+def _hasher() -> PasswordHasher:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
 
 
 def hash_password(password: str) -> str:
     """Return the argon2id hash of ``password``."""
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def is_password_hash(value: str) -> bool:
@@ -22,7 +33,9 @@ def is_password_hash(value: str) -> bool:
 
 def verify_password(password_hash: str, candidate: str) -> bool:
     """Whether ``candidate`` matches ``password_hash``; False for a malformed hash."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
-        return _hasher.verify(password_hash, candidate)
+        return _hasher().verify(password_hash, candidate)
     except (VerificationError, InvalidHashError):
         return False
