@@ -278,3 +278,29 @@ async def test_the_final_save_uses_the_reach_of_the_last_writer(still: Server) -
         assert "ANA-EDIT" not in (folder / "own.txt").read_text()  # saved at close only
     # Ana left, then Bob (read-only): the room saves her edit as she may.
     await wait_until(lambda: "ANA-EDIT" in (folder / "own.txt").read_text())
+
+
+async def test_a_room_follows_a_rename_through_junction(server: Server) -> None:
+    folder = server.home("ana") / "moving"
+    folder.mkdir()
+    (folder / "a.txt").write_text(OWN)
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        opened = await http.put(
+            "/api/collaboration/session/home/ana/moving/a.txt",
+            headers=server.headers["ana"],
+            json={"format": "text", "type": "file"},
+        )
+        assert opened.status_code == 201, opened.text
+        room = f"text:file:{opened.json()['fileId']}"
+        async with joined(server, "ana", room) as ana:
+            renamed = await http.patch(
+                "/api/contents/home/ana/moving/a.txt",
+                headers=server.headers["ana"],
+                json={"path": "home/ana/moving/b.txt"},
+            )
+            assert renamed.status_code == 200, renamed.text
+            await ana.edit("ANA-EDIT\n")
+            await wait_until(
+                lambda: (folder / "b.txt").exists() and "ANA-EDIT" in (folder / "b.txt").read_text()
+            )
+            assert ana.close_code is None

@@ -13,9 +13,9 @@ against whoever opened it first:
 - before anyone is connected (the first load), the opening request's own guard judges.
 
 A room also keeps reading the one file it first read: the real (link-free) path of its
-file is pinned at the first read, and a read of the room's path that finds another real
-file (a link re-pointed meanwhile) is refused, so the room closes rather than mix two
-files. A rename through Junction unpins it. Whoever joins later must reach the pinned file
+file is pinned at the first read, and a read or write of the room's path that finds
+another real file (a link re-pointed meanwhile) is refused, so the room closes rather than
+mix two files. A rename through Junction unpins it. Whoever joins later must reach the pinned file
 (:meth:`RoomGuard.admits`), so what the room read for its first users never reaches a user
 who only reaches where the link leads now.
 
@@ -65,7 +65,7 @@ class RoomGuard:
 
     def judge(self, real: str, path: str, action: str, *, listing: bool = False) -> None:
         """Refuse what was opened at ``real`` (a link-free API path) for ``path`` unless every
-        user of :meth:`clients` fully reaches it for ``action``, and, for a read of the
+        user of :meth:`clients` fully reaches it for ``action``, and, when it is the
         room's file, unless it is the file the room first read; ``listing`` changes
         nothing (a room never lists a folder).
 
@@ -73,14 +73,14 @@ class RoomGuard:
         :class:`FileNotFound`, or :class:`~junction.errors.Forbidden` for a write with no
         writer to judge it by.
         """
-        pinned = action == "read" and path == self.room.path
+        pinned = path == self.room.path
         if pinned and self.source is not None and real != self.source:
             raise FileNotFound(f"No such file or directory: {path}")
         if self.room.members or self.room.last_members or self.opener is None:
             self._judge_clients(real, path, action)
         else:  # nobody has joined yet: the room is loading for its opener
             self.opener.judge(real, path, action, listing=listing)
-        if pinned and self.source is None:
+        if pinned and self.source is None and action == "read":
             self.source = real
 
     def _judge_clients(self, real: str, path: str, action: str) -> None:
