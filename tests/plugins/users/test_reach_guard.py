@@ -227,6 +227,28 @@ WRITES = [
 ]
 
 
+async def test_renaming_ones_link_into_another_home_tells_nothing_of_its_target(
+    world: World,
+) -> None:
+    os.utime(world.bob_home / "secret.txt", (1_000_000_000, 1_000_000_000))
+    (world.ana_home / "peek").symlink_to("../bob/secret.txt")
+    renamed = await world.request(
+        "PATCH", "/api/contents/home/ana/peek", json={"path": "home/ana/peek2"}
+    )
+    assert renamed.status_code == 200, renamed.text
+    model = renamed.json()
+    assert model["size"] == len("../bob/secret.txt")  # the link's own text, not Bob's file
+    assert not model["last_modified"].startswith("2001-")  # nor his file's time
+    assert (world.ana_home / "peek2").is_symlink()
+    own = await world.request("PATCH", "/api/contents/home/ana/a.txt", json={"path": "home/ana/b"})
+    assert own.json()["size"] == len("ANA")
+    (world.ana_home / "mine").symlink_to("b")
+    through = await world.request(
+        "PATCH", "/api/contents/home/ana/mine", json={"path": "home/ana/mine2"}
+    )
+    assert through.json()["size"] == len("ANA")  # a link she may read through shows its target
+
+
 @pytest.mark.parametrize(("method", "url", "checked", "kwargs"), WRITES)
 async def test_a_link_swapped_after_the_check_writes_nothing_in_another_home(
     world: World, method: str, url: str, checked: str, kwargs: dict[str, Any]

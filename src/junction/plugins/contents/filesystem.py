@@ -561,7 +561,26 @@ class LocalContents:
                     except (OSError, HTTPError) as exc:  # the file moved: not fatal
                         log.warning("could not move the checkpoint of %r: %s", source.api, exc)
             with os_errors(target.api, "read"):
-                return self.model(target, os.stat(new_name, dir_fd=new_dir))
+                return self.model(target, self._moved_stat(target, new_dir))
+
+    def _moved_stat(self, target: ResolvedPath, new_dir: int) -> os.stat_result:
+        """The ``stat`` a moved entry's model shows: a link's target when the caller may
+        read through it, else the link itself shown as a file (its text's length, its own
+        times), so moving one's link tells nothing of what it leads to."""
+        name = target.name_on_disk
+        st = os.stat(name, dir_fd=new_dir, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            return st
+        judged = self.paths.link_target(
+            new_dir, name, self.paths.where(new_dir) or os.path.dirname(target.os_path)
+        )
+        if judged is not None:
+            return judged[0]
+        times = ("st_atime", "st_mtime", "st_ctime", "st_atime_ns", "st_mtime_ns", "st_ctime_ns")
+        return os.stat_result(
+            (stat.S_IFREG | stat.S_IMODE(st.st_mode), *tuple(st)[1:]),
+            {name: getattr(st, name) for name in times},
+        )
 
     @staticmethod
     def _move(source: ResolvedPath, target: ResolvedPath, old_dir: int, new_dir: int) -> None:
