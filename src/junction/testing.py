@@ -33,6 +33,7 @@ from junction.plugin import Plugin
 from junction.settings import ServerSettings
 
 if TYPE_CHECKING:
+    import httpx
     from websockets.asyncio.client import ClientConnection
 
 __all__ = [
@@ -47,9 +48,19 @@ __all__ = [
     "make_settings",
     "serve_in_thread",
     "terminal_echo",
+    "user_headers",
 ]
 
 TEST_TOKEN = "junction-test-token"  # noqa: S105 - a fixture, not a secret
+
+
+async def user_headers(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
+    """Create the user ``name`` through an administrator's client (multi-user mode) and
+    return the ``Authorization`` header of a new API token of theirs."""
+    created = await admin.post("/api/users", json={"name": name})
+    assert created.status_code == 201, created.text
+    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
+    return {"Authorization": f"token {token}"}
 
 
 async def terminal_echo(ws: ClientConnection, word: str) -> None:

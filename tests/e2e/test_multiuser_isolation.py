@@ -15,7 +15,7 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from junction.testing import TEST_TOKEN, serve_in_thread
+from junction.testing import TEST_TOKEN, serve_in_thread, user_headers
 
 pytestmark = pytest.mark.anyio
 
@@ -39,13 +39,6 @@ def server(tmp_path: Path, database_url: str) -> Iterator[tuple[str, Path]]:
         yield url, root
 
 
-async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}"}
-
-
 async def _refused(url: str, headers: dict[str, str]) -> int:
     with pytest.raises(InvalidStatus) as refused:
         async with websockets.connect(url, additional_headers=headers):
@@ -57,8 +50,8 @@ async def test_one_users_objects_look_missing_to_another(server: tuple[str, Path
     url, root = server
     ws = url.replace("http", "ws", 1)
     async with httpx.AsyncClient(base_url=url, headers=ADMIN, timeout=60) as admin:
-        ana = await _token(admin, "ana")
-        bob = await _token(admin, "bob")
+        ana = await user_headers(admin, "ana")
+        bob = await user_headers(admin, "bob")
 
         # Files: Ana's home is hers alone.
         saved = await admin.put(

@@ -17,6 +17,8 @@ import httpx
 import pytest
 from tests.plugins.users.conftest import MultiUser, multiuser
 
+from junction.testing import user_headers
+
 __all__ = ["multiuser"]
 
 pytestmark = pytest.mark.anyio
@@ -36,13 +38,6 @@ NOTEBOOK = {
     "nbformat": 4,
     "nbformat_minor": 5,
 }
-
-
-async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}"}
 
 
 async def _session(client: httpx.AsyncClient, path: str, user: dict[str, str]) -> httpx.Response:
@@ -66,8 +61,8 @@ async def _execute(
 async def test_rooms_and_execution_follow_ownership(multiuser: MultiUser, tmp_path: Path) -> None:
     plugins = ("contents", "kernelspecs", "kernels", "collaboration")
     async with multiuser(*plugins, root_dir=tmp_path) as admin:
-        ana = await _token(admin, "ana")
-        bob = await _token(admin, "bob")
+        ana = await user_headers(admin, "ana")
+        bob = await user_headers(admin, "bob")
         body: dict[str, Any] = {"type": "notebook", "format": "json", "content": NOTEBOOK}
         folder = await admin.put(
             "/api/contents/home/ana/data", headers=ana, json={"type": "directory"}

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
-import httpx
 import pytest
 
 from junction.auth.identity import User
 from junction.plugins.contents.fairness import PerUserSlots
 from junction.plugins.contents.service import CONTENTS, Reach
 from junction.plugins.users.homes import HOMES
-from junction.testing import app_client
+from junction.testing import app_client, user_headers
 
 pytestmark = pytest.mark.anyio
 
@@ -46,13 +45,6 @@ async def test_a_user_past_their_slots_waits_while_others_go_on() -> None:
     assert not slots._limiters  # nothing kept for users with nothing running
 
 
-async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}"}
-
-
 async def test_a_listing_that_judges_links_holds_one_of_its_users_slots(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,7 +55,7 @@ async def test_a_listing_that_judges_links_holds_one_of_its_users_slots(
         root_dir=root,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'junction.db'}",
     ) as admin:
-        ana = await _token(admin, "ana")
+        ana = await user_headers(admin, "ana")
         assert (await admin.get("/api/contents/home", headers=ana)).status_code == 200
         home = root / "home" / "ana"
         (home / "target.txt").write_text("x")

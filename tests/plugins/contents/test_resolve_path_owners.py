@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from junction.testing import TEST_TOKEN, serve_in_thread
+from junction.testing import TEST_TOKEN, serve_in_thread, user_headers
 
 pytestmark = pytest.mark.anyio
 
@@ -30,18 +30,11 @@ def server(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}"}
-
-
 async def test_another_users_kernel_answers_as_an_unknown_one(server: str) -> None:
     headers = {"Authorization": f"token {TEST_TOKEN}"}
     async with httpx.AsyncClient(base_url=server, headers=headers, timeout=60) as admin:
-        bob = await _token(admin, "bob")
-        carol = await _token(admin, "carol")
+        bob = await user_headers(admin, "bob")
+        carol = await user_headers(admin, "carol")
         started = await admin.post("/api/kernels", headers=bob, json={})
         assert started.status_code == 201, started.text
         kernel = started.json()["id"]

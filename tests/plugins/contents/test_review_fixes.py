@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from junction.testing import app_client
+from junction.testing import app_client, user_headers
 
 pytestmark = pytest.mark.anyio
 
@@ -36,13 +36,6 @@ async def _multiuser(root: Path) -> AsyncIterator[httpx.AsyncClient]:
         yield admin
 
 
-async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}"}
-
-
 def _admin_root(tmp_path: Path) -> Path:
     """A root holding the administrator's files (``HIDDEN``) and a folder ``team``."""
     root = tmp_path / "root"
@@ -56,8 +49,8 @@ def _admin_root(tmp_path: Path) -> Path:
 async def _bob_beside_ana(admin: httpx.AsyncClient) -> dict[str, str]:
     """Users ana (a file in her home) and bob (his home, and ``team`` shared with him);
     bob's headers."""
-    ana = await _token(admin, "ana")
-    bob = await _token(admin, "bob")
+    ana = await user_headers(admin, "ana")
+    bob = await user_headers(admin, "bob")
     made = await admin.put(
         "/api/contents/home/ana/a.txt",
         headers=ana,

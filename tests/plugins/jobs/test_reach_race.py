@@ -15,7 +15,7 @@ import io
 import os
 import zipfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,25 +23,17 @@ import httpx
 import nbformat
 import pytest
 from tests.plugins.jobs.test_jobs import ended, wait_job
+from tests.plugins.users.linkswaps import Swaps, point
 
-from junction.auth.identity import User
-from junction.plugins.contents.service import Reach
 from junction.plugins.jobs.archive import write_zip
 from junction.plugins.jobs.folders import Reporter, open_folder
 from junction.plugins.jobs.notebooks import WorkerFailed, partial_name, resolve_notebook, run_worker
-from junction.plugins.users.homes import HOMES, Homes
-from junction.testing import app_client
+from junction.plugins.users.homes import HOMES
+from junction.testing import app_client, user_headers
 
 pytestmark = pytest.mark.anyio
 
 SECRET = b"BOB-SECRET"
-
-
-def point(link: Path, target: str) -> None:
-    """Make ``link`` a link to ``target`` in one step (``rename`` over the old one)."""
-    fresh = link.with_name(link.name + "~new")
-    fresh.symlink_to(target)
-    os.replace(fresh, link)
 
 
 def notebook(path: Path, source: str) -> None:
@@ -50,30 +42,6 @@ def notebook(path: Path, source: str) -> None:
     made.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     made.cells.append(nbformat.v4.new_code_cell(source))  # type: ignore[no-untyped-call]
     nbformat.write(made, path)  # type: ignore[no-untyped-call]  # untyped library
-
-
-@dataclass
-class Swaps:
-    """Re-points links right after the users plugin checked a given path."""
-
-    pending: dict[str, tuple[Path, str]] = field(default_factory=dict)
-
-    def after_check(self, path: str, link: Path, target: str) -> None:
-        """Once ``path`` has been checked, make ``link`` lead to ``target``."""
-        self.pending[path] = (link, target)
-
-    def install(self, homes: Homes, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Wrap ``homes.check`` (the ``CONTENTS_ACCESS`` provider) to make the swaps."""
-        original = homes.check
-
-        async def check(user: User, path: str, action: str, *, entry: bool = False) -> Reach:
-            reach = await original(user, path, action, entry=entry)
-            swap = self.pending.pop(path, None)
-            if swap is not None:
-                point(*swap)
-            return reach
-
-        monkeypatch.setattr(homes, "check", check)
 
 
 @dataclass
@@ -117,13 +85,6 @@ class World:
         return await wait_job(self.client, job_id, ended)
 
 
-async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}"}
-
-
 @pytest.fixture
 async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     root = tmp_path / "root"
@@ -133,8 +94,8 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
         root_dir=root,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'junction.db'}",
     ) as admin:
-        ana = await _token(admin, "ana")
-        bob = await _token(admin, "bob")
+        ana = await user_headers(admin, "ana")
+        bob = await user_headers(admin, "bob")
         for who in (ana, bob):  # first use makes the home
             assert (await admin.get("/api/contents/home", headers=who)).status_code == 200
         swaps = Swaps()

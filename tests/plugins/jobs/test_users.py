@@ -4,27 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
-from junction.testing import app_client
+from junction.testing import app_client, user_headers
 
 pytestmark = pytest.mark.anyio
-
-
-async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}"}
 
 
 async def test_users_see_only_their_own_jobs(tmp_path: Path) -> None:
     (tmp_path / "home" / "ana" / "shared").mkdir(parents=True)
     (tmp_path / "home" / "ana" / "shared" / "a.txt").write_text("a")
     async with app_client(root_dir=tmp_path, enable=["users", "jobs"]) as admin:
-        ana = await _token(admin, "ana")
-        bob = await _token(admin, "bob")
+        ana = await user_headers(admin, "ana")
+        bob = await user_headers(admin, "bob")
         created = await admin.post(
             "/api/jobs", headers=ana, json={"kind": "zip", "path": "home/ana/shared"}
         )
@@ -48,8 +40,8 @@ async def test_notebook_jobs_stay_in_the_users_home(tmp_path: Path) -> None:
         (tmp_path / "home" / name).mkdir(parents=True)
     nbformat.write(notebook, tmp_path / "home" / "ana" / "nb.ipynb")  # type: ignore[no-untyped-call]
     async with app_client(root_dir=tmp_path, enable=["users", "jobs"]) as admin:
-        ana = await _token(admin, "ana")
-        bob = await _token(admin, "bob")
+        ana = await user_headers(admin, "ana")
+        bob = await user_headers(admin, "bob")
         viewer = await admin.post("/api/users", json={"name": "vic", "roles": ["viewer"]})
         assert viewer.status_code == 201, viewer.text
         token = (await admin.post("/api/users/vic/tokens")).json()["token"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from junction.testing import app_client
+from junction.testing import app_client, user_headers
 
 pytestmark = pytest.mark.anyio
 
@@ -17,10 +17,7 @@ TUS = {"Tus-Resumable": "1.0.0"}
 
 
 async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}", **TUS}
+    return {**await user_headers(admin, name), **TUS}
 
 
 def _metadata(**values: str) -> str:

@@ -3,20 +3,14 @@ single-user mode keeps its rows as they were. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from tests.plugins.users.conftest import MultiUser
+
+from junction.testing import user_headers
 
 pytestmark = pytest.mark.anyio
 
 THEMES = "@jupyterlab/apputils-extension:themes"
-
-
-async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}"}
 
 
 def _workspace(workspace_id: str, marker: str) -> dict[str, object]:
@@ -25,8 +19,8 @@ def _workspace(workspace_id: str, marker: str) -> dict[str, object]:
 
 async def test_settings_and_workspaces_are_per_user(multiuser: MultiUser) -> None:
     async with multiuser("contents", "frontend", "lab") as admin:
-        ana = await _token(admin, "ana")
-        bob = await _token(admin, "bob")
+        ana = await user_headers(admin, "ana")
+        bob = await user_headers(admin, "bob")
         dark = '{"theme": "JupyterLab Dark"}'
         saved = await admin.put(f"/lab/api/settings/{THEMES}", headers=ana, json={"raw": dark})
         assert saved.status_code == 204, saved.text

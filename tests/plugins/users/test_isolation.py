@@ -14,7 +14,7 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from junction.plugins.users.service import USERS
-from junction.testing import TEST_TOKEN, serve_in_thread
+from junction.testing import TEST_TOKEN, serve_in_thread, user_headers
 
 pytestmark = pytest.mark.anyio
 
@@ -29,13 +29,6 @@ def server(tmp_path: Path) -> Iterator[tuple[str, object]]:
         yield url, app
 
 
-async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}"}
-
-
 async def test_users_see_only_their_own_kernels_and_sessions(
     server: tuple[str, object], tmp_path: Path
 ) -> None:
@@ -43,8 +36,8 @@ async def test_users_see_only_their_own_kernels_and_sessions(
     assert app.state.services.get(USERS) is not None  # type: ignore[attr-defined]
     admin_headers = {"Authorization": f"token {TEST_TOKEN}"}
     async with httpx.AsyncClient(base_url=url, headers=admin_headers, timeout=60) as admin:
-        ana = await _token(admin, "ana")
-        bob = await _token(admin, "bob")
+        ana = await user_headers(admin, "ana")
+        bob = await user_headers(admin, "bob")
         started = await admin.post("/api/kernels", headers=ana, json={})
         assert started.status_code == 201, started.text
         kernel = started.json()["id"]
@@ -118,8 +111,8 @@ async def test_a_session_read_back_without_its_owner_belongs_to_its_kernels_owne
     auth = app.state.services.get(AUTH)  # type: ignore[attr-defined]
     admin_headers = {"Authorization": f"token {TEST_TOKEN}"}
     async with httpx.AsyncClient(base_url=url, headers=admin_headers, timeout=60) as admin:
-        ana = await _token(admin, "ana")
-        bob = await _token(admin, "bob")
+        ana = await user_headers(admin, "ana")
+        bob = await user_headers(admin, "bob")
         session = await admin.post(
             "/api/sessions",
             headers=ana,

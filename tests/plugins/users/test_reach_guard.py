@@ -15,52 +15,22 @@ import base64
 import json
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests.plugins.users.linkswaps import Swaps, point
 
 from junction.auth.identity import User
 from junction.plugins.contents.service import REACH_GUARD, Reach
-from junction.plugins.users.homes import HOMES, Homes
-from junction.testing import app_client
+from junction.plugins.users.homes import HOMES
+from junction.testing import app_client, user_headers
 
 pytestmark = pytest.mark.anyio
 
 SECRET = "BOB-SECRET"
-
-
-def point(link: Path, target: str) -> None:
-    """Make ``link`` a link to ``target`` in one step (``rename`` over the old one)."""
-    fresh = link.with_name(link.name + "~new")
-    fresh.symlink_to(target)
-    os.replace(fresh, link)
-
-
-@dataclass
-class Swaps:
-    """Re-points links right after the users plugin checked a given path."""
-
-    pending: dict[str, tuple[Path, str]] = field(default_factory=dict)
-
-    def after_check(self, path: str, link: Path, target: str) -> None:
-        """Once ``path`` has been checked, make ``link`` lead to ``target``."""
-        self.pending[path] = (link, target)
-
-    def install(self, homes: Homes, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Wrap ``homes.check`` (the ``CONTENTS_ACCESS`` provider) to make the swaps."""
-        original = homes.check
-
-        async def check(user: User, path: str, action: str, *, entry: bool = False) -> Reach:
-            reach = await original(user, path, action, entry=entry)
-            swap = self.pending.pop(path, None)
-            if swap is not None:
-                point(*swap)
-            return reach
-
-        monkeypatch.setattr(homes, "check", check)
 
 
 @dataclass
@@ -98,13 +68,6 @@ class World:
         return response
 
 
-async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}"}
-
-
 @pytest.fixture
 async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     root = tmp_path / "root"
@@ -115,8 +78,8 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'junction.db'}",
         plugin_settings={"contents": {"delete_to_trash": False}},
     ) as admin:
-        ana = await _token(admin, "ana")
-        bob = await _token(admin, "bob")
+        ana = await user_headers(admin, "ana")
+        bob = await user_headers(admin, "bob")
         for who in (ana, bob):  # first use makes the home
             assert (await admin.get("/api/contents/home", headers=who)).status_code == 200
         swaps = Swaps()

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 from tests.plugins.users.conftest import MultiUser
 
+from junction.testing import user_headers
+
 pytestmark = pytest.mark.anyio
-
-
-async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}"}
 
 
 async def test_shares_outlive_a_restart_and_are_withdrawn_by_the_right_people(
@@ -26,9 +20,9 @@ async def test_shares_outlive_a_restart_and_are_withdrawn_by_the_right_people(
     (tmp_path / "home" / "ana" / "data" / "d.txt").write_text("shared")
     (tmp_path / "datasets").mkdir()
     async with multiuser("contents", root_dir=tmp_path) as admin:
-        ana = await _token(admin, "ana")
-        bob = await _token(admin, "bob")
-        await _token(admin, "cyd")
+        ana = await user_headers(admin, "ana")
+        bob = await user_headers(admin, "bob")
+        await user_headers(admin, "cyd")
         mine = await admin.put(
             "/api/users/shares", headers=ana, json={"path": "home/ana/data", "user": "bob"}
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from junction.testing import app_client
+from junction.testing import app_client, user_headers
 
 pytestmark = pytest.mark.anyio
 
@@ -19,10 +19,7 @@ HTML = {"Accept": "text/html"}
 
 
 async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}", **HTML}
+    return {**await user_headers(admin, name), **HTML}
 
 
 async def test_tree_pages_tell_a_user_nothing_of_another_users_files(tmp_path: Path) -> None:

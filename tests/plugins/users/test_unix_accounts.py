@@ -29,7 +29,7 @@ import websockets
 from junction.errors import ConfigError, Forbidden
 from junction.plugins.users.settings import UsersSettings
 from junction.plugins.users.unixaccounts import check_root
-from junction.testing import TEST_TOKEN, execute_request, serve_in_thread
+from junction.testing import TEST_TOKEN, execute_request, serve_in_thread, user_headers
 
 pytestmark = pytest.mark.anyio
 
@@ -106,13 +106,6 @@ def server(
         shutil.rmtree(top, ignore_errors=True)
 
 
-async def _token(admin: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await admin.post("/api/users", json={"name": name})
-    assert created.status_code == 201, created.text
-    token = (await admin.post(f"/api/users/{name}/tokens")).json()["token"]
-    return {"Authorization": f"token {token}"}
-
-
 async def _run(url: str, headers: dict[str, str], kernel_id: str, code: str) -> str:
     """Run ``code`` in the kernel; its stdout, or the error's name when it raised."""
     ws = url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
@@ -145,8 +138,8 @@ async def test_kernels_and_terminals_run_as_the_users_account(
     url, root = server
     alice_name, bob_name = accounts
     async with httpx.AsyncClient(base_url=url, headers=ADMIN, timeout=60) as admin:
-        alice = await _token(admin, alice_name)
-        bob = await _token(admin, bob_name)
+        alice = await user_headers(admin, alice_name)
+        bob = await user_headers(admin, bob_name)
 
         started = await admin.post("/api/kernels", headers=alice, json={"name": SPEC})
         assert started.status_code == 201, started.text
@@ -203,7 +196,7 @@ async def test_kernels_and_terminals_run_as_the_users_account(
 async def test_a_name_that_is_no_valid_account_is_refused(server: tuple[str, Path]) -> None:
     url, _ = server
     async with httpx.AsyncClient(base_url=url, headers=ADMIN, timeout=60) as admin:
-        bad = await _token(admin, "Not.Valid")
+        bad = await user_headers(admin, "Not.Valid")
         refused = await admin.post("/api/kernels", headers=bad, json={"name": SPEC})
         assert refused.status_code == 403, refused.text
         assert refused.json()["reason"] == "Invalid Unix account"
