@@ -92,6 +92,19 @@ async def closed_by_server(ws: ClientConnection, within: float) -> tuple[int, st
     return frame.code, frame.reason
 
 
+def session_opened_with(server: ServerProcess, token: dict[str, str]) -> dict[str, str]:
+    """The ``Cookie`` header of the browser session a page URL with ``token`` opens (the
+    token exchange)."""
+    secret = token["Authorization"].split()[1]
+    login = httpx.get(server.url, params={"token": secret}, headers={"Accept": "text/html"})
+    assert login.status_code == 302, login.text
+    cookies = [
+        f"{name}={value}" for name, value in login.cookies.items() if name.startswith("junction")
+    ]
+    assert len(cookies) == 1, login.headers
+    return {"Cookie": cookies[0]}
+
+
 async def test_an_expiring_token_closes_its_websocket_at_expiry(server: ServerProcess) -> None:
     ana = new_user(server)
     lasting = issue_token(server, ana)
@@ -119,15 +132,7 @@ async def test_an_idle_session_closes_its_websocket_at_its_idle_deadline(
     bob = new_user(server)
     lasting = issue_token(server, bob)
     terminal = new_terminal(server, lasting)
-    # A page URL with the user's token opens a browser session (the token exchange).
-    token = lasting["Authorization"].split()[1]
-    login = httpx.get(server.url, params={"token": token}, headers={"Accept": "text/html"})
-    assert login.status_code == 302, login.text
-    cookies = [
-        f"{name}={value}" for name, value in login.cookies.items() if name.startswith("junction")
-    ]
-    assert len(cookies) == 1, login.headers
-    as_session = {"Cookie": cookies[0]}
+    as_session = session_opened_with(server, lasting)
     async with connect(terminal, additional_headers=as_session) as tab:
         ends = time.monotonic() + IDLE_HOURS * 3600  # the handshake was the session's last use
         # Traffic on the socket is no use of the session: an open tab does not keep it alive.
@@ -147,14 +152,7 @@ async def test_a_session_opened_with_an_expiring_token_ends_with_the_token(
     terminal = new_terminal(server, lasting)
     expiring = issue_token(server, cleo, expires_in=TOKEN_SECONDS)
     ends = time.monotonic() + TOKEN_SECONDS
-    token = expiring["Authorization"].split()[1]
-    login = httpx.get(server.url, params={"token": token}, headers={"Accept": "text/html"})
-    assert login.status_code == 302, login.text
-    cookies = [
-        f"{name}={value}" for name, value in login.cookies.items() if name.startswith("junction")
-    ]
-    assert len(cookies) == 1, login.headers
-    as_session = {"Cookie": cookies[0]}
+    as_session = session_opened_with(server, expiring)
     me = f"{server.url}api/me"
     assert httpx.get(me, headers=as_session).status_code == 200
     async with (
