@@ -7,44 +7,21 @@ under a path whose "directory" is a file.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-JUNCTION = Path(sys.executable).parent / "junction"
-"""The ``junction`` entry point of the environment running the tests."""
+from tests.test_config_errors import errors
+from tests.test_config_errors import junction as run_junction
 
 PASSWORD = "pw-s3cret-42"
 
 
 def junction(tmp_path: Path, database_url: str) -> subprocess.CompletedProcess[str]:
-    """Run ``junction`` with the users plugin (it has tables) on ``database_url``, in a home
-    of its own, with no Junction or Jupyter variables from the environment; bounded."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("JUPYTERHUB_", "JUNCTION_", "JUPYTER_"))
-    }
-    env |= {
-        "HOME": str(tmp_path),
-        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-    }
-    config = tmp_path / "junction.toml"
-    config.write_text("")
-    command = [str(JUNCTION), "--config", str(config), "--no-browser", "--ip", "127.0.0.1"]
-    command += ["--port", "0", "--root-dir", str(tmp_path), "--profile", "none"]
-    command += ["--enable", "users", "--set", f"database_url={database_url}"]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
-
-
-def errors(stderr: str) -> list[str]:
-    """The lines of ``stderr`` the command itself wrote (the others are log lines)."""
-    return [line for line in stderr.splitlines() if line.startswith("junction: ")]
+    """Run ``junction`` with the users plugin (it has tables) on ``database_url``."""
+    return run_junction(
+        tmp_path, "--profile", "none", "--enable", "users", "--set", f"database_url={database_url}"
+    )
 
 
 def test_an_unreachable_postgresql_is_one_line_without_its_password(tmp_path: Path) -> None:
