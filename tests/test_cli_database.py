@@ -47,6 +47,16 @@ def test_a_password_in_the_query_string_is_masked_too(tmp_path: Path) -> None:
     assert "postgresql+asyncpg://ana@127.0.0.1:1/junction?password=***: " in line
 
 
+def test_an_option_the_driver_does_not_take_is_a_bad_setting(tmp_path: Path) -> None:
+    result = junction(tmp_path, f"postgresql+asyncpg://ana@127.0.0.1:1/junction?pwd={PASSWORD}")
+    assert result.returncode == 2, result.stderr  # a bad setting, not an unreachable database
+    assert "Traceback" not in result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
+    [line] = errors(result.stderr)
+    assert "?pwd=***" in line
+    assert "unexpected keyword argument 'pwd'" in line
+
+
 @pytest.mark.parametrize("kind", ["under-a-file", "a-directory"])
 def test_an_sqlite_file_that_cannot_be_opened_is_one_line(tmp_path: Path, kind: str) -> None:
     (tmp_path / "a-file").write_text("")

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from junction.database.engine import Database
 from junction.database.tables import PluginTables, version_table
+from junction.errors import ConfigError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -121,6 +122,12 @@ async def pending(
                 states.append(Migration(plugin, tables, applied, heads(tables.migrations)))
     except (DBAPIError, OSError, TimeoutError) as exc:
         _reraise(database, exc)
+    except TypeError as exc:  # the URL's query holds a keyword the driver's connect lacks
+        if "keyword argument" not in str(exc):
+            raise
+        raise ConfigError(
+            f"database_url {database.masked_url}: the database driver refuses an option ({exc})"
+        ) from None
     return [state for state in states if not state.is_current]
 
 

@@ -320,3 +320,10 @@ async def test_an_upload_into_a_folder_swapped_after_the_check_lands_nowhere(
         assert finished.status_code == 404, finished.text
     assert world.bob_files() == before
     assert not (world.ana_home / "realdir" / "up.txt").exists()
+
+
+async def test_a_nul_byte_in_a_path_is_a_400_in_multi_user_mode(world: World) -> None:
+    for url in ("/api/contents/home/ana/a%00b", "/files/home/ana/a%00b"):
+        response = await world.client.get(url, headers=world.ana)
+        assert response.status_code == 400, (url, response.text)
+        assert "NUL" in response.json()["message"]

@@ -481,6 +481,8 @@ async def check_path(conn: HTTPConnection, path: str, action: str, *, entry: boo
     access = _access(conn)
     if access is None:
         return Reach.FULL
+    if "\x00" in path:  # as the contents service answers it; no provider need handle it
+        raise InvalidPath("invalid path: NUL bytes are not allowed")
     user = current_user(conn.scope)
     path = "/".join(part for part in path.split("/") if part)
     previous = REACH_GUARD.get()
