@@ -22,11 +22,10 @@ from junction.plugins.jobs.notebooks import (
     _read_events,
     checked_result,
 )
-from junction.testing import app_client
+from junction.testing import app_client, user_headers
 
 from .test_jobs import ended, wait_job
 from .test_notebooks import submit, write_notebook
-from .test_users import _token
 
 pytestmark = pytest.mark.anyio
 
@@ -150,8 +149,8 @@ async def test_links_do_not_lead_jobs_into_other_homes(tmp_path: Path) -> None:
     write_notebook(tmp_path / "home" / "ana" / "nb.ipynb", "1 + 1")
     (tmp_path / "home" / "ana" / "peek").symlink_to(tmp_path / "home" / "bob")
     async with app_client(root_dir=tmp_path, enable=["users", "jobs"]) as admin:
-        ana = await _token(admin, "ana")
-        await _token(admin, "bob")
+        ana = await user_headers(admin, "ana")
+        await user_headers(admin, "bob")
         mine = {"kind": "export", "path": "home/ana/nb.ipynb", "format": "script"}
         for body in (
             {**mine, "path": "home/ana/peek/nb.ipynb"},

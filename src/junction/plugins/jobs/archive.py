@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from junction.plugins.jobs import folders
 from junction.plugins.jobs.folders import (
     Reporter,
+    Tree,
     check_unchanged,
     compare,
     copy_checked,
+    open_file,
     snapshot,
 )
 
@@ -61,12 +65,15 @@ def write_zip(
 ) -> dict[str, Any]:
     """Archive ``folder`` into ``target`` (0600); returns the entry count and size.
 
-    Runs in a worker thread. Raises ``FolderChanged``, ``Cancelled`` or :class:`TooLarge`
-    (past ``max_bytes``), after removing the partial archive, or ``OSError``.
+    Runs in a worker thread. Raises ``FolderChanged``, ``TooDeep``, ``Cancelled`` or
+    :class:`TooLarge` (past ``max_bytes``), after removing the partial archive, or
+    ``OSError``. Files are read through descriptors (see :class:`~.folders.Tree`).
     """
     before = snapshot(folder, include_hidden=include_hidden)
     reporter.total = sum(entry.size for entry in before)
     partial = target.with_name(target.name + ".partial")
+    top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    sources = Tree(top)
     try:
         # Archives hold users' files: readable by the server's account alone.
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -76,16 +83,19 @@ def write_zip(
             ) as archive:
                 for entry in before:
                     reporter.check()
-                    path = folder / entry.name
+                    folders.reached(entry)
                     if entry.is_dir:
                         archive.writestr(zipfile.ZipInfo(entry.name + "/"), b"")
                         continue
-                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-                    with os.fdopen(fd, "rb") as source:
-                        check_unchanged(entry, os.fstat(fd))
-                        info = zipfile.ZipInfo.from_file(path, entry.name)
-                        info.compress_type = zipfile.ZIP_DEFLATED
-                        with archive.open(info, "w", force_zip64=entry.size >= 1 << 31) as sink:
+                    opened = open_file(sources, entry)
+                    if opened is None:
+                        continue  # no longer a regular file: the final comparison reports it
+                    with os.fdopen(opened, "rb") as source:
+                        info = os.fstat(opened)
+                        check_unchanged(entry, info)
+                        with archive.open(
+                            _zip_info(entry.name, info), "w", force_zip64=entry.size >= 1 << 31
+                        ) as sink:
                             copy_checked(source, sink, entry, reporter)
             compare(before, snapshot(folder, include_hidden=include_hidden))
         os.replace(partial, target)
@@ -93,4 +103,16 @@ def write_zip(
         with contextlib.suppress(OSError):
             partial.unlink()
         raise
+    finally:
+        sources.close()
+        os.close(top)
     return {"entries": len(before), "size": target.stat().st_size}
+
+
+def _zip_info(name: str, info: os.stat_result) -> zipfile.ZipInfo:
+    """The entry of a file opened for the archive, from its descriptor's ``fstat``."""
+    made = zipfile.ZipInfo(name, time.localtime(info.st_mtime)[:6])
+    made.external_attr = (info.st_mode & 0xFFFF) << 16
+    made.file_size = info.st_size
+    made.compress_type = zipfile.ZIP_DEFLATED
+    return made

@@ -13,9 +13,11 @@ descriptor (``/proc/self/fd/N``): a link re-pointed on the way afterwards change
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
@@ -26,24 +28,32 @@ from junction.errors import BadRequest, NotFound
 
 __all__ = [
     "CHUNK",
+    "MAX_DEPTH",
     "Cancelled",
     "Entry",
     "FolderChanged",
     "Guard",
     "Held",
     "Reporter",
+    "TooDeep",
+    "Tree",
     "api_parts",
     "check_unchanged",
     "compare",
     "copy_checked",
     "judge_open",
+    "open_file",
     "open_folder",
+    "reached",
     "real_api_path",
     "snapshot",
 ]
 
 CHUNK = 1 << 20
 """Bytes read and written at a time: memory stays constant whatever the file sizes."""
+
+MAX_DEPTH = 256
+"""The deepest folder tree a job works on: deeper trees fail the job (:class:`TooDeep`)."""
 
 
 class FolderChanged(Exception):
@@ -52,6 +62,10 @@ class FolderChanged(Exception):
 
 class Cancelled(Exception):
     """The job was cancelled while it ran."""
+
+
+class TooDeep(Exception):
+    """The folder tree is deeper than :data:`MAX_DEPTH` levels."""
 
 
 class Reporter:
@@ -231,12 +245,21 @@ def _hidden(name: str) -> bool:
 
 
 def snapshot(folder: Path, *, include_hidden: bool) -> list[Entry]:
-    """Every file and folder below ``folder``, sorted, symbolic links left out."""
+    """Every file and folder below ``folder``, sorted, symbolic links left out.
+
+    Walks with a stack of its own (no recursion); raises :class:`TooDeep` past
+    :data:`MAX_DEPTH` levels. Folders that cannot be listed are left out, like ``os.walk``.
+    """
     entries: list[Entry] = []
-    for directory, dirs, files in os.walk(folder, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if include_hidden or not _hidden(d))
-        base = Path(directory)
-        for name in [*dirs, *sorted(files)]:
+    stack: list[tuple[Path, int]] = [(folder, 0)]
+    while stack:
+        base, depth = stack.pop()
+        try:
+            with os.scandir(base) as listing:
+                names = [item.name for item in listing]
+        except OSError:
+            continue
+        for name in names:
             if not include_hidden and _hidden(name):
                 continue
             path = base / name
@@ -244,19 +267,93 @@ def snapshot(folder: Path, *, include_hidden: bool) -> list[Entry]:
                 info = path.lstat()
             except FileNotFoundError:
                 raise FolderChanged(f"{path.relative_to(folder)} vanished") from None
-            if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+            is_dir = stat.S_ISDIR(info.st_mode)
+            if not (is_dir or stat.S_ISREG(info.st_mode)):
                 continue
+            if is_dir:
+                if depth + 1 >= MAX_DEPTH:
+                    raise TooDeep(f"the folder tree is deeper than {MAX_DEPTH} levels")
+                stack.append((path, depth + 1))
             entries.append(
                 Entry(
                     path.relative_to(folder).as_posix(),
-                    stat.S_ISDIR(info.st_mode),
-                    0 if stat.S_ISDIR(info.st_mode) else info.st_size,
+                    is_dir,
+                    0 if is_dir else info.st_size,
                     info.st_mtime_ns,
                     info.st_ino,
                 )
             )
     entries.sort(key=lambda entry: entry.name)
     return entries
+
+
+def reached(entry: Entry) -> None:
+    """Called by the zip and copy workers as they reach each entry, before they open it.
+
+    Does nothing: it is the point where tests make a race with the worker certain.
+    """
+
+
+_NOFOLLOW_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NOFOLLOW_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_MOVED = (errno.ELOOP, errno.ENOENT, errno.ENOTDIR)
+
+
+class Tree:
+    """The folders below an open folder, opened one name at a time relative to their
+    parent's descriptor, never through a link (``O_NOFOLLOW``).
+
+    The chain of folders of the last entry stays open, so a walk in sorted order opens
+    each folder about once. Close it with :meth:`close` (the top folder is the caller's).
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._top = fd
+        self._chain: list[tuple[str, int]] = []
+
+    def folder(self, parts: Sequence[str]) -> int:
+        """The descriptor of the folder ``parts`` (names below the top folder).
+
+        Raises ``OSError`` (``ELOOP``, ``ENOTDIR``, ``ENOENT``) when a name on the way is
+        not a folder any more, a link in particular.
+        """
+        keep = 0  # the folders of the chain that lead to this one stay open
+        while keep < min(len(parts), len(self._chain)) and self._chain[keep][0] == parts[keep]:
+            keep += 1
+        for _, fd in reversed(self._chain[keep:]):
+            os.close(fd)
+        del self._chain[keep:]
+        for name in parts[keep:]:
+            parent = self._chain[-1][1] if self._chain else self._top
+            self._chain.append((name, os.open(name, _NOFOLLOW_FOLDER, dir_fd=parent)))
+        return self._chain[-1][1] if self._chain else self._top
+
+    def close(self) -> None:
+        """Close the folders this tree opened."""
+        for _, fd in reversed(self._chain):
+            os.close(fd)
+        self._chain.clear()
+
+
+def open_file(tree: Tree, entry: Entry) -> int | None:
+    """Open the regular file of ``entry`` for reading, through ``tree``'s descriptors.
+
+    Never follows a link and never blocks (``O_NONBLOCK``: a FIFO put in the file's place
+    cannot hang the worker). Returns None when it is no longer a regular file (left out,
+    as :func:`snapshot` leaves such entries out). Raises :class:`FolderChanged` when the
+    file or a folder on its way was moved, removed or replaced by a link.
+    """
+    *parents, name = entry.name.split("/")
+    try:
+        fd = os.open(name, _NOFOLLOW_FILE, dir_fd=tree.folder(parents))
+    except OSError as exc:
+        if exc.errno in _MOVED:
+            raise FolderChanged(f"{entry.name} was moved or replaced while it was read") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
 
 
 def check_unchanged(entry: Entry, info: os.stat_result) -> None:

@@ -47,6 +47,7 @@ from junction.plugins.jobs.folders import (
     Guard,
     Held,
     Reporter,
+    TooDeep,
     api_parts,
     open_folder,
 )
@@ -595,7 +596,7 @@ class TableJobs:
             await self._finish(
                 job_id, live, "failed", f"the folder changed while the job ran: {exc}"
             )
-        except (FileExistsError, TooLarge, WorkerFailed) as exc:
+        except (FileExistsError, TooDeep, TooLarge, WorkerFailed) as exc:
             await self._finish(job_id, live, "failed", str(exc))
         except OSError as exc:
             await self._finish(
