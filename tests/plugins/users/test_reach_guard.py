@@ -24,7 +24,7 @@ import pytest
 from tests.plugins.users.linkswaps import Swaps, point
 
 from junction.auth.identity import User
-from junction.plugins.contents.service import REACH_GUARD, Reach
+from junction.plugins.contents.service import CONTENTS, REACH_GUARD, Reach
 from junction.plugins.users.homes import HOMES
 from junction.testing import app_client, user_headers
 
@@ -130,11 +130,13 @@ async def test_a_link_swapped_after_the_check_reads_nothing_of_another_home(
     assert world.bob_files() == before
 
 
-async def test_resolve_path_finds_nothing_of_anothers_through_a_link_re_pointed_before_the_check(
-    world: World, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("absolute", [False, True])
+async def test_resolve_path_finds_nothing_of_anothers_through_a_link_re_pointed_meanwhile(
+    world: World, monkeypatch: pytest.MonkeyPatch, absolute: bool
 ) -> None:
-    # The lookup follows the link to Bob's home; the link is back in Ana's home by the time
-    # the found path is checked. The lookup itself must be judged.
+    # The link leads into Ana's own folder whenever a path is checked, and into Bob's home
+    # while the path is looked up: the lookup itself must be judged. (An API path is checked
+    # by name before the lookup too; an absolute one only once found.)
     (world.bob_home / "only-bob.txt").write_text(SECRET)
     link = world.ana_home / "x"
     point(link, "../bob")
@@ -144,16 +146,23 @@ async def test_resolve_path_finds_nothing_of_anothers_through_a_link_re_pointed_
     async def check(user: User, path: str, action: str, *, entry: bool = False) -> Reach:
         point(link, "realdir")
         reach: Reach = await original(user, path, action, entry=entry)
+        point(link, "../bob")  # for a lookup that may follow
         return reach
 
     monkeypatch.setattr(homes, "check", check)
+    prefix = f"{world.root}/" if absolute else ""
     REACH_GUARD.set(None)  # in process, requests run in this task: no guard left from before
-    response = await world.request("GET", "/api/resolvePath?path=home/ana/x/only-bob.txt")
+    response = await world.request(
+        "GET", "/api/resolvePath", params={"path": f"{prefix}home/ana/x/only-bob.txt"}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["resolved"] == []
+    monkeypatch.setattr(homes, "check", original)
     point(link, "realdir")
     REACH_GUARD.set(None)
-    mine = await world.request("GET", "/api/resolvePath?path=home/ana/x/mine.txt")
+    mine = await world.request(
+        "GET", "/api/resolvePath", params={"path": f"{prefix}home/ana/x/mine.txt"}
+    )
     assert mine.json()["resolved"] == [{"scope": "server", "path": "home/ana/x/mine.txt"}]
 
 
@@ -327,3 +336,25 @@ async def test_a_nul_byte_in_a_path_is_a_400_in_multi_user_mode(world: World) ->
         response = await world.client.get(url, headers=world.ana)
         assert response.status_code == 400, (url, response.text)
         assert "NUL" in response.json()["message"]
+
+
+async def test_resolve_path_does_not_look_up_another_users_names(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contents = world.client.app.state.services.get(CONTENTS)  # type: ignore[attr-defined]
+    looked_up: list[str] = []
+    original = contents.resolve_path
+
+    async def resolve_path(path: str) -> str | None:
+        looked_up.append(path)
+        found: str | None = await original(path)
+        return found
+
+    monkeypatch.setattr(contents, "resolve_path", resolve_path)
+    for path in ("home/bob/secret.txt", "home/bob/missing.txt", "home"):
+        response = await world.request("GET", f"/api/resolvePath?path={path}")
+        assert response.json()["resolved"] == [], path
+    assert looked_up == []  # the same work whether Bob's file exists or not
+    mine = await world.request("GET", "/api/resolvePath?path=home/ana/a.txt")
+    assert mine.json()["resolved"] == [{"scope": "server", "path": "home/ana/a.txt"}]
+    assert looked_up == ["home/ana/a.txt"]

@@ -494,7 +494,7 @@ async def resolve_path(request: Request, contents: Contents, kernels: Kernels) -
         raise BadRequest("Missing argument path")
     body: dict[str, Any] = {"resolved": []}
     guard_request(request)  # the lookup follows links before any check of the path
-    found = await contents.resolve_path(path)
+    found = await _resolve_reached(request, contents, path)
     if found is not None:
         try:
             if await check_path(request, found, "read") is not Reach.FULL:
@@ -508,6 +508,21 @@ async def resolve_path(request: Request, contents: Contents, kernels: Kernels) -
         reason = f"Kernel {kernel_id} could not be found"
         body["unresolved"] = [{"scope": "kernel", "reason": reason}]
     return _json(body)
+
+
+async def _resolve_reached(
+    request: Request, contents: ContentsService, path: str
+) -> str | None:
+    """:meth:`ContentsService.resolve_path`, but an API path the caller does not reach by
+    its name is not looked up at all: the answer takes no longer for another user's files
+    that exist than for those that do not."""
+    if not path.startswith(("/", "~")):
+        try:
+            if await check_path(request, path, "read") is not Reach.FULL:
+                return None
+        except (FileNotFound, Forbidden, BadRequest):
+            return None
+    return await contents.resolve_path(path)
 
 
 def _kernel_visible(request: Request, kernels: KernelService | None, kernel_id: str) -> bool:
