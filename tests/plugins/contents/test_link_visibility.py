@@ -13,9 +13,9 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from tests.plugins.contents.test_review_fixes import _multiuser, _pages, _token
+from tests.plugins.contents.test_review_fixes import _multiuser, _pages
 
-from junction.testing import TEST_TOKEN, serve_in_thread
+from junction.testing import TEST_TOKEN, serve_in_thread, user_headers
 
 pytestmark = pytest.mark.anyio
 
@@ -30,8 +30,8 @@ ADMIN_SEES = ["a.txt", "l_bob", "l_own", "l_root", "l_shared", "l_top"]
 async def _links_in_anas_home(root: Path, admin: httpx.AsyncClient) -> dict[str, str]:
     """ana's home with a file and the links above, bob's with a secret and a folder he
     shares with ana; ana's headers."""
-    ana = await _token(admin, "ana")
-    bob = await _token(admin, "bob")
+    ana = await user_headers(admin, "ana")
+    bob = await user_headers(admin, "bob")
     for path, headers, text in [
         ("home/ana/a.txt", ana, "ana's"),
         ("home/bob/bobsecret.txt", bob, "bob's secret"),
