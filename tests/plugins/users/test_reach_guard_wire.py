@@ -14,7 +14,8 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from tests.plugins.users.test_reach_guard import SECRET, point
+from tests.plugins.users.linkswaps import point
+from tests.plugins.users.test_reach_guard import SECRET
 
 from junction.testing import TEST_TOKEN, serve_in_thread
 

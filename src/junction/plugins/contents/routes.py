@@ -510,9 +510,7 @@ async def resolve_path(request: Request, contents: Contents, kernels: Kernels) -
     return _json(body)
 
 
-async def _resolve_reached(
-    request: Request, contents: ContentsService, path: str
-) -> str | None:
+async def _resolve_reached(request: Request, contents: ContentsService, path: str) -> str | None:
     """:meth:`ContentsService.resolve_path`, but an API path the caller does not reach by
     its name is not looked up at all: the answer takes no longer for another user's files
     that exist than for those that do not."""
