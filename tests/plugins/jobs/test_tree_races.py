@@ -2,10 +2,11 @@
 
 A user who can change their own folders while a job works on them must not make the job
 write outside its destination (by swapping the copy's staging folder for a link), read
-another user's metadata (by swapping a folder on the way to a file), or hang for ever (by
-putting a FIFO where a file was). Each race is made certain: the point where the workers
-reach each entry (``folders.reached``) or the per-file copy (``copying.copy_checked``) is
-wrapped to make the change at exactly the moment it matters.
+another user's metadata or listing (by swapping a folder on the way to a file, or a folder
+about to be listed), or hang for ever (by putting a FIFO where a file was). Each race is
+made certain: the point where the workers reach each entry (``folders.reached``), the per-file
+copy (``copying.copy_checked``) or ``os.scandir`` is wrapped to make the change at exactly
+the moment it matters.
 
 Real folders and files on disk, real worker threads; the deep tree goes through the server.
 """
@@ -25,7 +26,7 @@ from tests.plugins.jobs.test_jobs import ended, wait_job
 from junction.plugins.jobs import copying, folders
 from junction.plugins.jobs.archive import write_zip
 from junction.plugins.jobs.copying import copy_folder
-from junction.plugins.jobs.folders import Cancelled, Entry, FolderChanged, Reporter
+from junction.plugins.jobs.folders import Cancelled, Entry, FolderChanged, Reporter, snapshot
 from junction.testing import app_client
 
 SECRET = b"BOB-SECRET"
@@ -178,6 +179,47 @@ def test_a_copy_takes_metadata_from_the_file_it_read_not_from_where_a_path_leads
     assert oct(copied.stat().st_mode & 0o777) == oct(0o640)
     assert copied.stat().st_mtime_ns == mine.stat().st_mtime_ns
     assert "user.secret" not in os.listxattr(copied)
+
+
+class _Listed:
+    """A folder's listing taken in full, handed out as ``os.scandir`` hands it out."""
+
+    def __init__(self, entries: list[os.DirEntry[str]]) -> None:
+        self._entries = iter(entries)
+
+    def __enter__(self) -> _Listed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __iter__(self) -> _Listed:
+        return self
+
+    def __next__(self) -> os.DirEntry[str]:
+        return next(self._entries)
+
+
+def test_a_folder_swapped_for_a_link_while_listed_shows_nothing_of_where_it_leads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, bob = tree(tmp_path)
+    real_scandir = os.scandir
+    calls: list[Any] = []
+
+    def scandir(path: Any) -> _Listed:
+        calls.append(path)
+        if len(calls) == 2:  # the top folder was listed: its folders now lead to Bob's home
+            for name in ("d1", "d2", "d3"):
+                (source / name).rename(source / f"{name}.real")
+                (source / name).symlink_to(bob)
+        with real_scandir(path) as listing:
+            return _Listed(list(listing))
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(FolderChanged, match=r"^d[123] was moved or replaced$"):
+        snapshot(source, include_hidden=False)
+    assert len(calls) == 2  # what it listed after the swap was Ana's folder, opened before
 
 
 def deep(folder: Path, levels: int) -> None:

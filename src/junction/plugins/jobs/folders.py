@@ -247,42 +247,53 @@ def _hidden(name: str) -> bool:
 def snapshot(folder: Path, *, include_hidden: bool) -> list[Entry]:
     """Every file and folder below ``folder``, sorted, symbolic links left out.
 
-    Walks with a stack of its own (no recursion); raises :class:`TooDeep` past
-    :data:`MAX_DEPTH` levels. Folders that cannot be listed are left out, like ``os.walk``.
+    Folders are listed through descriptors opened one name at a time without following
+    links (see :class:`Tree`), with a stack of its own (no recursion); raises
+    :class:`TooDeep` past :data:`MAX_DEPTH` levels, and :class:`FolderChanged` when a
+    folder was moved or replaced meanwhile. Folders that cannot be read are left out.
     """
     entries: list[Entry] = []
-    stack: list[tuple[Path, int]] = [(folder, 0)]
-    while stack:
-        base, depth = stack.pop()
-        try:
-            with os.scandir(base) as listing:
-                names = [item.name for item in listing]
-        except OSError:
-            continue
-        for name in names:
-            if not include_hidden and _hidden(name):
-                continue
-            path = base / name
+    top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    tree = Tree(top)
+    try:
+        stack: list[tuple[str, ...]] = [()]
+        while stack:
+            parts = stack.pop()
+            prefix = "".join(f"{part}/" for part in parts)
             try:
-                info = path.lstat()
-            except FileNotFoundError:
-                raise FolderChanged(f"{path.relative_to(folder)} vanished") from None
-            is_dir = stat.S_ISDIR(info.st_mode)
-            if not (is_dir or stat.S_ISREG(info.st_mode)):
+                fd = tree.folder(parts)
+                with os.scandir(fd) as listing:
+                    names = [item.name for item in listing]
+            except OSError as exc:
+                if exc.errno in _MOVED:
+                    raise FolderChanged(f"{prefix.rstrip('/')} was moved or replaced") from None
                 continue
-            if is_dir:
-                if depth + 1 >= MAX_DEPTH:
-                    raise TooDeep(f"the folder tree is deeper than {MAX_DEPTH} levels")
-                stack.append((path, depth + 1))
-            entries.append(
-                Entry(
-                    path.relative_to(folder).as_posix(),
-                    is_dir,
-                    0 if is_dir else info.st_size,
-                    info.st_mtime_ns,
-                    info.st_ino,
+            for name in names:
+                if not include_hidden and _hidden(name):
+                    continue
+                try:
+                    info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    raise FolderChanged(f"{prefix}{name} vanished") from None
+                is_dir = stat.S_ISDIR(info.st_mode)
+                if not (is_dir or stat.S_ISREG(info.st_mode)):
+                    continue
+                if is_dir:
+                    if len(parts) + 1 >= MAX_DEPTH:
+                        raise TooDeep(f"the folder tree is deeper than {MAX_DEPTH} levels")
+                    stack.append((*parts, name))
+                entries.append(
+                    Entry(
+                        prefix + name,
+                        is_dir,
+                        0 if is_dir else info.st_size,
+                        info.st_mtime_ns,
+                        info.st_ino,
+                    )
                 )
-            )
+    finally:
+        tree.close()
+        os.close(top)
     entries.sort(key=lambda entry: entry.name)
     return entries
 
