@@ -2,6 +2,8 @@
 
 Each of ``--connections`` connections sends one ``GET`` at a time and the next as soon as the
 response is complete (no pipelining). Requests finishing during ``--warmup`` are not counted.
+With ``--plan FILE`` (a JSON list of ``{"paths": [...], "headers": [...]}``) each entry is
+one connection of its own, sending its paths in turn with its headers (a user's token).
 Prints one JSON object: requests, seconds, requests per second, latency p50/p99 (ms), errors.
 Written on raw asyncio protocols (uvloop when installed) so that the client, not the server,
 is rarely the bottleneck on a small machine.
@@ -34,10 +36,11 @@ class Stats:
 
 
 class Connection(asyncio.Protocol):
-    """One keep-alive connection sending the same request in a loop."""
+    """One keep-alive connection sending its requests in turn, in a loop."""
 
-    def __init__(self, request: bytes, stats: Stats, done: asyncio.Future[None]) -> None:
-        self.request = request
+    def __init__(self, requests: list[bytes], stats: Stats, done: asyncio.Future[None]) -> None:
+        self.requests = requests
+        self.turn = 0
         self.stats = stats
         self.done = done
         self.buffer = bytearray()
@@ -59,7 +62,8 @@ class Connection(asyncio.Protocol):
         self.body_start = self.length = -1
         self.chunked = False
         self.sent_at = time.perf_counter()
-        self.transport.write(self.request)
+        self.transport.write(self.requests[self.turn % len(self.requests)])
+        self.turn += 1
 
     def _parse_head(self) -> bool:
         end = self.buffer.find(b"\r\n\r\n")
@@ -120,13 +124,13 @@ def _request(url: str, path: str, headers: list[str]) -> tuple[str, int, bytes]:
     return host, port, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def _connection(host: str, port: int, request: bytes, stats: Stats) -> None:
+async def _connection(host: str, port: int, requests: list[bytes], stats: Stats) -> None:
     loop = asyncio.get_running_loop()
     while time.perf_counter() < stats.stop_at:
         done: asyncio.Future[None] = loop.create_future()
         try:
             await loop.create_connection(
-                functools.partial(Connection, request, stats, done), host, port
+                functools.partial(Connection, requests, stats, done), host, port
             )
         except OSError:
             stats.errors += 1
@@ -143,10 +147,26 @@ async def run(
     url: str, path: str, headers: list[str], connections: int, seconds: float, warmup: float
 ) -> dict[str, float | int | dict[int, int]]:
     """Load ``url + path`` and summarize."""
-    host, port, request = _request(url, path, headers)
+    plan = [{"paths": [path], "headers": headers}] * connections
+    return await run_plan(url, plan, seconds, warmup)
+
+
+async def run_plan(
+    url: str, plan: list[dict[str, list[str]]], seconds: float, warmup: float
+) -> dict[str, float | int | dict[int, int]]:
+    """Load ``url`` with one connection per entry of ``plan`` (its ``paths`` in turn, with
+    its ``headers``) and summarize."""
+    host, port = "", 0
+    connections = []
+    for entry in plan:
+        requests = []
+        for path in entry["paths"]:
+            host, port, request = _request(url, path, entry.get("headers", []))
+            requests.append(request)
+        connections.append(requests)
     start = time.perf_counter()
     stats = Stats(measure_from=start + warmup, stop_at=start + warmup + seconds)
-    await asyncio.gather(*(_connection(host, port, request, stats) for _ in range(connections)))
+    await asyncio.gather(*(_connection(host, port, requests, stats) for requests in connections))
     elapsed = time.perf_counter() - stats.measure_from
     latencies = sorted(stats.latencies)
     count = len(latencies)
@@ -169,13 +189,23 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the load, print the JSON summary."""
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
     parser.add_argument("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8888")
-    parser.add_argument("--path", required=True, help="request path, e.g. /api/status")
+    parser.add_argument("--path", help="request path, e.g. /api/status")
+    parser.add_argument("--plan", help="JSON file: one connection per entry (paths, headers)")
     parser.add_argument("--header", action="append", default=[], help="'Name: value'")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--warmup", type=float, default=0.5)
     args = parser.parse_args(argv)
-    coroutine = run(args.url, args.path, args.header, args.connections, args.seconds, args.warmup)
+    if (args.path is None) == (args.plan is None):
+        parser.error("give --path or --plan")
+    if args.plan is not None:
+        with open(args.plan) as file:
+            plan = json.load(file)
+        coroutine = run_plan(args.url, plan, args.seconds, args.warmup)
+    else:
+        coroutine = run(
+            args.url, args.path, args.header, args.connections, args.seconds, args.warmup
+        )
     try:
         import uvloop
     except ImportError:

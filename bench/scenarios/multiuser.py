@@ -3,8 +3,9 @@
 Two Junction servers run side by side on the same fixture: one single-user (the token
 holder), one with the ``users`` plugin and ``users.default_roles`` as usual. On the
 multi-user server 100 accounts each get their own API token and a small file in their home;
-100 keep-alive clients, one per user (all on the server token in single-user mode), send
-``GET /api/status`` and a small ``GET /api/contents/<file>`` in turn for a few seconds. The
+100 keep-alive connections of :mod:`bench.load` (its own process), one per user (all on the
+server token in single-user mode), send ``GET /api/status`` and a small
+``GET /api/contents/<file>`` in turn for a few seconds. The
 server's own CPU time (``/proc/<pid>/stat``) over the run, divided by the requests served, is
 the CPU per request: what authentication, authorization and the homes check cost.
 
@@ -16,16 +17,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from bench.results import percentile
+from bench.environments import REPO
 from bench.scenarios.common import Context
 from junction.testing import ServerProcess
 
@@ -88,40 +92,36 @@ async def _tokens(url: str, users: int) -> list[str]:
 
 
 async def _load(
-    url: str, clients: list[tuple[str, str]], seconds: float, warmup: float
-) -> tuple[list[float], int, float]:
-    """Every client (token, file path) loops status/contents requests; returns latencies,
-    errors and the measured window's length."""
-    latencies: list[float] = []
-    errors = 0
-    start = time.perf_counter()
-    measure_from = start + warmup
-    stop_at = measure_from + seconds
-
-    async def client(token: str, path: str) -> None:
-        nonlocal errors
-        headers = {"Authorization": f"token {token}"}
-        limits = httpx.Limits(max_connections=1)
-        async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits) as http:
-            turn = 0
-            while (now := time.perf_counter()) < stop_at:
-                target = "api/status" if turn % 2 == 0 else f"api/contents/{path}?content=1"
-                turn += 1
-                began = time.perf_counter()
-                try:
-                    response = await http.get(target, timeout=30)
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                took = time.perf_counter() - began
-                if now >= measure_from:
-                    if ok:
-                        latencies.append(took)
-                    else:
-                        errors += 1
-
-    await asyncio.gather(*(client(token, path) for token, path in clients))
-    return latencies, errors, seconds
+    url: str, clients: list[tuple[str, str]], seconds: float, warmup: float, work: Path
+) -> tuple[dict[str, Any], float]:
+    """Every client (token, file path) is a keep-alive connection of :mod:`bench.load` (in
+    its own process, so the client is rarely the bottleneck) sending status and contents
+    requests in turn; returns its summary and the load's wall time."""
+    plan = [
+        {
+            "paths": ["/api/status", f"/api/contents/{path}?content=1"],
+            "headers": [f"Authorization: token {token}"],
+        }
+        for token, path in clients
+    ]
+    plan_file = work / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    argv = [sys.executable, "-m", "bench.load", "--url", url, "--plan", str(plan_file)]
+    argv += ["--seconds", str(seconds), "--warmup", str(warmup)]
+    began = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        *argv, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if process.returncode != 0:
+        raise RuntimeError(f"bench.load failed: {err.decode(errors='replace')[-2000:]}")
+    summary: dict[str, Any] = json.loads(out)
+    return summary, time.perf_counter() - began
 
 
 async def measure(users: int, seconds: float, warmup: float, work: Path) -> list[Measured]:
@@ -142,22 +142,20 @@ async def measure(users: int, seconds: float, warmup: float, work: Path) -> list
             else:
                 clients = [(ADMIN_TOKEN, "small.txt")] * users
             cpu_before = _cpu_seconds(server.pid)
-            began = time.perf_counter()
-            latencies, errors, window = await _load(url, clients, seconds, warmup)
-            elapsed = time.perf_counter() - began
+            summary, elapsed = await _load(url, clients, seconds, warmup, data)
             cpu = _cpu_seconds(server.pid) - cpu_before
-        served = len(latencies)
+        served = int(summary["requests"])
         # CPU is read over warm-up and measurement: divide by the requests of both.
-        total = max(1, round(served * elapsed / window))
+        total = max(1, round(served * elapsed / max(float(summary["seconds"]), 1e-9)))
         found.append(
             Measured(
                 mode="multi-user" if multi else "single-user",
                 requests=served,
-                rps=served / window,
-                p50_ms=percentile(latencies, 50) * 1000 if latencies else 0.0,
-                p99_ms=percentile(latencies, 99) * 1000 if latencies else 0.0,
+                rps=float(summary["rps"]),
+                p50_ms=float(summary["p50_ms"]),
+                p99_ms=float(summary["p99_ms"]),
                 cpu_us_per_request=cpu / total * 1e6,
-                errors=errors,
+                errors=int(summary["errors"]),
             )
         )
     return found
