@@ -18,10 +18,11 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import cast
+from pathlib import Path
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-__all__ = ["main"]
+__all__ = ["in_own_process", "main", "run", "run_plan"]
 
 
 @dataclass
@@ -183,6 +184,30 @@ async def run_plan(
         "errors": stats.errors,
         "statuses": stats.statuses,
     }
+
+
+async def in_own_process(args: list[str]) -> dict[str, Any]:
+    """Run ``python -m bench.load`` with ``args`` in a process of its own (so the client has a
+    core of its own) and return its summary; RuntimeError when it fails."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.load",
+        *args,
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if process.returncode != 0:
+        raise RuntimeError(f"load generator failed: {err.decode(errors='replace')[-500:]}")
+    summary: dict[str, Any] = json.loads(out)
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 from bench.environments import BUILD_DIR, REPO, comparison_environments, ensure, kernelspec_path
+from bench.load import in_own_process
 from bench.plan import FULL, QUICK, Plan
 from bench.processes import cpu_seconds
 from bench.results import Results
@@ -118,25 +119,14 @@ async def _small(route: Route, client: httpx.AsyncClient, count: int) -> list[fl
 
 async def _load(route: Route, sizes: Sizes) -> tuple[float, float]:
     """Requests per second of small GETs and the proxy's CPU seconds per request."""
-    argv = [sys.executable, "-m", "bench.load", "--url", route.url, "--path", f"{route.prefix}/"]
-    argv += ["--connections", str(sizes.connections), "--seconds", str(sizes.load_seconds)]
-    argv += ["--warmup", str(sizes.load_warmup)]
+    args = ["--url", route.url, "--path", f"{route.prefix}/"]
+    args += ["--connections", str(sizes.connections), "--seconds", str(sizes.load_seconds)]
+    args += ["--warmup", str(sizes.load_warmup)]
     for name, value in route.headers.items():
-        argv += ["--header", f"{name}: {value}"]
+        args += ["--header", f"{name}: {value}"]
     cpu_before = route.cpu()
-    process = await asyncio.create_subprocess_exec(
-        *argv, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        out, err = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    summary = await in_own_process(args)
     cpu = route.cpu() - cpu_before
-    if process.returncode != 0:
-        raise RuntimeError(f"load generator failed: {err.decode(errors='replace')[-500:]}")
-    summary = json.loads(out)
     if summary["errors"] or not summary["requests"]:
         raise RuntimeError(f"load errors through {route.name}: {summary}")
     # The warm-up's requests cost CPU too: spread it over all the time the load ran.

@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from bench.environments import REPO
+from bench.load import in_own_process
 from bench.scenarios.common import Context
 from junction.testing import ServerProcess
 
@@ -106,21 +105,10 @@ async def _load(
     ]
     plan_file = work / "plan.json"
     plan_file.write_text(json.dumps(plan))
-    argv = [sys.executable, "-m", "bench.load", "--url", url, "--plan", str(plan_file)]
-    argv += ["--seconds", str(seconds), "--warmup", str(warmup)]
+    args = ["--url", url, "--plan", str(plan_file), "--seconds", str(seconds)]
+    args += ["--warmup", str(warmup)]
     began = time.perf_counter()
-    process = await asyncio.create_subprocess_exec(
-        *argv, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        out, err = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    if process.returncode != 0:
-        raise RuntimeError(f"bench.load failed: {err.decode(errors='replace')[-2000:]}")
-    summary: dict[str, Any] = json.loads(out)
+    summary = await in_own_process(args)
     return summary, time.perf_counter() - began
 
 

@@ -7,12 +7,9 @@ next request as soon as the previous response is complete.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import json
-import sys
 
-from bench.environments import REPO
+from bench.load import in_own_process
 from bench.rest import Unavailable
 from bench.scenarios.common import CONTENTS_PLUGINS, Context
 from bench.targets import ServerTarget
@@ -28,10 +25,7 @@ async def _load_once(ctx: Context, target: ServerTarget, endpoint: str) -> None:
     if check.status_code == 404:
         raise Unavailable(f"GET {path.split('?')[0]}: 404")
     check.raise_for_status()
-    argv = [
-        sys.executable,
-        "-m",
-        "bench.load",
+    args = [
         "--url",
         target.client.url,
         "--path",
@@ -44,22 +38,8 @@ async def _load_once(ctx: Context, target: ServerTarget, endpoint: str) -> None:
         str(ctx.plan.load_warmup),
     ]
     for name, value in target.client.auth_headers().items():
-        argv += ["--header", f"{name}: {value}"]
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    if process.returncode != 0:
-        raise RuntimeError(f"load generator failed: {err.decode(errors='replace')[-500:]}")
-    summary = json.loads(out)
+        args += ["--header", f"{name}: {value}"]
+    summary = await in_own_process(args)
     if summary["errors"] or not summary["requests"]:
         raise RuntimeError(f"load errors: {summary}")
     ctx.results.add(f"rps_{endpoint}", target.name, summary["rps"])
