@@ -100,6 +100,8 @@ class Peer:
         self.ws = ws
         self.doc: Doc[Any] = Doc()
         self.close_code: int | None = None
+        self.frames: list[bytes] = []
+        """Every frame the room sent, as it came."""
 
     def text(self) -> str:
         return str(self.doc.get("source", type=Text))
@@ -109,6 +111,7 @@ class Peer:
         try:
             async for frame in self.ws:
                 assert isinstance(frame, bytes)
+                self.frames.append(frame)
                 reader = Reader(frame)
                 if reader.uint() != SYNC:
                     continue
@@ -138,10 +141,10 @@ async def wait_until(condition: Callable[[], bool]) -> None:
 
 @asynccontextmanager
 async def joined(
-    server: Server, who: str, room: str, *, refused: bool = False
+    server: Server, who: str, room: str, *, refused: bool | None = False
 ) -> AsyncIterator[Peer]:
     """``who`` in ``room`` until the block ends; the room's content has arrived (or, with
-    ``refused``, the room closed the connection)."""
+    ``refused``, the room closed the connection; with None, either)."""
     url = f"{server.url.replace('http', 'ws', 1)}api/collaboration/room/{room}"
     async with (
         websockets.connect(url, additional_headers=server.headers[who]) as ws,
@@ -153,6 +156,8 @@ async def joined(
         await wait_until(lambda: peer.text() != "" or peer.close_code is not None)
         if refused:
             await wait_until(lambda: peer.close_code is not None)
+        elif refused is None:
+            pass
         else:
             assert peer.close_code is None, f"{who} was refused the room: {peer.close_code}"
         try:
@@ -304,3 +309,42 @@ async def test_a_room_follows_a_rename_through_junction(server: Server) -> None:
                 lambda: (folder / "b.txt").exists() and "ANA-EDIT" in (folder / "b.txt").read_text()
             )
             assert ana.close_code is None
+
+
+async def test_a_rooms_history_of_another_file_never_reaches_the_next_opener(
+    still: Server,
+) -> None:
+    server = still
+    secret = server.home("bob") / "secret.txt"
+    secret.write_text(SECRET)
+    # Bob opens a document of Ana's folder that leads to his own secret, then leaves: the
+    # room's history, stored, holds his secret.
+    folder, room = await shared_doc(server, "history", "read", "bob", "../../bob/secret.txt")
+    async with joined(server, "bob", room) as bob:
+        assert bob.text() == SECRET
+    (folder / "doc.txt").unlink()
+    (folder / "doc.txt").write_text(OWN)  # a file of Ana's own at the same path
+    with anyio.fail_after(DEADLINE):
+        while True:  # until the room Bob left has closed (a joiner is refused until then)
+            async with joined(server, "ana", room, refused=None) as ana:
+                if ana.close_code is None:
+                    assert ana.text() == OWN
+                    assert not any(b"BOBSECRET" in frame for frame in ana.frames)
+                    break
+            await anyio.sleep(0.05)
+    assert secret.read_text() == SECRET
+
+
+async def test_a_room_reached_through_a_link_closes_when_its_folder_is_renamed(
+    server: Server,
+) -> None:
+    _, room = await shared_doc(server, "linkmove", "write", "ana")
+    async with joined(server, "ana", room) as ana, httpx.AsyncClient(timeout=60) as http:
+        renamed = await http.patch(
+            f"{server.url}api/contents/home/ana/linkmove",
+            headers=server.headers["ana"],
+            json={"path": "home/ana/linkmoved"},
+        )
+        assert renamed.status_code == 200, renamed.text
+        await wait_until(lambda: ana.close_code is not None)
+        assert ana.close_code == 4404

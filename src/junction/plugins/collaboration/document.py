@@ -179,6 +179,13 @@ class DocumentRoom(Room):
         model = await self._read(self.path)
         disk = self._from_model(model)
         updates = await self.store.load(self.id)
+        if updates and self.guard is not None and model.get("hash") != self._record.synced_hash:
+            # Multi-user mode: the file is not the one the stored history was last in step
+            # with (changed outside, or another file now lies at this path), and that history
+            # may hold what the people opening it now may not read: start from the file.
+            log.info("room %s: not the file its history knew; starting afresh", self.id)
+            await self.store.forget(self.id)
+            updates = []
         if not updates:
             seed: Doc[Any] = Doc(client_id=0)
             ydocs[self.type](seed).set(disk)
@@ -364,7 +371,7 @@ class DocumentRoom(Room):
             return "failed"
 
     async def _save_locked(self) -> str:
-        if self.path is None:
+        if self.path is None or self.closed:
             return "failed"
         version = self._version
         content = self.ydoc.get()
@@ -399,10 +406,15 @@ class DocumentRoom(Room):
     # -- the file moving --------------------------------------------------------------------
 
     def file_moved(self, new_path: str) -> None:
-        """The file was renamed through Junction: follow it."""
-        self.path = new_path
-        if self.guard is not None:
-            self.guard.unpin()
+        """The file was renamed through Junction: follow it. A closed room stays closed; in
+        multi-user mode a room whose file was reached through a link closes (4404), since
+        where the link leads from its new place is not the file the room read."""
+        if self.closed or self.path is None:
+            return
+        old, self.path = self.path, new_path
+        if self.guard is not None and not self.guard.moved(old, new_path):
+            log.warning("room %s: its file, reached through a link, was moved; closing", self.id)
+            self.file_deleted()
 
     async def admit(self, client: Client) -> bool:
         """Join ``client`` unless it may not read the file the room read (multi-user mode);

@@ -15,7 +15,8 @@ against whoever opened it first:
 A room also keeps reading the one file it first read: the real (link-free) path of its
 file is pinned at the first read, and a read or write of the room's path that finds
 another real file (a link re-pointed meanwhile) is refused, so the room closes rather than
-mix two files. A rename through Junction unpins it. Whoever joins later must reach the pinned file
+mix two files. A rename through Junction moves the pin with the file (a room whose file was
+reached through a link closes instead). Whoever joins later must reach the pinned file
 (:meth:`RoomGuard.admits`), so what the room read for its first users never reaches a user
 who only reaches where the link leads now.
 
@@ -122,6 +123,13 @@ class RoomGuard:
             return False
         return reach is Reach.FULL
 
-    def unpin(self) -> None:
-        """Forget the pinned file (it was renamed through Junction): the next read pins."""
-        self.source = None
+    def moved(self, old: str, new: str) -> bool:
+        """The room's file was renamed through Junction from API path ``old`` to ``new``:
+        pin it at its new place; False when it was reached through a link (its real path
+        was not ``old``), which the room cannot follow safely."""
+        if self.source is None:
+            return True
+        if self.source != old:
+            return False
+        self.source = new
+        return True
