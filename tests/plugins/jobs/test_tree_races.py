@@ -24,7 +24,7 @@ import pytest
 from tests.plugins.jobs.test_jobs import ended, wait_job
 
 from junction.plugins.jobs import copying, folders
-from junction.plugins.jobs.archive import write_zip
+from junction.plugins.jobs.archive import UnportableName, write_zip
 from junction.plugins.jobs.copying import copy_folder
 from junction.plugins.jobs.folders import Cancelled, Entry, FolderChanged, Reporter, snapshot
 from junction.testing import app_client
@@ -275,3 +275,19 @@ def test_a_tree_of_the_deepest_allowed_level_is_archived(tmp_path: Path) -> None
     names = zipfile.ZipFile(target).namelist()
     assert len(names) == folders.MAX_DEPTH - 1
     assert max(names, key=len) == "a/" * (folders.MAX_DEPTH - 1)
+
+
+@pytest.mark.parametrize("name", [b"C:\\Windows\\x.txt", b"\xff\xfe.txt"])
+def test_a_name_an_archive_cannot_hold_as_it_is_fails_the_zip_clearly(
+    tmp_path: Path, name: bytes
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "fine.txt").write_text("x")
+    with open(os.path.join(os.fsencode(source), name), "wb") as odd:
+        odd.write(b"y")
+    target = tmp_path / "out.zip"
+    with pytest.raises(UnportableName, match="cannot archive"):
+        write_zip(source, target, Reporter(), include_hidden=False)
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == [source]  # no partial archive left

@@ -18,6 +18,7 @@ from typing import Any
 
 from junction.plugins.jobs import folders
 from junction.plugins.jobs.folders import (
+    Entry,
     Reporter,
     Tree,
     check_unchanged,
@@ -27,11 +28,27 @@ from junction.plugins.jobs.folders import (
     snapshot,
 )
 
-__all__ = ["TooLarge", "write_zip"]
+__all__ = ["TooLarge", "UnportableName", "write_zip"]
 
 
 class TooLarge(Exception):
     """The archive grew past the bytes its owner may still store."""
+
+
+class UnportableName(Exception):
+    """A name the archive cannot hold as it is: bytes that are not UTF-8, or a backslash,
+    which unpacking tools on Windows read as a folder separator (a way out of the folder
+    the archive is unpacked in)."""
+
+
+def _check_names(entries: list[Entry]) -> None:
+    for entry in entries:
+        try:
+            entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UnportableName(f"cannot archive {entry.name!r}: its name is not UTF-8") from None
+        if "\\" in entry.name:
+            raise UnportableName(f"cannot archive {entry.name!r}: its name holds a backslash")
 
 
 class _WriteOnly:
@@ -70,6 +87,7 @@ def write_zip(
     ``OSError``. Files are read through descriptors (see :class:`~.folders.Tree`).
     """
     before = snapshot(folder, include_hidden=include_hidden)
+    _check_names(before)
     reporter.total = sum(entry.size for entry in before)
     partial = target.with_name(target.name + ".partial")
     top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

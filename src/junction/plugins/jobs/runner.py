@@ -39,7 +39,7 @@ from junction.childenv import RunAs
 from junction.database import Database
 from junction.errors import BadRequest, Conflict, Forbidden
 from junction.plugins.contents.service import REACH_GUARD
-from junction.plugins.jobs.archive import TooLarge, write_zip
+from junction.plugins.jobs.archive import TooLarge, UnportableName, write_zip
 from junction.plugins.jobs.copying import copy_folder
 from junction.plugins.jobs.folders import (
     Cancelled,
@@ -596,7 +596,7 @@ class TableJobs:
             await self._finish(
                 job_id, live, "failed", f"the folder changed while the job ran: {exc}"
             )
-        except (FileExistsError, TooDeep, TooLarge, WorkerFailed) as exc:
+        except (FileExistsError, TooDeep, TooLarge, UnportableName, WorkerFailed) as exc:
             await self._finish(job_id, live, "failed", str(exc))
         except OSError as exc:
             await self._finish(
