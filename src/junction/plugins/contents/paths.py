@@ -40,13 +40,14 @@ checks a link against its new place before it is moved.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote
 
 from junction.errors import HTTPError
+from junction.fdpaths import FdPath, find_fd_path
 from junction.plugins.contents.service import (
     REACH_GUARD,
     FileNotFound,
@@ -69,39 +70,7 @@ __all__ = [
 DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 """How directories are opened to work inside them."""
 
-FdPath = Callable[[int], str]
-"""Where an open file or directory is: its absolute path with every link resolved."""
-
 _O_PATH: int = getattr(os, "O_PATH", 0)  # Linux: open without reading, to name and stat
-_MAXPATHLEN = 1024  # F_GETPATH's buffer size (MAXPATHLEN on macOS)
-
-
-def _proc_fd_path(fd: int) -> str:
-    # The kernel's own name of the open object: no link in it, nothing re-walked.
-    return os.readlink(f"/proc/self/fd/{fd}")
-
-
-def _fcntl_fd_path(fd: int) -> str:  # pragma: no cover - macOS only
-    import fcntl
-
-    raw = fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(_MAXPATHLEN))  # type: ignore[attr-defined]  # macOS only
-    return os.fsdecode(raw.split(b"\0", 1)[0])
-
-
-def find_fd_path() -> FdPath | None:
-    """How this system names open descriptors: ``/proc/self/fd`` (Linux), ``F_GETPATH``
-    (macOS), or None when it cannot."""
-    probe = os.open("/", DIRECTORY_FLAGS)
-    try:
-        for candidate in (_proc_fd_path, _fcntl_fd_path):
-            try:
-                if candidate(probe) == "/":
-                    return candidate
-            except (OSError, AttributeError, ImportError):
-                continue
-        return None
-    finally:
-        os.close(probe)
 
 
 class Access(Enum):

@@ -25,6 +25,7 @@ from typing import IO, Protocol
 import anyio
 
 from junction.errors import BadRequest, NotFound
+from junction.fdpaths import descriptor_name
 
 __all__ = [
     "CHUNK",
@@ -140,10 +141,8 @@ def api_parts(api_path: str) -> tuple[str, ...]:
 
 def _where(fd: int) -> Path | None:
     """The kernel's name of an open descriptor: its real path, no link in it."""
-    try:
-        return Path(os.readlink(f"/proc/self/fd/{fd}"))
-    except OSError:
-        return None
+    name = descriptor_name(fd)
+    return None if name is None else Path(name)
 
 
 def judge_open(

@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from junction.fdpaths import descriptor_name
+
 __all__ = ["CANCELLED", "FAILED", "main"]
 
 FAILED = 1
@@ -88,10 +90,7 @@ def open_folder(request: dict[str, Any]) -> int:
         ) from None
     if request["store"]:
         return fd  # the server's private directory
-    try:
-        real = os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        real = folder  # no /proc: O_NOFOLLOW guarded the last step alone
+    real = descriptor_name(fd) or folder  # unnamed: O_NOFOLLOW guarded the last step alone
     if real != folder:
         os.close(fd)
         raise JobFailed("the destination folder was moved or replaced while the job ran")
@@ -172,10 +171,7 @@ def _read_notebook(source: Path) -> tuple[Any, os.stat_result]:
             raise JobFailed(_REPLACED) from None
         raise JobFailed(f"{source.name} is not a readable notebook: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as file:
-        try:
-            real = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            real = str(source)  # no /proc: O_NOFOLLOW guarded the last step alone
+        real = descriptor_name(fd) or str(source)  # unnamed: O_NOFOLLOW guarded the last step
         info = os.fstat(fd)
         if real != str(source) or not stat.S_ISREG(info.st_mode):
             raise JobFailed(_REPLACED)

@@ -32,6 +32,7 @@ from urllib.parse import unquote
 import anyio.to_thread
 
 from junction.errors import BadRequest, Conflict, HTTPError
+from junction.fdpaths import descriptor_name
 from junction.plugins.contents.service import (
     REACH_GUARD,
     DiskFull,
@@ -122,7 +123,7 @@ class Destinations:
         except (FileNotFoundError, NotADirectoryError):
             raise FileNotFound(f"directory {api.rpartition('/')[0]!r} does not exist") from None
         try:
-            real = _where(fd)
+            real = descriptor_name(fd)
             if real is not None and real != self.root:
                 if not real.startswith(self._prefix):
                     raise OutsideRoot(f"{api!r} leads outside the root directory through a link")
@@ -230,14 +231,6 @@ def _umask() -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0o022
-
-
-def _where(fd: int) -> str | None:
-    """The real path of an open directory, or None where the system cannot say."""
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        return None
 
 
 def _translate(exc: OSError, api: str) -> Exception:
